@@ -1,0 +1,321 @@
+//! Timed rollouts: a list of frames (percent, duration) walked from the moment the rollout
+//! is activated, and the linear frame generator of `updateservicectl rollout create linear`.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{Percent, PolicyError};
+
+/// One frame of a timed rollout: the group's percentage is `percent` for `duration_secs`
+/// seconds. A last frame of duration 0 holds its percentage after the rollout ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    /// The percentage during this frame (CoreUpdate sends a double, 0 to 100).
+    pub percent: f64,
+    /// How long the frame lasts, in seconds.
+    pub duration_secs: u64,
+}
+
+/// Generates the frames of `updateservicectl rollout create linear --frame-size=F
+/// --duration=D` exactly as the CLI does:
+///
+/// - `n = ceil(D / F)` frames, `step = 100 / n` in `f64`;
+/// - frame `k` (1 to `n`) has the accumulated percentage `step + step + ...` (`k` times,
+///   summed in floating point, so `99.99999999999999` can occur) and lasts `F` seconds,
+///   except the last, which gets the remainder `D - (n - 1) F`;
+/// - then a final frame of 100 % for 0 seconds.
+///
+/// Zero for either argument is an error (the CLI treats 0 as a missing flag).
+///
+/// ```
+/// use rollout_core::{Frame, linear_frames};
+/// let frames = linear_frames(30, 100)?;
+/// let pairs: Vec<(f64, u64)> = frames.iter().map(|f| (f.percent, f.duration_secs)).collect();
+/// assert_eq!(pairs, [(25.0, 30), (50.0, 30), (75.0, 30), (100.0, 10), (100.0, 0)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn linear_frames(frame_size_secs: u64, duration_secs: u64) -> Result<Vec<Frame>, PolicyError> {
+    if frame_size_secs == 0 || duration_secs == 0 {
+        return Err(PolicyError::LinearRollout {
+            frame_size_secs,
+            duration_secs,
+        });
+    }
+    let n = duration_secs.div_ceil(frame_size_secs);
+    let step = 100.0 / n as f64;
+    let mut frames = Vec::with_capacity(usize::try_from(n).unwrap_or(0).saturating_add(1));
+    let mut percent = 0.0;
+    for k in 1..=n {
+        percent += step;
+        let duration = if k == n {
+            duration_secs - (n - 1) * frame_size_secs
+        } else {
+            frame_size_secs
+        };
+        frames.push(Frame {
+            percent,
+            duration_secs: duration,
+        });
+    }
+    frames.push(Frame {
+        percent: 100.0,
+        duration_secs: 0,
+    });
+    Ok(frames)
+}
+
+/// A validated timed rollout: its frames and, when active, the moment it was activated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedRollout {
+    percents: Vec<Percent>,
+    /// `ends[i]` is the offset from activation at which frame `i` ends.
+    ends: Vec<SignedDuration>,
+    frames: Vec<Frame>,
+    active_since: Option<Timestamp>,
+}
+
+impl TimedRollout {
+    /// Validates frames. Each percentage must be finite and within `0..=100`; a value that
+    /// exceeds 100 by floating-point accumulation error (at most `1e-9`) is read as 100.
+    /// `active_since` is `None` for a deactivated rollout.
+    pub fn new(frames: Vec<Frame>, active_since: Option<Timestamp>) -> Result<Self, PolicyError> {
+        if frames.is_empty() {
+            return Err(PolicyError::NoFrames);
+        }
+        let mut percents = Vec::with_capacity(frames.len());
+        let mut ends = Vec::with_capacity(frames.len());
+        let mut end: u64 = 0;
+        for (index, frame) in frames.iter().enumerate() {
+            let p = frame.percent;
+            let p = if p > 100.0 && p <= 100.0 + 1e-9 {
+                100.0
+            } else {
+                p
+            };
+            let percent = Percent::new(p).ok_or(PolicyError::FramePercent {
+                index,
+                percent: frame.percent,
+            })?;
+            percents.push(percent);
+            end = end
+                .checked_add(frame.duration_secs)
+                .filter(|&e| e <= MAX_ROLLOUT_SECS)
+                .ok_or(PolicyError::RolloutTooLong)?;
+            ends.push(SignedDuration::from_secs(
+                i64::try_from(end).map_err(|_| PolicyError::RolloutTooLong)?,
+            ));
+        }
+        Ok(Self {
+            percents,
+            ends,
+            frames,
+            active_since,
+        })
+    }
+
+    /// The frames as configured.
+    pub fn frames(&self) -> &[Frame] {
+        &self.frames
+    }
+
+    /// When the rollout was activated; `None` when it is not active.
+    pub fn active_since(&self) -> Option<Timestamp> {
+        self.active_since
+    }
+
+    /// The percentage at `now`, or `None` when the rollout is not active (the group's own
+    /// percentage applies then).
+    ///
+    /// Before activation nothing is eligible (0 %). From activation, frame `i` applies from
+    /// the end of frame `i - 1` up to (excluding) its own end; after the last frame ends,
+    /// the last frame's percentage holds. Cost: a binary search over the frames.
+    pub fn percent_at(&self, now: Timestamp) -> Option<Percent> {
+        let start = self.active_since?;
+        let elapsed = now.duration_since(start);
+        if elapsed.is_negative() {
+            return Some(Percent::ZERO);
+        }
+        let index = self.ends.partition_point(|&end| end <= elapsed);
+        Some(
+            self.percents
+                .get(index)
+                .or(self.percents.last())
+                .copied()
+                .unwrap_or(Percent::ZERO),
+        )
+    }
+}
+
+/// The longest accepted rollout: 100 years.
+const MAX_ROLLOUT_SECS: u64 = 100 * 366 * 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(frames: &[Frame]) -> Vec<(f64, u64)> {
+        frames
+            .iter()
+            .map(|f| (f.percent, f.duration_secs))
+            .collect()
+    }
+
+    /// Golden tests against the examples of `reference/updateservicectl.md` §9.
+    #[test]
+    fn linear_golden_frame_10_duration_100() {
+        let frames = linear_frames(10, 100).expect("valid");
+        let mut expected: Vec<(f64, u64)> = (1..=10).map(|k| (f64::from(k) * 10.0, 10)).collect();
+        expected.push((100.0, 0));
+        assert_eq!(pairs(&frames), expected);
+    }
+
+    #[test]
+    fn linear_golden_frame_30_duration_100() {
+        let frames = linear_frames(30, 100).expect("valid");
+        assert_eq!(
+            pairs(&frames),
+            [(25.0, 30), (50.0, 30), (75.0, 30), (100.0, 10), (100.0, 0)]
+        );
+    }
+
+    #[test]
+    fn linear_accumulates_in_floating_point() {
+        // The CLI adds the step n times instead of multiplying, so thirds accumulate error:
+        // the values are pinned to what repeated f64 addition gives.
+        let frames = linear_frames(1, 3).expect("valid");
+        let third = 100.0 / 3.0;
+        assert_eq!(
+            pairs(&frames),
+            [
+                (third, 1),
+                (third + third, 1),
+                (third + third + third, 1),
+                (100.0, 0)
+            ]
+        );
+        // The CLI's defaults: one day in 60 s frames.
+        let day = linear_frames(60, 86_400).expect("valid");
+        assert_eq!(day.len(), 1441);
+        assert!(day[..1440].iter().all(|f| f.duration_secs == 60));
+        let mut acc = 0.0;
+        for f in &day[..1440] {
+            acc += 100.0 / 1440.0;
+            assert_eq!(f.percent, acc);
+        }
+        assert_eq!(
+            day[1440],
+            Frame {
+                percent: 100.0,
+                duration_secs: 0
+            }
+        );
+    }
+
+    #[test]
+    fn linear_frame_larger_than_duration_gives_one_frame() {
+        let frames = linear_frames(600, 100).expect("valid");
+        assert_eq!(pairs(&frames), [(100.0, 100), (100.0, 0)]);
+    }
+
+    #[test]
+    fn linear_rejects_zero() {
+        assert!(matches!(
+            linear_frames(0, 100),
+            Err(PolicyError::LinearRollout { .. })
+        ));
+        assert!(matches!(
+            linear_frames(60, 0),
+            Err(PolicyError::LinearRollout { .. })
+        ));
+    }
+
+    fn ts(s: i64) -> Timestamp {
+        Timestamp::from_second(s).expect("valid timestamp")
+    }
+
+    #[test]
+    fn percent_follows_the_frames() {
+        let frames = linear_frames(30, 100).expect("valid");
+        let rollout = TimedRollout::new(frames, Some(ts(1000))).expect("valid");
+        let at = |s| rollout.percent_at(ts(s)).map(Percent::get);
+        assert_eq!(at(999), Some(0.0));
+        assert_eq!(at(1000), Some(25.0));
+        assert_eq!(at(1029), Some(25.0));
+        assert_eq!(at(1030), Some(50.0));
+        assert_eq!(at(1089), Some(75.0));
+        assert_eq!(at(1090), Some(100.0));
+        assert_eq!(at(1100), Some(100.0));
+        assert_eq!(at(100_000), Some(100.0));
+    }
+
+    #[test]
+    fn inactive_rollout_has_no_percent() {
+        let rollout =
+            TimedRollout::new(linear_frames(10, 100).expect("valid"), None).expect("valid");
+        assert_eq!(rollout.percent_at(ts(5)), None);
+    }
+
+    #[test]
+    fn last_frame_holds_after_the_end() {
+        let rollout = TimedRollout::new(
+            vec![
+                Frame {
+                    percent: 10.0,
+                    duration_secs: 60,
+                },
+                Frame {
+                    percent: 40.0,
+                    duration_secs: 60,
+                },
+            ],
+            Some(ts(0)),
+        )
+        .expect("valid");
+        assert_eq!(rollout.percent_at(ts(59)).map(Percent::get), Some(10.0));
+        assert_eq!(rollout.percent_at(ts(60)).map(Percent::get), Some(40.0));
+        assert_eq!(rollout.percent_at(ts(10_000)).map(Percent::get), Some(40.0));
+    }
+
+    #[test]
+    fn frame_validation() {
+        assert_eq!(TimedRollout::new(vec![], None), Err(PolicyError::NoFrames));
+        assert!(matches!(
+            TimedRollout::new(
+                vec![Frame {
+                    percent: 101.0,
+                    duration_secs: 1
+                }],
+                None
+            ),
+            Err(PolicyError::FramePercent { index: 0, .. })
+        ));
+        assert!(matches!(
+            TimedRollout::new(
+                vec![Frame {
+                    percent: f64::NAN,
+                    duration_secs: 1
+                }],
+                None
+            ),
+            Err(PolicyError::FramePercent { index: 0, .. })
+        ));
+        assert_eq!(
+            TimedRollout::new(
+                vec![Frame {
+                    percent: 1.0,
+                    duration_secs: u64::MAX
+                }],
+                None
+            ),
+            Err(PolicyError::RolloutTooLong)
+        );
+        let nearly = TimedRollout::new(
+            vec![Frame {
+                percent: 100.0 + 1e-12,
+                duration_secs: 1,
+            }],
+            Some(ts(0)),
+        )
+        .expect("accumulation error is tolerated");
+        assert_eq!(nearly.percent_at(ts(0)), Some(Percent::FULL));
+    }
+}

@@ -1,0 +1,116 @@
+-- The update service's schema on SQLite. Times are unix milliseconds (INTEGER).
+-- App ids are stored canonical: lower case, without braces.
+
+-- One row, bumped by every configuration write: replicas compare it to know when their
+-- in-memory configuration cache is stale.
+CREATE TABLE config_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    generation INTEGER NOT NULL
+);
+INSERT INTO config_generation (id, generation) VALUES (1, 1);
+
+CREATE TABLE apps (
+    id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE channels (
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    publish INTEGER NOT NULL,
+    upstream TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, name)
+);
+
+CREATE TABLE packages (
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    url TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha1 TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    metadata_size TEXT NOT NULL,
+    metadata_signature_rsa TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    release_notes TEXT NOT NULL,
+    required INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, version)
+);
+
+CREATE TABLE groups (
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    -- The whole policy, encoded by the server (see store::GroupRecord::policy).
+    policy TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, id)
+);
+
+-- The rollout engine's persisted state of a group, encoded by the server. Locked by the
+-- grant path: on SQLite the single writer makes the read-decide-write atomic.
+CREATE TABLE group_rollout_state (
+    app_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    state BLOB NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (app_id, group_id)
+);
+
+CREATE TABLE instances (
+    app_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    -- The group the instance named in `track`, whether or not such a group exists.
+    group_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    oem TEXT NOT NULL,
+    status TEXT NOT NULL,
+    last_event_type INTEGER,
+    last_event_result INTEGER,
+    last_error_code INTEGER,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (app_id, machine_id)
+);
+CREATE INDEX instances_group ON instances (app_id, group_id, version);
+CREATE INDEX instances_last_seen ON instances (last_seen);
+
+CREATE TABLE instance_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    app_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    group_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    -- 'event' or 'grant'.
+    kind TEXT NOT NULL,
+    event_type INTEGER,
+    event_result INTEGER,
+    error_code INTEGER,
+    -- For a grant: the version granted.
+    target_version TEXT,
+    install_source TEXT NOT NULL
+);
+CREATE INDEX instance_history_instance ON instance_history (app_id, machine_id, at);
+CREATE INDEX instance_history_at ON instance_history (at);
+
+-- Request counts behind the graphs. event_type = -1 and event_result = -1 mark the count of
+-- requests per version; other rows count events per (version, type, result).
+CREATE TABLE rollups (
+    app_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    version TEXT NOT NULL,
+    event_type INTEGER NOT NULL,
+    event_result INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (app_id, group_id, resolution, bucket, version, event_type, event_result)
+);
+CREATE INDEX rollups_bucket ON rollups (resolution, bucket);

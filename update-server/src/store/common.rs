@@ -1,0 +1,871 @@
+//! The SQL both backends share.
+//!
+//! SQLite and PostgreSQL differ in how a transaction takes its locks, and in little else this
+//! store needs: both take `$N` placeholders, `ON CONFLICT ... DO UPDATE` and multi-row
+//! `VALUES`. The shared statements are written once here, as macros expanded inside each
+//! backend's `impl` (sqlx's traits make the same code generic over the two databases only
+//! with a wall of higher-ranked bounds; a macro keeps it plain). Each backend writes by hand
+//! only what differs: connecting, migrating, `begin` and `lock_groups`.
+
+use super::{
+    AppRecord, ChannelRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceRecord,
+    PackageRecord, Sighting, StoreError, VersionCount,
+};
+use sqlx::Row;
+
+/// Most rows one multi-row statement carries; keeps the bound parameters under both
+/// backends' limits.
+pub(super) const CHUNK: usize = 500;
+
+/// Maps a database error, turning constraint violations into typed errors.
+pub(super) fn db_err(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            return StoreError::Conflict { what: what() };
+        }
+        if db.is_foreign_key_violation() {
+            return StoreError::MissingReference {
+                what: format!("{} refers to a missing record", what()),
+            };
+        }
+    }
+    StoreError::Backend(err)
+}
+
+/// Maps an error that has no constraint to explain.
+pub(super) fn backend(err: sqlx::Error) -> StoreError {
+    StoreError::Backend(err)
+}
+
+pub(super) fn app_from_row<R: Row>(row: &R) -> Result<AppRecord, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AppRecord {
+        id: row.try_get("id")?,
+        label: row.try_get("label")?,
+        description: row.try_get("description")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn channel_from_row<R: Row>(row: &R) -> Result<ChannelRecord, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(ChannelRecord {
+        app_id: row.try_get("app_id")?,
+        name: row.try_get("name")?,
+        version: row.try_get("version")?,
+        publish: row.try_get("publish")?,
+        upstream: row.try_get("upstream")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn group_from_row<R: Row>(row: &R) -> Result<GroupRecord, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(GroupRecord {
+        app_id: row.try_get("app_id")?,
+        id: row.try_get("id")?,
+        label: row.try_get("label")?,
+        channel: row.try_get("channel")?,
+        policy: row.try_get("policy")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) fn package_from_row<R: Row>(row: &R) -> Result<PackageRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let size: i64 = row.try_get("size").map_err(backend)?;
+    Ok(PackageRecord {
+        app_id: row.try_get("app_id").map_err(backend)?,
+        version: row.try_get("version").map_err(backend)?,
+        url: row.try_get("url").map_err(backend)?,
+        size: u64::try_from(size)
+            .map_err(|_| StoreError::Corrupt(format!("negative package size {size}")))?,
+        sha1: row.try_get("sha1").map_err(backend)?,
+        sha256: row.try_get("sha256").map_err(backend)?,
+        metadata_size: row.try_get("metadata_size").map_err(backend)?,
+        metadata_signature_rsa: row.try_get("metadata_signature_rsa").map_err(backend)?,
+        signature: row.try_get("signature").map_err(backend)?,
+        release_notes: row.try_get("release_notes").map_err(backend)?,
+        required: row.try_get("required").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+pub(super) fn instance_from_row<R: Row>(row: &R) -> Result<InstanceRecord, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(InstanceRecord {
+        app_id: row.try_get("app_id")?,
+        machine_id: row.try_get("machine_id")?,
+        group_id: row.try_get("group_id")?,
+        version: row.try_get("version")?,
+        oem: row.try_get("oem")?,
+        status: row.try_get("status")?,
+        last_event_type: row.try_get("last_event_type")?,
+        last_event_result: row.try_get("last_event_result")?,
+        last_error_code: row.try_get("last_error_code")?,
+        first_seen: row.try_get("first_seen")?,
+        last_seen: row.try_get("last_seen")?,
+    })
+}
+
+pub(super) fn history_from_row<R: Row>(row: &R) -> Result<HistoryRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let kind: String = row.try_get("kind").map_err(backend)?;
+    Ok(HistoryRecord {
+        app_id: row.try_get("app_id").map_err(backend)?,
+        machine_id: row.try_get("machine_id").map_err(backend)?,
+        at: row.try_get("at").map_err(backend)?,
+        group_id: row.try_get("group_id").map_err(backend)?,
+        version: row.try_get("version").map_err(backend)?,
+        kind: HistoryKind::parse(&kind)?,
+        event_type: row.try_get("event_type").map_err(backend)?,
+        event_result: row.try_get("event_result").map_err(backend)?,
+        error_code: row.try_get("error_code").map_err(backend)?,
+        target_version: row.try_get("target_version").map_err(backend)?,
+        install_source: row.try_get("install_source").map_err(backend)?,
+    })
+}
+
+pub(super) fn version_count_from_row<R: Row>(row: &R) -> Result<VersionCount, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(VersionCount {
+        app_id: row.try_get("app_id")?,
+        group_id: row.try_get("group_id")?,
+        version: row.try_get("version")?,
+        count: row.try_get("n")?,
+    })
+}
+
+/// Keeps the latest sighting per instance: a multi-row upsert may not touch a row twice.
+pub(super) fn latest_sightings(sightings: &[Sighting]) -> Vec<&Sighting> {
+    let mut latest: std::collections::HashMap<(&str, &str), &Sighting> =
+        std::collections::HashMap::with_capacity(sightings.len());
+    for s in sightings {
+        latest
+            .entry((s.app_id.as_str(), s.machine_id.as_str()))
+            .and_modify(|cur| {
+                if s.at >= cur.at {
+                    *cur = s;
+                }
+            })
+            .or_insert(s);
+    }
+    latest.into_values().collect()
+}
+
+/// The `WHERE` clause of an instance filter, pushed onto a query builder.
+macro_rules! push_instance_filter {
+    ($qb:expr, $filter:expr) => {{
+        let filter: &super::InstanceFilter = $filter;
+        $qb.push(" WHERE 1 = 1");
+        if let Some(v) = &filter.app_id {
+            $qb.push(" AND app_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.machine_id {
+            $qb.push(" AND machine_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.group_id {
+            $qb.push(" AND group_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.version {
+            $qb.push(" AND version = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.oem {
+            $qb.push(" AND oem = ").push_bind(v.clone());
+        }
+        if let Some(v) = filter.event_type {
+            $qb.push(" AND last_event_type = ").push_bind(v);
+        }
+        if let Some(v) = filter.event_result {
+            $qb.push(" AND last_event_result = ").push_bind(v);
+        }
+        if let Some(v) = filter.seen_after {
+            $qb.push(" AND last_seen >= ").push_bind(v);
+        }
+        if let Some(v) = filter.seen_before {
+            $qb.push(" AND last_seen <= ").push_bind(v);
+        }
+    }};
+}
+pub(super) use push_instance_filter;
+
+/// Bumps the configuration generation inside a transaction.
+macro_rules! bump_generation {
+    ($tx:expr) => {
+        sqlx::query("UPDATE config_generation SET generation = generation + 1 WHERE id = 1")
+            .execute(&mut *$tx)
+            .await
+            .map_err(super::common::backend)?
+    };
+}
+pub(super) use bump_generation;
+
+/// Writes rows of history, sightings or rollups through an executor (a transaction).
+macro_rules! shared_batch_writes {
+    ($db:ty, $conn:ty) => {
+        async fn write_history(conn: &mut $conn, entries: &[HistoryRecord]) -> Result<(), StoreError> {
+            for chunk in entries.chunks(super::common::CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO instance_history (app_id, machine_id, at, group_id, version, \
+                     kind, event_type, event_result, error_code, target_version, install_source) ",
+                );
+                qb.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.app_id.clone())
+                        .push_bind(e.machine_id.clone())
+                        .push_bind(e.at)
+                        .push_bind(e.group_id.clone())
+                        .push_bind(e.version.clone())
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.event_type)
+                        .push_bind(e.event_result)
+                        .push_bind(e.error_code)
+                        .push_bind(e.target_version.clone())
+                        .push_bind(e.install_source.clone());
+                });
+                qb.build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(super::common::backend)?;
+            }
+            Ok(())
+        }
+
+        async fn write_rollups(conn: &mut $conn, deltas: &[RollupDelta]) -> Result<(), StoreError> {
+            let merged = super::merge_rollups(deltas);
+            for chunk in merged.chunks(super::common::CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO rollups (app_id, group_id, resolution, bucket, version, \
+                     event_type, event_result, count) ",
+                );
+                qb.push_values(chunk, |mut b, (key, resolution, bucket, count)| {
+                    let (t, r) = key.event.unwrap_or((-1, -1));
+                    b.push_bind(key.app_id.clone())
+                        .push_bind(key.group_id.clone())
+                        .push_bind(*resolution)
+                        .push_bind(*bucket)
+                        .push_bind(key.version.clone())
+                        .push_bind(t)
+                        .push_bind(r)
+                        .push_bind(*count);
+                });
+                qb.push(
+                    " ON CONFLICT (app_id, group_id, resolution, bucket, version, event_type, \
+                     event_result) DO UPDATE SET count = rollups.count + excluded.count",
+                );
+                qb.build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(super::common::backend)?;
+            }
+            Ok(())
+        }
+
+        async fn write_sightings(conn: &mut $conn, sightings: &[Sighting]) -> Result<(), StoreError> {
+            let latest = super::common::latest_sightings(sightings);
+            for chunk in latest.chunks(super::common::CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
+                     first_seen, last_seen) ",
+                );
+                qb.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.app_id.clone())
+                        .push_bind(s.machine_id.clone())
+                        .push_bind(s.group_id.clone())
+                        .push_bind(s.version.clone())
+                        .push_bind(s.oem.clone())
+                        .push_bind("new")
+                        .push_bind(s.at)
+                        .push_bind(s.at);
+                });
+                qb.push(
+                    " ON CONFLICT (app_id, machine_id) DO UPDATE SET \
+                     group_id = excluded.group_id, version = excluded.version, \
+                     oem = excluded.oem, last_seen = excluded.last_seen \
+                     WHERE instances.last_seen <= excluded.last_seen",
+                );
+                qb.build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(super::common::backend)?;
+            }
+            Ok(())
+        }
+    };
+}
+pub(super) use shared_batch_writes;
+
+/// `impl Store` for a backend: the methods both backends implement with the same SQL, plus
+/// the backend's own (`$own`). The backend's struct has a `pool` field.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl Store for $store {
+        $($own)*
+
+        async fn config_generation(&self) -> Result<i64, StoreError> {
+            sqlx::query_scalar("SELECT generation FROM config_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(super::common::backend)
+        }
+
+        async fn load_config(&self) -> Result<ConfigSnapshot, StoreError> {
+            use super::common::backend;
+            // One transaction, so the snapshot is consistent with its generation.
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let generation: i64 =
+                sqlx::query_scalar("SELECT generation FROM config_generation WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            let apps = sqlx::query("SELECT * FROM apps ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(super::common::app_from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let channels = sqlx::query("SELECT * FROM channels ORDER BY app_id, name")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(super::common::channel_from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let groups = sqlx::query("SELECT * FROM groups ORDER BY app_id, id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(super::common::group_from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let packages = sqlx::query("SELECT * FROM packages ORDER BY app_id, version")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(super::common::package_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit().await.map_err(backend)?;
+            Ok(ConfigSnapshot {
+                generation,
+                apps,
+                channels,
+                groups,
+                packages,
+            })
+        }
+
+        async fn create_app(&self, app: &AppRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO apps (id, label, description, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&app.id)
+            .bind(&app.label)
+            .bind(&app.description)
+            .bind(app.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err(e, || format!("app {}", app.id)))?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn update_app(&self, app: &AppRecord) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query("UPDATE apps SET label = $2, description = $3 WHERE id = $1")
+                .bind(&app.id)
+                .bind(&app.label)
+                .bind(&app.description)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("app {}", app.id)));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_app(&self, app_id: &str) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            for statement in [
+                "DELETE FROM channels WHERE app_id = $1",
+                "DELETE FROM packages WHERE app_id = $1",
+                "DELETE FROM groups WHERE app_id = $1",
+                "DELETE FROM group_rollout_state WHERE app_id = $1",
+            ] {
+                sqlx::query(statement)
+                    .bind(app_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            let done = sqlx::query("DELETE FROM apps WHERE id = $1")
+                .bind(app_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("app {app_id}")));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn put_channel(&self, channel: &ChannelRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO channels (app_id, name, version, publish, upstream, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (app_id, name) DO UPDATE SET version = excluded.version, \
+                 publish = excluded.publish, upstream = excluded.upstream",
+            )
+            .bind(&channel.app_id)
+            .bind(&channel.name)
+            .bind(&channel.version)
+            .bind(channel.publish)
+            .bind(&channel.upstream)
+            .bind(channel.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || format!("channel {} of app {}", channel.name, channel.app_id))
+            })?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_channel(&self, app_id: &str, name: &str) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query("DELETE FROM channels WHERE app_id = $1 AND name = $2")
+                .bind(app_id)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "channel {name} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn put_package(&self, package: &PackageRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let size = i64::try_from(package.size).map_err(|_| {
+                StoreError::Corrupt(format!("package size {} out of range", package.size))
+            })?;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO packages (app_id, version, url, size, sha1, sha256, metadata_size, \
+                 metadata_signature_rsa, signature, release_notes, required, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (app_id, version) DO UPDATE SET url = excluded.url, \
+                 size = excluded.size, sha1 = excluded.sha1, sha256 = excluded.sha256, \
+                 metadata_size = excluded.metadata_size, \
+                 metadata_signature_rsa = excluded.metadata_signature_rsa, \
+                 signature = excluded.signature, release_notes = excluded.release_notes, \
+                 required = excluded.required",
+            )
+            .bind(&package.app_id)
+            .bind(&package.version)
+            .bind(&package.url)
+            .bind(size)
+            .bind(&package.sha1)
+            .bind(&package.sha256)
+            .bind(&package.metadata_size)
+            .bind(&package.metadata_signature_rsa)
+            .bind(&package.signature)
+            .bind(&package.release_notes)
+            .bind(package.required)
+            .bind(package.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("package {} of app {}", package.version, package.app_id)
+                })
+            })?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_package(&self, app_id: &str, version: &str) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query("DELETE FROM packages WHERE app_id = $1 AND version = $2")
+                .bind(app_id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "package {version} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO groups (app_id, id, label, channel, policy, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&group.app_id)
+            .bind(&group.id)
+            .bind(&group.label)
+            .bind(&group.channel)
+            .bind(&group.policy)
+            .bind(group.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_err(e, || format!("group {} of app {}", group.id, group.app_id)))?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn update_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "UPDATE groups SET label = $3, channel = $4, policy = $5 \
+                 WHERE app_id = $1 AND id = $2",
+            )
+            .bind(&group.app_id)
+            .bind(&group.id)
+            .bind(&group.label)
+            .bind(&group.channel)
+            .bind(&group.policy)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "group {} of app {}",
+                    group.id, group.app_id
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_group(&self, app_id: &str, group_id: &str) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query("DELETE FROM group_rollout_state WHERE app_id = $1 AND group_id = $2")
+                .bind(app_id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let done = sqlx::query("DELETE FROM groups WHERE app_id = $1 AND id = $2")
+                .bind(app_id)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "group {group_id} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn record_sightings(
+            &self,
+            sightings: &[Sighting],
+            rollups: &[RollupDelta],
+        ) -> Result<(), StoreError> {
+            use super::common::backend;
+            if sightings.is_empty() && rollups.is_empty() {
+                return Ok(());
+            }
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            write_sightings(&mut *tx, sightings).await?;
+            write_rollups(&mut *tx, rollups).await?;
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn instance(
+            &self,
+            app_id: &str,
+            machine_id: &str,
+        ) -> Result<Option<InstanceRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query("SELECT * FROM instances WHERE app_id = $1 AND machine_id = $2")
+                .bind(app_id)
+                .bind(machine_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?
+                .map(|row| super::common::instance_from_row(&row).map_err(backend))
+                .transpose()
+        }
+
+        async fn instances(
+            &self,
+            filter: &InstanceFilter,
+            limit: i64,
+            skip: i64,
+        ) -> Result<Vec<InstanceRecord>, StoreError> {
+            use super::common::backend;
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM instances");
+            super::common::push_instance_filter!(qb, filter);
+            qb.push(" ORDER BY last_seen DESC, app_id, machine_id LIMIT ")
+                .push_bind(limit.max(0))
+                .push(" OFFSET ")
+                .push_bind(skip.max(0));
+            qb.build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| super::common::instance_from_row(row).map_err(backend))
+                .collect()
+        }
+
+        async fn count_instances(&self, filter: &InstanceFilter) -> Result<i64, StoreError> {
+            use super::common::backend;
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM instances");
+            super::common::push_instance_filter!(qb, filter);
+            qb.build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(backend)
+        }
+
+        async fn version_counts(
+            &self,
+            filter: &InstanceFilter,
+        ) -> Result<Vec<VersionCount>, StoreError> {
+            use super::common::backend;
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT app_id, group_id, version, COUNT(*) AS n FROM instances",
+            );
+            super::common::push_instance_filter!(qb, filter);
+            qb.push(" GROUP BY app_id, group_id, version ORDER BY app_id, group_id, version");
+            qb.build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| super::common::version_count_from_row(row).map_err(backend))
+                .collect()
+        }
+
+        async fn history(
+            &self,
+            app_id: Option<&str>,
+            machine_id: &str,
+            limit: i64,
+        ) -> Result<Vec<HistoryRecord>, StoreError> {
+            use super::common::backend;
+            // The newest `limit` entries, returned oldest first.
+            let mut qb =
+                sqlx::QueryBuilder::<$db>::new("SELECT * FROM instance_history WHERE machine_id = ");
+            qb.push_bind(machine_id.to_owned());
+            if let Some(app_id) = app_id {
+                qb.push(" AND app_id = ").push_bind(app_id.to_owned());
+            }
+            qb.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(limit.max(0));
+            let mut rows = qb
+                .build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(super::common::history_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.reverse();
+            Ok(rows)
+        }
+
+        async fn rollups(
+            &self,
+            app_id: &str,
+            group_id: &str,
+            kind: RollupKind,
+            resolution: i64,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<RollupPoint>, StoreError> {
+            use super::common::backend;
+            let events = matches!(kind, RollupKind::Events);
+            let sql = if events {
+                "SELECT version, event_type, event_result, bucket, count FROM rollups \
+                 WHERE app_id = $1 AND group_id = $2 AND resolution = $3 \
+                 AND bucket >= $4 AND bucket <= $5 AND event_type >= 0 \
+                 ORDER BY version, event_type, event_result, bucket"
+            } else {
+                "SELECT version, event_type, event_result, bucket, count FROM rollups \
+                 WHERE app_id = $1 AND group_id = $2 AND resolution = $3 \
+                 AND bucket >= $4 AND bucket <= $5 AND event_type = -1 \
+                 ORDER BY version, bucket"
+            };
+            let rows = sqlx::query(sql)
+                .bind(app_id)
+                .bind(group_id)
+                .bind(resolution)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+            rows.iter()
+                .map(|row| {
+                    let event_type: i64 = row.try_get("event_type")?;
+                    let event_result: i64 = row.try_get("event_result")?;
+                    Ok(RollupPoint {
+                        version: row.try_get("version")?,
+                        event: events.then_some((event_type, event_result)),
+                        bucket: row.try_get("bucket")?,
+                        count: row.try_get("count")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(backend)
+        }
+        }
+    };
+}
+pub(super) use impl_store;
+
+/// `impl WriteTx` for a backend's transaction: the methods both backends implement with the
+/// same SQL, plus the backend's own (`$own`). The struct has a
+/// `tx: sqlx::Transaction<'static, DB>` field.
+macro_rules! impl_write_tx {
+    ($tx_type:ty, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl WriteTx for $tx_type {
+        $($own)*
+
+        async fn put_group_state(
+            &mut self,
+            app_id: &str,
+            group_id: &str,
+            state: &[u8],
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO group_rollout_state (app_id, group_id, state, revision) \
+                 VALUES ($1, $2, $3, 1) ON CONFLICT (app_id, group_id) DO UPDATE \
+                 SET state = excluded.state, revision = group_rollout_state.revision + 1",
+            )
+            .bind(app_id)
+            .bind(group_id)
+            .bind(state)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
+        }
+
+        async fn instance(
+            &mut self,
+            app_id: &str,
+            machine_id: &str,
+        ) -> Result<Option<InstanceRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query("SELECT * FROM instances WHERE app_id = $1 AND machine_id = $2")
+                .bind(app_id)
+                .bind(machine_id)
+                .fetch_optional(&mut *self.tx)
+                .await
+                .map_err(backend)?
+                .map(|row| super::common::instance_from_row(&row).map_err(backend))
+                .transpose()
+        }
+
+        async fn put_instance(&mut self, i: &InstanceRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
+                 last_event_type, last_event_result, last_error_code, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, \
+                 version = excluded.version, oem = excluded.oem, status = excluded.status, \
+                 last_event_type = excluded.last_event_type, \
+                 last_event_result = excluded.last_event_result, \
+                 last_error_code = excluded.last_error_code, last_seen = excluded.last_seen",
+            )
+            .bind(&i.app_id)
+            .bind(&i.machine_id)
+            .bind(&i.group_id)
+            .bind(&i.version)
+            .bind(&i.oem)
+            .bind(&i.status)
+            .bind(i.last_event_type)
+            .bind(i.last_event_result)
+            .bind(i.last_error_code)
+            .bind(i.first_seen)
+            .bind(i.last_seen)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
+        }
+
+        async fn append_history(&mut self, entries: &[HistoryRecord]) -> Result<(), StoreError> {
+            write_history(&mut *self.tx, entries).await
+        }
+
+        async fn add_rollups(&mut self, deltas: &[RollupDelta]) -> Result<(), StoreError> {
+            write_rollups(&mut *self.tx, deltas).await
+        }
+
+        async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+            self.tx.commit().await.map_err(super::common::backend)
+        }
+        }
+    };
+}
+pub(super) use impl_write_tx;

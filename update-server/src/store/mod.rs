@@ -1,0 +1,567 @@
+//! Durable storage: the [`Store`] trait and its two implementations, SQLite (the embedded
+//! default) and PostgreSQL (for several replicas).
+//!
+//! The store is a persistence layer without policy: it saves and loads records and gives the
+//! server transactions. The rollout decision itself is made by `rollout-core` inside a
+//! [`WriteTx`], between [`WriteTx::lock_groups`] and [`WriteTx::commit`]; the store's part is
+//! to make that read-decide-write atomic (SQLite: one writer at a time; PostgreSQL: `SELECT ...
+//! FOR UPDATE` on the groups' state rows, taken in a fixed order so batches never deadlock).
+//!
+//! Times are unix milliseconds. App ids are canonical (see [`canonical_app_id`]).
+
+mod common;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The record does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `app 3f2c...`.
+        what: String,
+    },
+    /// A record with the same key exists already.
+    #[error("{what} already exists")]
+    Conflict {
+        /// What collided, e.g. `channel stable of app 3f2c...`.
+        what: String,
+    },
+    /// A record refers to one that does not exist (a channel of an unknown app, say).
+    #[error("{what}")]
+    MissingReference {
+        /// What is missing.
+        what: String,
+    },
+    /// A value read from the database could not be interpreted.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// Applying the migrations failed.
+    #[error("database migration failed")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+    /// The database failed or could not be reached.
+    #[error("database error")]
+    Backend(#[source] sqlx::Error),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+}
+
+/// The canonical form of an app id: trimmed of surrounding braces and lower-cased, so that
+/// `{E96281A6-...}` and `e96281a6-...` name the same app.
+pub fn canonical_app_id(raw: &str) -> String {
+    let trimmed = raw.trim();
+    let inner = trimmed
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(trimmed);
+    inner.to_ascii_lowercase()
+}
+
+/// An application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    /// Canonical app id.
+    pub id: String,
+    /// Short name.
+    pub label: String,
+    /// Free text.
+    pub description: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// A channel: a name pointing at a package version of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The channel's name (CoreUpdate's `label`), e.g. `stable`.
+    pub name: String,
+    /// The package version the channel points at.
+    pub version: String,
+    /// Visible on the public endpoints and to downstream syncs.
+    pub publish: bool,
+    /// The upstream the channel was synced from, empty when local.
+    pub upstream: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// A package: one version of an app's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The version this payload installs.
+    pub version: String,
+    /// Where instances download it: the Omaha codebase is its directory, the package name its
+    /// last segment.
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-1 of the payload, standard base64.
+    pub sha1: String,
+    /// SHA-256 of the payload, standard base64.
+    pub sha256: String,
+    /// update_engine's `MetadataSize`, as given.
+    pub metadata_size: String,
+    /// update_engine's `MetadataSignatureRsa`, as given.
+    pub metadata_signature_rsa: String,
+    /// Detached ed25519 signature of the payload (base64), empty when unsigned.
+    pub signature: String,
+    /// Release notes.
+    pub release_notes: String,
+    /// Omaha `required`.
+    pub required: bool,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// A group: a set of instances (named by their `track`) following one channel under one
+/// policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The group id instances send as `track`.
+    pub id: String,
+    /// Display name.
+    pub label: String,
+    /// The channel the group follows; empty for none.
+    pub channel: String,
+    /// The group's policy, encoded by the server's policy module. The store keeps it as an
+    /// opaque document.
+    pub policy: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// Everything the server's configuration cache holds, read in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigSnapshot {
+    /// The configuration generation this snapshot was read at.
+    pub generation: i64,
+    /// All apps.
+    pub apps: Vec<AppRecord>,
+    /// All channels.
+    pub channels: Vec<ChannelRecord>,
+    /// All groups.
+    pub groups: Vec<GroupRecord>,
+    /// All packages.
+    pub packages: Vec<PackageRecord>,
+}
+
+/// One instance (a machine running an app) as the server last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The instance's id: Omaha `machineid`, or `userid` when that is absent.
+    pub machine_id: String,
+    /// The group the instance named (`track`), whether or not it exists.
+    pub group_id: String,
+    /// The version it last reported.
+    pub version: String,
+    /// Its OEM.
+    pub oem: String,
+    /// Its update status, as the server's state machine names it.
+    pub status: String,
+    /// The last event's type.
+    pub last_event_type: Option<i64>,
+    /// The last event's result.
+    pub last_event_result: Option<i64>,
+    /// The last event's error code.
+    pub last_error_code: Option<i64>,
+    /// First contact, unix ms.
+    pub first_seen: i64,
+    /// Last contact, unix ms.
+    pub last_seen: i64,
+}
+
+/// A routine check-in that changes nothing but "last seen" (and the version, group and OEM
+/// the instance reports). Written in batches, behind the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sighting {
+    /// Canonical app id.
+    pub app_id: String,
+    /// Instance id.
+    pub machine_id: String,
+    /// The group it named.
+    pub group_id: String,
+    /// The version it reported.
+    pub version: String,
+    /// Its OEM.
+    pub oem: String,
+    /// When, unix ms.
+    pub at: i64,
+}
+
+/// What a history entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryKind {
+    /// The instance reported an event.
+    Event,
+    /// The server granted the instance an update.
+    Grant,
+}
+
+impl HistoryKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Grant => "grant",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "event" => Ok(Self::Event),
+            "grant" => Ok(Self::Grant),
+            other => Err(StoreError::Corrupt(format!("history kind {other:?}"))),
+        }
+    }
+}
+
+/// One entry of an instance's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// Instance id.
+    pub machine_id: String,
+    /// When, unix ms.
+    pub at: i64,
+    /// The group the instance named.
+    pub group_id: String,
+    /// The instance's version at the time.
+    pub version: String,
+    /// Event or grant.
+    pub kind: HistoryKind,
+    /// Event type (events only).
+    pub event_type: Option<i64>,
+    /// Event result (events only).
+    pub event_result: Option<i64>,
+    /// Error code (events only, when sent).
+    pub error_code: Option<i64>,
+    /// The version granted (grants only).
+    pub target_version: Option<String>,
+    /// The request's `installsource` (`scheduler`, `ondemandupdate`, ...).
+    pub install_source: String,
+}
+
+/// Graph resolutions the rollups are kept at, in seconds.
+pub const ROLLUP_RESOLUTIONS: [i64; 3] = [60, 3600, 86400];
+
+/// An increment of the request counters behind the graphs, at every resolution of
+/// [`ROLLUP_RESOLUTIONS`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RollupKey {
+    /// Canonical app id.
+    pub app_id: String,
+    /// Group named.
+    pub group_id: String,
+    /// Instance version.
+    pub version: String,
+    /// `None` counts requests; `Some((type, result))` counts events of that kind.
+    pub event: Option<(i64, i64)>,
+}
+
+/// A counter increment: `count` requests (or events) under `key` at time `at` (unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupDelta {
+    /// What is counted.
+    pub key: RollupKey,
+    /// When, unix ms; the buckets are derived from it.
+    pub at: i64,
+    /// How many.
+    pub count: i64,
+}
+
+/// Which rollup series to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupKind {
+    /// Requests per version.
+    Versions,
+    /// Events per (version, type, result).
+    Events,
+}
+
+/// One point of a rollup series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupPoint {
+    /// Instance version.
+    pub version: String,
+    /// Event type and result (events series only).
+    pub event: Option<(i64, i64)>,
+    /// Bucket start, unix seconds.
+    pub bucket: i64,
+    /// Count in the bucket.
+    pub count: i64,
+}
+
+/// The persisted rollout state of one group, as the server encodes it, with a revision
+/// bumped on every write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStateRecord {
+    /// The encoded state.
+    pub state: Vec<u8>,
+    /// Bumped on every write.
+    pub revision: i64,
+}
+
+/// Filters of the instance queries (CoreUpdate's `clientupdates`, `appversions`,
+/// `clientupdatecount`). Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceFilter {
+    /// Canonical app id.
+    pub app_id: Option<String>,
+    /// Instance id.
+    pub machine_id: Option<String>,
+    /// Group named.
+    pub group_id: Option<String>,
+    /// Version reported.
+    pub version: Option<String>,
+    /// OEM.
+    pub oem: Option<String>,
+    /// Last event type.
+    pub event_type: Option<i64>,
+    /// Last event result.
+    pub event_result: Option<i64>,
+    /// Last seen at or after, unix ms.
+    pub seen_after: Option<i64>,
+    /// Last seen at or before, unix ms.
+    pub seen_before: Option<i64>,
+}
+
+/// Instance count per (app, group, version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionCount {
+    /// Canonical app id.
+    pub app_id: String,
+    /// Group named.
+    pub group_id: String,
+    /// Version.
+    pub version: String,
+    /// Number of instances.
+    pub count: i64,
+}
+
+/// The persistence layer. Every method is one transaction unless it hands out a [`WriteTx`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and metrics (`sqlite`, `postgres`).
+    fn backend(&self) -> &'static str;
+
+    /// The current configuration generation: any configuration write bumps it.
+    async fn config_generation(&self) -> Result<i64, StoreError>;
+    /// All configuration, consistent at one generation.
+    async fn load_config(&self) -> Result<ConfigSnapshot, StoreError>;
+
+    /// Creates an app. [`StoreError::Conflict`] when the id exists.
+    async fn create_app(&self, app: &AppRecord) -> Result<(), StoreError>;
+    /// Replaces an app's label and description.
+    async fn update_app(&self, app: &AppRecord) -> Result<(), StoreError>;
+    /// Deletes an app with its channels, groups and packages.
+    async fn delete_app(&self, app_id: &str) -> Result<(), StoreError>;
+
+    /// Creates or replaces a channel (by app id and name).
+    async fn put_channel(&self, channel: &ChannelRecord) -> Result<(), StoreError>;
+    /// Deletes a channel.
+    async fn delete_channel(&self, app_id: &str, name: &str) -> Result<(), StoreError>;
+
+    /// Creates or replaces a package (by app id and version).
+    async fn put_package(&self, package: &PackageRecord) -> Result<(), StoreError>;
+    /// Deletes a package.
+    async fn delete_package(&self, app_id: &str, version: &str) -> Result<(), StoreError>;
+
+    /// Creates a group. [`StoreError::Conflict`] when the id exists in the app.
+    async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError>;
+    /// Replaces a group's label, channel and policy.
+    async fn update_group(&self, group: &GroupRecord) -> Result<(), StoreError>;
+    /// Deletes a group and its rollout state.
+    async fn delete_group(&self, app_id: &str, group_id: &str) -> Result<(), StoreError>;
+
+    /// Writes a batch of routine check-ins and counter increments in one transaction.
+    /// Instances seen for the first time are created with status `new`.
+    async fn record_sightings(
+        &self,
+        sightings: &[Sighting],
+        rollups: &[RollupDelta],
+    ) -> Result<(), StoreError>;
+
+    /// Starts a write transaction (the grant and event path).
+    async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError>;
+
+    /// One instance.
+    async fn instance(
+        &self,
+        app_id: &str,
+        machine_id: &str,
+    ) -> Result<Option<InstanceRecord>, StoreError>;
+    /// Instances matching the filter, most recently seen first.
+    async fn instances(
+        &self,
+        filter: &InstanceFilter,
+        limit: i64,
+        skip: i64,
+    ) -> Result<Vec<InstanceRecord>, StoreError>;
+    /// The number of instances matching the filter.
+    async fn count_instances(&self, filter: &InstanceFilter) -> Result<i64, StoreError>;
+    /// Instance counts per (app, group, version) among those matching the filter.
+    async fn version_counts(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<VersionCount>, StoreError>;
+    /// An instance's history, oldest first; all apps when `app_id` is `None`.
+    async fn history(
+        &self,
+        app_id: Option<&str>,
+        machine_id: &str,
+        limit: i64,
+    ) -> Result<Vec<HistoryRecord>, StoreError>;
+    /// A rollup series between two bucket starts (unix seconds, inclusive).
+    async fn rollups(
+        &self,
+        app_id: &str,
+        group_id: &str,
+        kind: RollupKind,
+        resolution: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<RollupPoint>, StoreError>;
+}
+
+/// A write transaction. Dropped without [`WriteTx::commit`], it rolls back.
+#[async_trait]
+pub trait WriteTx: Send {
+    /// Locks the rollout state rows of these groups (app id, group id) until commit, and
+    /// returns their current states (`None` for a group whose state was never written).
+    /// Call it once per transaction, before any other write, with every group the
+    /// transaction will touch: the rows are locked in sorted order, so concurrent transactions
+    /// on other replicas cannot deadlock.
+    async fn lock_groups(
+        &mut self,
+        groups: &[(String, String)],
+    ) -> Result<Vec<Option<GroupStateRecord>>, StoreError>;
+    /// Writes a group's rollout state; the revision is bumped by one.
+    async fn put_group_state(
+        &mut self,
+        app_id: &str,
+        group_id: &str,
+        state: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Reads one instance.
+    async fn instance(
+        &mut self,
+        app_id: &str,
+        machine_id: &str,
+    ) -> Result<Option<InstanceRecord>, StoreError>;
+    /// Creates or replaces an instance.
+    async fn put_instance(&mut self, instance: &InstanceRecord) -> Result<(), StoreError>;
+    /// Appends history entries.
+    async fn append_history(&mut self, entries: &[HistoryRecord]) -> Result<(), StoreError>;
+    /// Adds counter increments.
+    async fn add_rollups(&mut self, deltas: &[RollupDelta]) -> Result<(), StoreError>;
+    /// Commits everything.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Bucket start (unix seconds) of a time (unix ms) at a resolution (seconds).
+pub fn bucket_of(at_ms: i64, resolution: i64) -> i64 {
+    let secs = at_ms.div_euclid(1000);
+    secs - secs.rem_euclid(resolution)
+}
+
+/// Adds up deltas with the same key and bucket, so that a batch writes each counter row once.
+pub(crate) fn merge_rollups(deltas: &[RollupDelta]) -> Vec<(RollupKey, i64, i64, i64)> {
+    let mut merged: std::collections::BTreeMap<(RollupKey, i64, i64), i64> =
+        std::collections::BTreeMap::new();
+    for delta in deltas {
+        for resolution in ROLLUP_RESOLUTIONS {
+            *merged
+                .entry((
+                    delta.key.clone(),
+                    resolution,
+                    bucket_of(delta.at, resolution),
+                ))
+                .or_default() += delta.count;
+        }
+    }
+    merged
+        .into_iter()
+        .map(|((key, resolution, bucket), count)| (key, resolution, bucket, count))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_ids_drop_braces_and_case() {
+        assert_eq!(
+            canonical_app_id("{E96281A6-D1AF-4BDE-9A0A-97B76E56DC57}"),
+            "e96281a6-d1af-4bde-9a0a-97b76e56dc57"
+        );
+        assert_eq!(canonical_app_id(" abc "), "abc");
+        assert_eq!(canonical_app_id("{unclosed"), "{unclosed");
+    }
+
+    #[test]
+    fn buckets_floor_to_the_resolution() {
+        assert_eq!(bucket_of(61_999, 60), 60);
+        assert_eq!(bucket_of(3_599_999, 3600), 0);
+        assert_eq!(bucket_of(-1, 60), -60);
+    }
+
+    #[test]
+    fn merging_adds_counts_per_key_and_bucket() {
+        let key = RollupKey {
+            app_id: "a".into(),
+            group_id: "g".into(),
+            version: "1".into(),
+            event: None,
+        };
+        let deltas = [
+            RollupDelta {
+                key: key.clone(),
+                at: 1_000,
+                count: 1,
+            },
+            RollupDelta {
+                key: key.clone(),
+                at: 59_000,
+                count: 2,
+            },
+            RollupDelta {
+                key,
+                at: 61_000,
+                count: 4,
+            },
+        ];
+        let merged = merge_rollups(&deltas);
+        let minute: Vec<_> = merged
+            .iter()
+            .filter(|m| m.1 == 60)
+            .map(|m| (m.2, m.3))
+            .collect();
+        assert_eq!(minute, vec![(0, 3), (60, 4)]);
+        let hour: Vec<_> = merged
+            .iter()
+            .filter(|m| m.1 == 3600)
+            .map(|m| (m.2, m.3))
+            .collect();
+        assert_eq!(hour, vec![(0, 7)]);
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of update-server, in one binary (one link on a 2-core machine).
+
+mod store_contract;
+mod support;

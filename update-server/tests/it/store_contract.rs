@@ -1,0 +1,528 @@
+//! The store contract: one suite of behaviours every `Store` backend must show, run against
+//! SQLite and PostgreSQL alike.
+
+use std::sync::Arc;
+use update_server::store::{
+    AppRecord, ChannelRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceFilter,
+    InstanceRecord, PackageRecord, RollupDelta, RollupKey, RollupKind, Sighting, Store, StoreError,
+};
+
+/// Instantiates each contract check for both backends.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (_dir, store) = crate::support::sqlite().await;
+                    super::$name(Arc::new(store)).await;
+                }
+            )*
+        }
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some((schema, store)) = crate::support::postgres().await else {
+                        return;
+                    };
+                    super::$name(Arc::new(store)).await;
+                    schema.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+mod contract {
+    use super::*;
+    contract!(
+        apps_round_trip_and_bump_the_generation,
+        duplicate_and_missing_records_are_typed_errors,
+        channels_groups_and_packages_are_replaced_by_key,
+        deleting_an_app_removes_what_belongs_to_it,
+        sightings_create_and_refresh_instances,
+        write_transactions_commit_or_roll_back,
+        group_state_read_modify_write_is_atomic,
+        history_is_ordered_and_limited,
+        rollups_count_per_bucket_and_resolution,
+        instance_queries_filter_count_and_page,
+    );
+}
+
+const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+
+fn app(id: &str) -> AppRecord {
+    AppRecord {
+        id: id.into(),
+        label: "Flatcar".into(),
+        description: "the OS".into(),
+        created_at: 1_000,
+    }
+}
+
+fn channel(name: &str, version: &str) -> ChannelRecord {
+    ChannelRecord {
+        app_id: APP.into(),
+        name: name.into(),
+        version: version.into(),
+        publish: true,
+        upstream: String::new(),
+        created_at: 2_000,
+    }
+}
+
+fn group(id: &str, channel: &str) -> GroupRecord {
+    GroupRecord {
+        app_id: APP.into(),
+        id: id.into(),
+        label: id.to_uppercase(),
+        channel: channel.into(),
+        policy: r#"{"paused":false}"#.into(),
+        created_at: 3_000,
+    }
+}
+
+fn package(version: &str) -> PackageRecord {
+    PackageRecord {
+        app_id: APP.into(),
+        version: version.into(),
+        url: format!("https://example.test/{version}/update.gz"),
+        size: 5_000_000_000,
+        sha1: "qvTGHdzF6KLavt4PO0gs2a6pQ00=".into(),
+        sha256: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
+        metadata_size: "1024".into(),
+        metadata_signature_rsa: "c2ln".into(),
+        signature: String::new(),
+        release_notes: "notes".into(),
+        required: false,
+        created_at: 4_000,
+    }
+}
+
+fn sighting(machine: &str, version: &str, at: i64) -> Sighting {
+    Sighting {
+        app_id: APP.into(),
+        machine_id: machine.into(),
+        group_id: "stable".into(),
+        version: version.into(),
+        oem: "ami".into(),
+        at,
+    }
+}
+
+fn event(machine: &str, at: i64, t: i64, r: i64) -> HistoryRecord {
+    HistoryRecord {
+        app_id: APP.into(),
+        machine_id: machine.into(),
+        at,
+        group_id: "stable".into(),
+        version: "1.0.0".into(),
+        kind: HistoryKind::Event,
+        event_type: Some(t),
+        event_result: Some(r),
+        error_code: (r == 0).then_some(2000),
+        target_version: None,
+        install_source: "scheduler".into(),
+    }
+}
+
+async fn apps_round_trip_and_bump_the_generation(store: Arc<dyn Store>) {
+    let g0 = store.config_generation().await.unwrap();
+    store.create_app(&app(APP)).await.unwrap();
+    let g1 = store.config_generation().await.unwrap();
+    assert!(g1 > g0, "creating an app bumps the generation");
+
+    let mut changed = app(APP);
+    changed.label = "renamed".into();
+    store.update_app(&changed).await.unwrap();
+    let config = store.load_config().await.unwrap();
+    assert_eq!(config.apps, vec![changed]);
+    assert!(config.generation > g1);
+}
+
+async fn duplicate_and_missing_records_are_typed_errors(store: Arc<dyn Store>) {
+    store.create_app(&app(APP)).await.unwrap();
+    assert!(matches!(
+        store.create_app(&app(APP)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.update_app(&app("nope")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_channel(APP, "nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    let mut orphan = channel("stable", "1.0.0");
+    orphan.app_id = "no-such-app".into();
+    assert!(matches!(
+        store.put_channel(&orphan).await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    store
+        .create_group(&group("stable", "stable"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_group(&group("stable", "beta")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let generation = store.config_generation().await.unwrap();
+    assert!(store.delete_group(APP, "nope").await.is_err());
+    assert_eq!(
+        store.config_generation().await.unwrap(),
+        generation,
+        "a failed write does not bump the generation"
+    );
+}
+
+async fn channels_groups_and_packages_are_replaced_by_key(store: Arc<dyn Store>) {
+    store.create_app(&app(APP)).await.unwrap();
+    store.put_package(&package("1.0.0")).await.unwrap();
+    store.put_package(&package("1.1.0")).await.unwrap();
+    store
+        .put_channel(&channel("stable", "1.0.0"))
+        .await
+        .unwrap();
+    store
+        .put_channel(&channel("stable", "1.1.0"))
+        .await
+        .unwrap();
+    store.create_group(&group("prod", "stable")).await.unwrap();
+    let mut moved = group("prod", "beta");
+    moved.policy = r#"{"paused":true}"#.into();
+    store.update_group(&moved).await.unwrap();
+
+    let config = store.load_config().await.unwrap();
+    assert_eq!(config.channels.len(), 1);
+    assert_eq!(config.channels[0].version, "1.1.0");
+    assert_eq!(config.channels[0].created_at, 2_000);
+    assert_eq!(config.groups, vec![moved]);
+    assert_eq!(config.packages, vec![package("1.0.0"), package("1.1.0")]);
+    assert_eq!(
+        config.packages[0].size, 5_000_000_000,
+        "sizes above 4 GiB survive"
+    );
+
+    store.delete_package(APP, "1.0.0").await.unwrap();
+    assert_eq!(store.load_config().await.unwrap().packages.len(), 1);
+}
+
+async fn deleting_an_app_removes_what_belongs_to_it(store: Arc<dyn Store>) {
+    store.create_app(&app(APP)).await.unwrap();
+    store.create_app(&app("other")).await.unwrap();
+    store.put_package(&package("1.0.0")).await.unwrap();
+    store
+        .put_channel(&channel("stable", "1.0.0"))
+        .await
+        .unwrap();
+    store
+        .create_group(&group("stable", "stable"))
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_groups(&[(APP.into(), "stable".into())])
+        .await
+        .unwrap();
+    tx.put_group_state(APP, "stable", b"state").await.unwrap();
+    tx.commit().await.unwrap();
+
+    store.delete_app(APP).await.unwrap();
+    let config = store.load_config().await.unwrap();
+    assert_eq!(config.apps, vec![app("other")]);
+    assert!(config.channels.is_empty() && config.groups.is_empty());
+    assert!(config.packages.is_empty());
+    let mut tx = store.begin().await.unwrap();
+    let states = tx
+        .lock_groups(&[(APP.into(), "stable".into())])
+        .await
+        .unwrap();
+    assert_eq!(states, vec![None], "the group's rollout state went with it");
+}
+
+async fn sightings_create_and_refresh_instances(store: Arc<dyn Store>) {
+    store
+        .record_sightings(
+            &[
+                sighting("m1", "1.0.0", 10_000),
+                sighting("m2", "1.0.0", 11_000),
+                // The same instance twice in one batch: the later one wins.
+                sighting("m1", "1.0.1", 12_000),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    let m1 = store.instance(APP, "m1").await.unwrap().expect("m1 exists");
+    assert_eq!((m1.version.as_str(), m1.status.as_str()), ("1.0.1", "new"));
+    assert_eq!((m1.first_seen, m1.last_seen), (12_000, 12_000));
+
+    // A later batch refreshes; an older sighting arriving late does not roll back.
+    store
+        .record_sightings(&[sighting("m1", "1.1.0", 20_000)], &[])
+        .await
+        .unwrap();
+    store
+        .record_sightings(&[sighting("m1", "0.9.0", 15_000)], &[])
+        .await
+        .unwrap();
+    let m1 = store.instance(APP, "m1").await.unwrap().unwrap();
+    assert_eq!((m1.version.as_str(), m1.last_seen), ("1.1.0", 20_000));
+    assert_eq!(m1.first_seen, 12_000);
+    assert!(store.instance(APP, "m3").await.unwrap().is_none());
+}
+
+async fn write_transactions_commit_or_roll_back(store: Arc<dyn Store>) {
+    let instance = InstanceRecord {
+        app_id: APP.into(),
+        machine_id: "m1".into(),
+        group_id: "stable".into(),
+        version: "1.0.0".into(),
+        oem: String::new(),
+        status: "downloading".into(),
+        last_event_type: Some(13),
+        last_event_result: Some(1),
+        last_error_code: None,
+        first_seen: 1,
+        last_seen: 2,
+    };
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.put_instance(&instance).await.unwrap();
+        tx.append_history(&[event("m1", 2, 13, 1)]).await.unwrap();
+        assert_eq!(
+            tx.instance(APP, "m1").await.unwrap().as_ref(),
+            Some(&instance)
+        );
+        // Dropped without commit.
+    }
+    assert!(store.instance(APP, "m1").await.unwrap().is_none());
+    assert!(store.history(Some(APP), "m1", 10).await.unwrap().is_empty());
+
+    let mut tx = store.begin().await.unwrap();
+    tx.put_instance(&instance).await.unwrap();
+    tx.append_history(&[event("m1", 2, 13, 1)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.instance(APP, "m1").await.unwrap(),
+        Some(instance.clone())
+    );
+
+    let mut failed = instance.clone();
+    failed.status = "error".into();
+    failed.last_event_type = Some(3);
+    failed.last_event_result = Some(0);
+    failed.last_error_code = Some(0x1000_0000 | 2000);
+    let mut tx = store.begin().await.unwrap();
+    tx.put_instance(&failed).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.instance(APP, "m1").await.unwrap(), Some(failed));
+}
+
+async fn group_state_read_modify_write_is_atomic(store: Arc<dyn Store>) {
+    let key = (APP.to_string(), "stable".to_string());
+    let other = (APP.to_string(), "beta".to_string());
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.lock_groups(&[key.clone(), other.clone()]).await.unwrap(),
+        vec![None, None]
+    );
+    tx.commit().await.unwrap();
+
+    // Eight tasks each increment a counter kept in the state, ten times, each time in its
+    // own transaction: without the lock, increments would be lost.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            let other = other.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let mut tx = store.begin().await.unwrap();
+                    // Both orders of the same two groups: the store must not deadlock.
+                    let states = tx.lock_groups(&[other.clone(), key.clone()]).await.unwrap();
+                    let current = states[1]
+                        .as_ref()
+                        .map(|s| u64::from_le_bytes(s.state[..8].try_into().unwrap()))
+                        .unwrap_or(0);
+                    tokio::task::yield_now().await;
+                    tx.put_group_state(&key.0, &key.1, &(current + 1).to_le_bytes())
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut tx = store.begin().await.unwrap();
+    let states = tx.lock_groups(&[key.clone()]).await.unwrap();
+    let state = states[0].as_ref().expect("state written");
+    assert_eq!(u64::from_le_bytes(state.state[..8].try_into().unwrap()), 80);
+    assert_eq!(state.revision, 80);
+}
+
+async fn history_is_ordered_and_limited(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.unwrap();
+    let mut grant = event("m1", 100, 0, 0);
+    grant.kind = HistoryKind::Grant;
+    grant.event_type = None;
+    grant.event_result = None;
+    grant.error_code = None;
+    grant.target_version = Some("1.1.0".into());
+    grant.install_source = "ondemandupdate".into();
+    tx.append_history(&[
+        grant.clone(),
+        event("m1", 200, 13, 1),
+        event("m1", 300, 14, 1),
+        event("m1", 400, 3, 0),
+        event("m2", 150, 13, 1),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let all = store.history(Some(APP), "m1", 100).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0], grant);
+    assert_eq!(all[3].error_code, Some(2000));
+    let newest_two = store.history(None, "m1", 2).await.unwrap();
+    let times: Vec<i64> = newest_two.iter().map(|h| h.at).collect();
+    assert_eq!(times, vec![300, 400], "the newest entries, oldest first");
+}
+
+async fn rollups_count_per_bucket_and_resolution(store: Arc<dyn Store>) {
+    let key = |version: &str, event: Option<(i64, i64)>| RollupKey {
+        app_id: APP.into(),
+        group_id: "stable".into(),
+        version: version.into(),
+        event,
+    };
+    // 10:00:30, 10:00:45 and 10:01:10 on day 0.
+    let t = |secs: i64| (36_000 + secs) * 1000;
+    store
+        .record_sightings(
+            &[],
+            &[
+                RollupDelta {
+                    key: key("1.0.0", None),
+                    at: t(30),
+                    count: 1,
+                },
+                RollupDelta {
+                    key: key("1.0.0", None),
+                    at: t(45),
+                    count: 2,
+                },
+                RollupDelta {
+                    key: key("1.1.0", None),
+                    at: t(70),
+                    count: 1,
+                },
+                RollupDelta {
+                    key: key("1.0.0", Some((3, 2))),
+                    at: t(30),
+                    count: 1,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.add_rollups(&[RollupDelta {
+        key: key("1.0.0", None),
+        at: t(50),
+        count: 4,
+    }])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let minutes = store
+        .rollups(APP, "stable", RollupKind::Versions, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    let series: Vec<(&str, i64, i64)> = minutes
+        .iter()
+        .map(|p| (p.version.as_str(), p.bucket, p.count))
+        .collect();
+    assert_eq!(series, vec![("1.0.0", 36_000, 7), ("1.1.0", 36_060, 1)]);
+
+    let hours = store
+        .rollups(APP, "stable", RollupKind::Versions, 3600, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(hours.iter().map(|p| p.count).sum::<i64>(), 8);
+    assert!(hours.iter().all(|p| p.bucket == 36_000));
+
+    let events = store
+        .rollups(APP, "stable", RollupKind::Events, 86_400, 0, 0)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event, Some((3, 2)));
+    assert_eq!((events[0].bucket, events[0].count), (0, 1));
+
+    let outside = store
+        .rollups(APP, "stable", RollupKind::Versions, 60, 36_061, i64::MAX)
+        .await
+        .unwrap();
+    assert!(outside.is_empty(), "the range bounds bucket starts");
+}
+
+async fn instance_queries_filter_count_and_page(store: Arc<dyn Store>) {
+    let mut sightings = Vec::new();
+    for i in 0..25 {
+        let version = if i % 5 == 0 { "1.1.0" } else { "1.0.0" };
+        let mut s = sighting(&format!("m{i:02}"), version, 1_000 + i);
+        if i >= 20 {
+            s.group_id = "beta".into();
+        }
+        sightings.push(s);
+    }
+    store.record_sightings(&sightings, &[]).await.unwrap();
+
+    let all = InstanceFilter {
+        app_id: Some(APP.into()),
+        ..Default::default()
+    };
+    assert_eq!(store.count_instances(&all).await.unwrap(), 25);
+    let page = store.instances(&all, 10, 0).await.unwrap();
+    assert_eq!(page.len(), 10);
+    assert_eq!(page[0].machine_id, "m24", "most recently seen first");
+    let last = store.instances(&all, 10, 20).await.unwrap();
+    assert_eq!(last.len(), 5);
+
+    let new_version = InstanceFilter {
+        version: Some("1.1.0".into()),
+        group_id: Some("stable".into()),
+        ..all.clone()
+    };
+    assert_eq!(store.count_instances(&new_version).await.unwrap(), 4);
+    let recent = InstanceFilter {
+        seen_after: Some(1_020),
+        ..all.clone()
+    };
+    assert_eq!(store.count_instances(&recent).await.unwrap(), 5);
+
+    let counts = store.version_counts(&all).await.unwrap();
+    let flat: Vec<(&str, &str, i64)> = counts
+        .iter()
+        .map(|c| (c.group_id.as_str(), c.version.as_str(), c.count))
+        .collect();
+    assert_eq!(
+        flat,
+        vec![
+            ("beta", "1.0.0", 4),
+            ("beta", "1.1.0", 1),
+            ("stable", "1.0.0", 16),
+            ("stable", "1.1.0", 4)
+        ]
+    );
+}
