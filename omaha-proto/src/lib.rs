@@ -3,4 +3,127 @@
 //! bytes and `encode` to bytes.
 //!
 //! The crate is pure: it performs no IO, reads no clock and draws no random numbers.
+//!
+//! * [`Request`] and [`Response`] model every element and attribute of the protocol
+//!   (standard Omaha v3, update_engine's attributes, the CoreOS and Flatcar extensions).
+//!   Unknown attributes and elements are ignored on input.
+//! * Decoding is lenient where real clients differ (XML declaration optional, self-closing
+//!   or explicit end tags, every boolean spelling, base64 or hex digests, braced or bare
+//!   app ids) and strict where it matters for safety: bounded by [`Limits`], no DTD, no
+//!   entity other than the five predefined ones, UTF-8 only. Every failure is a
+//!   [`DecodeError`] saying what and where.
+//! * Encoding is canonical and cannot fail.
+//! * Constructors build the request shapes update_engine sends and the update, noupdate,
+//!   event-ack and error responses a server sends, so nobody assembles XML by hand.
+//!
+//! ```
+//! use omaha_proto::{Request, Response};
+//! use omaha_proto::codes::{EventType, UpdateCheckStatus};
+//! use omaha_proto::response::{App, UpdateCheck};
+//!
+//! let body = br#"<request protocol="3.0" version="update_engine-0.4.10">
+//!   <app appid="{e96281a6-d1af-4bde-9a0a-97b76e56dc57}" version="3975.2.0" track="stable" delta_okay="false">
+//!     <ping active="1"></ping><updatecheck></updatecheck>
+//!     <event eventtype="3" eventresult="2" previousversion=""></event>
+//!   </app>
+//! </request>"#;
+//! let request = Request::decode(body)?;
+//! let app = &request.apps[0];
+//! assert_eq!(app.track.as_deref(), Some("stable"));
+//! assert_eq!(app.events[0].event_type, EventType::UpdateComplete);
+//!
+//! // Acknowledge the ping and the event, and say there is no update.
+//! let response = Response::new("omaha-rs")
+//!     .with_app(App::acknowledging(app).with_update_check(UpdateCheck::no_update()));
+//! let bytes = response.encode();
+//! let again = Response::decode(&bytes)?;
+//! assert_eq!(again, response);
+//! assert_eq!(
+//!     again.apps[0].update_check.as_ref().and_then(|u| u.status.clone()),
+//!     Some(UpdateCheckStatus::NoUpdate)
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Crate Features
+//!
+//! None. The only dependencies are quick-xml (kept private: no quick-xml type appears in
+//! the API), base64 and thiserror.
 #![forbid(unsafe_code)]
+
+pub mod appid;
+pub mod codes;
+mod decode;
+pub mod digest;
+mod encode;
+mod error;
+mod limits;
+pub mod request;
+pub mod response;
+
+pub use error::DecodeError;
+pub use limits::Limits;
+pub use request::Request;
+pub use response::Response;
+
+impl Request {
+    /// Decodes a `<request>` document with the default [`Limits`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed request within the limits.
+    pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_with_limits(input, &Limits::DEFAULT)
+    }
+
+    /// Decodes a `<request>` document with the given limits.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed request within the limits.
+    pub fn decode_with_limits(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        decode::document(input, *limits, "request", decode::request::request)
+    }
+
+    /// Encodes the request as a UTF-8 XML document.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoded request to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        encode::request(self, out);
+    }
+}
+
+impl Response {
+    /// Decodes a `<response>` document with the default [`Limits`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed response within the limits.
+    pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_with_limits(input, &Limits::DEFAULT)
+    }
+
+    /// Decodes a `<response>` document with the given limits.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed response within the limits.
+    pub fn decode_with_limits(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        decode::document(input, *limits, "response", decode::response::response)
+    }
+
+    /// Encodes the response as a UTF-8 XML document.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the encoded response to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        encode::response(self, out);
+    }
+}

@@ -1,0 +1,554 @@
+//! The encoder: writes documents straight into a `Vec<u8>`.
+//!
+//! Output is canonical: an XML declaration, no indentation, attributes in a fixed order
+//! (go-omaha's, then update_engine's, then the rest), explicit end tags as go-omaha and
+//! Nebraska write them (`<ping status="ok"></ping>`), lower-case booleans, decimal numbers,
+//! base64 `hash` and `sha256`, hex `hash_sha256`. Escaping is one table-driven scan per
+//! value that copies unescaped runs whole.
+
+use crate::codes::Protocol;
+use crate::digest::{Digest, HashValue, push_base64, push_hex};
+use crate::request::{self, Request};
+use crate::response::{self, Response};
+
+const DECLARATION: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+/// For each byte: 0 = copy, otherwise it must be replaced by a reference. Control
+/// characters (including tab, LF and CR) become character references so they survive
+/// attribute-value normalization.
+static ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'"' as usize] = true;
+    table[0x7f] = true;
+    table
+};
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends `s` escaped for an attribute value or text.
+fn push_escaped(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'&' => out.extend_from_slice(b"&amp;"),
+            b'<' => out.extend_from_slice(b"&lt;"),
+            b'>' => out.extend_from_slice(b"&gt;"),
+            b'"' => out.extend_from_slice(b"&quot;"),
+            _ => {
+                out.extend_from_slice(b"&#x");
+                if b >= 0x10 {
+                    out.push(HEX_UPPER[usize::from(b >> 4)]);
+                }
+                out.push(HEX_UPPER[usize::from(b & 0xf)]);
+                out.push(b';');
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Appends the decimal form of `n`.
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0_u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + u8::try_from(n % 10).expect("a digit");
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
+/// A thin writer over the output buffer.
+struct W<'o>(&'o mut Vec<u8>);
+
+impl W<'_> {
+    fn open(&mut self, name: &str) {
+        self.0.push(b'<');
+        self.0.extend_from_slice(name.as_bytes());
+    }
+
+    fn attr_name(&mut self, name: &str) {
+        self.0.push(b' ');
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.extend_from_slice(b"=\"");
+    }
+
+    fn attr(&mut self, name: &str, value: &str) {
+        self.attr_name(name);
+        push_escaped(self.0, value);
+        self.0.push(b'"');
+    }
+
+    fn opt(&mut self, name: &str, value: Option<&String>) {
+        if let Some(v) = value {
+            self.attr(name, v);
+        }
+    }
+
+    fn bool(&mut self, name: &str, value: bool) {
+        self.attr_name(name);
+        self.0
+            .extend_from_slice(if value { b"true\"" } else { b"false\"" });
+    }
+
+    fn opt_bool(&mut self, name: &str, value: Option<bool>) {
+        if let Some(v) = value {
+            self.bool(name, v);
+        }
+    }
+
+    fn i64(&mut self, name: &str, value: i64) {
+        self.attr_name(name);
+        push_i64(self.0, value);
+        self.0.push(b'"');
+    }
+
+    fn opt_i64(&mut self, name: &str, value: Option<i64>) {
+        if let Some(v) = value {
+            self.i64(name, v);
+        }
+    }
+
+    fn u64(&mut self, name: &str, value: u64) {
+        self.attr_name(name);
+        push_u64(self.0, value);
+        self.0.push(b'"');
+    }
+
+    fn opt_u64(&mut self, name: &str, value: Option<u64>) {
+        if let Some(v) = value {
+            self.u64(name, v);
+        }
+    }
+
+    fn protocol(&mut self, protocol: Option<&Protocol>) {
+        if let Some(p) = protocol {
+            self.attr("protocol", p.as_str());
+        }
+    }
+
+    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        match value {
+            None => {}
+            Some(HashValue::Digest(d)) => {
+                self.attr_name(name);
+                push_base64(self.0, d.as_bytes());
+                self.0.push(b'"');
+            }
+            Some(HashValue::Unrecognized(text)) => self.attr(name, text),
+        }
+    }
+
+    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        match value {
+            None => {}
+            Some(HashValue::Digest(d)) => {
+                self.attr_name(name);
+                push_hex(self.0, d.as_bytes());
+                self.0.push(b'"');
+            }
+            Some(HashValue::Unrecognized(text)) => self.attr(name, text),
+        }
+    }
+
+    /// Ends the start tag.
+    fn gt(&mut self) {
+        self.0.push(b'>');
+    }
+
+    /// Ends an element without content: `></name>`.
+    fn close_empty(&mut self, name: &str) {
+        self.0.extend_from_slice(b"></");
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.push(b'>');
+    }
+
+    fn end(&mut self, name: &str) {
+        self.0.extend_from_slice(b"</");
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.push(b'>');
+    }
+
+    fn text_element_end(&mut self, name: &str, text: &str) {
+        self.gt();
+        push_escaped(self.0, text);
+        self.end(name);
+    }
+}
+
+pub(crate) fn request(r: &Request, out: &mut Vec<u8>) {
+    out.reserve(512);
+    out.extend_from_slice(DECLARATION);
+    let mut w = W(out);
+    w.open("request");
+    w.protocol(r.protocol.as_ref());
+    w.opt("version", r.version.as_ref());
+    w.opt("updaterversion", r.updater_version.as_ref());
+    w.opt("installsource", r.install_source.as_ref());
+    w.opt_i64("ismachine", r.is_machine);
+    w.opt("requestid", r.request_id.as_ref());
+    w.opt("sessionid", r.session_id.as_ref());
+    w.opt("userid", r.user_id.as_ref());
+    w.opt("testsource", r.test_source.as_ref());
+    w.opt("acceptformat", r.accept_format.as_ref());
+    w.opt("dedup", r.dedup.as_ref());
+    w.opt("dlpref", r.dlpref.as_ref());
+    w.opt("originurl", r.origin_url.as_ref());
+    w.opt("updater", r.updater.as_ref());
+    w.opt("updaterchannel", r.updater_channel.as_ref());
+    w.gt();
+    if let Some(hw) = &r.hw {
+        w.open("hw");
+        w.opt("sse", hw.sse.as_ref());
+        w.opt("sse2", hw.sse2.as_ref());
+        w.opt("sse3", hw.sse3.as_ref());
+        w.opt("ssse3", hw.ssse3.as_ref());
+        w.opt("sse41", hw.sse41.as_ref());
+        w.opt("sse42", hw.sse42.as_ref());
+        w.opt("avx", hw.avx.as_ref());
+        w.opt("physmemory", hw.physmemory.as_ref());
+        w.close_empty("hw");
+    }
+    if let Some(os) = &r.os {
+        w.open("os");
+        w.opt("platform", os.platform.as_ref());
+        w.opt("version", os.version.as_ref());
+        w.opt("sp", os.sp.as_ref());
+        w.opt("arch", os.arch.as_ref());
+        w.close_empty("os");
+    }
+    for app in &r.apps {
+        request_app(&mut w, app);
+    }
+    w.end("request");
+}
+
+fn request_app(w: &mut W<'_>, a: &request::App) {
+    w.open("app");
+    w.attr("appid", &a.appid);
+    w.opt("version", a.version.as_ref());
+    w.opt("track", a.track.as_ref());
+    w.opt("bootid", a.boot_id.as_ref());
+    w.opt("oem", a.oem.as_ref());
+    w.opt("oemversion", a.oem_version.as_ref());
+    w.opt("alephversion", a.aleph_version.as_ref());
+    w.opt("machineid", a.machine_id.as_ref());
+    w.opt("machinealias", a.machine_alias.as_ref());
+    w.opt("lang", a.lang.as_ref());
+    w.opt("board", a.board.as_ref());
+    w.opt("hardware_class", a.hardware_class.as_ref());
+    w.opt_bool("delta_okay", a.delta_okay);
+    w.opt("from_track", a.from_track.as_ref());
+    w.opt_bool("multi_manifest_ok", a.multi_manifest_ok);
+    w.opt("nextversion", a.next_version.as_ref());
+    w.opt("client", a.client.as_ref());
+    w.opt_i64("installage", a.install_age);
+    w.opt("brand", a.brand.as_ref());
+    w.opt("ap", a.ap.as_ref());
+    w.opt("experiments", a.experiments.as_ref());
+    w.opt("iid", a.iid.as_ref());
+    w.opt("installdate", a.install_date.as_ref());
+    w.opt("cohort", a.cohort.as_ref());
+    w.opt("cohorthint", a.cohort_hint.as_ref());
+    w.opt("cohortname", a.cohort_name.as_ref());
+    w.opt("release_channel", a.release_channel.as_ref());
+    w.opt("tag", a.tag.as_ref());
+    w.opt("fp", a.fp.as_ref());
+    w.opt_bool("enabled", a.enabled);
+    w.opt_i64("ismachine", a.is_machine);
+    w.opt("installsource", a.install_source.as_ref());
+    w.gt();
+    if let Some(p) = &a.ping {
+        w.open("ping");
+        w.opt_i64("active", p.active);
+        w.opt_i64("a", p.a);
+        w.opt_i64("r", p.r);
+        w.opt_i64("ad", p.ad);
+        w.opt_i64("rd", p.rd);
+        w.opt("ping_freshness", p.ping_freshness.as_ref());
+        w.close_empty("ping");
+    }
+    if let Some(u) = &a.update_check {
+        w.open("updatecheck");
+        w.opt("targetversionprefix", u.target_version_prefix.as_ref());
+        w.opt("tttoken", u.tttoken.as_ref());
+        w.opt_bool("updatedisabled", u.update_disabled);
+        w.opt_bool("sameversionupdate", u.same_version_update);
+        w.opt_bool("rollback_allowed", u.rollback_allowed);
+        w.close_empty("updatecheck");
+    }
+    for e in &a.events {
+        w.open("event");
+        w.i64("eventtype", e.event_type.code());
+        w.i64("eventresult", e.event_result.code());
+        w.opt_i64("errorcode", e.error_code);
+        w.opt_i64("extracode1", e.extra_code1);
+        w.opt("previousversion", e.previous_version.as_ref());
+        w.opt("nextversion", e.next_version.as_ref());
+        w.opt_i64("errorcat", e.error_cat);
+        w.opt_i64("download_time_ms", e.download_time_ms);
+        w.opt_i64("downloaded", e.downloaded);
+        w.opt("downloader", e.downloader.as_ref());
+        w.opt_i64("total", e.total);
+        w.opt_i64("update_check_time_ms", e.update_check_time_ms);
+        w.opt_i64("install_time_ms", e.install_time_ms);
+        w.opt_i64("source_url_index", e.source_url_index);
+        w.opt_i64("state_cancelled", e.state_cancelled);
+        w.opt_i64(
+            "time_since_update_available_ms",
+            e.time_since_update_available_ms,
+        );
+        w.opt_i64(
+            "time_since_download_start_ms",
+            e.time_since_download_start_ms,
+        );
+        w.opt("url", e.url.as_ref());
+        w.opt("nextfp", e.next_fp.as_ref());
+        w.opt("previousfp", e.previous_fp.as_ref());
+        w.close_empty("event");
+    }
+    for d in &a.data {
+        w.open("data");
+        w.opt("name", d.name.as_ref());
+        w.opt("index", d.index.as_ref());
+        w.text_element_end("data", &d.text);
+    }
+    for d in &a.disabled {
+        w.open("disabled");
+        w.opt_i64("reason", d.reason);
+        w.close_empty("disabled");
+    }
+    if !a.packages.is_empty() {
+        w.open("packages");
+        w.gt();
+        for p in &a.packages {
+            w.open("package");
+            w.opt("fp", p.fp.as_ref());
+            w.close_empty("package");
+        }
+        w.end("packages");
+    }
+    w.end("app");
+}
+
+pub(crate) fn response(r: &Response, out: &mut Vec<u8>) {
+    out.reserve(1024);
+    out.extend_from_slice(DECLARATION);
+    let mut w = W(out);
+    w.open("response");
+    w.protocol(r.protocol.as_ref());
+    w.opt("server", r.server.as_ref());
+    w.gt();
+    w.open("daystart");
+    w.i64("elapsed_seconds", r.daystart.elapsed_seconds);
+    w.opt_i64("elapsed_days", r.daystart.elapsed_days);
+    w.close_empty("daystart");
+    for app in &r.apps {
+        response_app(&mut w, app);
+    }
+    w.end("response");
+}
+
+fn ack(w: &mut W<'_>, name: &str, ack: &response::Ack) {
+    w.open(name);
+    if let Some(s) = &ack.status {
+        w.attr("status", s.as_str());
+    }
+    w.close_empty(name);
+}
+
+fn response_app(w: &mut W<'_>, a: &response::App) {
+    w.open("app");
+    w.attr("appid", &a.appid);
+    if let Some(s) = &a.status {
+        w.attr("status", s.as_str());
+    }
+    w.opt("experiments", a.experiments.as_ref());
+    w.opt("cohort", a.cohort.as_ref());
+    w.opt("cohorthint", a.cohort_hint.as_ref());
+    w.opt("cohortname", a.cohort_name.as_ref());
+    w.gt();
+    if let Some(p) = &a.ping {
+        ack(w, "ping", p);
+    }
+    if let Some(u) = &a.update_check {
+        update_check(w, u);
+    }
+    for e in &a.events {
+        ack(w, "event", e);
+    }
+    for d in &a.data {
+        w.open("data");
+        w.opt("name", d.name.as_ref());
+        w.opt("index", d.index.as_ref());
+        if let Some(s) = &d.status {
+            w.attr("status", s.as_str());
+        }
+        w.text_element_end("data", &d.text);
+    }
+    if let Some(u) = &a.unknown {
+        ack(w, "unknown", u);
+    }
+    w.end("app");
+}
+
+fn update_check(w: &mut W<'_>, u: &response::UpdateCheck) {
+    w.open("updatecheck");
+    if let Some(s) = &u.status {
+        w.attr("status", s.as_str());
+    }
+    w.opt_u64("PollInterval", u.poll_interval);
+    w.opt("info", u.info.as_ref());
+    w.opt("errorurl", u.error_url.as_ref());
+    w.opt("tttoken", u.tttoken.as_ref());
+    if u.urls.is_empty() && u.manifests.is_empty() {
+        w.close_empty("updatecheck");
+        return;
+    }
+    w.gt();
+    if !u.urls.is_empty() {
+        w.open("urls");
+        w.gt();
+        for url in &u.urls {
+            w.open("url");
+            w.attr("codebase", url.codebase.as_str());
+            w.opt("codebasediff", url.codebase_diff.as_ref());
+            w.close_empty("url");
+        }
+        w.end("urls");
+    }
+    for m in &u.manifests {
+        manifest(w, m);
+    }
+    w.end("updatecheck");
+}
+
+fn manifest(w: &mut W<'_>, m: &response::Manifest) {
+    w.open("manifest");
+    w.attr("version", &m.version);
+    w.opt_bool("is_floor", m.is_floor);
+    w.opt("floor_reason", m.floor_reason.as_ref());
+    w.opt_bool("is_target", m.is_target);
+    w.gt();
+    w.open("packages");
+    w.gt();
+    for p in &m.packages {
+        w.open("package");
+        w.attr("name", &p.name);
+        w.base64_hash("hash", p.hash.as_ref());
+        w.hex_hash("hash_sha256", p.hash_sha256.as_ref());
+        w.u64("size", p.size);
+        w.bool("required", p.required);
+        w.opt("fp", p.fp.as_ref());
+        w.opt("namediff", p.name_diff.as_ref());
+        w.opt_u64("sizediff", p.size_diff);
+        w.opt("hashdiff", p.hash_diff.as_ref());
+        w.opt("hashdiff_sha256", p.hash_diff_sha256.as_ref());
+        match &p.metadata {
+            None => w.close_empty("package"),
+            Some(md) => {
+                w.gt();
+                w.open("metadata");
+                w.opt("content-type", md.content_type.as_ref());
+                w.text_element_end("metadata", &md.text);
+                w.end("package");
+            }
+        }
+    }
+    w.end("packages");
+    w.open("actions");
+    w.gt();
+    for a in &m.actions {
+        action(w, a);
+    }
+    w.end("actions");
+    w.end("manifest");
+}
+
+fn action(w: &mut W<'_>, a: &response::Action) {
+    w.open("action");
+    if let Some(e) = &a.event {
+        w.attr("event", e.as_str());
+    }
+    w.opt("DisplayVersion", a.display_version.as_ref());
+    w.base64_hash("sha256", a.sha256.as_ref());
+    w.opt_bool("needsadmin", a.needs_admin);
+    w.opt_bool("IsDeltaPayload", a.is_delta_payload);
+    w.opt_bool("DisablePayloadBackoff", a.disable_payload_backoff);
+    w.opt_u64("MaxFailureCountPerUrl", a.max_failure_count_per_url);
+    w.opt("MetadataSignatureRsa", a.metadata_signature_rsa.as_ref());
+    w.opt("MetadataSize", a.metadata_size.as_ref());
+    w.opt("deadline", a.deadline.as_ref());
+    w.opt("MoreInfo", a.more_info.as_ref());
+    w.opt_bool("Prompt", a.prompt);
+    w.opt("ChromeOSVersion", a.chromeos_version.as_ref());
+    w.opt_bool("IsDelta", a.is_delta);
+    w.opt("MaxDaysToScatter", a.max_days_to_scatter.as_ref());
+    w.opt("ManifestSignatureRsa", a.manifest_signature_rsa.as_ref());
+    w.opt("ManifestSize", a.manifest_size.as_ref());
+    w.opt("ChromeVersion", a.chrome_version.as_ref());
+    w.opt("run", a.run.as_ref());
+    w.opt("arguments", a.arguments.as_ref());
+    w.opt("successurl", a.success_url.as_ref());
+    w.opt_bool("terminateallbrowsers", a.terminate_all_browsers);
+    w.opt("successaction", a.success_action.as_ref());
+    w.opt("onsuccess", a.on_success.as_ref());
+    w.opt("version", a.version.as_ref());
+    w.close_empty("action");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_quotes_and_controls() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, "a&b<c>d\"e'f\tg\nh\ri\u{1}j\u{7f}Ω");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a&amp;b&lt;c&gt;d&quot;e'f&#x9;g&#xA;h&#xD;i&#x1;j&#x7F;Ω"
+        );
+    }
+
+    #[test]
+    fn integers_format_in_decimal() {
+        let mut out = Vec::new();
+        push_i64(&mut out, i64::MIN);
+        out.push(b' ');
+        push_i64(&mut out, -2_147_219_440);
+        out.push(b' ');
+        push_u64(&mut out, 0);
+        out.push(b' ');
+        push_u64(&mut out, u64::MAX);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-9223372036854775808 -2147219440 0 18446744073709551615"
+        );
+    }
+}

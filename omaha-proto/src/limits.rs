@@ -1,0 +1,47 @@
+//! Limits applied while decoding untrusted documents.
+
+/// Bounds on what [`Request::decode_with_limits`](crate::Request::decode_with_limits) and
+/// [`Response::decode_with_limits`](crate::Response::decode_with_limits) accept. Exceeding
+/// any of them is a distinct [`DecodeError`](crate::DecodeError) variant.
+///
+/// The defaults are generous for every real client (update_engine sends one app with at most
+/// one event in about 1 KB) and keep the work and memory of one decode bounded:
+///
+/// | limit | default | why |
+/// |---|---|---|
+/// | `max_document_bytes` | 1 MiB | go-omaha's server and client cap bodies at 1 MiB; Nebraska at 64 KiB |
+/// | `max_depth` | 32 | the deepest known element (`response/app/updatecheck/manifest/packages/package/metadata`) is at depth 7 |
+/// | `max_apps` | 64 | CoreOS clients send one app; Google's multi-app clients a handful |
+/// | `max_events_per_app` | 64 | update_engine sends at most one event per request |
+/// | `max_attribute_bytes` | 8 KiB | the longest real value, `MetadataSignatureRsa`, is about 350 bytes |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted document, in bytes.
+    pub max_document_bytes: usize,
+    /// Deepest accepted element nesting; the root element is at depth 1.
+    pub max_depth: usize,
+    /// Most `<app>` elements in one document.
+    pub max_apps: usize,
+    /// Most `<event>` elements in one `<app>`.
+    pub max_events_per_app: usize,
+    /// Longest accepted attribute value (and element text), in bytes as written (before
+    /// unescaping).
+    pub max_attribute_bytes: usize,
+}
+
+impl Limits {
+    /// The default limits (see the table above).
+    pub const DEFAULT: Self = Self {
+        max_document_bytes: 1024 * 1024,
+        max_depth: 32,
+        max_apps: 64,
+        max_events_per_app: 64,
+        max_attribute_bytes: 8 * 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
