@@ -600,3 +600,6 @@ impl RolloutState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
