@@ -53,7 +53,8 @@ CREATE TABLE groups (
     PRIMARY KEY (app_id, id)
 );
 
--- The rollout engine's persisted state of a group, encoded by the server. Locked by the
+-- The rollout engine's persisted state of a group but its grants (rate window, recent
+-- attempts, automatic pause), encoded by the server. Locked by the
 -- grant path: on SQLite the single writer makes the read-decide-write atomic.
 CREATE TABLE group_rollout_state (
     app_id TEXT NOT NULL,
@@ -61,6 +62,19 @@ CREATE TABLE group_rollout_state (
     state BLOB NOT NULL,
     revision INTEGER NOT NULL,
     PRIMARY KEY (app_id, group_id)
+);
+
+-- Outstanding grants (granted, not yet completed, failed or expired), one row per instance.
+-- With the group_rollout_state row they make up the engine's rollout state of a group.
+CREATE TABLE grants (
+    app_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    granted_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    scheduled INTEGER NOT NULL,
+    PRIMARY KEY (app_id, group_id, machine_id)
 );
 
 CREATE TABLE instances (
@@ -74,6 +88,9 @@ CREATE TABLE instances (
     last_event_type INTEGER,
     last_event_result INTEGER,
     last_error_code INTEGER,
+    -- The outstanding grant the instance holds, if any.
+    grant_version TEXT,
+    granted_at INTEGER,
     first_seen INTEGER NOT NULL,
     last_seen INTEGER NOT NULL,
     PRIMARY KEY (app_id, machine_id)

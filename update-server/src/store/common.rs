@@ -8,7 +8,7 @@
 //! only what differs: connecting, migrating, `begin` and `lock_groups`.
 
 use super::{
-    AppRecord, ChannelRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceRecord,
+    AppRecord, ChannelRecord, GrantRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceRecord,
     PackageRecord, Sighting, StoreError, VersionCount,
 };
 use sqlx::Row;
@@ -115,6 +115,7 @@ where
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(InstanceRecord {
         app_id: row.try_get("app_id")?,
@@ -126,8 +127,29 @@ where
         last_event_type: row.try_get("last_event_type")?,
         last_event_result: row.try_get("last_event_result")?,
         last_error_code: row.try_get("last_error_code")?,
+        grant_version: row.try_get("grant_version")?,
+        granted_at: row.try_get("granted_at")?,
         first_seen: row.try_get("first_seen")?,
         last_seen: row.try_get("last_seen")?,
+    })
+}
+
+pub(super) fn grant_from_row<R: Row>(row: &R) -> Result<GrantRecord, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(GrantRecord {
+        app_id: row.try_get("app_id")?,
+        group_id: row.try_get("group_id")?,
+        machine_id: row.try_get("machine_id")?,
+        version: row.try_get("version")?,
+        granted_at: row.try_get("granted_at")?,
+        expires_at: row.try_get("expires_at")?,
+        scheduled: row.try_get("scheduled")?,
     })
 }
 
@@ -434,6 +456,7 @@ macro_rules! impl_store {
                 "DELETE FROM packages WHERE app_id = $1",
                 "DELETE FROM groups WHERE app_id = $1",
                 "DELETE FROM group_rollout_state WHERE app_id = $1",
+                "DELETE FROM grants WHERE app_id = $1",
             ] {
                 sqlx::query(statement)
                     .bind(app_id)
@@ -601,12 +624,17 @@ macro_rules! impl_store {
         async fn delete_group(&self, app_id: &str, group_id: &str) -> Result<(), StoreError> {
             use super::common::backend;
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            sqlx::query("DELETE FROM group_rollout_state WHERE app_id = $1 AND group_id = $2")
-                .bind(app_id)
-                .bind(group_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            for statement in [
+                "DELETE FROM group_rollout_state WHERE app_id = $1 AND group_id = $2",
+                "DELETE FROM grants WHERE app_id = $1 AND group_id = $2",
+            ] {
+                sqlx::query(statement)
+                    .bind(app_id)
+                    .bind(group_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
             let done = sqlx::query("DELETE FROM groups WHERE app_id = $1 AND id = $2")
                 .bind(app_id)
                 .bind(group_id)
@@ -810,6 +838,62 @@ macro_rules! impl_write_tx {
             Ok(())
         }
 
+        async fn grants(
+            &mut self,
+            app_id: &str,
+            group_id: &str,
+        ) -> Result<Vec<GrantRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query(
+                "SELECT * FROM grants WHERE app_id = $1 AND group_id = $2 ORDER BY machine_id",
+            )
+            .bind(app_id)
+            .bind(group_id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| super::common::grant_from_row(row).map_err(backend))
+            .collect()
+        }
+
+        async fn put_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO grants (app_id, group_id, machine_id, version, granted_at, \
+                 expires_at, scheduled) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (app_id, group_id, machine_id) DO UPDATE SET \
+                 version = excluded.version, granted_at = excluded.granted_at, \
+                 expires_at = excluded.expires_at, scheduled = excluded.scheduled",
+            )
+            .bind(&g.app_id)
+            .bind(&g.group_id)
+            .bind(&g.machine_id)
+            .bind(&g.version)
+            .bind(g.granted_at)
+            .bind(g.expires_at)
+            .bind(g.scheduled)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
+        }
+
+        async fn delete_grant(
+            &mut self,
+            app_id: &str,
+            group_id: &str,
+            machine_id: &str,
+        ) -> Result<(), StoreError> {
+            sqlx::query("DELETE FROM grants WHERE app_id = $1 AND group_id = $2 AND machine_id = $3")
+                .bind(app_id)
+                .bind(group_id)
+                .bind(machine_id)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(super::common::backend)?;
+            Ok(())
+        }
+
         async fn instance(
             &mut self,
             app_id: &str,
@@ -829,13 +913,16 @@ macro_rules! impl_write_tx {
         async fn put_instance(&mut self, i: &InstanceRecord) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
-                 last_event_type, last_event_result, last_error_code, first_seen, last_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                 last_event_type, last_event_result, last_error_code, grant_version, \
+                 granted_at, first_seen, last_seen) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                  ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, \
                  version = excluded.version, oem = excluded.oem, status = excluded.status, \
                  last_event_type = excluded.last_event_type, \
                  last_event_result = excluded.last_event_result, \
-                 last_error_code = excluded.last_error_code, last_seen = excluded.last_seen",
+                 last_error_code = excluded.last_error_code, \
+                 grant_version = excluded.grant_version, granted_at = excluded.granted_at, \
+                 last_seen = excluded.last_seen",
             )
             .bind(&i.app_id)
             .bind(&i.machine_id)
@@ -846,6 +933,8 @@ macro_rules! impl_write_tx {
             .bind(i.last_event_type)
             .bind(i.last_event_result)
             .bind(i.last_error_code)
+            .bind(&i.grant_version)
+            .bind(i.granted_at)
             .bind(i.first_seen)
             .bind(i.last_seen)
             .execute(&mut *self.tx)

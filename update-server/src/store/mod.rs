@@ -7,12 +7,14 @@
 //! to make that read-decide-write atomic (SQLite: one writer at a time; PostgreSQL: `SELECT ...
 //! FOR UPDATE` on the groups' state rows, taken in a fixed order so batches never deadlock).
 //!
-//! Times are unix milliseconds. App ids are canonical (see [`canonical_app_id`]).
+//! Times are unix milliseconds. App ids are canonical: [`canonical_app_id`] of what the client
+//! sent.
 
 mod common;
 mod postgres;
 mod sqlite;
 
+pub use omaha_proto::appid::canonical_app_id;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -55,17 +57,6 @@ impl StoreError {
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }
-}
-
-/// The canonical form of an app id: trimmed of surrounding braces and lower-cased, so that
-/// `{E96281A6-...}` and `e96281a6-...` name the same app.
-pub fn canonical_app_id(raw: &str) -> String {
-    let trimmed = raw.trim();
-    let inner = trimmed
-        .strip_prefix('{')
-        .and_then(|s| s.strip_suffix('}'))
-        .unwrap_or(trimmed);
-    inner.to_ascii_lowercase()
 }
 
 /// An application.
@@ -183,6 +174,10 @@ pub struct InstanceRecord {
     pub last_event_result: Option<i64>,
     /// The last event's error code.
     pub last_error_code: Option<i64>,
+    /// The version of the outstanding grant the instance holds, if any.
+    pub grant_version: Option<String>,
+    /// When that grant was made, unix ms.
+    pub granted_at: Option<i64>,
     /// First contact, unix ms.
     pub first_seen: i64,
     /// Last contact, unix ms.
@@ -318,6 +313,25 @@ pub struct GroupStateRecord {
     pub state: Vec<u8>,
     /// Bumped on every write.
     pub revision: i64,
+}
+
+/// An outstanding grant of a group's rollout state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// Group.
+    pub group_id: String,
+    /// Instance id.
+    pub machine_id: String,
+    /// Version granted.
+    pub version: String,
+    /// When, unix ms.
+    pub granted_at: i64,
+    /// When it expires if not completed, unix ms.
+    pub expires_at: Option<i64>,
+    /// Whether it took rate-limit capacity (not an on-demand grant).
+    pub scheduled: bool,
 }
 
 /// Filters of the instance queries (CoreUpdate's `clientupdates`, `appversions`,
@@ -461,6 +475,21 @@ pub trait WriteTx: Send {
         group_id: &str,
         state: &[u8],
     ) -> Result<(), StoreError>;
+    /// The outstanding grants of a group.
+    async fn grants(
+        &mut self,
+        app_id: &str,
+        group_id: &str,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Creates or replaces a grant (by app, group and machine).
+    async fn put_grant(&mut self, grant: &GrantRecord) -> Result<(), StoreError>;
+    /// Removes a grant; removing one that does not exist is not an error.
+    async fn delete_grant(
+        &mut self,
+        app_id: &str,
+        group_id: &str,
+        machine_id: &str,
+    ) -> Result<(), StoreError>;
     /// Reads one instance.
     async fn instance(
         &mut self,
@@ -507,16 +536,6 @@ pub(crate) fn merge_rollups(deltas: &[RollupDelta]) -> Vec<(RollupKey, i64, i64,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_ids_drop_braces_and_case() {
-        assert_eq!(
-            canonical_app_id("{E96281A6-D1AF-4BDE-9A0A-97B76E56DC57}"),
-            "e96281a6-d1af-4bde-9a0a-97b76e56dc57"
-        );
-        assert_eq!(canonical_app_id(" abc "), "abc");
-        assert_eq!(canonical_app_id("{unclosed"), "{unclosed");
-    }
 
     #[test]
     fn buckets_floor_to_the_resolution() {

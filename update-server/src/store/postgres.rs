@@ -7,9 +7,9 @@
 
 use super::common::{impl_store, impl_write_tx, shared_batch_writes};
 use super::{
-    AppRecord, ChannelRecord, ConfigSnapshot, GroupRecord, GroupStateRecord, HistoryRecord,
-    InstanceFilter, InstanceRecord, PackageRecord, RollupDelta, RollupKind, RollupPoint, Sighting,
-    Store, StoreError, VersionCount, WriteTx,
+    AppRecord, ChannelRecord, ConfigSnapshot, GrantRecord, GroupRecord, GroupStateRecord,
+    HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord, RollupDelta, RollupKind,
+    RollupPoint, Sighting, Store, StoreError, VersionCount, WriteTx,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};

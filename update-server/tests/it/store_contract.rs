@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use update_server::store::{
-    AppRecord, ChannelRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceFilter,
+    AppRecord, ChannelRecord, GrantRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceFilter,
     InstanceRecord, PackageRecord, RollupDelta, RollupKey, RollupKind, Sighting, Store, StoreError,
 };
 
@@ -46,6 +46,7 @@ mod contract {
         sightings_create_and_refresh_instances,
         write_transactions_commit_or_roll_back,
         group_state_read_modify_write_is_atomic,
+        grants_are_kept_per_group_and_go_with_it,
         history_is_ordered_and_limited,
         rollups_count_per_bucket_and_resolution,
         instance_queries_filter_count_and_page,
@@ -287,6 +288,8 @@ async fn write_transactions_commit_or_roll_back(store: Arc<dyn Store>) {
         last_event_type: Some(13),
         last_event_result: Some(1),
         last_error_code: None,
+        grant_version: Some("1.1.0".into()),
+        granted_at: Some(1),
         first_seen: 1,
         last_seen: 2,
     };
@@ -317,6 +320,8 @@ async fn write_transactions_commit_or_roll_back(store: Arc<dyn Store>) {
     failed.last_event_type = Some(3);
     failed.last_event_result = Some(0);
     failed.last_error_code = Some(0x1000_0000 | 2000);
+    failed.grant_version = None;
+    failed.granted_at = None;
     let mut tx = store.begin().await.unwrap();
     tx.put_instance(&failed).await.unwrap();
     tx.commit().await.unwrap();
@@ -366,6 +371,55 @@ async fn group_state_read_modify_write_is_atomic(store: Arc<dyn Store>) {
     let state = states[0].as_ref().expect("state written");
     assert_eq!(u64::from_le_bytes(state.state[..8].try_into().unwrap()), 80);
     assert_eq!(state.revision, 80);
+}
+
+async fn grants_are_kept_per_group_and_go_with_it(store: Arc<dyn Store>) {
+    let grant = |group: &str, machine: &str, expires_at: Option<i64>| GrantRecord {
+        app_id: APP.into(),
+        group_id: group.into(),
+        machine_id: machine.into(),
+        version: "1.1.0".into(),
+        granted_at: 10,
+        expires_at,
+        scheduled: expires_at.is_some(),
+    };
+    store.create_app(&app(APP)).await.unwrap();
+    store
+        .create_group(&group("stable", "stable"))
+        .await
+        .unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_groups(&[(APP.into(), "stable".into())])
+        .await
+        .unwrap();
+    tx.put_grant(&grant("stable", "m2", Some(100)))
+        .await
+        .unwrap();
+    tx.put_grant(&grant("stable", "m1", None)).await.unwrap();
+    tx.put_grant(&grant("beta", "m3", None)).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.grants(APP, "stable").await.unwrap(),
+        vec![
+            grant("stable", "m1", None),
+            grant("stable", "m2", Some(100))
+        ]
+    );
+    // Replacing by key, deleting, and deleting what is not there.
+    let mut renewed = grant("stable", "m1", Some(500));
+    renewed.version = "1.2.0".into();
+    tx.put_grant(&renewed).await.unwrap();
+    tx.delete_grant(APP, "stable", "m2").await.unwrap();
+    tx.delete_grant(APP, "stable", "m9").await.unwrap();
+    assert_eq!(tx.grants(APP, "stable").await.unwrap(), vec![renewed]);
+    tx.commit().await.unwrap();
+
+    store.delete_group(APP, "stable").await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.grants(APP, "stable").await.unwrap().is_empty());
+    assert_eq!(tx.grants(APP, "beta").await.unwrap().len(), 1);
 }
 
 async fn history_is_ordered_and_limited(store: Arc<dyn Store>) {
