@@ -74,15 +74,15 @@
 //! `sha2` (the frozen bucket function, see [`position`]) and `thiserror`.
 #![forbid(unsafe_code)]
 
-mod bucket;
-mod decision;
+pub mod bucket;
+pub mod decision;
 pub mod event;
-mod frames;
-mod model;
-mod policy;
+pub mod frames;
+pub mod model;
+pub mod policy;
 pub mod state;
-mod version;
-mod window;
+pub mod version;
+pub mod window;
 
 pub use bucket::{Percent, Position, position};
 pub use decision::{Check, Decision, InstallSource, Reason};

@@ -117,7 +117,10 @@ pub struct Effects {
 }
 
 impl Effects {
-    /// Whether nothing but the high-water time changed.
+    /// Whether nothing but the high-water time changed (and, after a policy change that
+    /// lowered the rate limit's count, the trimming of the rate window). Neither needs a
+    /// write: [`RolloutState::from_parts`] re-derives the high-water mark from the grant
+    /// times and the next decision trims the window again.
     pub fn is_empty(&self) -> bool {
         self.granted.is_none()
             && self.released.is_empty()
@@ -207,10 +210,19 @@ impl RolloutState {
     /// Rebuilds a state from its persisted parts. Grants for the same machine: the last
     /// wins.
     pub fn from_parts(parts: RolloutStateParts) -> Self {
+        // Time never runs backwards: the latest grant time bounds the high-water mark from
+        // below even when the store did not persist the mark on every call.
+        let high_water = parts
+            .grant_times
+            .iter()
+            .copied()
+            .chain(parts.grants.iter().map(|g| g.granted_at))
+            .chain(parts.high_water)
+            .max();
         let mut state = Self {
             window: parts.grant_times.into(),
             auto_pause: parts.auto_pause,
-            high_water: parts.high_water,
+            high_water,
             ..Self::default()
         };
         for grant in parts.grants {
@@ -326,18 +338,11 @@ impl RolloutState {
         let mut fx = Effects::default();
         let now = self.advance(now);
         self.expire_into(policy, now, &mut fx);
-        let before = instance.clone();
+        // `decide` changes an instance's status and grant mirror, never its version.
+        let status_before = instance.status;
         let decision = self.decide_inner(policy, instance, check, now, &mut fx);
-        // Keep the instance's mirror in line with the state.
-        let mirror = self
-            .grants
-            .get(&instance.machine_id)
-            .map(|g| InstanceGrant {
-                target: g.target.clone(),
-                granted_at: g.granted_at,
-            });
-        instance.grant = mirror;
-        let instance_changed = *instance != before;
+        let mirror_changed = self.sync_mirror(instance);
+        let instance_changed = mirror_changed || instance.status != status_before;
         CheckOutcome {
             decision,
             effects: fx,
@@ -466,7 +471,8 @@ impl RolloutState {
         let mut fx = Effects::default();
         let now = self.advance(now);
         self.expire_into(policy, now, &mut fx);
-        let before = instance.clone();
+        let status_before = instance.status;
+        let version_before = instance.version.clone();
         let kind = event.kind();
         let machine = instance.machine_id.clone();
         let new_status = match kind {
@@ -500,22 +506,40 @@ impl RolloutState {
         if let Some(to) = new_status {
             instance.status = to;
         }
-        instance.grant = self.grants.get(&machine).map(|g| InstanceGrant {
-            target: g.target.clone(),
-            granted_at: g.granted_at,
-        });
+        let mirror_changed = self.sync_mirror(instance);
         let transition = match (kind, new_status) {
             (EventKind::Unrecognized { .. }, _) => Transition::Unrecognized,
             (_, Some(to)) if to != from => Transition::Changed { from, to },
             _ => Transition::Unchanged,
         };
-        let instance_changed = *instance != before;
+        let instance_changed = mirror_changed
+            || instance.status != status_before
+            || instance.version != version_before;
         EventOutcome {
             kind,
             transition,
             effects: fx,
             instance_changed,
         }
+    }
+
+    /// Makes the instance's grant mirror match the state; returns whether it changed.
+    fn sync_mirror(&self, instance: &mut Instance) -> bool {
+        let held = self.grants.get(&instance.machine_id);
+        let same = match (&instance.grant, held) {
+            (None, None) => true,
+            (Some(mirror), Some(grant)) => {
+                mirror.granted_at == grant.granted_at && mirror.target == grant.target
+            }
+            _ => false,
+        };
+        if !same {
+            instance.grant = held.map(|g| InstanceGrant {
+                target: g.target.clone(),
+                granted_at: g.granted_at,
+            });
+        }
+        !same
     }
 
     fn advance(&mut self, now: Timestamp) -> Timestamp {
@@ -525,10 +549,10 @@ impl RolloutState {
     }
 
     fn expire_into(&mut self, policy: &Policy, now: Timestamp, fx: &mut Effects) {
-        while let Some((at, machine)) = self.by_expiry.first().cloned() {
-            if at > now {
+        while self.by_expiry.first().is_some_and(|(at, _)| *at <= now) {
+            let Some((_, machine)) = self.by_expiry.pop_first() else {
                 break;
-            }
+            };
             self.release(&machine, ReleaseReason::Expired, fx);
             self.record_attempt(policy, Attempt::TimedOut, now, fx);
         }
