@@ -28,7 +28,10 @@ use rollout_core::{
 const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
 fn machine(i: usize) -> String {
-    format!("{:032x}", (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+    format!(
+        "{:032x}",
+        (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+    )
 }
 
 fn policy(rate_limited: bool) -> Policy {
@@ -133,7 +136,11 @@ fn bench(c: &mut Criterion) {
                 black_box((granted.decision, completed.transition))
             });
         });
-        assert_eq!(st.in_flight(), n, "the benchmarks leave the state as they found it");
+        assert_eq!(
+            st.in_flight(),
+            n,
+            "the benchmarks leave the state as they found it"
+        );
     }
     group.finish();
 }
