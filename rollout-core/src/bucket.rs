@@ -28,7 +28,7 @@
 //! Hashing the target version in means each new version draws a fresh sample, so the same
 //! machines are not always the first to receive updates (the mechanism CoreUpdate used).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use sha2::{Digest, Sha256};
 
@@ -108,11 +108,23 @@ pub fn position(machine_id: &str, target: &Version) -> Position {
     let mut hasher = Sha256::new();
     hasher.update(machine_id.as_bytes());
     hasher.update([0u8]);
-    hasher.update(target.to_string().as_bytes());
+    // Feed the canonical string straight into the hash, without allocating it.
+    // Writing into a hasher cannot fail.
+    let _ = write!(HashWriter(&mut hasher), "{target}");
     let digest = hasher.finalize();
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     Position(u64::from_be_bytes(first))
+}
+
+/// Adapts the hasher to `fmt::Write`.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
 }
 
 #[cfg(test)]

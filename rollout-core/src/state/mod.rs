@@ -39,7 +39,7 @@ use jiff::Timestamp;
 
 use crate::{
     Check, Decision, ErrorCode, Event, EventKind, InstallSource, Instance, InstanceGrant,
-    InstanceStatus, MachineId, Policy, Reason, Version, position,
+    InstanceStatus, MachineId, Percent, Policy, Reason, Version, position,
 };
 
 /// An outstanding grant: an instance was offered `target` and has not finished.
@@ -363,14 +363,18 @@ impl RolloutState {
             return no(Reason::NoTarget);
         };
         let machine = instance.machine_id.clone();
-        if let Some(grant) = self.grants.get(&machine)
-            && grant.target != *target
-        {
-            self.release(&machine, ReleaseReason::Replaced, fx);
-        }
+        // One lookup: does the instance hold a grant, and is it for the current target?
+        let holds_current = match self.grants.get(&machine) {
+            None => false,
+            Some(grant) if grant.target == *target => true,
+            Some(_) => {
+                self.release(&machine, ReleaseReason::Replaced, fx);
+                false
+            }
+        };
         let rollback = match instance.version.cmp(target) {
             std::cmp::Ordering::Equal => {
-                if self.grants.contains_key(&machine) {
+                if holds_current {
                     self.release(&machine, ReleaseReason::Completed, fx);
                     self.record_attempt(policy, Attempt::Succeeded, now, fx);
                     instance.status = InstanceStatus::Complete;
@@ -395,7 +399,7 @@ impl RolloutState {
         if policy.is_blacklisted(&instance.oem) {
             return no(Reason::Blacklisted);
         }
-        if self.grants.contains_key(&machine) {
+        if holds_current {
             return Decision::Update {
                 target: target.clone(),
                 rollback,
@@ -412,7 +416,8 @@ impl RolloutState {
                 });
             }
             let percent = policy.percent_at(now);
-            if !percent.admits(position(machine.as_str(), target)) {
+            // At 100 % everybody is eligible: skip the hash.
+            if percent != Percent::FULL && !percent.admits(position(machine.as_str(), target)) {
                 return no(Reason::NotInPercent { percent });
             }
         }
