@@ -3,7 +3,9 @@
 //!
 //! `now` is UTC; the group's time zone comes from the time zone database bundled into this
 //! crate (jiff's `tzdb-bundle-always`), so no file is read and the answer does not depend
-//! on the host's `/usr/share/zoneinfo`.
+//! on the host's `/usr/share/zoneinfo`. (Cargo unifies features: the workspace's `jiff`
+//! entry must not turn on `tzdb-zoneinfo` or `tz-system`, or every crate that links this
+//! one would read the host's database.)
 
 use jiff::Timestamp;
 use jiff::civil::{Date, Weekday};
