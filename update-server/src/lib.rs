@@ -3,9 +3,43 @@
 //! (for several replicas).
 //!
 //! With the default `server` feature the crate builds the whole service; without it, only the
-//! parts a client needs (the admin API's wire types), so that `updatectl` does not pull in
-//! sqlx or axum.
+//! parts a client needs, so that `updatectl` does not pull in sqlx or axum.
+//!
+//! The map of the modules, from the request inwards:
+//!
+//! - [`http`]: routes and status codes;
+//! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
+//! - [`service`]: the update check, fast path and write path;
+//! - [`writer`]: events and grant decisions, atomically, in shared transactions;
+//! - [`sightings`]: write-behind of "last seen" and counters;
+//! - [`cache`]: the in-memory configuration;
+//! - [`policy`]: a group's stored policy document;
+//! - [`store`]: SQLite and PostgreSQL;
+//! - [`clock`]: where the time comes from.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "server")]
+pub mod cache;
+#[cfg(feature = "server")]
+pub mod clock;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod http;
+#[cfg(feature = "server")]
+pub mod policy;
+#[cfg(feature = "server")]
+pub mod protocol;
+#[cfg(feature = "server")]
+pub mod service;
+#[cfg(feature = "server")]
+pub mod sightings;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod writer;
+
+#[cfg(feature = "server")]
+mod server;
+#[cfg(feature = "server")]
+pub use server::{Running, ServerError, open_store, serve};

@@ -328,7 +328,7 @@ macro_rules! shared_batch_writes {
                         .push_bind(s.group_id.clone())
                         .push_bind(s.version.clone())
                         .push_bind(s.oem.clone())
-                        .push_bind("new")
+                        .push_bind("unknown")
                         .push_bind(s.at)
                         .push_bind(s.at);
                 });
@@ -908,6 +908,25 @@ macro_rules! impl_write_tx {
                 .map_err(backend)?
                 .map(|row| super::common::instance_from_row(&row).map_err(backend))
                 .transpose()
+        }
+
+        async fn clear_instance_grant(
+            &mut self,
+            app_id: &str,
+            machine_id: &str,
+            version: &str,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE instances SET grant_version = NULL, granted_at = NULL \
+                 WHERE app_id = $1 AND machine_id = $2 AND grant_version = $3",
+            )
+            .bind(app_id)
+            .bind(machine_id)
+            .bind(version)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
         }
 
         async fn put_instance(&mut self, i: &InstanceRecord) -> Result<(), StoreError> {

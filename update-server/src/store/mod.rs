@@ -407,7 +407,7 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_group(&self, app_id: &str, group_id: &str) -> Result<(), StoreError>;
 
     /// Writes a batch of routine check-ins and counter increments in one transaction.
-    /// Instances seen for the first time are created with status `new`.
+    /// Instances seen for the first time are created with status `unknown`.
     async fn record_sightings(
         &self,
         sightings: &[Sighting],
@@ -489,6 +489,14 @@ pub trait WriteTx: Send {
         app_id: &str,
         group_id: &str,
         machine_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Clears an instance's grant mirror if it still names `version` (the grant was
+    /// released while another instance's check ran: it expired, say).
+    async fn clear_instance_grant(
+        &mut self,
+        app_id: &str,
+        machine_id: &str,
+        version: &str,
     ) -> Result<(), StoreError>;
     /// Reads one instance.
     async fn instance(

@@ -1,4 +1,5 @@
 //! Integration tests of update-server, in one binary (one link on a 2-core machine).
 
+mod omaha;
 mod store_contract;
 mod support;

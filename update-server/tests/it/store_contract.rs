@@ -259,7 +259,10 @@ async fn sightings_create_and_refresh_instances(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let m1 = store.instance(APP, "m1").await.unwrap().expect("m1 exists");
-    assert_eq!((m1.version.as_str(), m1.status.as_str()), ("1.0.1", "new"));
+    assert_eq!(
+        (m1.version.as_str(), m1.status.as_str()),
+        ("1.0.1", "unknown")
+    );
     assert_eq!((m1.first_seen, m1.last_seen), (12_000, 12_000));
 
     // A later batch refreshes; an older sighting arriving late does not roll back.
@@ -315,6 +318,23 @@ async fn write_transactions_commit_or_roll_back(store: Arc<dyn Store>) {
         Some(instance.clone())
     );
 
+    // The mirror of a grant is cleared only while it names the released version.
+    let mut tx = store.begin().await.unwrap();
+    tx.clear_instance_grant(APP, "m1", "9.9.9").await.unwrap();
+    assert_eq!(
+        tx.instance(APP, "m1")
+            .await
+            .unwrap()
+            .unwrap()
+            .grant_version
+            .as_deref(),
+        Some("1.1.0")
+    );
+    tx.clear_instance_grant(APP, "m1", "1.1.0").await.unwrap();
+    let cleared = tx.instance(APP, "m1").await.unwrap().unwrap();
+    assert_eq!((cleared.grant_version, cleared.granted_at), (None, None));
+    tx.commit().await.unwrap();
+
     let mut failed = instance.clone();
     failed.status = "error".into();
     failed.last_event_type = Some(3);
@@ -367,7 +387,7 @@ async fn group_state_read_modify_write_is_atomic(store: Arc<dyn Store>) {
         task.await.unwrap();
     }
     let mut tx = store.begin().await.unwrap();
-    let states = tx.lock_groups(&[key.clone()]).await.unwrap();
+    let states = tx.lock_groups(std::slice::from_ref(&key)).await.unwrap();
     let state = states[0].as_ref().expect("state written");
     assert_eq!(u64::from_le_bytes(state.state[..8].try_into().unwrap()), 80);
     assert_eq!(state.revision, 80);

@@ -71,3 +71,210 @@ pub async fn postgres() -> Option<(PgSchema, PostgresStore)> {
         store,
     ))
 }
+
+pub const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema(PgSchema),
+}
+
+/// A server on 127.0.0.1 port 0 with a manual clock, over a store holding app [`APP`] with
+/// packages 1.0.0 and 1.1.0 (payload "hello"), channel `stable` at 1.0.0 and group
+/// `stable` following it.
+pub struct TestServer {
+    pub store: std::sync::Arc<dyn update_server::store::Store>,
+    pub clock: std::sync::Arc<update_server::clock::ManualClock>,
+    running: update_server::Running,
+    guard: Guard,
+    client: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start_sqlite(policy: update_server::policy::GroupPolicy) -> Self {
+        let (dir, store) = sqlite().await;
+        Self::start(std::sync::Arc::new(store), policy, Guard::Dir(dir)).await
+    }
+
+    pub async fn start_postgres(policy: update_server::policy::GroupPolicy) -> Option<Self> {
+        let (schema, store) = postgres().await?;
+        Some(Self::start(std::sync::Arc::new(store), policy, Guard::Schema(schema)).await)
+    }
+
+    async fn start(
+        store: std::sync::Arc<dyn update_server::store::Store>,
+        policy: update_server::policy::GroupPolicy,
+        guard: Guard,
+    ) -> Self {
+        use update_server::store::{AppRecord, ChannelRecord, GroupRecord, PackageRecord};
+        store
+            .create_app(&AppRecord {
+                id: APP.into(),
+                label: "Flatcar".into(),
+                description: String::new(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        for version in ["1.0.0", "1.1.0"] {
+            store
+                .put_package(&PackageRecord {
+                    app_id: APP.into(),
+                    version: version.into(),
+                    url: format!("https://pkg.example.test/{version}/update.gz"),
+                    size: 5,
+                    sha1: "qvTGHdzF6KLavt4PO0gs2a6pQ00=".into(),
+                    sha256: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
+                    metadata_size: String::new(),
+                    metadata_signature_rsa: String::new(),
+                    signature: String::new(),
+                    release_notes: String::new(),
+                    required: false,
+                    created_at: 0,
+                })
+                .await
+                .unwrap();
+        }
+        store
+            .put_channel(&ChannelRecord {
+                app_id: APP.into(),
+                name: "stable".into(),
+                version: "1.0.0".into(),
+                publish: false,
+                upstream: String::new(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        store
+            .create_group(&GroupRecord {
+                app_id: APP.into(),
+                id: "stable".into(),
+                label: "Stable".into(),
+                channel: "stable".into(),
+                policy: policy.to_json(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        let clock = std::sync::Arc::new(update_server::clock::ManualClock::new(
+            "2026-11-27T08:00:00Z".parse().unwrap(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = update_server::Running::start(listener, store.clone(), clock.clone(), "test")
+            .await
+            .unwrap();
+        Self {
+            store,
+            clock,
+            running,
+            guard,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.running.addr()
+    }
+
+    /// Points channel `stable` at `version` and makes the server see it now.
+    pub async fn move_channel(&self, version: &str) {
+        self.store
+            .put_channel(&update_server::store::ChannelRecord {
+                app_id: APP.into(),
+                name: "stable".into(),
+                version: version.into(),
+                publish: false,
+                upstream: String::new(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        self.running.refresh_config().await.unwrap();
+    }
+
+    pub async fn flush(&self) {
+        self.running.flush().await.unwrap();
+    }
+
+    /// POSTs a body to `/v1/update/`: status and body text.
+    pub async fn post_raw(&self, body: Vec<u8>) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("http://{}/v1/update/", self.addr()))
+            .header("content-type", "text/xml")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// POSTs an Omaha request and decodes the response.
+    pub async fn omaha(&self, request: &omaha_proto::Request) -> (u16, omaha_proto::Response) {
+        let (status, text) = self.post_raw(request.encode()).await;
+        assert_eq!(status, 200, "{text}");
+        let response = omaha_proto::Response::decode(text.as_bytes()).expect("a valid response");
+        (status, response)
+    }
+
+    pub async fn status_of(&self, machine: &str) -> String {
+        self.store
+            .instance(APP, machine)
+            .await
+            .unwrap()
+            .expect("instance stored")
+            .status
+    }
+
+    /// `n` instances on 1.0.0 check at once; returns how many were offered an update.
+    pub async fn concurrent_checks(&self, n: usize) -> usize {
+        use omaha_proto::request::App;
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let request = omaha_proto::Request::update_engine(
+                    "update_engine-0.4.10",
+                    "scheduler",
+                    omaha_proto::request::Os::new("CoreOS", "Chateau", ""),
+                )
+                .with_app(
+                    App::new(APP, "1.0.0")
+                        .with_track("stable")
+                        .with_machine_id(&format!("m{i:03}"))
+                        .with_update_check(None),
+                );
+                let client = self.client.clone();
+                let url = format!("http://{}/v1/update/", self.addr());
+                tokio::spawn(async move {
+                    let text = client
+                        .post(url)
+                        .body(request.encode())
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap();
+                    let response = omaha_proto::Response::decode(text.as_bytes()).unwrap();
+                    response.apps[0].update_check.as_ref().unwrap().status
+                        == Some(omaha_proto::codes::UpdateCheckStatus::Ok)
+                })
+            })
+            .collect();
+        let mut granted = 0;
+        for task in tasks {
+            if task.await.unwrap() {
+                granted += 1;
+            }
+        }
+        granted
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await.unwrap();
+        if let Guard::Schema(schema) = self.guard {
+            schema.drop().await;
+        }
+    }
+}

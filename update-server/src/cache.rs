@@ -1,0 +1,281 @@
+//! The in-memory configuration cache: apps, channels, groups (with their validated
+//! policies) and packages, as the update check needs them, without a database round trip.
+//!
+//! A snapshot is immutable; a refresh swaps in a new one. Every configuration write bumps
+//! the store's generation counter: a local write refreshes at once, and a poller notices
+//! writes made by other replicas within [`POLL_INTERVAL`].
+
+use crate::policy::GroupPolicy;
+use crate::protocol::{UpdateOffer, split_url};
+use crate::store::{
+    AppRecord, ChannelRecord, ConfigSnapshot, GroupRecord, PackageRecord, Store, StoreError,
+};
+use base64::Engine as _;
+use rollout_core::{Channel, Package, Policy, PolicyConfig, Version};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How often replicas look for configuration written elsewhere.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// A group, with its policy ready for the engine.
+#[derive(Debug)]
+pub struct GroupEntry {
+    /// As stored.
+    pub record: GroupRecord,
+    /// The validated policy. A group whose stored policy cannot be read is paused, so a
+    /// broken document never hands out updates.
+    pub policy: Policy,
+    /// Why the stored policy could not be used, if it could not.
+    pub policy_error: Option<String>,
+}
+
+/// A channel, with its target parsed.
+#[derive(Debug)]
+pub struct ChannelEntry {
+    /// As stored.
+    pub record: ChannelRecord,
+    /// The engine's view.
+    pub channel: Channel,
+}
+
+/// A package, with the engine's view and the offer an update check sends.
+#[derive(Debug)]
+pub struct PackageEntry {
+    /// As stored.
+    pub record: PackageRecord,
+    /// The engine's view (`None` when the version does not parse).
+    pub package: Option<Package>,
+    /// What the Omaha answer says about it.
+    pub offer: UpdateOffer,
+}
+
+/// An app with everything that belongs to it.
+#[derive(Debug, Default)]
+pub struct AppEntry {
+    /// As stored (`None` only in a default value).
+    pub record: Option<AppRecord>,
+    /// Groups by id.
+    pub groups: HashMap<String, Arc<GroupEntry>>,
+    /// Channels by name.
+    pub channels: HashMap<String, Arc<ChannelEntry>>,
+    /// Packages by version string.
+    pub packages: HashMap<String, Arc<PackageEntry>>,
+}
+
+/// What a group's update check needs: the group, its channel and the target's package.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The group.
+    pub group: Arc<GroupEntry>,
+    /// Its channel, when it names one that exists.
+    pub channel: Option<Arc<ChannelEntry>>,
+    /// The package of the channel's version, when there is one.
+    pub package: Option<Arc<PackageEntry>>,
+}
+
+/// One consistent view of the configuration.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The store generation it was read at.
+    pub generation: i64,
+    /// Apps by canonical id.
+    pub apps: HashMap<String, AppEntry>,
+}
+
+impl Snapshot {
+    /// Builds the view of a store snapshot.
+    pub fn build(config: ConfigSnapshot) -> Self {
+        let mut apps: HashMap<String, AppEntry> = config
+            .apps
+            .into_iter()
+            .map(|app| {
+                (
+                    app.id.clone(),
+                    AppEntry {
+                        record: Some(app),
+                        ..AppEntry::default()
+                    },
+                )
+            })
+            .collect();
+        for record in config.channels {
+            if let Some(app) = apps.get_mut(&record.app_id) {
+                let channel = Channel {
+                    name: record.name.clone(),
+                    target: Version::parse(&record.version).ok(),
+                };
+                app.channels.insert(
+                    record.name.clone(),
+                    Arc::new(ChannelEntry { record, channel }),
+                );
+            }
+        }
+        for record in config.packages {
+            if let Some(app) = apps.get_mut(&record.app_id) {
+                let entry = package_entry(record);
+                app.packages
+                    .insert(entry.record.version.clone(), Arc::new(entry));
+            }
+        }
+        for record in config.groups {
+            if let Some(app) = apps.get_mut(&record.app_id) {
+                let entry = group_entry(record);
+                app.groups.insert(entry.record.id.clone(), Arc::new(entry));
+            }
+        }
+        Self {
+            generation: config.generation,
+            apps,
+        }
+    }
+
+    /// The app with this canonical id.
+    pub fn app(&self, canonical_id: &str) -> Option<&AppEntry> {
+        self.apps.get(canonical_id)
+    }
+
+    /// The group `group_id` of an app, its channel and the channel's package.
+    pub fn route(&self, app: &AppEntry, group_id: &str) -> Option<Route> {
+        let group = app.groups.get(group_id)?.clone();
+        let channel = app.channels.get(&group.record.channel).cloned();
+        let package = channel
+            .as_ref()
+            .and_then(|c| app.packages.get(&c.record.version))
+            .cloned();
+        Some(Route {
+            group,
+            channel,
+            package,
+        })
+    }
+}
+
+fn group_entry(record: GroupRecord) -> GroupEntry {
+    match GroupPolicy::from_json(&record.policy).and_then(|doc| doc.to_policy()) {
+        Ok(policy) => GroupEntry {
+            record,
+            policy,
+            policy_error: None,
+        },
+        Err(err) => {
+            tracing::error!(
+                app = %record.app_id, group = %record.id, error = %err,
+                "stored group policy is unusable; the group is treated as paused"
+            );
+            GroupEntry {
+                record,
+                policy: paused_policy(),
+                policy_error: Some(err.to_string()),
+            }
+        }
+    }
+}
+
+/// A policy that grants nothing.
+pub fn paused_policy() -> Policy {
+    Policy::new(PolicyConfig {
+        paused: true,
+        ..PolicyConfig::default()
+    })
+    .expect("the paused default policy is valid")
+}
+
+fn package_entry(record: PackageRecord) -> PackageEntry {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let sha1: Option<[u8; 20]> = b64
+        .decode(&record.sha1)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok());
+    let sha256: Option<[u8; 32]> = b64
+        .decode(&record.sha256)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok());
+    let (codebase, name) = split_url(&record.url);
+    let offer = UpdateOffer {
+        version: record.version.clone(),
+        codebase: codebase.to_owned(),
+        name: name.to_owned(),
+        size: record.size,
+        sha1,
+        sha256,
+        metadata_size: record.metadata_size.clone(),
+        metadata_signature_rsa: record.metadata_signature_rsa.clone(),
+        required: record.required,
+    };
+    let package = Version::parse(&record.version).ok().map(|version| Package {
+        version,
+        url: record.url.clone(),
+        size: record.size,
+        sha256: sha256.unwrap_or([0; 32]),
+    });
+    PackageEntry {
+        record,
+        package,
+        offer,
+    }
+}
+
+/// The shared, refreshable configuration view.
+pub struct ConfigCache {
+    store: Arc<dyn Store>,
+    current: RwLock<Arc<Snapshot>>,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ConfigCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigCache")
+            .field("generation", &self.snapshot().generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigCache {
+    /// Loads the configuration.
+    pub async fn load(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+        let snapshot = Snapshot::build(store.load_config().await?);
+        Ok(Self {
+            store,
+            current: RwLock::new(Arc::new(snapshot)),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The current view.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reloads when the store's generation moved past the cached one. Returns whether it
+    /// reloaded.
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let _one_at_a_time = self.refresh_lock.lock().await;
+        let generation = self.store.config_generation().await?;
+        if generation == self.snapshot().generation {
+            return Ok(false);
+        }
+        let snapshot = Snapshot::build(self.store.load_config().await?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        Ok(true)
+    }
+
+    /// Polls the store for configuration written by other replicas until the process ends.
+    pub fn spawn_poller(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(POLL_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) = cache.refresh().await {
+                    tracing::warn!(error = %err, "configuration refresh failed; serving the cached one");
+                }
+            }
+        })
+    }
+}

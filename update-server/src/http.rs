@@ -1,0 +1,73 @@
+//! The HTTP surface: the Omaha endpoint (and, later, the admin API and the control panel).
+//!
+//! Status codes of the update endpoint: a well-formed request always gets 200 with its
+//! error conditions in-band (update_engine and go-omaha treat any non-2xx answer as a
+//! transport failure and back off); 400 for an empty or malformed body, 413 for a body over
+//! [`MAX_BODY`], 405 for a method other than POST, and 500 only when what the client sent
+//! could not be stored (it must retry: nothing of it was acknowledged).
+
+use crate::protocol::WireProtocol;
+use crate::service::UpdateService;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Largest request body the update endpoint reads (update_engine sends about 1 KiB).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The update-check service.
+    pub service: UpdateService,
+    /// The wire format of the update endpoint.
+    pub protocol: Arc<dyn WireProtocol>,
+}
+
+/// The server's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/update", post(update))
+        .route("/v1/update/", post(update))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn plain(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message + "\n",
+    )
+        .into_response()
+}
+
+async fn update(State(state): State<AppState>, body: Bytes) -> Response {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return plain(StatusCode::BAD_REQUEST, "empty request body".into());
+    }
+    let request = match state.protocol.decode(&body) {
+        Ok(request) => request,
+        Err(err) => return plain(StatusCode::BAD_REQUEST, err.to_string()),
+    };
+    match state.service.answer(&request).await {
+        Ok(answers) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, state.protocol.content_type())],
+            state.protocol.encode(&request, &answers),
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "update request not stored");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the update service could not store this request; retry later".into(),
+            )
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The pluggable protocol seam: the update endpoint reaches the wire format only through
+//! [`WireProtocol`], which turns a request body into protocol-neutral [`UpdateRequest`]
+//! values and [`AppAnswer`]s back into a response body. Omaha v3 XML ([`OmahaV3`]) is the
+//! one implementation; another (Omaha's JSON 3.1, say) would be a second implementation on
+//! a second route, with no change to the engine or the store.
+
+mod omaha;
+
+pub use omaha::OmahaV3;
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// The body is not a well-formed request of this protocol.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+}
+
+/// A client's message: one entry per application it reports on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateRequest {
+    /// Whether the client speaks a protocol version this server does not.
+    pub unsupported_version: bool,
+    /// Why the check happened (`scheduler`, `ondemandupdate`, ...), empty when not said.
+    pub install_source: String,
+    /// The applications, in the order sent.
+    pub apps: Vec<AppRequest>,
+}
+
+/// One application of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRequest {
+    /// The app id as sent, echoed byte for byte in the answer.
+    pub app_id: String,
+    /// The instance's id (Omaha `machineid`, or `userid` without it).
+    pub machine_id: Option<String>,
+    /// The group the instance names (Omaha `track`).
+    pub group: Option<String>,
+    /// The installed version, as sent (empty when not sent).
+    pub version: String,
+    /// The OEM, empty when not sent.
+    pub oem: String,
+    /// Whether the app carried a ping.
+    pub ping: bool,
+    /// Whether it asked for an update.
+    pub update_check: bool,
+    /// Its events, in order.
+    pub events: Vec<ClientEvent>,
+}
+
+/// An event an instance reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientEvent {
+    /// Event type.
+    pub event_type: i64,
+    /// Event result.
+    pub event_result: i64,
+    /// Error code, verbatim.
+    pub error_code: Option<i64>,
+}
+
+/// The answer for one application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppAnswer {
+    /// The app is known: acknowledge its ping and events, and answer its update check.
+    Ok {
+        /// The update check's answer; `None` when it did not ask.
+        update: Option<UpdateAnswer>,
+    },
+    /// The server knows no such app.
+    UnknownApplication,
+    /// The client speaks a protocol version this server does not.
+    UnsupportedProtocol,
+    /// The app's answer could not be computed (the store failed, say).
+    InternalError,
+}
+
+/// The answer to an update check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateAnswer {
+    /// No update.
+    NoUpdate,
+    /// An update.
+    Update(Box<UpdateOffer>),
+}
+
+/// What an instance needs to fetch and verify an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateOffer {
+    /// The version it installs.
+    pub version: String,
+    /// Where the payload is: the directory (codebase) of its URL...
+    pub codebase: String,
+    /// ...and the file name in it.
+    pub name: String,
+    /// Payload size in bytes.
+    pub size: u64,
+    /// SHA-1 of the payload.
+    pub sha1: Option<[u8; 20]>,
+    /// SHA-256 of the payload.
+    pub sha256: Option<[u8; 32]>,
+    /// update_engine's `MetadataSize`, empty when none.
+    pub metadata_size: String,
+    /// update_engine's `MetadataSignatureRsa`, empty when none.
+    pub metadata_signature_rsa: String,
+    /// Omaha `required`.
+    pub required: bool,
+}
+
+/// A wire format of the update endpoint.
+pub trait WireProtocol: Send + Sync + 'static {
+    /// The response's `Content-Type`.
+    fn content_type(&self) -> &'static str;
+    /// Reads a request body.
+    fn decode(&self, body: &[u8]) -> Result<UpdateRequest, ProtocolError>;
+    /// Writes the response to `request`, one answer per app in the same order.
+    fn encode(&self, request: &UpdateRequest, answers: &[AppAnswer]) -> Vec<u8>;
+}
+
+/// Splits a payload URL into the codebase (everything up to and including the last `/`)
+/// and the file name after it.
+pub fn split_url(url: &str) -> (&str, &str) {
+    match url.rfind('/') {
+        Some(i) => (&url[..=i], &url[i + 1..]),
+        None => ("", url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn urls_split_at_the_last_slash() {
+        assert_eq!(
+            split_url("https://h/a/b/update.gz"),
+            ("https://h/a/b/", "update.gz")
+        );
+        assert_eq!(split_url("update.gz"), ("", "update.gz"));
+        assert_eq!(split_url("https://h/dir/"), ("https://h/dir/", ""));
+    }
+}

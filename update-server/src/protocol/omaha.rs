@@ -1,0 +1,135 @@
+//! Omaha v3 XML through `omaha-proto`.
+
+use super::{
+    AppAnswer, AppRequest, ClientEvent, ProtocolError, UpdateAnswer, UpdateRequest, WireProtocol,
+};
+use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
+use omaha_proto::digest::{Sha1Digest, Sha256Digest};
+use omaha_proto::response::{self, Action, Codebase, Manifest, Package, UpdateCheck};
+use omaha_proto::{Request, Response};
+
+/// Omaha v3 XML, as Flatcar's update_engine and go-omaha clients speak it.
+#[derive(Debug, Clone)]
+pub struct OmahaV3 {
+    server_name: String,
+}
+
+impl OmahaV3 {
+    /// The protocol, naming the server `server_name` in responses.
+    pub fn new(server_name: &str) -> Self {
+        Self {
+            server_name: server_name.to_owned(),
+        }
+    }
+}
+
+impl WireProtocol for OmahaV3 {
+    fn content_type(&self) -> &'static str {
+        "text/xml; charset=utf-8"
+    }
+
+    fn decode(&self, body: &[u8]) -> Result<UpdateRequest, ProtocolError> {
+        let request = Request::decode(body).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        let unsupported_version = request.protocol.as_ref().is_some_and(|p| !p.is_v3());
+        let install_source = request.install_source.clone().unwrap_or_default();
+        let apps = request
+            .apps
+            .into_iter()
+            .map(|app| AppRequest {
+                machine_id: app
+                    .machine_id
+                    .filter(|id| !id.is_empty())
+                    .or_else(|| request.user_id.clone().filter(|id| !id.is_empty())),
+                group: app.track,
+                version: app.version.unwrap_or_default(),
+                oem: app.oem.unwrap_or_default(),
+                ping: app.ping.is_some(),
+                update_check: app.update_check.is_some(),
+                events: app
+                    .events
+                    .iter()
+                    .map(|e| ClientEvent {
+                        event_type: e.event_type.code(),
+                        event_result: e.event_result.code(),
+                        error_code: e.error_code,
+                    })
+                    .collect(),
+                app_id: app.appid,
+            })
+            .collect();
+        Ok(UpdateRequest {
+            unsupported_version,
+            install_source,
+            apps,
+        })
+    }
+
+    fn encode(&self, request: &UpdateRequest, answers: &[AppAnswer]) -> Vec<u8> {
+        let mut out = Response::new(&self.server_name);
+        for (app, answer) in request.apps.iter().zip(answers) {
+            out.apps.push(encode_app(app, answer));
+        }
+        out.encode()
+    }
+}
+
+fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {
+    match answer {
+        AppAnswer::UnknownApplication => {
+            response::App::error(&app.app_id, AppStatus::UnknownApplication)
+        }
+        AppAnswer::UnsupportedProtocol => {
+            let mut out = response::App::ok(&app.app_id);
+            if app.update_check {
+                out.update_check = Some(UpdateCheck::error(UpdateCheckStatus::UnsupportedProtocol));
+            }
+            out
+        }
+        AppAnswer::InternalError => {
+            let mut out = response::App::ok(&app.app_id);
+            if app.update_check {
+                out.update_check = Some(UpdateCheck::error(UpdateCheckStatus::Internal));
+            }
+            out
+        }
+        AppAnswer::Ok { update } => {
+            let mut out = response::App::ok(&app.app_id);
+            out.ping = app.ping.then(response::Ack::ok);
+            out.events = vec![response::Ack::ok(); app.events.len()];
+            out.update_check = update.as_ref().map(|u| match u {
+                UpdateAnswer::NoUpdate => UpdateCheck::no_update(),
+                UpdateAnswer::Update(offer) => {
+                    let mut package = Package {
+                        name: offer.name.clone(),
+                        size: offer.size,
+                        required: offer.required,
+                        ..Package::default()
+                    };
+                    if let Some(sha1) = offer.sha1 {
+                        package.hash = Some(Sha1Digest(sha1).into());
+                    }
+                    let mut action = Action {
+                        event: Some(omaha_proto::codes::ActionEvent::PostInstall),
+                        disable_payload_backoff: Some(true),
+                        ..Action::default()
+                    };
+                    if let Some(sha256) = offer.sha256 {
+                        package.hash_sha256 = Some(Sha256Digest(sha256).into());
+                        action.sha256 = Some(Sha256Digest(sha256).into());
+                    }
+                    if !offer.metadata_size.is_empty() {
+                        action.metadata_size = Some(offer.metadata_size.clone());
+                    }
+                    if !offer.metadata_signature_rsa.is_empty() {
+                        action.metadata_signature_rsa = Some(offer.metadata_signature_rsa.clone());
+                    }
+                    let manifest = Manifest::new(&offer.version)
+                        .with_package(package)
+                        .with_action(action);
+                    UpdateCheck::update([Codebase::new(&offer.codebase)], manifest)
+                }
+            });
+            out
+        }
+    }
+}

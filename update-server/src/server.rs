@@ -1,0 +1,203 @@
+//! Assembling and running the service: store, caches, background tasks, routes, and an
+//! orderly shutdown.
+
+use crate::cache::ConfigCache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http::{AppState, router};
+use crate::protocol::OmahaV3;
+use crate::service::UpdateService;
+use crate::sightings::Sightings;
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::writer::{InstanceCache, Writer};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store could not be opened or failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `--database-url` names no supported database.
+    #[error("unsupported database URL {0:?}: use a postgres:// URL, or none for SQLite")]
+    DatabaseUrl(String),
+    /// Serving failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+    /// The serving task ended abnormally.
+    #[error("the server task failed: {0}")]
+    Task(String),
+}
+
+/// Opens the store the configuration names: PostgreSQL for a `postgres://` URL, otherwise
+/// SQLite in the data directory (created if missing). Migrations run on open.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    match &config.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(PostgresStore::connect(url).await?))
+        }
+        Some(url) => Err(ServerError::DatabaseUrl(url.clone())),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+            let path = config.data_dir.join("update-server.sqlite3");
+            Ok(Arc::new(SqliteStore::open(&path).await?))
+        }
+    }
+}
+
+/// A server running in the background (see [`Running::start`]).
+pub struct Running {
+    addr: SocketAddr,
+    cache: Arc<ConfigCache>,
+    sightings: Arc<Sightings>,
+    store: Arc<dyn Store>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("addr", &self.addr)
+            .field("backend", &self.store.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// Starts serving on `listener` in a background task.
+    pub async fn start(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        server_name: &str,
+    ) -> Result<Self, ServerError> {
+        let addr = listener.local_addr()?;
+        let cache = Arc::new(ConfigCache::load(store.clone()).await?);
+        let sightings = Arc::new(Sightings::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve_with(
+            listener,
+            store.clone(),
+            clock,
+            cache.clone(),
+            sightings.clone(),
+            server_name.to_owned(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        Ok(Self {
+            addr,
+            cache,
+            sightings,
+            store,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Reloads the configuration now if it changed (replicas also notice within a second
+    /// on their own).
+    pub async fn refresh_config(&self) -> Result<(), ServerError> {
+        self.cache.refresh().await?;
+        Ok(())
+    }
+
+    /// Writes the write-behind buffer now (it is written every second on its own).
+    pub async fn flush(&self) -> Result<(), ServerError> {
+        self.sightings.flush(self.store.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Shuts down as on SIGTERM and waits until everything is written.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(err) => Err(ServerError::Task(err.to_string())),
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops accepting, finishes the
+/// requests in flight, commits the queued writes, flushes the write-behind buffer and
+/// returns.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    server_name: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let cache = Arc::new(ConfigCache::load(store.clone()).await?);
+    let sightings = Arc::new(Sightings::default());
+    serve_with(
+        listener,
+        store,
+        clock,
+        cache,
+        sightings,
+        server_name.to_owned(),
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_with(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cache: Arc<ConfigCache>,
+    sightings: Arc<Sightings>,
+    server_name: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let poller = cache.spawn_poller();
+    let (stop_flusher, flusher_stopped) = oneshot::channel();
+    let flusher = sightings.spawn_flusher(store.clone(), flusher_stopped);
+    let instances = Arc::new(InstanceCache::default());
+    let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone());
+    let state = AppState {
+        service: UpdateService::new(cache, clock, writer, instances, sightings.clone()),
+        protocol: Arc::new(OmahaV3::new(&server_name)),
+    };
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    // Every handle to the writer is gone with the router: it drains its queue and ends.
+    if let Err(err) = writer_task.await {
+        tracing::error!(error = %err, "the writer task failed");
+    }
+    poller.abort();
+    // The flusher writes what is left and ends.
+    let _ = stop_flusher.send(());
+    if let Err(err) = flusher.await {
+        tracing::error!(error = %err, "the last-seen flusher failed");
+    }
+    served?;
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The update check, step by step (the hot path), protocol-neutral.
+//!
+//! For each app of a request:
+//!
+//! 1. resolve the app from the configuration cache (canonical id: braces and case do not
+//!    matter); unknown: `error-unknownApplication`;
+//! 2. resolve the group from the instance's `track`. A group that does not exist gets no
+//!    update, but the instance is stored with the group it named, so operators see it
+//!    (counted and listed under that group) and can create the group it expects;
+//! 3. the fast path: a routine check that changes nothing (no event but the routine 3/2 of
+//!    an instance known to be complete on that version, no outstanding grant, and an answer
+//!    that needs no rollout state: up to date, no target, no package, paused, unknown group)
+//!    is answered at once; its "last seen" and counters are written behind
+//!    ([`crate::sightings`]);
+//! 4. everything else goes to the writer ([`crate::writer`]): events and decisions are
+//!    committed before the answer.
+
+use crate::cache::{ConfigCache, Route};
+use crate::clock::{Clock, millis};
+use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest};
+use crate::sightings::Sightings;
+use crate::store::{RollupDelta, RollupKey, Sighting, canonical_app_id};
+use crate::writer::{InstanceCache, Job, WriteError, Writer};
+use jiff::Timestamp;
+use rollout_core::{Decision, Version};
+use std::sync::Arc;
+
+/// The update-check service.
+#[derive(Clone)]
+pub struct UpdateService {
+    cache: Arc<ConfigCache>,
+    clock: Arc<dyn Clock>,
+    writer: Writer,
+    instances: Arc<InstanceCache>,
+    sightings: Arc<Sightings>,
+}
+
+impl std::fmt::Debug for UpdateService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdateService").finish_non_exhaustive()
+    }
+}
+
+impl UpdateService {
+    /// A service over these parts.
+    pub fn new(
+        cache: Arc<ConfigCache>,
+        clock: Arc<dyn Clock>,
+        writer: Writer,
+        instances: Arc<InstanceCache>,
+        sightings: Arc<Sightings>,
+    ) -> Self {
+        Self {
+            cache,
+            clock,
+            writer,
+            instances,
+            sightings,
+        }
+    }
+
+    /// Answers a request, one answer per app. An error means something the client sent
+    /// could not be stored: the client must not take it as delivered (HTTP 500, it retries).
+    pub async fn answer(&self, request: &UpdateRequest) -> Result<Vec<AppAnswer>, WriteError> {
+        if request.unsupported_version {
+            return Ok(vec![AppAnswer::UnsupportedProtocol; request.apps.len()]);
+        }
+        let now = self.clock.now();
+        let mut answers = Vec::with_capacity(request.apps.len());
+        for app in &request.apps {
+            answers.push(self.answer_app(request, app, now).await?);
+        }
+        Ok(answers)
+    }
+
+    async fn answer_app(
+        &self,
+        request: &UpdateRequest,
+        app: &AppRequest,
+        now: Timestamp,
+    ) -> Result<AppAnswer, WriteError> {
+        let snapshot = self.cache.snapshot();
+        let app_id = canonical_app_id(&app.app_id);
+        let Some(entry) = snapshot.app(&app_id) else {
+            return Ok(AppAnswer::UnknownApplication);
+        };
+        let Some(machine_id) = app.machine_id.clone() else {
+            // Nothing to keep the state of: acknowledge and offer nothing.
+            return Ok(AppAnswer::Ok {
+                update: app.update_check.then_some(UpdateAnswer::NoUpdate),
+            });
+        };
+        let group_id = app.group.clone().unwrap_or_default();
+        let route = snapshot.route(entry, &group_id);
+        let version = parse_version(&app.version);
+
+        if self.fast_path(&app_id, &machine_id, app, route.as_ref(), version.as_ref()) {
+            let at = millis(now);
+            let key = |event: Option<(i64, i64)>| RollupDelta {
+                key: RollupKey {
+                    app_id: app_id.clone(),
+                    group_id: group_id.clone(),
+                    version: app.version.clone(),
+                    event,
+                },
+                at,
+                count: 1,
+            };
+            let rollups: Vec<RollupDelta> = std::iter::once(key(None))
+                .chain(
+                    app.events
+                        .iter()
+                        .map(|e| key(Some((e.event_type, e.event_result)))),
+                )
+                .collect();
+            self.sightings.push(
+                Sighting {
+                    app_id,
+                    machine_id,
+                    group_id,
+                    version: app.version.clone(),
+                    oem: app.oem.clone(),
+                    at,
+                },
+                rollups,
+            );
+            return Ok(AppAnswer::Ok {
+                update: app.update_check.then_some(UpdateAnswer::NoUpdate),
+            });
+        }
+
+        let decision = self
+            .writer
+            .submit(Job {
+                app_id,
+                group_id,
+                route: route.clone(),
+                machine_id,
+                version_raw: app.version.clone(),
+                version,
+                oem: app.oem.clone(),
+                install_source: request.install_source.clone(),
+                events: app.events.clone(),
+                update_check: app.update_check,
+                now,
+            })
+            .await?;
+        let update = app.update_check.then(|| match (decision, &route) {
+            (Some(Decision::Update { .. }), Some(route)) => match &route.package {
+                Some(package) => UpdateAnswer::Update(Box::new(package.offer.clone())),
+                None => UpdateAnswer::NoUpdate,
+            },
+            _ => UpdateAnswer::NoUpdate,
+        });
+        Ok(AppAnswer::Ok { update })
+    }
+
+    /// Whether the check can be answered without the writer (see the module docs).
+    fn fast_path(
+        &self,
+        app_id: &str,
+        machine_id: &str,
+        app: &AppRequest,
+        route: Option<&Route>,
+        version: Option<&Version>,
+    ) -> bool {
+        // A ping or a bare check-in of an instance of a group that does not exist carries
+        // nothing to decide or to move.
+        if app.events.is_empty() && (!app.update_check || route.is_none()) {
+            return true;
+        }
+        let Some(known) = self.instances.get(app_id, machine_id) else {
+            return false;
+        };
+        if known.version != app.version || known.has_grant {
+            return false;
+        }
+        let routine_events = app
+            .events
+            .iter()
+            .all(|e| e.event_type == 3 && e.event_result == 2)
+            && (app.events.is_empty() || known.complete);
+        if !routine_events {
+            return false;
+        }
+        if !app.update_check {
+            return true;
+        }
+        let Some(route) = route else {
+            return true;
+        };
+        let target = route
+            .channel
+            .as_ref()
+            .and_then(|c| c.channel.target.as_ref());
+        match (target, version) {
+            (None, _) => true,
+            (Some(target), Some(version)) if target == version => true,
+            _ => route.package.is_none() || route.group.policy.paused(),
+        }
+    }
+}
+
+/// The instance's version for the engine: an empty version is `0.0.0` (Omaha: "" means
+/// 0.0.0.0); one that does not parse is `None`.
+fn parse_version(text: &str) -> Option<Version> {
+    if text.trim().is_empty() {
+        return Version::parse("0.0.0").ok();
+    }
+    Version::parse(text).ok()
+}

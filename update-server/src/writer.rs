@@ -1,0 +1,659 @@
+//! The write path: events and grant decisions, committed before the response ("group
+//! commit").
+//!
+//! Requests that may change state (events that move an instance, update checks that may
+//! grant) become [`Job`]s on a channel. One writer task per process takes every job waiting
+//! on the channel, opens one transaction, locks the rollout state rows of the groups the
+//! batch touches, runs the engine for each job in order, persists what the engine says
+//! changed, commits, and only then answers each job. So:
+//!
+//! - a decision and its effects are atomic ("decide under lock"): on SQLite the single
+//!   writer, on PostgreSQL the rows locked with `FOR UPDATE`, serialize every replica's
+//!   decisions for a group, so no number of concurrent requests or replicas exceeds a
+//!   group's limits;
+//! - nothing is acknowledged before it is durable;
+//! - under load many requests share one transaction.
+//!
+//! The writer keeps each group's [`RolloutState`] in memory with the revision it was read
+//! at. Under the lock it compares that with the stored revision and reloads only when
+//! another replica wrote in between.
+
+use crate::cache::{Route, paused_policy};
+use crate::clock::{from_millis, millis};
+use crate::protocol::ClientEvent;
+use crate::store::{
+    GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta, RollupKey, Store,
+    StoreError, WriteTx,
+};
+use jiff::Timestamp;
+use rollout_core::{
+    Attempt, AutoPause, Check, Decision, Effects, ErrorCode, Event, InstallSource, Instance,
+    InstanceGrant, InstanceStatus, MachineId, Policy, RolloutState, RolloutStateParts, Version,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Jobs waiting for the writer before senders wait too (backpressure).
+const QUEUE: usize = 4096;
+
+/// A request's work for the writer.
+#[derive(Debug)]
+pub struct Job {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The group the instance named.
+    pub group_id: String,
+    /// The group's configuration, when the group exists.
+    pub route: Option<Route>,
+    /// Instance id.
+    pub machine_id: String,
+    /// The version the instance reports, as sent.
+    pub version_raw: String,
+    /// The same, parsed; `None` when it does not parse.
+    pub version: Option<Version>,
+    /// OEM.
+    pub oem: String,
+    /// The request's install source.
+    pub install_source: String,
+    /// Events, in order.
+    pub events: Vec<ClientEvent>,
+    /// Whether the instance asked for an update.
+    pub update_check: bool,
+    /// When the request arrived.
+    pub now: Timestamp,
+}
+
+/// What the writer answers a job: the decision when the job asked for an update and the
+/// engine could decide (`None` also when the instance's version cannot be ordered).
+pub type JobResult = Result<Option<Decision>, WriteError>;
+
+/// The writer could not complete a job.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The transaction failed; nothing of the job was stored.
+    #[error("store failed: {0}")]
+    Store(String),
+    /// The writer task is gone (the server is shutting down).
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+/// What the server knows about an instance without asking the store: enough to answer a
+/// routine check of an up-to-date instance on the fast path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownInstance {
+    /// The version last stored.
+    pub version: String,
+    /// Whether its status is complete.
+    pub complete: bool,
+    /// Whether it holds an outstanding grant.
+    pub has_grant: bool,
+}
+
+/// Instances the writer has stored, for the fast path. Bounded: cleared when full.
+#[derive(Debug, Default)]
+pub struct InstanceCache {
+    map: Mutex<HashMap<(String, String), KnownInstance>>,
+}
+
+/// Most instances remembered.
+const INSTANCE_CACHE_LIMIT: usize = 2_000_000;
+
+impl InstanceCache {
+    /// What is known of an instance.
+    pub fn get(&self, app_id: &str, machine_id: &str) -> Option<KnownInstance> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(app_id.to_owned(), machine_id.to_owned()))
+            .cloned()
+    }
+
+    fn put(&self, app_id: &str, machine_id: &str, known: KnownInstance) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= INSTANCE_CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert((app_id.to_owned(), machine_id.to_owned()), known);
+    }
+
+    fn forget(&self, app_id: &str, machine_id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&(app_id.to_owned(), machine_id.to_owned()));
+    }
+}
+
+/// The handle requests use to reach the writer.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<(Job, oneshot::Sender<JobResult>)>,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when every [`Writer`] handle is dropped and the
+    /// queue is drained.
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        instances: Arc<InstanceCache>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(store, instances, rx));
+        (Self { tx }, task)
+    }
+
+    /// Queues a job and waits until it is committed (or failed).
+    pub async fn submit(&self, job: Job) -> JobResult {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((job, reply))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+}
+
+/// A group's rollout state held between batches, with the revision it corresponds to.
+struct CachedState {
+    revision: i64,
+    state: RolloutState,
+}
+
+type GroupKey = (String, String);
+
+async fn run(
+    store: Arc<dyn Store>,
+    instances: Arc<InstanceCache>,
+    mut rx: mpsc::Receiver<(Job, oneshot::Sender<JobResult>)>,
+) {
+    let mut states: HashMap<GroupKey, CachedState> = HashMap::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let jobs: Vec<&Job> = batch.iter().map(|(job, _)| job).collect();
+        match process(store.as_ref(), &mut states, &jobs).await {
+            Ok(outcomes) => {
+                for ((job, reply), outcome) in batch.into_iter().zip(outcomes) {
+                    instances.put(&job.app_id, &job.machine_id, outcome.known);
+                    let _ = reply.send(Ok(outcome.decision));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, jobs = batch.len(), "write batch failed");
+                let message = err.to_string();
+                for (job, reply) in batch {
+                    instances.forget(&job.app_id, &job.machine_id);
+                    let _ = reply.send(Err(WriteError::Store(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+struct Outcome {
+    decision: Option<Decision>,
+    known: KnownInstance,
+}
+
+/// A group's state while a batch works on it.
+struct Working {
+    revision: i64,
+    state: RolloutState,
+}
+
+async fn process(
+    store: &dyn Store,
+    states: &mut HashMap<GroupKey, CachedState>,
+    jobs: &[&Job],
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut tx = store.begin().await?;
+    let keys: Vec<GroupKey> = jobs
+        .iter()
+        .filter(|job| job.route.is_some())
+        .map(|job| (job.app_id.clone(), job.group_id.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let stored = tx.lock_groups(&keys).await?;
+    let mut working: BTreeMap<GroupKey, Working> = BTreeMap::new();
+    for (key, record) in keys.into_iter().zip(stored) {
+        let revision = record.as_ref().map_or(0, |r| r.revision);
+        // Taken out of the cache: if the batch fails, the group is reloaded next time.
+        let state = match states.remove(&key) {
+            Some(cached) if cached.revision == revision => cached.state,
+            _ => load_state(tx.as_mut(), &key, record.map(|r| r.state)).await?,
+        };
+        working.insert(key, Working { revision, state });
+    }
+
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut history = Vec::new();
+    let mut rollups = Vec::new();
+    for job in jobs {
+        let key = (job.app_id.clone(), job.group_id.clone());
+        let group = working.get_mut(&key).filter(|_| job.route.is_some());
+        outcomes.push(
+            process_job(
+                tx.as_mut(),
+                job,
+                group.map(|w| &mut w.state),
+                &mut history,
+                &mut rollups,
+            )
+            .await?,
+        );
+    }
+    tx.append_history(&history).await?;
+    tx.add_rollups(&rollups).await?;
+    for ((app_id, group_id), w) in &working {
+        tx.put_group_state(app_id, group_id, &encode_state(&w.state))
+            .await?;
+    }
+    tx.commit().await?;
+    for (key, w) in working {
+        states.insert(
+            key,
+            CachedState {
+                revision: w.revision + 1,
+                state: w.state,
+            },
+        );
+    }
+    Ok(outcomes)
+}
+
+async fn load_state(
+    tx: &mut dyn WriteTx,
+    key: &GroupKey,
+    encoded: Option<Vec<u8>>,
+) -> Result<RolloutState, StoreError> {
+    let mut parts = match encoded {
+        Some(bytes) => decode_state(&bytes)?,
+        None => RolloutStateParts::default(),
+    };
+    parts.grants = tx
+        .grants(&key.0, &key.1)
+        .await?
+        .into_iter()
+        .map(|g| {
+            Ok(rollout_core::Grant {
+                machine_id: MachineId::new(&g.machine_id),
+                target: Version::parse(&g.version).map_err(|e| {
+                    StoreError::Corrupt(format!("grant version {:?}: {e}", g.version))
+                })?,
+                granted_at: from_millis(g.granted_at),
+                expires_at: g.expires_at.map(from_millis),
+                scheduled: g.scheduled,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok(RolloutState::from_parts(parts))
+}
+
+async fn process_job(
+    tx: &mut dyn WriteTx,
+    job: &Job,
+    state: Option<&mut RolloutState>,
+    history: &mut Vec<HistoryRecord>,
+    rollups: &mut Vec<RollupDelta>,
+) -> Result<Outcome, StoreError> {
+    let now_ms = millis(job.now);
+    let stored = tx.instance(&job.app_id, &job.machine_id).await?;
+    let mut record = stored.unwrap_or_else(|| InstanceRecord {
+        app_id: job.app_id.clone(),
+        machine_id: job.machine_id.clone(),
+        group_id: job.group_id.clone(),
+        version: job.version_raw.clone(),
+        oem: job.oem.clone(),
+        status: status_name(InstanceStatus::Unknown).to_owned(),
+        last_event_type: None,
+        last_event_result: None,
+        last_error_code: None,
+        grant_version: None,
+        granted_at: None,
+        first_seen: now_ms,
+        last_seen: now_ms,
+    });
+    record.group_id = job.group_id.clone();
+    record.version = job.version_raw.clone();
+    record.oem = job.oem.clone();
+    record.last_seen = record.last_seen.max(now_ms);
+
+    let entry = |kind: HistoryKind| HistoryRecord {
+        app_id: job.app_id.clone(),
+        machine_id: job.machine_id.clone(),
+        at: now_ms,
+        group_id: job.group_id.clone(),
+        version: job.version_raw.clone(),
+        kind,
+        event_type: None,
+        event_result: None,
+        error_code: None,
+        target_version: None,
+        install_source: job.install_source.clone(),
+    };
+    let rollup = |event: Option<(i64, i64)>| RollupDelta {
+        key: RollupKey {
+            app_id: job.app_id.clone(),
+            group_id: job.group_id.clone(),
+            version: job.version_raw.clone(),
+            event,
+        },
+        at: now_ms,
+        count: 1,
+    };
+    rollups.push(rollup(None));
+    for event in &job.events {
+        history.push(HistoryRecord {
+            event_type: Some(event.event_type),
+            event_result: Some(event.event_result),
+            error_code: event.error_code,
+            ..entry(HistoryKind::Event)
+        });
+        rollups.push(rollup(Some((event.event_type, event.event_result))));
+        record.last_event_type = Some(event.event_type);
+        record.last_event_result = Some(event.event_result);
+        record.last_error_code = event.error_code;
+    }
+
+    let Some(version) = job.version.clone() else {
+        // A version the engine cannot order: the events are recorded, the status cannot
+        // move and no decision is made (the caller answers "no update").
+        tx.put_instance(&record).await?;
+        return Ok(Outcome {
+            decision: None,
+            known: known(&record),
+        });
+    };
+
+    // An instance of a group that does not exist moves through its state machine all the
+    // same (the history and the status stay right); it has no rollout state to persist.
+    let mut scratch = RolloutState::new();
+    let paused;
+    let (state, policy): (&mut RolloutState, &Policy) = match (state, &job.route) {
+        (Some(state), Some(route)) => (state, &route.group.policy),
+        _ => {
+            paused = paused_policy();
+            (&mut scratch, &paused)
+        }
+    };
+    let machine = MachineId::new(&job.machine_id);
+    let mut instance = Instance {
+        machine_id: machine.clone(),
+        version: version.clone(),
+        oem: job.oem.clone(),
+        status: parse_status(&record.status, record.last_error_code),
+        grant: state.grant(&machine).map(|g| InstanceGrant {
+            target: g.target.clone(),
+            granted_at: g.granted_at,
+        }),
+    };
+
+    for event in &job.events {
+        let outcome = state.record_event(
+            policy,
+            &mut instance,
+            &Event {
+                event_type: u32::try_from(event.event_type).unwrap_or(u32::MAX),
+                event_result: u32::try_from(event.event_result).unwrap_or(u32::MAX),
+                error_code: event.error_code,
+                version: version.clone(),
+            },
+            job.now,
+        );
+        persist_effects(tx, job, &outcome.effects).await?;
+    }
+
+    let mut decision = None;
+    if job.update_check {
+        let (channel, package) = match &job.route {
+            Some(route) => (
+                route.channel.as_ref().map(|c| c.channel.clone()),
+                route.package.as_ref().and_then(|p| p.package.clone()),
+            ),
+            None => (None, None),
+        };
+        let channel = channel.unwrap_or(rollout_core::Channel {
+            name: String::new(),
+            target: None,
+        });
+        let check = Check {
+            channel: &channel,
+            package: package.as_ref(),
+            install_source: install_source(&job.install_source),
+        };
+        let outcome = state.decide(policy, &mut instance, &check, job.now);
+        persist_effects(tx, job, &outcome.effects).await?;
+        if let Decision::Update {
+            target,
+            reissued: false,
+            ..
+        } = &outcome.decision
+        {
+            history.push(HistoryRecord {
+                target_version: Some(target.to_string()),
+                ..entry(HistoryKind::Grant)
+            });
+        }
+        decision = Some(outcome.decision);
+    }
+
+    record.status = status_name(instance.status).to_owned();
+    if let InstanceStatus::Error(code) = instance.status {
+        record.last_error_code = Some(code.0);
+    }
+    record.grant_version = instance.grant.as_ref().map(|g| g.target.to_string());
+    record.granted_at = instance.grant.as_ref().map(|g| millis(g.granted_at));
+    tx.put_instance(&record).await?;
+    Ok(Outcome {
+        decision,
+        known: known(&record),
+    })
+}
+
+fn known(record: &InstanceRecord) -> KnownInstance {
+    KnownInstance {
+        version: record.version.clone(),
+        complete: record.status == status_name(InstanceStatus::Complete),
+        has_grant: record.grant_version.is_some(),
+    }
+}
+
+async fn persist_effects(
+    tx: &mut dyn WriteTx,
+    job: &Job,
+    effects: &Effects,
+) -> Result<(), StoreError> {
+    for released in &effects.released {
+        let machine = released.grant.machine_id.as_str();
+        tx.delete_grant(&job.app_id, &job.group_id, machine).await?;
+        if machine != job.machine_id {
+            tx.clear_instance_grant(&job.app_id, machine, &released.grant.target.to_string())
+                .await?;
+        }
+    }
+    if let Some(grant) = &effects.granted {
+        tx.put_grant(&GrantRecord {
+            app_id: job.app_id.clone(),
+            group_id: job.group_id.clone(),
+            machine_id: grant.machine_id.as_str().to_owned(),
+            version: grant.target.to_string(),
+            granted_at: millis(grant.granted_at),
+            expires_at: grant.expires_at.map(millis),
+            scheduled: grant.scheduled,
+        })
+        .await?;
+    }
+    if let Some(pause) = &effects.auto_pause {
+        tracing::warn!(
+            app = %job.app_id, group = %job.group_id,
+            failures = pause.failures, attempts = pause.attempts,
+            "group paused itself: failures reached its threshold"
+        );
+    }
+    Ok(())
+}
+
+fn install_source(text: &str) -> InstallSource {
+    if text.eq_ignore_ascii_case("ondemandupdate") || text.eq_ignore_ascii_case("ondemand") {
+        InstallSource::OnDemand
+    } else {
+        InstallSource::Scheduler
+    }
+}
+
+/// The stored name of an instance status.
+pub fn status_name(status: InstanceStatus) -> &'static str {
+    match status {
+        InstanceStatus::Unknown => "unknown",
+        InstanceStatus::Granted => "granted",
+        InstanceStatus::Downloading => "downloading",
+        InstanceStatus::Downloaded => "downloaded",
+        InstanceStatus::Installed => "installed",
+        InstanceStatus::InstalledHeld => "installed_held",
+        InstanceStatus::Complete => "complete",
+        InstanceStatus::Error(_) => "error",
+    }
+}
+
+fn parse_status(name: &str, error_code: Option<i64>) -> InstanceStatus {
+    match name {
+        "granted" => InstanceStatus::Granted,
+        "downloading" => InstanceStatus::Downloading,
+        "downloaded" => InstanceStatus::Downloaded,
+        "installed" => InstanceStatus::Installed,
+        "installed_held" => InstanceStatus::InstalledHeld,
+        "complete" => InstanceStatus::Complete,
+        "error" => InstanceStatus::Error(ErrorCode(error_code.unwrap_or(0))),
+        _ => InstanceStatus::Unknown,
+    }
+}
+
+/// The stored form of a group's rollout state without its grants (those are rows of their
+/// own): grant times, attempt outcomes, automatic pause, high-water time.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StateDoc {
+    grant_times: Vec<i64>,
+    /// One letter per attempt, oldest first: `s`ucceeded, `f`ailed, `t`imed out.
+    attempts: String,
+    auto_pause: Option<AutoPauseDoc>,
+    high_water: Option<i64>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AutoPauseDoc {
+    at: i64,
+    failures: u32,
+    attempts: u32,
+}
+
+fn encode_state(state: &RolloutState) -> Vec<u8> {
+    let doc = StateDoc {
+        grant_times: state.grant_times().map(millis).collect(),
+        attempts: state
+            .attempts()
+            .map(|a| match a {
+                Attempt::Succeeded => 's',
+                Attempt::Failed => 'f',
+                Attempt::TimedOut => 't',
+            })
+            .collect(),
+        auto_pause: state.auto_pause().map(|p| AutoPauseDoc {
+            at: millis(p.at),
+            failures: p.failures,
+            attempts: p.attempts,
+        }),
+        high_water: state.high_water().map(millis),
+    };
+    serde_json::to_vec(&doc).expect("a state document always serializes")
+}
+
+fn decode_state(bytes: &[u8]) -> Result<RolloutStateParts, StoreError> {
+    let doc: StateDoc = serde_json::from_slice(bytes)
+        .map_err(|e| StoreError::Corrupt(format!("group rollout state: {e}")))?;
+    let attempts = doc
+        .attempts
+        .chars()
+        .map(|c| match c {
+            's' => Ok(Attempt::Succeeded),
+            'f' => Ok(Attempt::Failed),
+            't' => Ok(Attempt::TimedOut),
+            other => Err(StoreError::Corrupt(format!("attempt outcome {other:?}"))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(RolloutStateParts {
+        grant_times: doc.grant_times.into_iter().map(from_millis).collect(),
+        grants: Vec::new(),
+        attempts,
+        auto_pause: doc.auto_pause.map(|p| AutoPause {
+            at: from_millis(p.at),
+            failures: p.failures,
+            attempts: p.attempts,
+        }),
+        high_water: doc.high_water.map(from_millis),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_documents_round_trip() {
+        let t = |s: i64| from_millis(s * 1000);
+        let parts = RolloutStateParts {
+            grant_times: vec![t(10), t(20)],
+            grants: Vec::new(),
+            attempts: vec![Attempt::Succeeded, Attempt::Failed, Attempt::TimedOut],
+            auto_pause: Some(AutoPause {
+                at: t(30),
+                failures: 2,
+                attempts: 3,
+            }),
+            high_water: Some(t(40)),
+        };
+        let state = RolloutState::from_parts(parts.clone());
+        assert_eq!(decode_state(&encode_state(&state)).unwrap(), parts);
+        assert!(decode_state(b"{").is_err());
+        assert!(
+            decode_state(
+                br#"{"grant_times":[],"attempts":"x","auto_pause":null,"high_water":null}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in [
+            InstanceStatus::Unknown,
+            InstanceStatus::Granted,
+            InstanceStatus::Downloading,
+            InstanceStatus::Downloaded,
+            InstanceStatus::Installed,
+            InstanceStatus::InstalledHeld,
+            InstanceStatus::Complete,
+            InstanceStatus::Error(ErrorCode(2000)),
+        ] {
+            let code = match status {
+                InstanceStatus::Error(c) => Some(c.0),
+                _ => None,
+            };
+            assert_eq!(parse_status(status_name(status), code), status);
+        }
+    }
+
+    #[test]
+    fn on_demand_is_recognised_in_both_spellings() {
+        assert_eq!(install_source("ondemandupdate"), InstallSource::OnDemand);
+        assert_eq!(install_source("ondemand"), InstallSource::OnDemand);
+        assert_eq!(install_source("scheduler"), InstallSource::Scheduler);
+        assert_eq!(install_source(""), InstallSource::Scheduler);
+    }
+}

@@ -1,0 +1,365 @@
+//! The Omaha endpoint over real HTTP on 127.0.0.1: what update_engine and go-omaha clients
+//! see.
+
+use crate::support::{self, TestServer};
+use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
+use omaha_proto::request::{App, Event, Os};
+use omaha_proto::{Request, Response};
+use update_server::policy::GroupPolicy;
+use update_server::store::{HistoryKind, InstanceFilter};
+
+const APP: &str = support::APP;
+
+fn ue_request(app: App) -> Request {
+    Request::update_engine(
+        "update_engine-0.4.10",
+        "scheduler",
+        Os::new("CoreOS", "Chateau", "3975.2.0_x86_64"),
+    )
+    .with_app(app)
+}
+
+fn check(machine: &str, version: &str) -> Request {
+    ue_request(
+        App::new(&format!("{{{APP}}}"), version)
+            .with_track("stable")
+            .with_machine_id(machine)
+            .with_update_check(Some("")),
+    )
+}
+
+fn event(machine: &str, version: &str, event: Event) -> Request {
+    ue_request(
+        App::new(&format!("{{{APP}}}"), version)
+            .with_track("stable")
+            .with_machine_id(machine)
+            .with_event(event),
+    )
+}
+
+#[tokio::test]
+async fn a_full_update_as_update_engine_performs_it() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let machine = "0123456789abcdef0123456789abcdef";
+
+    // The channel points at the version the instance runs: no update.
+    let (status, response) = server.omaha(&check(machine, "1.0.0")).await;
+    assert_eq!(status, 200);
+    let app = &response.apps[0];
+    assert_eq!(
+        app.appid,
+        format!("{{{APP}}}"),
+        "the app id is echoed byte for byte"
+    );
+    assert_eq!(app.status, Some(AppStatus::Ok));
+    assert_eq!(app.events.len(), 1, "the routine 3/2 is acknowledged");
+    assert!(app.ping.is_some());
+    assert_eq!(
+        app.update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::NoUpdate)
+    );
+
+    // The channel moves on.
+    server.move_channel("1.1.0").await;
+    let (_, response) = server.omaha(&check(machine, "1.0.0")).await;
+    let update = response.apps[0]
+        .update_check
+        .clone()
+        .expect("an update check answer");
+    assert_eq!(update.status, Some(UpdateCheckStatus::Ok));
+    assert_eq!(
+        update.urls[0].codebase.as_str(),
+        "https://pkg.example.test/1.1.0/"
+    );
+    let manifest = &update.manifests[0];
+    assert_eq!(manifest.version, "1.1.0");
+    let package = &manifest.packages[0];
+    assert_eq!((package.name.as_str(), package.size), ("update.gz", 5));
+    let action = &manifest.actions[0];
+    assert_eq!(action.disable_payload_backoff, Some(true));
+    // Canonical encodings on the wire: base64 SHA-1 `hash`, hex `hash_sha256`, base64 action
+    // `sha256` (the payload is "hello").
+    let raw = server.post_raw(check(machine, "1.0.0").encode()).await.1;
+    assert!(
+        raw.contains(r#"hash="qvTGHdzF6KLavt4PO0gs2a6pQ00=""#),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(
+            r#"hash_sha256="2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824""#
+        ),
+        "{raw}"
+    );
+    assert!(
+        raw.contains(r#"sha256="LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=""#),
+        "{raw}"
+    );
+
+    // The repeated checks got the same update without a second grant.
+    let history = server.store.history(Some(APP), machine, 100).await.unwrap();
+    let grants: Vec<_> = history
+        .iter()
+        .filter(|h| h.kind == HistoryKind::Grant)
+        .collect();
+    assert_eq!(grants.len(), 1, "{history:?}");
+    assert_eq!(grants[0].target_version.as_deref(), Some("1.1.0"));
+    assert_eq!(grants[0].install_source, "scheduler");
+    assert_eq!(server.status_of(machine).await, "granted");
+
+    // The update, step by step.
+    for (ev, status) in [
+        (Event::download_started(), "downloading"),
+        (Event::download_finished(), "downloaded"),
+        (Event::update_installed(), "installed"),
+    ] {
+        let (code, response) = server.omaha(&event(machine, "1.0.0", ev)).await;
+        assert_eq!(code, 200);
+        assert_eq!(response.apps[0].events.len(), 1);
+        assert!(response.apps[0].update_check.is_none());
+        assert_eq!(server.status_of(machine).await, status);
+    }
+    // After the reboot: the routine check on the new version completes the update.
+    let (_, response) = server.omaha(&check(machine, "1.1.0")).await;
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::NoUpdate)
+    );
+    let instance = server.store.instance(APP, machine).await.unwrap().unwrap();
+    assert_eq!(
+        (instance.status.as_str(), instance.version.as_str()),
+        ("complete", "1.1.0")
+    );
+    assert_eq!(instance.grant_version, None);
+
+    let history = server.store.history(Some(APP), machine, 100).await.unwrap();
+    let events: Vec<(i64, i64)> = history
+        .iter()
+        .filter_map(|h| Some((h.event_type?, h.event_result?)))
+        .collect();
+    assert_eq!(
+        events,
+        vec![(3, 2), (3, 2), (3, 2), (13, 1), (14, 1), (3, 1), (3, 2)],
+        "every event is in the history; the first routine 3/2 and the ones while the grant was open"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_update_is_recorded_with_its_error_code() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    server.move_channel("1.1.0").await;
+    let machine = "m-fail";
+    let (_, response) = server.omaha(&check(machine, "1.0.0")).await;
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::Ok)
+    );
+    let code = (1 << 28) | 10;
+    server
+        .omaha(&event(machine, "1.0.0", Event::error(code)))
+        .await;
+    let instance = server.store.instance(APP, machine).await.unwrap().unwrap();
+    assert_eq!(instance.status, "error");
+    assert_eq!(instance.last_error_code, Some(code), "flag bits are kept");
+    assert_eq!(instance.grant_version, None, "the failed grant is released");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_apps_and_groups() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    // Unknown app: in-band error, app id echoed as sent.
+    let request = ue_request(
+        App::new("{00000000-0000-0000-0000-000000000000}", "1.0.0")
+            .with_machine_id("m1")
+            .with_update_check(None),
+    );
+    let (status, response) = server.omaha(&request).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        response.apps[0].appid,
+        "{00000000-0000-0000-0000-000000000000}"
+    );
+    assert_eq!(response.apps[0].status, Some(AppStatus::UnknownApplication));
+
+    // The app id matches without braces and in upper case.
+    let upper = ue_request(
+        App::new(&APP.to_uppercase(), "1.0.0")
+            .with_track("stable")
+            .with_machine_id("m2")
+            .with_update_check(None),
+    );
+    let (_, response) = server.omaha(&upper).await;
+    assert_eq!(response.apps[0].appid, APP.to_uppercase());
+    assert_eq!(response.apps[0].status, Some(AppStatus::Ok));
+
+    // An unknown group: no update, but the instance is listed under the group it named.
+    server.move_channel("1.1.0").await;
+    let lost = ue_request(
+        App::new(APP, "1.0.0")
+            .with_track("no-such-group")
+            .with_machine_id("m3")
+            .with_update_check(None),
+    );
+    let (_, response) = server.omaha(&lost).await;
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::NoUpdate)
+    );
+    server.flush().await;
+    let listed = server
+        .store
+        .instances(
+            &InstanceFilter {
+                group_id: Some("no-such-group".into()),
+                ..InstanceFilter::default()
+            },
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].machine_id, "m3");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds_under_concurrent_checks() {
+    let policy = GroupPolicy {
+        update_pooling: true,
+        update_count: 5,
+        update_interval_secs: 60,
+        ..GroupPolicy::default()
+    };
+    let server = TestServer::start_sqlite(policy).await;
+    server.move_channel("1.1.0").await;
+    let granted = server.concurrent_checks(300).await;
+    assert_eq!(granted, 5, "exactly update_count grants");
+    // A minute later (virtual time) five more.
+    server.clock.advance_secs(60);
+    let granted = server.concurrent_checks(300).await;
+    assert_eq!(
+        granted, 10,
+        "five new grants plus the five outstanding ones re-issued"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds_on_postgres() {
+    let Some(server) = TestServer::start_postgres(GroupPolicy {
+        update_pooling: true,
+        update_count: 5,
+        update_interval_secs: 60,
+        ..GroupPolicy::default()
+    })
+    .await
+    else {
+        return;
+    };
+    server.move_channel("1.1.0").await;
+    assert_eq!(server.concurrent_checks(300).await, 5);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_status_and_the_server_keeps_serving() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("empty body", Vec::new(), 400, "empty request body"),
+        (
+            "malformed XML",
+            b"<request protocol=\"3.0\"><app".to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "a DOCTYPE",
+            br#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]><request protocol="3.0"/>"#
+                .to_vec(),
+            400,
+            "malformed",
+        ),
+        (
+            "invalid UTF-8",
+            b"<request protocol=\"3.0\" version=\"\xff\xfe\"/>".to_vec(),
+            400,
+            "malformed",
+        ),
+        ("not XML at all", b"hello".to_vec(), 400, "malformed"),
+        ("oversized body", vec![b' '; 2 * 1024 * 1024], 413, ""),
+        (
+            "10,000 apps",
+            {
+                let mut body = String::from(r#"<request protocol="3.0">"#);
+                for i in 0..10_000 {
+                    body.push_str(&format!(
+                        r#"<app appid="{APP}" version="1.0.0" machineid="m{i}"/>"#
+                    ));
+                }
+                body.push_str("</request>");
+                body.into_bytes()
+            },
+            400,
+            "malformed",
+        ),
+    ];
+    for (what, body, expected, message) in cases {
+        let (status, text) = server.post_raw(body).await;
+        assert_eq!(status, expected, "{what}: {text}");
+        assert!(text.contains(message), "{what}: {text}");
+        // ...and the next request is served.
+        let (status, _) = server.omaha(&check("still-alive", "1.0.0")).await;
+        assert_eq!(status, 200, "after {what}");
+    }
+
+    // A wrong protocol version: in-band error.
+    let mut old = check("m-old", "1.0.0");
+    old.protocol = Some(omaha_proto::codes::Protocol::Other("2.0".into()));
+    let (status, response) = server.omaha(&old).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::UnsupportedProtocol)
+    );
+
+    // A GET.
+    let status = reqwest::get(format!("http://{}/v1/update/", server.addr()))
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 405);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_writes_what_was_buffered() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let ping = ue_request(
+        App::new(APP, "1.0.0")
+            .with_track("stable")
+            .with_machine_id("pinger")
+            .with_ping(),
+    );
+    let (status, _) = server.omaha(&ping).await;
+    assert_eq!(status, 200);
+    let store = server.store.clone();
+    server.stop().await;
+    let instance = store.instance(APP, "pinger").await.unwrap();
+    assert!(
+        instance.is_some(),
+        "the last-seen buffer is flushed at shutdown"
+    );
+}
+
+/// Decoding a response the server wrote always works.
+#[tokio::test]
+async fn responses_decode_with_omaha_proto() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    server.move_channel("1.1.0").await;
+    let (_, raw) = server.post_raw(check("m", "1.0.0").encode()).await;
+    let response = Response::decode(raw.as_bytes()).expect("decodes");
+    assert_eq!(response.apps.len(), 1);
+    server.stop().await;
+}
