@@ -16,6 +16,8 @@ pub async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
 pub struct PgSchema {
     admin_url: String,
     name: String,
+    /// A URL whose connections work in this schema.
+    pub url: String,
 }
 
 impl PgSchema {
@@ -67,12 +69,73 @@ pub async fn postgres() -> Option<(PgSchema, PostgresStore)> {
         PgSchema {
             admin_url: url,
             name,
+            url: scoped,
         },
         store,
     ))
 }
 
 pub const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+
+/// Fills a store with app [`APP`], packages 1.0.0 and 1.1.0 (payload "hello"), channel
+/// `stable` at 1.0.0 and group `stable` following it under `policy`.
+pub async fn populate(
+    store: &dyn update_server::store::Store,
+    policy: &update_server::policy::GroupPolicy,
+) {
+    use update_server::store::{AppRecord, ChannelRecord, GroupRecord, PackageRecord};
+
+    store
+        .create_app(&AppRecord {
+            id: APP.into(),
+            label: "Flatcar".into(),
+            description: String::new(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    for version in ["1.0.0", "1.1.0"] {
+        store
+            .put_package(&PackageRecord {
+                app_id: APP.into(),
+                version: version.into(),
+                url: format!("https://pkg.example.test/{version}/update.gz"),
+                size: 5,
+                sha1: "qvTGHdzF6KLavt4PO0gs2a6pQ00=".into(),
+                sha256: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
+                metadata_size: String::new(),
+                metadata_signature_rsa: String::new(),
+                signature: String::new(),
+                release_notes: String::new(),
+                required: false,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .put_channel(&ChannelRecord {
+            app_id: APP.into(),
+            name: "stable".into(),
+            version: "1.0.0".into(),
+            publish: false,
+            upstream: String::new(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .create_group(&GroupRecord {
+            app_id: APP.into(),
+            id: "stable".into(),
+            label: "Stable".into(),
+            channel: "stable".into(),
+            policy: policy.to_json(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+}
 
 enum Guard {
     Dir(#[allow(dead_code)] tempfile::TempDir),
@@ -106,57 +169,7 @@ impl TestServer {
         policy: update_server::policy::GroupPolicy,
         guard: Guard,
     ) -> Self {
-        use update_server::store::{AppRecord, ChannelRecord, GroupRecord, PackageRecord};
-        store
-            .create_app(&AppRecord {
-                id: APP.into(),
-                label: "Flatcar".into(),
-                description: String::new(),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
-        for version in ["1.0.0", "1.1.0"] {
-            store
-                .put_package(&PackageRecord {
-                    app_id: APP.into(),
-                    version: version.into(),
-                    url: format!("https://pkg.example.test/{version}/update.gz"),
-                    size: 5,
-                    sha1: "qvTGHdzF6KLavt4PO0gs2a6pQ00=".into(),
-                    sha256: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
-                    metadata_size: String::new(),
-                    metadata_signature_rsa: String::new(),
-                    signature: String::new(),
-                    release_notes: String::new(),
-                    required: false,
-                    created_at: 0,
-                })
-                .await
-                .unwrap();
-        }
-        store
-            .put_channel(&ChannelRecord {
-                app_id: APP.into(),
-                name: "stable".into(),
-                version: "1.0.0".into(),
-                publish: false,
-                upstream: String::new(),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
-        store
-            .create_group(&GroupRecord {
-                app_id: APP.into(),
-                id: "stable".into(),
-                label: "Stable".into(),
-                channel: "stable".into(),
-                policy: policy.to_json(),
-                created_at: 0,
-            })
-            .await
-            .unwrap();
+        populate(store.as_ref(), &policy).await;
         let clock = std::sync::Arc::new(update_server::clock::ManualClock::new(
             "2026-11-27T08:00:00Z".parse().unwrap(),
         ));
@@ -172,7 +185,6 @@ impl TestServer {
             client: reqwest::Client::new(),
         }
     }
-
     pub fn addr(&self) -> std::net::SocketAddr {
         self.running.addr()
     }
@@ -230,45 +242,8 @@ impl TestServer {
 
     /// `n` instances on 1.0.0 check at once; returns how many were offered an update.
     pub async fn concurrent_checks(&self, n: usize) -> usize {
-        use omaha_proto::request::App;
-        let tasks: Vec<_> = (0..n)
-            .map(|i| {
-                let request = omaha_proto::Request::update_engine(
-                    "update_engine-0.4.10",
-                    "scheduler",
-                    omaha_proto::request::Os::new("CoreOS", "Chateau", ""),
-                )
-                .with_app(
-                    App::new(APP, "1.0.0")
-                        .with_track("stable")
-                        .with_machine_id(&format!("m{i:03}"))
-                        .with_update_check(None),
-                );
-                let client = self.client.clone();
-                let url = format!("http://{}/v1/update/", self.addr());
-                tokio::spawn(async move {
-                    let text = client
-                        .post(url)
-                        .body(request.encode())
-                        .send()
-                        .await
-                        .unwrap()
-                        .text()
-                        .await
-                        .unwrap();
-                    let response = omaha_proto::Response::decode(text.as_bytes()).unwrap();
-                    response.apps[0].update_check.as_ref().unwrap().status
-                        == Some(omaha_proto::codes::UpdateCheckStatus::Ok)
-                })
-            })
-            .collect();
-        let mut granted = 0;
-        for task in tasks {
-            if task.await.unwrap() {
-                granted += 1;
-            }
-        }
-        granted
+        let url = format!("http://{}/v1/update/", self.addr());
+        concurrent_checks(&self.client, &[url], 0..n).await
     }
 
     pub async fn stop(self) {
@@ -277,4 +252,56 @@ impl TestServer {
             schema.drop().await;
         }
     }
+}
+
+/// An update_engine update check of instance `machine` on `version` in group `stable`.
+pub fn check_request(machine: &str, version: &str) -> omaha_proto::Request {
+    omaha_proto::Request::update_engine(
+        "update_engine-0.4.10",
+        "scheduler",
+        omaha_proto::request::Os::new("CoreOS", "Chateau", ""),
+    )
+    .with_app(
+        omaha_proto::request::App::new(APP, version)
+            .with_track("stable")
+            .with_machine_id(machine)
+            .with_update_check(None),
+    )
+}
+
+/// Instances `m{i}` for each `i` in `ids`, on 1.0.0, check at once, spread over `urls`
+/// round robin; returns how many were offered an update.
+pub async fn concurrent_checks(
+    client: &reqwest::Client,
+    urls: &[String],
+    ids: std::ops::Range<usize>,
+) -> usize {
+    let tasks: Vec<_> = ids
+        .map(|i| {
+            let body = check_request(&format!("m{i:04}"), "1.0.0").encode();
+            let client = client.clone();
+            let url = urls[i % urls.len()].clone();
+            tokio::spawn(async move {
+                let text = client
+                    .post(url)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let response = omaha_proto::Response::decode(text.as_bytes()).unwrap();
+                response.apps[0].update_check.as_ref().unwrap().status
+                    == Some(omaha_proto::codes::UpdateCheckStatus::Ok)
+            })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        if task.await.unwrap() {
+            granted += 1;
+        }
+    }
+    granted
 }
