@@ -96,7 +96,7 @@ pub enum DecodeError {
         path: &'static str,
         /// Attribute name (`#text` for element text).
         attribute: String,
-        /// Length in bytes as written.
+        /// Length in bytes, unescaped.
         len: usize,
         /// The limit.
         limit: usize,

@@ -4,6 +4,11 @@
 /// [`Response::decode_with_limits`](crate::Response::decode_with_limits) accept. Exceeding
 /// any of them is a distinct [`DecodeError`](crate::DecodeError) variant.
 ///
+/// Re-encoding a decoded document can make it longer than its input (this crate writes
+/// explicit end tags and escapes control characters as character references), so a
+/// document near `max_document_bytes` may encode to more than that; the other limits are
+/// preserved by `decode(encode(x))`.
+///
 /// The defaults are generous for every real client (update_engine sends one app with at most
 /// one event in about 1 KB) and keep the work and memory of one decode bounded:
 ///
@@ -24,8 +29,8 @@ pub struct Limits {
     pub max_apps: usize,
     /// Most `<event>` elements in one `<app>`.
     pub max_events_per_app: usize,
-    /// Longest accepted attribute value (and element text), in bytes as written (before
-    /// unescaping).
+    /// Longest accepted attribute value (and element text), in bytes after unescaping
+    /// (so the limit does not depend on how the producer escaped the value).
     pub max_attribute_bytes: usize,
 }
 

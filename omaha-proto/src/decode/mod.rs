@@ -238,14 +238,20 @@ impl<'a> Cursor<'a> {
             })?;
             let raw: &str = &attr.value;
             let offset = self.offset_of(raw);
+            // Unescaping never lengthens a value, so only a long raw value needs the
+            // (unescaped) length measured. The limit is on the unescaped value so that it
+            // does not depend on how a producer chose to escape it.
             if raw.len() > self.limits.max_attribute_bytes {
-                return Err(DecodeError::AttributeTooLong {
-                    path,
-                    attribute: truncate(attr.key.0, 64),
-                    len: raw.len(),
-                    limit: self.limits.max_attribute_bytes,
-                    offset,
-                });
+                let len = unescape(raw, path, offset)?.len();
+                if len > self.limits.max_attribute_bytes {
+                    return Err(DecodeError::AttributeTooLong {
+                        path,
+                        attribute: truncate(attr.key.0, 64),
+                        len,
+                        limit: self.limits.max_attribute_bytes,
+                        offset,
+                    });
+                }
             }
             f(attr.key.0, Value { raw, offset, path })?;
         }

@@ -8,6 +8,7 @@ mod constructors;
 mod golden;
 mod hostile;
 mod lenient;
+mod regressions;
 mod roundtrip;
 mod vectors;
 

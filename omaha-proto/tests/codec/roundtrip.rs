@@ -6,6 +6,7 @@ use proptest::collection::vec;
 use proptest::option::of;
 use proptest::prelude::*;
 
+use omaha_proto::Limits;
 use omaha_proto::codes::{
     AckStatus, ActionEvent, AppStatus, DataStatus, EventResult, EventType, Protocol,
     UpdateCheckStatus,
@@ -403,13 +404,19 @@ fn response_doc() -> impl Strategy<Value = Response> {
         )
 }
 
+/// Limits for re-decoding an encoding: it may be longer than the input it came from.
+const REENCODED: Limits = Limits {
+    max_document_bytes: usize::MAX,
+    ..Limits::DEFAULT
+};
+
 /// If `bytes` decodes as either document, its encoding decodes to the same value.
 fn decodes_consistently(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(r) = Request::decode(bytes) {
-        prop_assert_eq!(Request::decode(&r.encode()), Ok(r));
+        prop_assert_eq!(Request::decode_with_limits(&r.encode(), &REENCODED), Ok(r));
     }
     if let Ok(r) = Response::decode(bytes) {
-        prop_assert_eq!(Response::decode(&r.encode()), Ok(r));
+        prop_assert_eq!(Response::decode_with_limits(&r.encode(), &REENCODED), Ok(r));
     }
     Ok(())
 }
