@@ -24,7 +24,8 @@ pub struct Frame {
 ///   except the last, which gets the remainder `D - (n - 1) F`;
 /// - then a final frame of 100 % for 0 seconds.
 ///
-/// Zero for either argument is an error (the CLI treats 0 as a missing flag).
+/// Zero for either argument is an error (the CLI treats 0 as a missing flag), and so is a
+/// duration above 100 years or [`MAX_FRAMES`] frames or more.
 ///
 /// ```
 /// use rollout_core::{Frame, linear_frames};
@@ -40,7 +41,13 @@ pub fn linear_frames(frame_size_secs: u64, duration_secs: u64) -> Result<Vec<Fra
             duration_secs,
         });
     }
+    if duration_secs > MAX_ROLLOUT_SECS {
+        return Err(PolicyError::RolloutTooLong);
+    }
     let n = duration_secs.div_ceil(frame_size_secs);
+    if n >= MAX_FRAMES as u64 {
+        return Err(PolicyError::TooManyFrames { max: MAX_FRAMES });
+    }
     let step = 100.0 / n as f64;
     let mut frames = Vec::with_capacity(usize::try_from(n).unwrap_or(0).saturating_add(1));
     let mut percent = 0.0;
@@ -80,6 +87,9 @@ impl TimedRollout {
     pub fn new(frames: Vec<Frame>, active_since: Option<Timestamp>) -> Result<Self, PolicyError> {
         if frames.is_empty() {
             return Err(PolicyError::NoFrames);
+        }
+        if frames.len() > MAX_FRAMES {
+            return Err(PolicyError::TooManyFrames { max: MAX_FRAMES });
         }
         let mut percents = Vec::with_capacity(frames.len());
         let mut ends = Vec::with_capacity(frames.len());
@@ -148,6 +158,9 @@ impl TimedRollout {
 /// The longest accepted rollout: 100 years.
 const MAX_ROLLOUT_SECS: u64 = 100 * 366 * 86_400;
 
+/// The most frames a rollout may have (a week of one-second frames fits).
+pub const MAX_FRAMES: usize = 1_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +227,16 @@ mod tests {
     fn linear_frame_larger_than_duration_gives_one_frame() {
         let frames = linear_frames(600, 100).expect("valid");
         assert_eq!(pairs(&frames), [(100.0, 100), (100.0, 0)]);
+    }
+
+    #[test]
+    fn linear_rejects_absurd_sizes_without_allocating() {
+        assert_eq!(linear_frames(1, u64::MAX), Err(PolicyError::RolloutTooLong));
+        assert_eq!(
+            linear_frames(1, 2_000_000),
+            Err(PolicyError::TooManyFrames { max: MAX_FRAMES })
+        );
+        assert_eq!(linear_frames(1, 604_800).map(|f| f.len()), Ok(604_801));
     }
 
     #[test]

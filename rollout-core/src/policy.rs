@@ -35,6 +35,12 @@ pub enum PolicyError {
         /// The offending value.
         percent: f64,
     },
+    /// A rollout with too many frames.
+    #[error("a rollout may have at most {max} frames")]
+    TooManyFrames {
+        /// The limit.
+        max: usize,
+    },
     /// The frames add up to more than 100 years.
     #[error("the rollout frames last longer than 100 years")]
     RolloutTooLong,
