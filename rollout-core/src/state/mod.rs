@@ -312,11 +312,11 @@ impl RolloutState {
     /// The order of the rules, first match wins:
     ///
     /// 1. expired grants are released (and may count as failed attempts);
-    /// 2. a grant for another target than the channel's is released (`Replaced`);
-    /// 3. no channel version: [`Reason::NoTarget`]; the instance runs the target:
-    ///    [`Reason::UpToDate`] (an outstanding grant for it completes); the instance runs a
-    ///    higher version and downgrades are off: [`Reason::AheadOfTarget`]; no package:
-    ///    [`Reason::NoPackage`];
+    /// 2. no channel version: [`Reason::NoTarget`];
+    /// 3. a grant for another target than the channel's is released (`Replaced`); the
+    ///    instance runs the target: [`Reason::UpToDate`] (an outstanding grant for it
+    ///    completes as a success); the instance runs a higher version and downgrades are
+    ///    off: [`Reason::AheadOfTarget`]; no package: [`Reason::NoPackage`];
     /// 4. paused by the operator or automatically: [`Reason::Paused`],
     ///    [`Reason::AutoPaused`], also for on-demand checks;
     /// 5. blacklisted OEM: [`Reason::Blacklisted`];
