@@ -370,3 +370,57 @@ proptest! {
         prop_assert!(a.grant.is_none());
     }
 }
+
+fn version_string() -> impl Strategy<Value = String> {
+    (
+        prop::collection::vec(0u64..2000, 1..6),
+        prop::option::of(prop::collection::vec(
+            prop_oneof![
+                "[0-9]{1,3}".prop_filter("no leading zero", |s| s == "0" || !s.starts_with('0')),
+                "[a-z][a-z0-9-]{0,5}"
+            ],
+            1..4,
+        )),
+        prop::option::of("[a-z0-9]{1,6}"),
+    )
+        .prop_map(|(release, pre, build)| {
+            let mut s = release
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(".");
+            if let Some(pre) = pre {
+                s.push('-');
+                s.push_str(&pre.join("."));
+            }
+            if let Some(build) = build {
+                s.push('+');
+                s.push_str(&build);
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn version_parse_never_panics(s in "\\PC{0,300}", bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let _ = Version::parse(&s);
+        let _ = Version::parse(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn versions_round_trip_and_order_totally(a in version_string(), b in version_string(), c in version_string()) {
+        let (va, vb, vc) = (v(&a), v(&b), v(&c));
+        prop_assert_eq!(v(&va.to_string()), va.clone());
+        prop_assert_eq!(va.to_string(), a);
+        // Antisymmetric and consistent with equality.
+        prop_assert_eq!(va.cmp(&vb), vb.cmp(&va).reverse());
+        prop_assert_eq!(va == vb, va.cmp(&vb) == std::cmp::Ordering::Equal);
+        // Transitive.
+        if va <= vb && vb <= vc {
+            prop_assert!(va <= vc);
+        }
+    }
+}
