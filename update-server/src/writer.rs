@@ -94,34 +94,67 @@ pub struct KnownInstance {
     pub has_grant: bool,
 }
 
-/// Instances the writer has stored, for the fast path. Bounded: cleared when full.
-#[derive(Debug, Default)]
+/// Instances the writer has stored, for the fast path. Sharded by machine id so that
+/// concurrent checks rarely wait for each other; lookups do not allocate. Bounded: a shard
+/// that fills up is cleared (its instances go through the writer once more).
+#[derive(Debug)]
 pub struct InstanceCache {
-    map: Mutex<HashMap<(String, String), KnownInstance>>,
+    shards: Vec<Mutex<HashMap<String, HashMap<String, KnownInstance>>>>,
 }
 
-/// Most instances remembered.
-const INSTANCE_CACHE_LIMIT: usize = 2_000_000;
+const SHARDS: usize = 16;
+
+/// Most instances remembered per shard.
+const SHARD_LIMIT: usize = 2_000_000 / SHARDS;
+
+impl Default for InstanceCache {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+}
 
 impl InstanceCache {
+    fn shard(&self, machine_id: &str) -> &Mutex<HashMap<String, HashMap<String, KnownInstance>>> {
+        // FNV-1a: cheap, and only spreads the load; it decides nothing.
+        let hash = machine_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shards[(hash % SHARDS as u64) as usize]
+    }
+
     /// What is known of an instance.
     pub fn get(&self, app_id: &str, machine_id: &str) -> Option<KnownInstance> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(app_id.to_owned(), machine_id.to_owned()))
-            .cloned()
+        let shard = self
+            .shard(machine_id)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shard.get(app_id)?.get(machine_id).cloned()
     }
 
     fn put(&self, app_id: &str, machine_id: &str, known: KnownInstance) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= INSTANCE_CACHE_LIMIT {
-            map.clear();
+        let mut shard = self
+            .shard(machine_id)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if shard.values().map(HashMap::len).sum::<usize>() >= SHARD_LIMIT {
+            shard.clear();
         }
-        map.insert((app_id.to_owned(), machine_id.to_owned()), known);
+        shard
+            .entry(app_id.to_owned())
+            .or_default()
+            .insert(machine_id.to_owned(), known);
     }
 
     fn forget(&self, app_id: &str, machine_id: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&(app_id.to_owned(), machine_id.to_owned()));
+        let mut shard = self
+            .shard(machine_id)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(app) = shard.get_mut(app_id) {
+            app.remove(machine_id);
+        }
     }
 }
 
