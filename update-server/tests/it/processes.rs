@@ -92,7 +92,6 @@ async fn three_replicas_on_one_postgres_grant_exactly_the_limit() {
         return;
     };
     support::populate(&store, &rate_limited()).await;
-    store.put_channel(&channel_at("1.1.0")).await.unwrap();
     let replicas = [
         ServerProcess::start(&["--database-url", &schema.url]).await,
         ServerProcess::start(&["--database-url", &schema.url]).await,
@@ -100,6 +99,28 @@ async fn three_replicas_on_one_postgres_grant_exactly_the_limit() {
     ];
     let urls: Vec<String> = replicas.iter().map(ServerProcess::url).collect();
     let client = reqwest::Client::new();
+    assert_eq!(
+        concurrent_checks(&client, &urls, 0..3).await,
+        0,
+        "up to date"
+    );
+
+    // The channel moves through the store, as another replica's admin API would move it:
+    // every replica notices within a second (the wait is bounded at five).
+    store.put_channel(&channel_at("1.1.0")).await.unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..urls.len() {
+        while concurrent_checks(&client, &urls[i..=i], i..i + 1).await == 0 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "replica {i} did not see the new channel version"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    // Instances m0000 to m0002 hold grants now; 300 checks through all three replicas
+    // re-issue those and grant two more, never more.
     let granted = concurrent_checks(&client, &urls, 0..300).await;
     assert_eq!(
         granted, 5,
