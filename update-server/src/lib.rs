@@ -8,6 +8,8 @@
 //! The map of the modules, from the request inwards:
 //!
 //! - [`http`]: routes and status codes;
+//! - [`api`]: the admin API's JSON wire types (also without the `server` feature);
+//! - [`auth`]: Hawk and Basic authentication, sealed API keys;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
 //! - [`service`]: the update check, fast path and write path;
 //! - [`writer`]: events and grant decisions, atomically, in shared transactions;
@@ -18,6 +20,9 @@
 //! - [`clock`]: where the time comes from.
 #![forbid(unsafe_code)]
 
+pub mod api;
+#[cfg(feature = "server")]
+pub mod auth;
 #[cfg(feature = "server")]
 pub mod cache;
 #[cfg(feature = "server")]

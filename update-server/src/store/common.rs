@@ -650,6 +650,199 @@ macro_rules! impl_store {
             tx.commit().await.map_err(backend)
         }
 
+        async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO users (name, key_sealed, created_at) VALUES ($1, $2, $3)")
+                .bind(&user.name)
+                .bind(&user.key_sealed)
+                .bind(user.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| super::common::db_err(e, || format!("user {}", user.name)))?;
+            Ok(())
+        }
+
+        async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+            use super::common::backend;
+            let row = sqlx::query("SELECT name, key_sealed, created_at FROM users WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+            row.map(|row| {
+                Ok(UserRecord {
+                    name: row.try_get("name").map_err(backend)?,
+                    key_sealed: row.try_get("key_sealed").map_err(backend)?,
+                    created_at: row.try_get("created_at").map_err(backend)?,
+                })
+            })
+            .transpose()
+        }
+
+        async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query("SELECT name, key_sealed, created_at FROM users ORDER BY name")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| {
+                    Ok(UserRecord {
+                        name: row.try_get("name").map_err(backend)?,
+                        key_sealed: row.try_get("key_sealed").map_err(backend)?,
+                        created_at: row.try_get("created_at").map_err(backend)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn set_user_key(&self, name: &str, key_sealed: &[u8]) -> Result<(), StoreError> {
+            let done = sqlx::query("UPDATE users SET key_sealed = $2 WHERE name = $1")
+                .bind(name)
+                .bind(key_sealed)
+                .execute(&self.pool)
+                .await
+                .map_err(super::common::backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("user {name}")));
+            }
+            Ok(())
+        }
+
+        async fn delete_user(&self, name: &str) -> Result<(), StoreError> {
+            let done = sqlx::query("DELETE FROM users WHERE name = $1")
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(super::common::backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("user {name}")));
+            }
+            Ok(())
+        }
+
+        async fn use_nonce(
+            &self,
+            user: &str,
+            nonce: &str,
+            at: i64,
+            forget_before: i64,
+        ) -> Result<bool, StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query("DELETE FROM hawk_nonces WHERE at < $1")
+                .bind(forget_before)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let inserted = sqlx::query(
+                "INSERT INTO hawk_nonces (user_name, nonce, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_name, nonce) DO NOTHING",
+            )
+            .bind(user)
+            .bind(nonce)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+            tx.commit().await.map_err(backend)?;
+            Ok(inserted == 1)
+        }
+
+        async fn append_activity(&self, e: &ActivityRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO activity (at, actor, action, app_id, group_id, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.app_id)
+            .bind(&e.group_id)
+            .bind(&e.detail)
+            .execute(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
+        }
+
+        async fn activity(
+            &self,
+            app_id: Option<&str>,
+            limit: i64,
+            skip: i64,
+        ) -> Result<Vec<ActivityRecord>, StoreError> {
+            use super::common::backend;
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM activity");
+            if let Some(app_id) = app_id {
+                qb.push(" WHERE app_id = ").push_bind(app_id.to_owned());
+            }
+            qb.push(" ORDER BY at DESC, id DESC LIMIT ")
+                .push_bind(limit.max(0))
+                .push(" OFFSET ")
+                .push_bind(skip.max(0));
+            qb.build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| {
+                    Ok(ActivityRecord {
+                        id: row.try_get("id").map_err(backend)?,
+                        at: row.try_get("at").map_err(backend)?,
+                        actor: row.try_get("actor").map_err(backend)?,
+                        action: row.try_get("action").map_err(backend)?,
+                        app_id: row.try_get("app_id").map_err(backend)?,
+                        group_id: row.try_get("group_id").map_err(backend)?,
+                        detail: row.try_get("detail").map_err(backend)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn put_upstream(&self, u: &UpstreamRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO upstreams (id, url, label) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, label = excluded.label",
+            )
+            .bind(&u.id)
+            .bind(&u.url)
+            .bind(&u.label)
+            .execute(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
+        }
+
+        async fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query("SELECT id, url, label FROM upstreams ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| {
+                    Ok(UpstreamRecord {
+                        id: row.try_get("id").map_err(backend)?,
+                        url: row.try_get("url").map_err(backend)?,
+                        label: row.try_get("label").map_err(backend)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn delete_upstream(&self, id: &str) -> Result<(), StoreError> {
+            let done = sqlx::query("DELETE FROM upstreams WHERE id = $1")
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(super::common::backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("upstream {id}")));
+            }
+            Ok(())
+        }
+
         async fn record_sightings(
             &self,
             sightings: &[Sighting],

@@ -334,6 +334,47 @@ pub struct GrantRecord {
     pub scheduled: bool,
 }
 
+/// An admin user, with its API key sealed under the server secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The name (the Hawk id).
+    pub name: String,
+    /// The sealed API key.
+    pub key_sealed: Vec<u8>,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// An entry of the activity log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityRecord {
+    /// Its id (assigned by the store; ignored on append).
+    pub id: i64,
+    /// When, unix ms.
+    pub at: i64,
+    /// Who: a user name, or `system`.
+    pub actor: String,
+    /// What kind of change.
+    pub action: String,
+    /// The app concerned, or empty.
+    pub app_id: String,
+    /// The group concerned, or empty.
+    pub group_id: String,
+    /// Description.
+    pub detail: String,
+}
+
+/// An upstream server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRecord {
+    /// Its id.
+    pub id: String,
+    /// Root URL.
+    pub url: String,
+    /// Display name.
+    pub label: String,
+}
+
 /// Filters of the instance queries (CoreUpdate's `clientupdates`, `appversions`,
 /// `clientupdatecount`). Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -405,6 +446,43 @@ pub trait Store: Send + Sync + 'static {
     async fn update_group(&self, group: &GroupRecord) -> Result<(), StoreError>;
     /// Deletes a group and its rollout state.
     async fn delete_group(&self, app_id: &str, group_id: &str) -> Result<(), StoreError>;
+
+    /// Creates a user. [`StoreError::Conflict`] when the name is taken.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// One user.
+    async fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// All users, by name.
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Replaces a user's sealed key.
+    async fn set_user_key(&self, name: &str, key_sealed: &[u8]) -> Result<(), StoreError>;
+    /// Deletes a user.
+    async fn delete_user(&self, name: &str) -> Result<(), StoreError>;
+    /// Records a Hawk nonce of `user` used at `at` (unix ms), forgetting nonces older than
+    /// `forget_before`. Returns `false` when the nonce was seen already (a replay).
+    async fn use_nonce(
+        &self,
+        user: &str,
+        nonce: &str,
+        at: i64,
+        forget_before: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Appends to the activity log.
+    async fn append_activity(&self, entry: &ActivityRecord) -> Result<(), StoreError>;
+    /// The newest entries of the activity log, newest first, optionally of one app.
+    async fn activity(
+        &self,
+        app_id: Option<&str>,
+        limit: i64,
+        skip: i64,
+    ) -> Result<Vec<ActivityRecord>, StoreError>;
+
+    /// Creates or replaces an upstream (by id).
+    async fn put_upstream(&self, upstream: &UpstreamRecord) -> Result<(), StoreError>;
+    /// All upstreams, by id.
+    async fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError>;
+    /// Deletes an upstream.
+    async fn delete_upstream(&self, id: &str) -> Result<(), StoreError>;
 
     /// Writes a batch of routine check-ins and counter increments in one transaction.
     /// Instances seen for the first time are created with status `unknown`.

@@ -7,9 +7,10 @@
 
 use super::common::{impl_store, impl_write_tx, shared_batch_writes};
 use super::{
-    AppRecord, ChannelRecord, ConfigSnapshot, GrantRecord, GroupRecord, GroupStateRecord,
-    HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord, RollupDelta, RollupKind,
-    RollupPoint, Sighting, Store, StoreError, VersionCount, WriteTx,
+    ActivityRecord, AppRecord, ChannelRecord, ConfigSnapshot, GrantRecord, GroupRecord,
+    GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord, RollupDelta,
+    RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord, VersionCount,
+    WriteTx,
 };
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};

@@ -1,0 +1,598 @@
+//! The admin API's wire types: the JSON of CoreUpdate's `update/v1` API (as the real
+//! `updateservicectl` v1.4 and v2.1 speak it) and of this server's extensions.
+//!
+//! Built without the `server` feature too, so clients (`updatectl`) share these types
+//! without pulling in the server's dependencies.
+//!
+//! The rules of the format (updateservicectl.md §4.1):
+//!
+//! - Clients omit `false`, `0` and `""`: every field reads as its zero value when absent, and
+//!   a PATCH is a full replace. Every struct here is `#[serde(default)]`.
+//! - int64 fields travel as JSON strings (`"60"`): see [`int64`]. They are read from a
+//!   string or a number, and written as a string.
+//! - The public package list uses the key `AppId`; every other key is camelCase.
+//! - Errors are `{"error":{"code","message","errors":[{"reason","message"}]}}`
+//!   ([`ErrorBody`]).
+
+use serde::{Deserialize, Serialize};
+
+/// int64 fields as JSON strings, read from a string or a number.
+pub mod int64 {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    /// Writes the number as a string.
+    pub fn serialize<S: Serializer>(value: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    /// Reads a string (`"60"`, `""` as 0) or a number.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Number(i64),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Number(n) => Ok(n),
+            Either::Text(text) if text.trim().is_empty() => Ok(0),
+            Either::Text(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| de::Error::custom(format!("not an int64: {text:?}"))),
+        }
+    }
+}
+
+/// Floats that the Go client may send as `"NaN"`/`"Infinity"` strings; read leniently, written
+/// as numbers.
+pub mod float {
+    use serde::{Deserialize, Deserializer, de};
+
+    /// Reads a number or a numeric string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Number(f64),
+            Text(String),
+        }
+        match Either::deserialize(deserializer)? {
+            Either::Number(n) => Ok(n),
+            Either::Text(text) => text
+                .trim()
+                .parse()
+                .map_err(|_| de::Error::custom(format!("not a number: {text:?}"))),
+        }
+    }
+}
+
+/// An application (also the body of app insert and update).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct App {
+    /// The app id (a UUID).
+    pub id: String,
+    /// Short name.
+    pub label: String,
+    /// Free text.
+    pub description: String,
+}
+
+/// A list of apps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppList {
+    /// The apps.
+    pub items: Vec<App>,
+}
+
+/// A channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AppChannel {
+    /// The app.
+    pub app_id: String,
+    /// The channel's name.
+    pub label: String,
+    /// The package version it points at.
+    pub version: String,
+    /// Published on the public endpoints.
+    pub publish: bool,
+    /// The upstream it was synced from.
+    pub upstream: String,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// A channel create or update request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ChannelRequest {
+    /// The app.
+    pub app_id: String,
+    /// The channel's name.
+    pub label: String,
+    /// The package version.
+    pub version: String,
+    /// Published.
+    pub publish: bool,
+}
+
+/// A list of channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChannelList {
+    /// The channels.
+    pub items: Vec<AppChannel>,
+}
+
+/// A group: CoreUpdate v2.1's fields, v1.4's rate-limit fields, and this server's
+/// extensions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Group {
+    /// The app.
+    pub app_id: String,
+    /// The group id instances send as `track`.
+    pub id: String,
+    /// Display name.
+    pub label: String,
+    /// The channel it follows.
+    pub channel_id: String,
+    /// Updates paused.
+    pub updates_paused: bool,
+    /// Percentage of instances eligible (v2).
+    #[serde(deserialize_with = "float::deserialize")]
+    pub update_percent: f64,
+    /// A timed rollout is active (v2.1).
+    pub rollout_active: bool,
+    /// OEMs that get no update, comma-separated.
+    pub oem_blacklist: String,
+    /// Grants per interval (v1.4).
+    pub update_count: i64,
+    /// The interval in seconds (v1.4).
+    pub update_interval: i64,
+    /// Rate limiting on (v1.4; the limit applies whenever count and interval are set).
+    pub update_pooling: bool,
+    /// Extension: at most this many instances updating at once (0: no cap).
+    pub max_in_flight: i64,
+    /// Extension: seconds after which an uncompleted grant expires (0: never).
+    pub update_timeout: i64,
+    /// Extension: pause automatically when this many of the last attempts failed (0: off).
+    pub failure_threshold_count: i64,
+    /// Extension: pause automatically when this percentage of the last attempts failed
+    /// (0: off).
+    #[serde(deserialize_with = "float::deserialize")]
+    pub failure_threshold_percent: f64,
+    /// Extension: how many recent attempts the failure threshold looks at.
+    pub failure_window: i64,
+    /// Extension: expired grants count as failures.
+    pub failure_count_timeouts: bool,
+    /// Extension: maintenance window time zone (IANA name; empty: no windows).
+    pub maintenance_time_zone: String,
+    /// Extension: maintenance windows, `mon,tue 02-05; sat 00-24`.
+    pub maintenance_windows: String,
+    /// Extension: serve a lower version when the channel points at one (rollback).
+    pub allow_downgrade: bool,
+    /// Extension: the group paused itself (read only), when, RFC 3339; empty when not.
+    pub auto_paused_at: String,
+}
+
+/// A list of groups.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupList {
+    /// The groups.
+    pub items: Vec<Group>,
+}
+
+/// A group's percentage (the body of `POST apps/{app}/groups/{group}`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GroupPercent {
+    /// The app.
+    pub app_id: String,
+    /// The group.
+    pub id: String,
+    /// The percentage.
+    #[serde(deserialize_with = "float::deserialize")]
+    pub update_percent: f64,
+}
+
+/// One frame of a timed rollout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Frame {
+    /// Seconds.
+    #[serde(with = "int64")]
+    pub duration: i64,
+    /// Percentage during the frame.
+    #[serde(deserialize_with = "float::deserialize")]
+    pub percent: f64,
+}
+
+/// A group's timed rollout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Rollout {
+    /// The app.
+    pub app_id: String,
+    /// The group.
+    pub group_id: String,
+    /// The frames.
+    pub rollout: Vec<Frame>,
+}
+
+/// Whether a group's timed rollout runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RolloutActive {
+    /// The app.
+    pub app_id: String,
+    /// The group.
+    pub group_id: String,
+    /// Active.
+    pub active: bool,
+}
+
+/// A package.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Package {
+    /// The app.
+    pub app_id: String,
+    /// The version it installs.
+    pub version: String,
+    /// Where instances download it.
+    pub url: String,
+    /// Size in bytes, as a decimal string.
+    pub size: String,
+    /// SHA-1, standard base64.
+    pub sha1_sum: String,
+    /// SHA-256, standard base64.
+    pub sha256_sum: String,
+    /// update_engine's `MetadataSize`.
+    pub metadata_size: String,
+    /// update_engine's `MetadataSignatureRsa`.
+    pub metadata_signature_rsa: String,
+    /// Extension: detached ed25519 signature of the payload, base64.
+    pub signature: String,
+    /// Release notes.
+    pub release_notes: String,
+    /// Omaha `required`.
+    pub required: bool,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// A page of packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PackageList {
+    /// The packages.
+    pub items: Vec<Package>,
+    /// How many match in all.
+    pub total: i64,
+}
+
+/// One app's published packages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublicPackageItem {
+    /// The app (note the capital: CoreUpdate's key).
+    #[serde(rename = "AppId")]
+    pub app_id: String,
+    /// Its packages.
+    pub packages: Vec<Package>,
+}
+
+/// The public package list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublicPackageList {
+    /// Per app.
+    pub items: Vec<PublicPackageItem>,
+}
+
+/// An instance's latest state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ClientUpdate {
+    /// The instance (machine id).
+    pub client_id: String,
+    /// The app.
+    pub app_id: String,
+    /// The group it named.
+    pub group_id: String,
+    /// Its version.
+    pub version: String,
+    /// Its OEM.
+    pub oem: String,
+    /// Its last event's type.
+    pub event_type: String,
+    /// Its last event's result.
+    pub event_result: String,
+    /// Its last error code.
+    pub error_code: String,
+    /// When it was last seen, RFC 3339.
+    pub last_seen: String,
+    /// Extension: its update status (`complete`, `downloading`, `error`, ...).
+    pub status: String,
+}
+
+/// A list of instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientUpdateList {
+    /// The instances.
+    pub items: Vec<ClientUpdate>,
+}
+
+/// A count of instances.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientCount {
+    /// How many.
+    pub count: i64,
+}
+
+/// One entry of an instance's history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ClientHistoryItem {
+    /// Unix seconds.
+    #[serde(with = "int64")]
+    pub date_time: i64,
+    /// The group it named.
+    pub group_id: String,
+    /// Its version then.
+    pub version: String,
+    /// Event type (empty for a grant).
+    pub event_type: String,
+    /// Event result (empty for a grant).
+    pub event_result: String,
+    /// Error code.
+    pub error_code: String,
+    /// `scheduler` or `ondemandupdate`.
+    pub install_source: String,
+    /// Extension: `event` or `grant`.
+    pub kind: String,
+    /// Extension: the version granted (grants only).
+    pub target_version: String,
+}
+
+/// An instance's history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientHistory {
+    /// Oldest first.
+    pub items: Vec<ClientHistoryItem>,
+}
+
+/// Instances per (app, group, version).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AppVersionItem {
+    /// The app.
+    pub app_id: String,
+    /// The group.
+    pub group_id: String,
+    /// The version.
+    pub version: String,
+    /// How many instances.
+    pub count: i64,
+}
+
+/// Instance counts per version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppVersionList {
+    /// The counts.
+    pub items: Vec<AppVersionItem>,
+}
+
+/// One point of a graph series.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RollupValue {
+    /// Bucket start, unix seconds.
+    #[serde(with = "int64")]
+    pub timestamp: i64,
+    /// Count in the bucket.
+    #[serde(with = "int64")]
+    pub count: i64,
+}
+
+/// One series of a graph.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RollupItem {
+    /// The version.
+    pub version: String,
+    /// Event type (events series only).
+    #[serde(rename = "type", skip_serializing_if = "String::is_empty")]
+    pub event_type: String,
+    /// Event result (events series only).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub result: String,
+    /// The points, oldest first.
+    pub values: Vec<RollupValue>,
+}
+
+/// A graph: request counts per version, or events per (version, type, result).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequestsRollup {
+    /// The series.
+    pub items: Vec<RollupItem>,
+}
+
+/// An admin user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminUser {
+    /// The name.
+    pub user: String,
+    /// The API key (only in answers to create and key regeneration).
+    pub token: String,
+}
+
+/// Admin user create request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AdminUserRequest {
+    /// The name.
+    pub user_name: String,
+}
+
+/// The admin users.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminUserList {
+    /// The users.
+    pub users: Vec<AdminUser>,
+}
+
+/// An upstream server to sync published channels and packages from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Upstream {
+    /// The id.
+    pub id: String,
+    /// Root URL of the upstream.
+    pub url: String,
+    /// Display name.
+    pub label: String,
+}
+
+/// The upstreams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamList {
+    /// The upstreams.
+    pub items: Vec<Upstream>,
+}
+
+/// The result of an upstream sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamSync {
+    /// `ok` or `error`.
+    pub status: String,
+    /// What happened.
+    pub detail: String,
+}
+
+/// A fresh UUID.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GeneratedUuid {
+    /// The UUID.
+    pub uuid: String,
+}
+
+/// One entry of the activity log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Activity {
+    /// Its id.
+    #[serde(with = "int64")]
+    pub id: i64,
+    /// When, RFC 3339.
+    pub date_time: String,
+    /// Who (a user name, or `system` for what the server did itself).
+    pub actor: String,
+    /// What kind of change (`app.create`, `group.update`, `group.autopause`, ...).
+    pub action: String,
+    /// The app concerned, if any.
+    pub app_id: String,
+    /// The group concerned, if any.
+    pub group_id: String,
+    /// A human-readable description.
+    pub detail: String,
+}
+
+/// The activity log, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ActivityList {
+    /// The entries.
+    pub items: Vec<Activity>,
+}
+
+/// The error body of every failed API call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ErrorDetail {
+    /// The HTTP status.
+    pub code: u16,
+    /// A message for people.
+    pub message: String,
+    /// Machine-readable reasons.
+    pub errors: Vec<ErrorItem>,
+}
+
+/// A machine-readable reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ErrorItem {
+    /// `notFound`, `conflict`, `invalid`, `required`, `unauthorized`, ...
+    pub reason: String,
+    /// The message.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn omitted_fields_read_as_zero() {
+        let group: Group = serde_json::from_str(r#"{"label":"x"}"#).unwrap();
+        assert!(!group.updates_paused);
+        assert_eq!(group.update_percent, 0.0);
+        assert_eq!(group.update_count, 0);
+    }
+
+    #[test]
+    fn int64_fields_are_strings_both_ways() {
+        let frame: Frame = serde_json::from_str(r#"{"duration":"30","percent":25}"#).unwrap();
+        assert_eq!(frame.duration, 30);
+        assert_eq!(
+            serde_json::to_string(&frame).unwrap(),
+            r#"{"duration":"30","percent":25.0}"#
+        );
+        let frame: Frame = serde_json::from_str(r#"{"duration":30}"#).unwrap();
+        assert_eq!(frame.duration, 30, "a bare number is read too");
+        assert!(serde_json::from_str::<Frame>(r#"{"duration":"soon"}"#).is_err());
+    }
+
+    #[test]
+    fn public_packages_use_the_capitalised_app_id() {
+        let list = PublicPackageList {
+            items: vec![PublicPackageItem {
+                app_id: "a".into(),
+                packages: Vec::new(),
+            }],
+        };
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            r#"{"items":[{"AppId":"a","packages":[]}]}"#
+        );
+    }
+
+    #[test]
+    fn percent_accepts_numeric_strings() {
+        let p: GroupPercent = serde_json::from_str(r#"{"updatePercent":"12.5"}"#).unwrap();
+        assert_eq!(p.update_percent, 12.5);
+    }
+}

@@ -1,0 +1,474 @@
+//! Authentication of the admin API: Hawk, exactly as `updateservicectl` signs its requests
+//! (HMAC-SHA256 over the normalized string, ±60 s clock skew, each nonce once), and HTTP
+//! Basic with `user:key` for curl.
+//!
+//! API keys are never stored in clear: Hawk needs the key itself to check a MAC, so a key is
+//! sealed (ChaCha20-Poly1305) under the server secret, which lives in the data directory
+//! (`secret.key`) or is given by `--secret` (all replicas of one database need the same).
+//! Keys never appear in logs.
+
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::path::Path;
+
+/// How far a Hawk timestamp may be from the server's clock, in seconds.
+pub const CLOCK_SKEW_SECS: i64 = 60;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why authentication or key handling failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header.
+    #[error("authentication required")]
+    Missing,
+    /// A header that is neither Hawk nor Basic, or a malformed one.
+    #[error("malformed Authorization header: {0}")]
+    Malformed(&'static str),
+    /// Wrong user or key. Deliberately says nothing about which.
+    #[error("invalid credentials")]
+    Invalid,
+    /// The Hawk timestamp is outside the allowed skew; the server's time is attached so the
+    /// client can adjust.
+    #[error("stale timestamp")]
+    Stale {
+        /// The server's time, unix seconds.
+        now: i64,
+        /// The signed `WWW-Authenticate` value.
+        challenge: String,
+    },
+    /// The nonce was used already within the window.
+    #[error("replayed request")]
+    Replayed,
+    /// The server secret file is unreadable or malformed.
+    #[error("server secret {path}: {reason}")]
+    Secret {
+        /// Where.
+        path: String,
+        /// What.
+        reason: String,
+    },
+    /// A sealed key could not be opened (a different server secret?).
+    #[error("a stored key cannot be opened with this server secret")]
+    Unseal,
+}
+
+/// The server secret that seals API keys.
+#[derive(Clone)]
+pub struct Secret([u8; 32]);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// A secret from its text form: 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<Self, AuthError> {
+        let text = text.trim();
+        let bad = |reason: &str| AuthError::Secret {
+            path: "--secret".into(),
+            reason: reason.into(),
+        };
+        if text.len() != 64 {
+            return Err(bad("expected 64 hex digits"));
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+                .map_err(|_| bad("expected 64 hex digits"))?;
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Reads the secret from `path`, creating it (mode 0600) with a random one when missing.
+    pub fn load_or_create(path: &Path) -> Result<Self, AuthError> {
+        let err = |reason: String| AuthError::Secret {
+            path: path.display().to_string(),
+            reason,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_hex(&text).map_err(|_| err("expected 64 hex digits".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| err(e.to_string()))?;
+                let secret = Self(bytes);
+                write_private(path, &secret.to_hex()).map_err(|e| err(e.to_string()))?;
+                Ok(secret)
+            }
+            Err(e) => Err(err(e.to_string())),
+        }
+    }
+
+    fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Seals an API key: a random nonce followed by the ciphertext.
+    pub fn seal(&self, key: &str) -> Vec<u8> {
+        let cipher = ChaCha20Poly1305::new_from_slice(&self.0).expect("a 32-byte key");
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).expect("the system's random number generator works");
+        let ciphertext = cipher
+            .encrypt(&Nonce::from(nonce), key.as_bytes())
+            .expect("sealing a short key cannot fail");
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&ciphertext);
+        sealed
+    }
+
+    /// Opens a sealed API key.
+    pub fn open(&self, sealed: &[u8]) -> Result<String, AuthError> {
+        if sealed.len() < 12 {
+            return Err(AuthError::Unseal);
+        }
+        let (nonce, ciphertext) = sealed.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| AuthError::Unseal)?;
+        let cipher = ChaCha20Poly1305::new_from_slice(&self.0).expect("a 32-byte key");
+        let plain = cipher
+            .decrypt(&Nonce::from(nonce), ciphertext)
+            .map_err(|_| AuthError::Unseal)?;
+        String::from_utf8(plain).map_err(|_| AuthError::Unseal)
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new API key: 128 random bits as 32 hex digits (the form of CoreUpdate's keys).
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the system's random number generator works");
+    hex(&bytes)
+}
+
+/// The attributes of a Hawk `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HawkHeader {
+    /// The user.
+    pub id: String,
+    /// Unix seconds.
+    pub ts: i64,
+    /// The nonce.
+    pub nonce: String,
+    /// The MAC, base64.
+    pub mac: String,
+    /// The payload hash, if sent.
+    pub hash: String,
+    /// Application data, if sent.
+    pub ext: String,
+}
+
+/// Credentials offered with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// Hawk.
+    Hawk(HawkHeader),
+    /// HTTP Basic.
+    Basic {
+        /// The user.
+        user: String,
+        /// The key.
+        key: String,
+    },
+}
+
+/// Reads an `Authorization` header value.
+pub fn parse_authorization(value: &str) -> Result<Credentials, AuthError> {
+    let value = value.trim();
+    if let Some(rest) = strip_scheme(value, "Hawk") {
+        return parse_hawk(rest).map(Credentials::Hawk);
+    }
+    if let Some(rest) = strip_scheme(value, "Basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
+        let text = String::from_utf8(decoded)
+            .map_err(|_| AuthError::Malformed("Basic credentials are not UTF-8"))?;
+        let (user, key) = text
+            .split_once(':')
+            .ok_or(AuthError::Malformed("Basic credentials need user:key"))?;
+        return Ok(Credentials::Basic {
+            user: user.to_owned(),
+            key: key.to_owned(),
+        });
+    }
+    Err(AuthError::Malformed("expected Hawk or Basic"))
+}
+
+fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = value.get(..scheme.len())?;
+    let rest = &value[scheme.len()..];
+    (head.eq_ignore_ascii_case(scheme) && rest.starts_with(' ')).then_some(rest)
+}
+
+fn parse_hawk(attributes: &str) -> Result<HawkHeader, AuthError> {
+    let mut header = HawkHeader::default();
+    let mut ts = None;
+    let mut rest = attributes.trim();
+    while !rest.is_empty() {
+        let (name, after) = rest
+            .split_once('=')
+            .ok_or(AuthError::Malformed("Hawk attribute without a value"))?;
+        let after = after
+            .strip_prefix('"')
+            .ok_or(AuthError::Malformed("Hawk attribute values are quoted"))?;
+        let end = after
+            .find('"')
+            .ok_or(AuthError::Malformed("unterminated Hawk attribute"))?;
+        let value = &after[..end];
+        match name.trim() {
+            "id" => header.id = value.to_owned(),
+            "ts" => {
+                ts = Some(
+                    value
+                        .parse()
+                        .map_err(|_| AuthError::Malformed("Hawk ts is not a number"))?,
+                );
+            }
+            "nonce" => header.nonce = value.to_owned(),
+            "mac" => header.mac = value.to_owned(),
+            "hash" => header.hash = value.to_owned(),
+            "ext" => header.ext = value.to_owned(),
+            // Attributes this server does not use (app, dlg) are not part of the MAC here.
+            _ => {}
+        }
+        rest = after[end + 1..]
+            .trim_start()
+            .trim_start_matches(',')
+            .trim_start();
+    }
+    header.ts = ts.ok_or(AuthError::Malformed("Hawk ts is missing"))?;
+    if header.mac.is_empty() || header.nonce.is_empty() {
+        return Err(AuthError::Malformed("Hawk mac and nonce are required"));
+    }
+    Ok(header)
+}
+
+/// What a Hawk MAC covers besides the header's own attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct HawkRequest<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The path with its query string, as requested.
+    pub resource: &'a str,
+    /// The host the client addressed, without the port.
+    pub host: &'a str,
+    /// The port the client addressed.
+    pub port: u16,
+}
+
+fn mac_of(key: &[u8], text: &str) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any size");
+    mac.update(text.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The normalized string of a Hawk header request (`hawk.1.header`).
+pub fn normalized(header: &HawkHeader, request: &HawkRequest<'_>) -> String {
+    format!(
+        "hawk.1.header\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+        header.ts,
+        header.nonce,
+        request.method.to_ascii_uppercase(),
+        request.resource,
+        request.host.to_ascii_lowercase(),
+        request.port,
+        header.hash,
+        header.ext
+    )
+}
+
+/// The MAC a client computes with `key` (base64).
+pub fn hawk_mac(key: &str, header: &HawkHeader, request: &HawkRequest<'_>) -> String {
+    base64::engine::general_purpose::STANDARD
+        .encode(mac_of(key.as_bytes(), &normalized(header, request)))
+}
+
+/// Checks a Hawk header against `key` at `now` (unix seconds): the MAC first (in constant
+/// time), then the timestamp. The nonce is the caller's to check, after this succeeds.
+pub fn verify_hawk(
+    key: &str,
+    header: &HawkHeader,
+    request: &HawkRequest<'_>,
+    now: i64,
+) -> Result<(), AuthError> {
+    let expected = base64::engine::general_purpose::STANDARD
+        .decode(&header.mac)
+        .map_err(|_| AuthError::Invalid)?;
+    let mut mac = HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any size");
+    mac.update(normalized(header, request).as_bytes());
+    mac.verify_slice(&expected)
+        .map_err(|_| AuthError::Invalid)?;
+    if (header.ts - now).abs() > CLOCK_SKEW_SECS {
+        let tsm = base64::engine::general_purpose::STANDARD
+            .encode(mac_of(key.as_bytes(), &format!("hawk.1.ts\n{now}\n")));
+        return Err(AuthError::Stale {
+            now,
+            challenge: format!(r#"Hawk ts="{now}", tsm="{tsm}", error="Stale timestamp""#),
+        });
+    }
+    Ok(())
+}
+
+/// Compares a Basic key with the stored one in constant time.
+pub fn verify_basic(stored: &str, offered: &str) -> Result<(), AuthError> {
+    let mut mac = HmacSha256::new_from_slice(b"basic-compare").expect("any key size");
+    mac.update(stored.as_bytes());
+    let stored = mac.finalize().into_bytes();
+    let mut mac = HmacSha256::new_from_slice(b"basic-compare").expect("any key size");
+    mac.update(offered.as_bytes());
+    mac.verify_slice(&stored).map_err(|_| AuthError::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> HawkRequest<'static> {
+        HawkRequest {
+            method: "GET",
+            resource: "/_ah/api/update/v1/apps?alt=json",
+            host: "localhost",
+            port: 8000,
+        }
+    }
+
+    #[test]
+    fn the_normalized_string_is_hawks() {
+        let header = HawkHeader {
+            id: "admin".into(),
+            ts: 1_700_000_000,
+            nonce: "Ab3dEf9h".into(),
+            ..HawkHeader::default()
+        };
+        assert_eq!(
+            normalized(&header, &request()),
+            "hawk.1.header\n1700000000\nAb3dEf9h\nGET\n/_ah/api/update/v1/apps?alt=json\nlocalhost\n8000\n\n\n"
+        );
+    }
+
+    #[test]
+    fn a_signed_header_verifies_and_a_changed_one_does_not() {
+        let key = "d3b07384d113edec49eaa6238ad5ff00";
+        let mut header = HawkHeader {
+            id: "admin".into(),
+            ts: 1_000,
+            nonce: "n0nce123".into(),
+            ..HawkHeader::default()
+        };
+        header.mac = hawk_mac(key, &header, &request());
+        let line = format!(
+            r#"Hawk id="{}", mac="{}", ts="{}", nonce="{}""#,
+            header.id, header.mac, header.ts, header.nonce
+        );
+        let Credentials::Hawk(parsed) = parse_authorization(&line).unwrap() else {
+            panic!("not Hawk");
+        };
+        assert_eq!(parsed, header);
+        verify_hawk(key, &parsed, &request(), 1_030).unwrap();
+        assert!(matches!(
+            verify_hawk("another key", &parsed, &request(), 1_000),
+            Err(AuthError::Invalid)
+        ));
+        let other = HawkRequest {
+            method: "POST",
+            ..request()
+        };
+        assert!(matches!(
+            verify_hawk(key, &parsed, &other, 1_000),
+            Err(AuthError::Invalid)
+        ));
+        match verify_hawk(key, &parsed, &request(), 1_061) {
+            Err(AuthError::Stale { now, challenge }) => {
+                assert_eq!(now, 1_061);
+                assert!(
+                    challenge.starts_with(r#"Hawk ts="1061", tsm=""#),
+                    "{challenge}"
+                );
+            }
+            other => panic!("expected stale, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_errors() {
+        for bad in [
+            "",
+            "Bearer x",
+            "Hawk id=\"a\"",
+            "Hawk id=\"a\", ts=\"soon\", nonce=\"n\", mac=\"m\"",
+            "Hawk id=\"a\", ts=\"1\", nonce=\"n\", mac=\"m",
+            "Basic !!!",
+            "Basic YWRtaW4=",
+        ] {
+            assert!(parse_authorization(bad).is_err(), "{bad:?}");
+        }
+        let basic = parse_authorization("Basic YWRtaW46c2VjcmV0").unwrap();
+        assert_eq!(
+            basic,
+            Credentials::Basic {
+                user: "admin".into(),
+                key: "secret".into()
+            }
+        );
+    }
+
+    #[test]
+    fn keys_seal_and_open_only_with_their_secret() {
+        let secret = Secret::from_hex(&"ab".repeat(32)).unwrap();
+        let sealed = secret.seal("my key");
+        assert!(!sealed.windows(6).any(|w| w == b"my key"), "not in clear");
+        assert_eq!(secret.open(&sealed).unwrap(), "my key");
+        let other = Secret::from_hex(&"cd".repeat(32)).unwrap();
+        assert!(matches!(other.open(&sealed), Err(AuthError::Unseal)));
+        assert!(secret.open(b"short").is_err());
+        assert!(Secret::from_hex("abc").is_err());
+    }
+
+    #[test]
+    fn the_secret_file_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.key");
+        let first = Secret::load_or_create(&path).unwrap();
+        let again = Secret::load_or_create(&path).unwrap();
+        assert_eq!(first.0, again.0);
+        std::fs::write(&path, "garbage").unwrap();
+        assert!(Secret::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn basic_keys_compare_exactly() {
+        assert!(verify_basic("abc", "abc").is_ok());
+        assert!(verify_basic("abc", "abd").is_err());
+        assert!(verify_basic("abc", "ab").is_err());
+    }
+
+    #[test]
+    fn generated_keys_are_32_hex_digits_and_differ() {
+        let (a, b) = (generate_key(), generate_key());
+        assert_eq!(a.len(), 32);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+}
