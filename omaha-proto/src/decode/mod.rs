@@ -1,41 +1,39 @@
 //! The pull decoder shared by the request and response decoders.
 //!
-//! A [`Cursor`] wraps quick-xml's borrowing reader over the input and turns its events into
-//! a smaller set ([`Ev`]), enforcing the [`Limits`] and the security rules on the way:
+//! A [`Cursor`] wraps the borrowing tokenizer of [`xml`] and turns its tokens into a
+//! smaller set ([`Ev`]), enforcing the [`Limits`] and the security rules on the way:
 //! DOCTYPE refused, only the five predefined entities and character references, nesting
 //! depth bounded. Attribute values are borrowed from the input; a value is copied once into
 //! the owned field of the result, and unescaped only when it contains `&`.
 
 use std::borrow::Cow;
 
-use quick_xml::Reader;
-use quick_xml::events::{BytesStart, Event};
-
 use crate::error::DecodeError;
 use crate::limits::Limits;
 
 pub(crate) mod request;
 pub(crate) mod response;
+mod xml;
+
+use xml::{Tag, Token, Tokenizer};
 
 /// A simplified pull event.
 pub(crate) enum Ev<'a> {
     /// `<name ...>`; the matching [`Ev::End`] follows the element's content.
-    Start(BytesStart<'a>),
+    Start(Tag<'a>),
     /// `<name .../>`.
-    Empty(BytesStart<'a>),
+    Empty(Tag<'a>),
     /// The end tag of the innermost open element.
     End,
-    /// Character data (text or CDATA), without references.
+    /// Character data (text with references resolved, or CDATA).
     Text(Cow<'a, str>),
-    /// A resolved reference in text.
-    Char(char),
     /// End of input.
     Eof,
 }
 
 /// The decoder state over one document.
 pub(crate) struct Cursor<'a> {
-    reader: Reader<&'a [u8]>,
+    tokens: Tokenizer<'a>,
     /// Address of the first byte of the input, to turn borrowed slices into offsets.
     base: usize,
     len: usize,
@@ -57,13 +55,8 @@ impl<'a> Cursor<'a> {
         let doc = std::str::from_utf8(input).map_err(|e| DecodeError::InvalidUtf8 {
             offset: e.valid_up_to(),
         })?;
-        let mut reader = Reader::from_str(doc);
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.expand_empty_elements = false;
-        config.allow_unmatched_ends = false;
         Ok(Self {
-            reader,
+            tokens: Tokenizer::new(doc),
             base: doc.as_ptr().addr(),
             len: doc.len(),
             limits,
@@ -83,52 +76,44 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn position(&self) -> usize {
-        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
-    }
-
     /// Reads the next event of interest; `path` names the innermost known open element
     /// for error messages.
     pub(crate) fn next(&mut self, path: &'static str) -> Result<Ev<'a>, DecodeError> {
         loop {
-            self.ev_start = self.position();
-            let event = match self.reader.read_event() {
-                Ok(event) => event,
-                Err(err) => {
-                    return Err(DecodeError::Malformed {
-                        path,
-                        offset: usize::try_from(self.reader.error_position()).unwrap_or(usize::MAX),
-                        message: err.to_string(),
-                    });
-                }
-            };
-            return Ok(match event {
-                Event::Start(e) => {
+            self.ev_start = self.tokens.position();
+            let token = self
+                .tokens
+                .next_token()
+                .map_err(|e| DecodeError::Malformed {
+                    path,
+                    offset: e.offset,
+                    message: e.message.to_owned(),
+                })?;
+            return Ok(match token {
+                Token::Start(tag) => {
                     self.check_depth(path)?;
                     self.depth += 1;
-                    Ev::Start(e)
+                    Ev::Start(tag)
                 }
-                Event::Empty(e) => {
+                Token::Empty(tag) => {
                     self.check_depth(path)?;
-                    Ev::Empty(e)
+                    Ev::Empty(tag)
                 }
-                Event::End(_) => {
+                Token::End => {
                     self.depth = self.depth.saturating_sub(1);
                     Ev::End
                 }
-                Event::Text(t) => Ev::Text(t.into_inner()),
-                Event::CData(t) => Ev::Text(t.into_inner()),
-                Event::GeneralRef(r) => {
-                    let name = r.into_inner();
-                    Ev::Char(resolve_reference(&name, path, self.ev_start)?)
-                }
-                Event::DocType(_) => {
+                // References are resolved (and so checked) even in text that is ignored.
+                Token::Text(t, false) => Ev::Text(Cow::Borrowed(t)),
+                Token::Text(t, true) => Ev::Text(unescape(t, path, self.ev_start)?),
+                Token::CData(t) => Ev::Text(Cow::Borrowed(t)),
+                Token::Doctype => {
                     return Err(DecodeError::DoctypeNotAllowed {
                         offset: self.ev_start,
                     });
                 }
-                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => continue,
-                Event::Eof => Ev::Eof,
+                Token::Skip => continue,
+                Token::Eof => Ev::Eof,
             });
         }
     }
@@ -162,7 +147,7 @@ impl<'a> Cursor<'a> {
                     }
                 }
                 Ev::Eof => return Err(DecodeError::UnexpectedEof { path }),
-                Ev::Empty(_) | Ev::Text(_) | Ev::Char(_) => {}
+                Ev::Empty(_) | Ev::Text(_) => {}
             }
         }
     }
@@ -176,7 +161,7 @@ impl<'a> Cursor<'a> {
         mut child: F,
     ) -> Result<(), DecodeError>
     where
-        F: FnMut(&mut Self, &BytesStart<'a>, bool) -> Result<(), DecodeError>,
+        F: FnMut(&mut Self, &Tag<'a>, bool) -> Result<(), DecodeError>,
     {
         loop {
             match self.next(path)? {
@@ -184,7 +169,7 @@ impl<'a> Cursor<'a> {
                 Ev::Empty(e) => child(self, &e, false)?,
                 Ev::End => return Ok(()),
                 Ev::Eof => return Err(DecodeError::UnexpectedEof { path }),
-                Ev::Text(_) | Ev::Char(_) => {}
+                Ev::Text(_) => {}
             }
         }
     }
@@ -200,7 +185,6 @@ impl<'a> Cursor<'a> {
         loop {
             match self.next(path)? {
                 Ev::Text(t) => out.push_str(&t),
-                Ev::Char(c) => out.push(c),
                 Ev::Start(_) => self.skip(path, true)?,
                 Ev::Empty(_) => {}
                 Ev::End => return Ok(out),
@@ -219,43 +203,45 @@ impl<'a> Cursor<'a> {
     }
 
     /// Calls `f` with each attribute of `e` (name and value), after checking its length.
+    /// Must be called before the next event is read (it then uses the attribute positions
+    /// recorded by the tokenizer; otherwise the tag is re-scanned).
     pub(crate) fn attributes<F>(
         &self,
-        e: &BytesStart<'_>,
+        e: &Tag<'a>,
         path: &'static str,
         mut f: F,
     ) -> Result<(), DecodeError>
     where
         F: FnMut(&str, Value<'_>) -> Result<(), DecodeError>,
     {
-        let mut attrs = e.attributes();
-        attrs.with_checks(false);
-        for attr in attrs {
-            let attr = attr.map_err(|err| DecodeError::Malformed {
-                path,
-                offset: self.ev_start,
-                message: err.to_string(),
-            })?;
-            let raw: &str = &attr.value;
+        let limit = self.limits.max_attribute_bytes;
+        self.tokens.attributes(e, |name, raw, has_ref| {
             let offset = self.offset_of(raw);
             // Unescaping never lengthens a value, so only a long raw value needs the
             // (unescaped) length measured. The limit is on the unescaped value so that it
             // does not depend on how a producer chose to escape it.
-            if raw.len() > self.limits.max_attribute_bytes {
+            if raw.len() > limit {
                 let len = unescape(raw, path, offset)?.len();
-                if len > self.limits.max_attribute_bytes {
+                if len > limit {
                     return Err(DecodeError::AttributeTooLong {
                         path,
-                        attribute: truncate(attr.key.0, 64),
+                        attribute: truncate(name, 64),
                         len,
-                        limit: self.limits.max_attribute_bytes,
+                        limit,
                         offset,
                     });
                 }
             }
-            f(attr.key.0, Value { raw, offset, path })?;
-        }
-        Ok(())
+            f(
+                name,
+                Value {
+                    raw,
+                    offset,
+                    path,
+                    has_ref,
+                },
+            )
+        })
     }
 }
 
@@ -268,22 +254,22 @@ pub(crate) fn document<'a, T, F>(
     parse: F,
 ) -> Result<T, DecodeError>
 where
-    F: FnOnce(&mut Cursor<'a>, &BytesStart<'a>, bool) -> Result<T, DecodeError>,
+    F: FnOnce(&mut Cursor<'a>, &Tag<'a>, bool) -> Result<T, DecodeError>,
 {
     let mut c = Cursor::new(input, limits)?;
     let value = loop {
         match c.next("document")? {
-            Ev::Start(e) | Ev::Empty(e) if e.name().0 != root => {
+            Ev::Start(e) | Ev::Empty(e) if e.name != root => {
                 return Err(DecodeError::WrongRoot {
                     expected: root,
-                    found: truncate(e.name().0, 64),
+                    found: truncate(e.name, 64),
                     offset: c.ev_start,
                 });
             }
             Ev::Start(e) => break parse(&mut c, &e, true)?,
             Ev::Empty(e) => break parse(&mut c, &e, false)?,
             Ev::Text(t) if is_xml_whitespace(&t) => {}
-            Ev::Text(_) | Ev::Char(_) | Ev::End => {
+            Ev::Text(_) | Ev::End => {
                 return Err(DecodeError::ContentOutsideRoot { offset: c.ev_start });
             }
             Ev::Eof => return Err(DecodeError::MissingRoot { expected: root }),
@@ -389,12 +375,17 @@ pub(crate) struct Value<'v> {
     raw: &'v str,
     offset: usize,
     path: &'static str,
+    has_ref: bool,
 }
 
 impl<'v> Value<'v> {
     /// The unescaped value.
     pub(crate) fn text(&self) -> Result<Cow<'v, str>, DecodeError> {
-        unescape(self.raw, self.path, self.offset)
+        if self.has_ref {
+            unescape(self.raw, self.path, self.offset)
+        } else {
+            Ok(Cow::Borrowed(self.raw))
+        }
     }
 
     /// The unescaped value, owned.

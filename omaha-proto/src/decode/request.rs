@@ -1,7 +1,6 @@
 //! Decoding of `<request>` documents.
 
-use quick_xml::events::BytesStart;
-
+use super::xml::Tag;
 use super::{Cursor, fresh_element};
 use crate::codes::{EventResult, EventType, Protocol};
 use crate::error::DecodeError;
@@ -23,7 +22,7 @@ const PACKAGE: &str = "request/app/packages/package";
 
 pub(crate) fn request<'a>(
     c: &mut Cursor<'a>,
-    e: &BytesStart<'a>,
+    e: &Tag<'a>,
     open: bool,
 ) -> Result<Request, DecodeError> {
     let mut r = Request::new();
@@ -53,7 +52,7 @@ pub(crate) fn request<'a>(
     if !open {
         return Ok(r);
     }
-    c.children(REQUEST, |c, e, open| match e.name().0 {
+    c.children(REQUEST, |c, e, open| match e.name {
         "app" => {
             if r.apps.len() >= c.limits.max_apps {
                 return Err(DecodeError::TooManyApps {
@@ -80,7 +79,7 @@ pub(crate) fn request<'a>(
     Ok(r)
 }
 
-fn hw(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Hw, DecodeError> {
+fn hw(c: &mut Cursor<'_>, e: &Tag<'_>, open: bool) -> Result<Hw, DecodeError> {
     let mut h = Hw::default();
     c.attributes(e, HW, |name, v| match name {
         "sse" => v.set_string(&mut h.sse, "sse"),
@@ -97,7 +96,7 @@ fn hw(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Hw, DecodeEr
     Ok(h)
 }
 
-fn os(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Os, DecodeError> {
+fn os(c: &mut Cursor<'_>, e: &Tag<'_>, open: bool) -> Result<Os, DecodeError> {
     let mut o = Os::default();
     c.attributes(e, OS, |name, v| match name {
         "platform" => v.set_string(&mut o.platform, "platform"),
@@ -110,7 +109,7 @@ fn os(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Os, DecodeEr
     Ok(o)
 }
 
-fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, DecodeError> {
+fn app<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<App, DecodeError> {
     let mut a = App::default();
     let mut appid: Option<String> = None;
     c.attributes(e, APP, |name, v| match name {
@@ -152,7 +151,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, De
     if !open {
         return Ok(a);
     }
-    c.children(APP, |c, e, open| match e.name().0 {
+    c.children(APP, |c, e, open| match e.name {
         "event" => {
             if a.events.len() >= c.limits.max_events_per_app {
                 return Err(DecodeError::TooManyEvents {
@@ -200,7 +199,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, De
                 return Ok(());
             }
             c.children(PACKAGES, |c, e, open| {
-                if e.name().0 == "package" {
+                if e.name == "package" {
                     let mut p = InstalledPackage::default();
                     c.attributes(e, PACKAGE, |name, v| match name {
                         "fp" => v.set_string(&mut p.fp, "fp"),
@@ -216,7 +215,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, De
     Ok(a)
 }
 
-fn ping(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Ping, DecodeError> {
+fn ping(c: &mut Cursor<'_>, e: &Tag<'_>, open: bool) -> Result<Ping, DecodeError> {
     let mut p = Ping::default();
     c.attributes(e, PING, |name, v| match name {
         "active" => v.set_i64(&mut p.active, "active"),
@@ -231,11 +230,7 @@ fn ping(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Ping, Deco
     Ok(p)
 }
 
-fn update_check(
-    c: &mut Cursor<'_>,
-    e: &BytesStart<'_>,
-    open: bool,
-) -> Result<UpdateCheck, DecodeError> {
+fn update_check(c: &mut Cursor<'_>, e: &Tag<'_>, open: bool) -> Result<UpdateCheck, DecodeError> {
     let mut u = UpdateCheck::default();
     c.attributes(e, UPDATECHECK, |name, v| match name {
         "targetversionprefix" => v.set_string(&mut u.target_version_prefix, "targetversionprefix"),
@@ -249,7 +244,7 @@ fn update_check(
     Ok(u)
 }
 
-fn event(c: &mut Cursor<'_>, e: &BytesStart<'_>, open: bool) -> Result<Event, DecodeError> {
+fn event(c: &mut Cursor<'_>, e: &Tag<'_>, open: bool) -> Result<Event, DecodeError> {
     let mut ev = Event::new(EventType::Unknown, EventResult::Error);
     let mut event_type = None;
     let mut event_result = None;

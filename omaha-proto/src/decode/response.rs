@@ -1,7 +1,6 @@
 //! Decoding of `<response>` documents.
 
-use quick_xml::events::BytesStart;
-
+use super::xml::Tag;
 use super::{Cursor, Value, fresh_element};
 use crate::codes::{AckStatus, ActionEvent, AppStatus, DataStatus, Protocol, UpdateCheckStatus};
 use crate::digest::{Digest, HashValue};
@@ -30,7 +29,7 @@ const ACTION: &str = "response/app/updatecheck/manifest/actions/action";
 
 pub(crate) fn response<'a>(
     c: &mut Cursor<'a>,
-    e: &BytesStart<'a>,
+    e: &Tag<'a>,
     open: bool,
 ) -> Result<Response, DecodeError> {
     let mut protocol = None;
@@ -47,7 +46,7 @@ pub(crate) fn response<'a>(
     let mut daystart = None;
     let mut apps = Vec::new();
     if open {
-        c.children(RESPONSE, |c, e, open| match e.name().0 {
+        c.children(RESPONSE, |c, e, open| match e.name {
             "app" => {
                 if apps.len() >= c.limits.max_apps {
                     return Err(DecodeError::TooManyApps {
@@ -88,7 +87,7 @@ pub(crate) fn response<'a>(
 
 fn ack(
     c: &mut Cursor<'_>,
-    e: &BytesStart<'_>,
+    e: &Tag<'_>,
     open: bool,
     path: &'static str,
 ) -> Result<Ack, DecodeError> {
@@ -105,7 +104,7 @@ fn ack(
     Ok(Ack { status })
 }
 
-fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, DecodeError> {
+fn app<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<App, DecodeError> {
     let mut a = App::default();
     let mut appid = None;
     c.attributes(e, APP, |name, v| match name {
@@ -125,7 +124,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, De
     if !open {
         return Ok(a);
     }
-    c.children(APP, |c, e, open| match e.name().0 {
+    c.children(APP, |c, e, open| match e.name {
         "updatecheck" => {
             fresh_element(c, &a.update_check, APP, "updatecheck")?;
             a.update_check = Some(update_check(c, e, open)?);
@@ -175,7 +174,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<App, De
 
 fn update_check<'a>(
     c: &mut Cursor<'a>,
-    e: &BytesStart<'a>,
+    e: &Tag<'a>,
     open: bool,
 ) -> Result<UpdateCheck, DecodeError> {
     let mut u = UpdateCheck::default();
@@ -194,9 +193,9 @@ fn update_check<'a>(
     if !open {
         return Ok(u);
     }
-    c.children(UPDATECHECK, |c, e, open| match e.name().0 {
+    c.children(UPDATECHECK, |c, e, open| match e.name {
         "urls" if open => c.children(URLS, |c, e, open| {
-            if e.name().0 == "url" {
+            if e.name == "url" {
                 let mut codebase = None;
                 let mut url = Url::default();
                 c.attributes(e, URL, |name, v| match name {
@@ -222,11 +221,7 @@ fn update_check<'a>(
     Ok(u)
 }
 
-fn manifest<'a>(
-    c: &mut Cursor<'a>,
-    e: &BytesStart<'a>,
-    open: bool,
-) -> Result<Manifest, DecodeError> {
+fn manifest<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<Manifest, DecodeError> {
     let mut m = Manifest::default();
     let mut version = None;
     c.attributes(e, MANIFEST, |name, v| match name {
@@ -240,9 +235,9 @@ fn manifest<'a>(
     if !open {
         return Ok(m);
     }
-    c.children(MANIFEST, |c, e, open| match e.name().0 {
+    c.children(MANIFEST, |c, e, open| match e.name {
         "packages" if open => c.children(PACKAGES, |c, e, open| {
-            if e.name().0 == "package" {
+            if e.name == "package" {
                 m.packages.push(package(c, e, open)?);
                 Ok(())
             } else {
@@ -250,7 +245,7 @@ fn manifest<'a>(
             }
         }),
         "actions" if open => c.children(ACTIONS, |c, e, open| {
-            if e.name().0 == "action" {
+            if e.name == "action" {
                 m.actions.push(action(c, e)?);
             }
             c.skip(ACTION, open)
@@ -274,7 +269,7 @@ fn set_hash<D: Digest>(
     Ok(())
 }
 
-fn package<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<Package, DecodeError> {
+fn package<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<Package, DecodeError> {
     let mut p = Package::default();
     let mut name_attr = None;
     let mut size = None;
@@ -297,7 +292,7 @@ fn package<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<Pac
     p.required = required.unwrap_or(false);
     if open {
         c.children(PACKAGE, |c, e, open| {
-            if e.name().0 == "metadata" {
+            if e.name == "metadata" {
                 fresh_element(c, &p.metadata, PACKAGE, "metadata")?;
                 let mut content_type = None;
                 c.attributes(e, METADATA, |name, v| match name {
@@ -315,7 +310,7 @@ fn package<'a>(c: &mut Cursor<'a>, e: &BytesStart<'a>, open: bool) -> Result<Pac
     Ok(p)
 }
 
-fn action(c: &Cursor<'_>, e: &BytesStart<'_>) -> Result<Action, DecodeError> {
+fn action(c: &Cursor<'_>, e: &Tag<'_>) -> Result<Action, DecodeError> {
     let mut a = Action::default();
     c.attributes(e, ACTION, |name, v| match name {
         "event" => {
