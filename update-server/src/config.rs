@@ -31,6 +31,17 @@ pub struct Config {
     #[arg(long, env = "UPDATE_SERVER_NAME", default_value = "update-server")]
     pub server_name: String,
 
+    /// The server secret that seals API keys at rest: 64 hex digits. Without it the secret
+    /// is read from (or created in) `secret.key` in the data directory. Replicas sharing a
+    /// database must share the secret.
+    #[arg(long, env = "UPDATE_SERVER_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// The key of user `admin`, created on the first start (for automated deployments);
+    /// without it a random key is generated and printed once.
+    #[arg(long, env = "UPDATE_SERVER_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
     /// Log filter (tracing's `EnvFilter` syntax: `info`, `update_server=debug`, ...).
     #[arg(long, env = "UPDATE_SERVER_LOG", default_value = "info")]
     pub log: String,

@@ -9,6 +9,7 @@
 //!
 //! - [`http`]: routes and status codes;
 //! - [`api`]: the admin API's JSON wire types (also without the `server` feature);
+//! - [`admin`]: the CoreUpdate-compatible admin API;
 //! - [`auth`]: Hawk and Basic authentication, sealed API keys;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
 //! - [`service`]: the update check, fast path and write path;
@@ -20,6 +21,8 @@
 //! - [`clock`]: where the time comes from.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "server")]
+pub mod admin;
 pub mod api;
 #[cfg(feature = "server")]
 pub mod auth;
@@ -47,4 +50,4 @@ pub mod writer;
 #[cfg(feature = "server")]
 mod server;
 #[cfg(feature = "server")]
-pub use server::{Running, ServerError, open_store, serve};
+pub use server::{Running, ServerError, ServerOptions, load_secret, open_store, serve};

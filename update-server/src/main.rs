@@ -2,6 +2,15 @@
 #![forbid(unsafe_code)]
 
 use anyhow::Context as _;
+
+/// Prints a line to stdout; a closed stdout (a supervisor that stopped reading) is not a
+/// reason to die.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 use clap::Parser as _;
 use std::sync::Arc;
 use update_server::clock::SystemClock;
@@ -31,15 +40,34 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("no local address")?;
-    println!(
+    let secret = update_server::load_secret(&config).context("cannot load the server secret")?;
+    let created = update_server::admin::ensure_admin(
+        store.as_ref(),
+        &secret,
+        config.admin_key.as_deref(),
+        jiff::Timestamp::now().as_millisecond(),
+    )
+    .await
+    .context("cannot create the admin user")?;
+    say!(
         "update-server listening on http://{addr} (storage: {})",
         store.backend()
     );
+    match created {
+        Some(_) if config.admin_key.is_some() => {
+            say!("created user admin with the key given by --admin-key");
+        }
+        Some(key) => say!("created user admin with key {key} (shown only now: keep it)"),
+        None => {}
+    }
     update_server::serve(
         listener,
         store,
         Arc::new(SystemClock),
-        &config.server_name,
+        update_server::ServerOptions {
+            server_name: config.server_name.clone(),
+            secret,
+        },
         shutdown_signal(),
     )
     .await?;

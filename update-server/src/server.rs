@@ -1,6 +1,8 @@
 //! Assembling and running the service: store, caches, background tasks, routes, and an
 //! orderly shutdown.
 
+use crate::admin::{self, AdminState};
+use crate::auth::{AuthError, Secret};
 use crate::cache::ConfigCache;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -37,6 +39,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    /// The server secret is unusable.
+    #[error(transparent)]
+    Secret(#[from] AuthError),
     /// The serving task ended abnormally.
     #[error("the server task failed: {0}")]
     Task(String),
@@ -61,6 +66,30 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
     }
 }
 
+/// The server secret the configuration names: `--secret`, else `secret.key` in the data
+/// directory (created on first use).
+pub fn load_secret(config: &Config) -> Result<Secret, ServerError> {
+    match &config.secret {
+        Some(text) => Ok(Secret::from_hex(text)?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+            Ok(Secret::load_or_create(&config.data_dir.join("secret.key"))?)
+        }
+    }
+}
+
+/// Everything but the store, the clock and the socket.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The `server` attribute of Omaha responses.
+    pub server_name: String,
+    /// Seals API keys.
+    pub secret: Secret,
+}
+
 /// A server running in the background (see [`Running::start`]).
 pub struct Running {
     addr: SocketAddr,
@@ -81,12 +110,32 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
-    /// Starts serving on `listener` in a background task.
+    /// Starts serving on `listener` in a background task, with a random server secret.
     pub async fn start(
         listener: TcpListener,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         server_name: &str,
+    ) -> Result<Self, ServerError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            ServerError::Io(std::io::Error::other(format!("no random numbers: {e}")))
+        })?;
+        let secret =
+            Secret::from_hex(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
+        let options = ServerOptions {
+            server_name: server_name.to_owned(),
+            secret,
+        };
+        Self::start_with(listener, store, clock, options).await
+    }
+
+    /// Starts serving on `listener` in a background task.
+    pub async fn start_with(
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        options: ServerOptions,
     ) -> Result<Self, ServerError> {
         let addr = listener.local_addr()?;
         let cache = Arc::new(ConfigCache::load(store.clone()).await?);
@@ -98,7 +147,7 @@ impl Running {
             clock,
             cache.clone(),
             sightings.clone(),
-            server_name.to_owned(),
+            options,
             async move {
                 let _ = stopped.await;
             },
@@ -150,21 +199,12 @@ pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    server_name: &str,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let cache = Arc::new(ConfigCache::load(store.clone()).await?);
     let sightings = Arc::new(Sightings::default());
-    serve_with(
-        listener,
-        store,
-        clock,
-        cache,
-        sightings,
-        server_name.to_owned(),
-        shutdown,
-    )
-    .await
+    serve_with(listener, store, clock, cache, sightings, options, shutdown).await
 }
 
 async fn serve_with(
@@ -173,7 +213,7 @@ async fn serve_with(
     clock: Arc<dyn Clock>,
     cache: Arc<ConfigCache>,
     sightings: Arc<Sightings>,
-    server_name: String,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let poller = cache.spawn_poller();
@@ -181,11 +221,17 @@ async fn serve_with(
     let flusher = sightings.spawn_flusher(store.clone(), flusher_stopped);
     let instances = Arc::new(InstanceCache::default());
     let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone());
+    let admin = admin::router(AdminState {
+        store: store.clone(),
+        cache: cache.clone(),
+        clock: clock.clone(),
+        secret: options.secret,
+    });
     let state = AppState {
         service: UpdateService::new(cache, clock, writer, instances, sightings.clone()),
-        protocol: Arc::new(OmahaV3::new(&server_name)),
+        protocol: Arc::new(OmahaV3::new(&options.server_name)),
     };
-    let served = axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state).merge(admin))
         .with_graceful_shutdown(shutdown)
         .await;
     // Every handle to the writer is gone with the router: it drains its queue and ends.

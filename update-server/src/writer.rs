@@ -22,8 +22,8 @@ use crate::cache::{Route, paused_policy};
 use crate::clock::{from_millis, millis};
 use crate::protocol::ClientEvent;
 use crate::store::{
-    GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta, RollupKey, Store,
-    StoreError, WriteTx,
+    ActivityRecord, GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta,
+    RollupKey, Store, StoreError, WriteTx,
 };
 use jiff::Timestamp;
 use rollout_core::{
@@ -268,25 +268,26 @@ async fn process(
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut history = Vec::new();
     let mut rollups = Vec::new();
+    let mut pauses = Vec::new();
     for job in jobs {
         let key = (job.app_id.clone(), job.group_id.clone());
         let group = working.get_mut(&key).filter(|_| job.route.is_some());
-        outcomes.push(
-            process_job(
-                tx.as_mut(),
-                job,
-                group.map(|w| &mut w.state),
-                &mut history,
-                &mut rollups,
-            )
-            .await?,
-        );
+        let mut out = Batch {
+            history: &mut history,
+            rollups: &mut rollups,
+            pauses: &mut pauses,
+        };
+        outcomes.push(process_job(tx.as_mut(), job, group.map(|w| &mut w.state), &mut out).await?);
     }
     tx.append_history(&history).await?;
     tx.add_rollups(&rollups).await?;
     for ((app_id, group_id), w) in &working {
         tx.put_group_state(app_id, group_id, &encode_state(&w.state))
             .await?;
+    }
+    // The automatic pauses go into the activity log in the same transaction.
+    for pause in &pauses {
+        tx.append_activity(pause).await?;
     }
     tx.commit().await?;
     for (key, w) in working {
@@ -329,13 +330,20 @@ async fn load_state(
     Ok(RolloutState::from_parts(parts))
 }
 
+/// What a batch's jobs write besides the instances.
+struct Batch<'a> {
+    history: &'a mut Vec<HistoryRecord>,
+    rollups: &'a mut Vec<RollupDelta>,
+    pauses: &'a mut Vec<ActivityRecord>,
+}
+
 async fn process_job(
     tx: &mut dyn WriteTx,
     job: &Job,
     state: Option<&mut RolloutState>,
-    history: &mut Vec<HistoryRecord>,
-    rollups: &mut Vec<RollupDelta>,
+    out: &mut Batch<'_>,
 ) -> Result<Outcome, StoreError> {
+    let (history, rollups) = (&mut *out.history, &mut *out.rollups);
     let now_ms = millis(job.now);
     let stored = tx.instance(&job.app_id, &job.machine_id).await?;
     let mut record = stored.unwrap_or_else(|| InstanceRecord {
@@ -440,7 +448,7 @@ async fn process_job(
             },
             job.now,
         );
-        persist_effects(tx, job, &outcome.effects).await?;
+        persist_effects(tx, job, &outcome.effects, out.pauses).await?;
     }
 
     let mut decision = None;
@@ -462,7 +470,7 @@ async fn process_job(
             install_source: install_source(&job.install_source),
         };
         let outcome = state.decide(policy, &mut instance, &check, job.now);
-        persist_effects(tx, job, &outcome.effects).await?;
+        persist_effects(tx, job, &outcome.effects, out.pauses).await?;
         if let Decision::Update {
             target,
             reissued: false,
@@ -490,6 +498,47 @@ async fn process_job(
     })
 }
 
+/// When the group paused itself, unix ms; `None` when it is not automatically paused.
+pub async fn auto_paused_at(
+    store: &dyn Store,
+    app_id: &str,
+    group_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    let mut tx = store.begin().await?;
+    let states = tx
+        .lock_groups(&[(app_id.to_owned(), group_id.to_owned())])
+        .await?;
+    let parts = match states.into_iter().next().flatten() {
+        Some(record) => decode_state(&record.state)?,
+        None => return Ok(None),
+    };
+    Ok(parts.auto_pause.map(|p| millis(p.at)))
+}
+
+/// Lifts a group's automatic pause (the operator unpaused it). Returns whether it was
+/// automatically paused. The writer notices the new revision and reloads the state.
+pub async fn resume_group(
+    store: &dyn Store,
+    app_id: &str,
+    group_id: &str,
+) -> Result<bool, StoreError> {
+    let mut tx = store.begin().await?;
+    let states = tx
+        .lock_groups(&[(app_id.to_owned(), group_id.to_owned())])
+        .await?;
+    let Some(record) = states.into_iter().next().flatten() else {
+        return Ok(false);
+    };
+    let mut state = RolloutState::from_parts(decode_state(&record.state)?);
+    if !state.resume() {
+        return Ok(false);
+    }
+    tx.put_group_state(app_id, group_id, &encode_state(&state))
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 fn known(record: &InstanceRecord) -> KnownInstance {
     KnownInstance {
         version: record.version.clone(),
@@ -502,6 +551,7 @@ async fn persist_effects(
     tx: &mut dyn WriteTx,
     job: &Job,
     effects: &Effects,
+    pauses: &mut Vec<ActivityRecord>,
 ) -> Result<(), StoreError> {
     for released in &effects.released {
         let machine = released.grant.machine_id.as_str();
@@ -529,6 +579,18 @@ async fn persist_effects(
             failures = pause.failures, attempts = pause.attempts,
             "group paused itself: failures reached its threshold"
         );
+        pauses.push(ActivityRecord {
+            id: 0,
+            at: millis(pause.at),
+            actor: "system".into(),
+            action: "group.autopause".into(),
+            app_id: job.app_id.clone(),
+            group_id: job.group_id.clone(),
+            detail: format!(
+                "paused automatically: {} of the last {} attempts failed",
+                pause.failures, pause.attempts
+            ),
+        });
     }
     Ok(())
 }

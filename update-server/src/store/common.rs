@@ -219,6 +219,17 @@ macro_rules! push_instance_filter {
         if let Some(v) = &filter.machine_id {
             $qb.push(" AND machine_id = ").push_bind(v.clone());
         }
+        if let Some(v) = &filter.machine_id_prefix {
+            // Not LIKE: no character of the prefix is a wildcard, and the comparison is
+            // exact (case-sensitive) on both backends, whatever the collation.
+            $qb.push(" AND substr(machine_id, 1, length(")
+                .push_bind(v.clone())
+                .push(")) = ")
+                .push_bind(v.clone());
+        }
+        if let Some(v) = &filter.status {
+            $qb.push(" AND status = ").push_bind(v.clone());
+        }
         if let Some(v) = &filter.group_id {
             $qb.push(" AND group_id = ").push_bind(v.clone());
         }
@@ -1161,6 +1172,23 @@ macro_rules! impl_write_tx {
 
         async fn add_rollups(&mut self, deltas: &[RollupDelta]) -> Result<(), StoreError> {
             write_rollups(&mut *self.tx, deltas).await
+        }
+
+        async fn append_activity(&mut self, e: &ActivityRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO activity (at, actor, action, app_id, group_id, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.app_id)
+            .bind(&e.group_id)
+            .bind(&e.detail)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
         }
 
         async fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -383,6 +383,10 @@ pub struct InstanceFilter {
     pub app_id: Option<String>,
     /// Instance id.
     pub machine_id: Option<String>,
+    /// Instance ids starting with this.
+    pub machine_id_prefix: Option<String>,
+    /// Update status (`complete`, `error`, ...).
+    pub status: Option<String>,
     /// Group named.
     pub group_id: Option<String>,
     /// Version reported.
@@ -588,6 +592,8 @@ pub trait WriteTx: Send {
     async fn append_history(&mut self, entries: &[HistoryRecord]) -> Result<(), StoreError>;
     /// Adds counter increments.
     async fn add_rollups(&mut self, deltas: &[RollupDelta]) -> Result<(), StoreError>;
+    /// Appends to the activity log.
+    async fn append_activity(&mut self, entry: &ActivityRecord) -> Result<(), StoreError>;
     /// Commits everything.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -1,5 +1,6 @@
 //! Integration tests of update-server, in one binary (one link on a 2-core machine).
 
+mod admin;
 mod omaha;
 mod processes;
 mod store_contract;

@@ -41,6 +41,8 @@ impl ServerProcess {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
+        // Keep reading what the server prints, so that its stdout never fills or closes.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, addr }
     }
 

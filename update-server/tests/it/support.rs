@@ -1,4 +1,5 @@
 //! Test fixtures: fresh stores on both backends.
+use update_server::clock::Clock as _;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use update_server::store::{PostgresStore, SqliteStore};
@@ -76,6 +77,9 @@ pub async fn postgres() -> Option<(PgSchema, PostgresStore)> {
 }
 
 pub const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+
+/// The key of user `admin` on every test server.
+pub const ADMIN_KEY: &str = "0123456789abcdef0123456789abcdef";
 
 /// Fills a store with app [`APP`], packages 1.0.0 and 1.1.0 (payload "hello"), channel
 /// `stable` at 1.0.0 and group `stable` following it under `policy`.
@@ -174,9 +178,21 @@ impl TestServer {
             "2026-11-27T08:00:00Z".parse().unwrap(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = update_server::Running::start(listener, store.clone(), clock.clone(), "test")
+        let secret = update_server::auth::Secret::from_hex(&"5e".repeat(32)).unwrap();
+        update_server::admin::ensure_admin(store.as_ref(), &secret, Some(ADMIN_KEY), 0)
             .await
             .unwrap();
+        let running = update_server::Running::start_with(
+            listener,
+            store.clone(),
+            clock.clone(),
+            update_server::ServerOptions {
+                server_name: "test".into(),
+                secret,
+            },
+        )
+        .await
+        .unwrap();
         Self {
             store,
             clock,
@@ -244,6 +260,102 @@ impl TestServer {
     pub async fn concurrent_checks(&self, n: usize) -> usize {
         let url = format!("http://{}/v1/update/", self.addr());
         concurrent_checks(&self.client, &[url], 0..n).await
+    }
+
+    /// Calls the admin API as `user` with `key`, signed with Hawk at the server's (manual)
+    /// time with a fresh nonce. Returns the status and the JSON body (`null` when empty).
+    pub async fn api_as(
+        &self,
+        user: &str,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nonce = format!("n{:07}", NONCE.fetch_add(1, Ordering::Relaxed));
+        let header = self.hawk_header(
+            user,
+            key,
+            method,
+            path,
+            &nonce,
+            self.clock.now().as_second(),
+        );
+        self.api_with_header(method, path, body, Some(header)).await
+    }
+
+    /// A Hawk `Authorization` value as updateservicectl builds it.
+    pub fn hawk_header(
+        &self,
+        user: &str,
+        key: &str,
+        method: &str,
+        path: &str,
+        nonce: &str,
+        ts: i64,
+    ) -> String {
+        use update_server::auth::{HawkHeader, HawkRequest, hawk_mac};
+        let mut header = HawkHeader {
+            id: user.into(),
+            ts,
+            nonce: nonce.into(),
+            ..HawkHeader::default()
+        };
+        let addr = self.addr();
+        header.mac = hawk_mac(
+            key,
+            &header,
+            &HawkRequest {
+                method,
+                resource: path,
+                host: &addr.ip().to_string(),
+                port: addr.port(),
+            },
+        );
+        format!(
+            r#"Hawk id="{}", mac="{}", ts="{}", nonce="{}""#,
+            header.id, header.mac, header.ts, header.nonce
+        )
+    }
+
+    /// Sends an admin API request with the given `Authorization` value (or none).
+    pub async fn api_with_header(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+        authorization: Option<String>,
+    ) -> (u16, serde_json::Value) {
+        let url = format!("http://{}{path}", self.addr());
+        let mut request = self.client.request(method.parse().unwrap(), url);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, json)
+    }
+
+    /// The admin API as `admin`.
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.api_as("admin", ADMIN_KEY, method, path, body).await
     }
 
     pub async fn stop(self) {

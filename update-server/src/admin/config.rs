@@ -1,0 +1,1003 @@
+//! Configuration endpoints: apps, packages, channels, groups, timed rollouts and the graphs.
+
+use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
+use crate::api;
+use crate::policy::{AutoPauseDoc, FrameDoc, GroupPolicy, MaintenanceDoc, WindowDoc};
+use crate::store::{
+    AppRecord, ChannelRecord, GroupRecord, PackageRecord, ROLLUP_RESOLUTIONS, RollupKind,
+    canonical_app_id,
+};
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::Deserialize;
+
+// ----- apps -----
+
+fn app_json(record: &AppRecord) -> api::App {
+    api::App {
+        id: record.id.clone(),
+        label: record.label.clone(),
+        description: record.description.clone(),
+    }
+}
+
+pub(super) async fn list_apps(State(state): State<AdminState>) -> ApiResult<api::AppList> {
+    let config = state.store.load_config().await?;
+    Ok(Json(api::AppList {
+        items: config.apps.iter().map(app_json).collect(),
+    }))
+}
+
+pub(super) async fn create_app(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Json(body): Json<api::App>,
+) -> ApiResult<api::App> {
+    let id = if body.id.trim().is_empty() {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        canonical_app_id(&body.id)
+    };
+    let record = AppRecord {
+        id,
+        label: body.label,
+        description: body.description,
+        created_at: state.now_ms(),
+    };
+    state.store.create_app(&record).await?;
+    state.refreshed().await;
+    let detail = format!("created app {}", record.label);
+    state
+        .log(&actor, "app.create", &record.id, "", detail)
+        .await;
+    Ok(Json(app_json(&record)))
+}
+
+pub(super) async fn get_app(
+    State(state): State<AdminState>,
+    Path(app): Path<String>,
+) -> ApiResult<api::App> {
+    Ok(Json(app_json(&state.app(&app).await?)))
+}
+
+pub(super) async fn update_app(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    Json(body): Json<api::App>,
+) -> ApiResult<api::App> {
+    let mut record = state.app(&app).await?;
+    record.label = body.label;
+    record.description = body.description;
+    state.store.update_app(&record).await?;
+    state.refreshed().await;
+    let detail = format!("updated app {}", record.label);
+    state
+        .log(&actor, "app.update", &record.id, "", detail)
+        .await;
+    Ok(Json(app_json(&record)))
+}
+
+pub(super) async fn delete_app(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+) -> ApiResult<api::App> {
+    let record = state.app(&app).await?;
+    state.store.delete_app(&record.id).await?;
+    state.refreshed().await;
+    let detail = format!("deleted app {}", record.label);
+    state
+        .log(&actor, "app.delete", &record.id, "", detail)
+        .await;
+    Ok(Json(app_json(&record)))
+}
+
+// ----- packages -----
+
+/// The JSON of a package.
+pub(crate) fn package_json(p: &PackageRecord) -> api::Package {
+    api::Package {
+        app_id: p.app_id.clone(),
+        version: p.version.clone(),
+        url: p.url.clone(),
+        size: p.size.to_string(),
+        sha1_sum: p.sha1.clone(),
+        sha256_sum: p.sha256.clone(),
+        metadata_size: p.metadata_size.clone(),
+        metadata_signature_rsa: p.metadata_signature_rsa.clone(),
+        signature: p.signature.clone(),
+        release_notes: p.release_notes.clone(),
+        required: p.required,
+        date_created: rfc3339(p.created_at),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct PackageQuery {
+    limit: Option<i64>,
+    skip: Option<i64>,
+    version: Option<String>,
+}
+
+fn newest_first(a: &PackageRecord, b: &PackageRecord) -> std::cmp::Ordering {
+    match (
+        rollout_core::Version::parse(&a.version),
+        rollout_core::Version::parse(&b.version),
+    ) {
+        (Ok(va), Ok(vb)) => vb.cmp(&va),
+        _ => b.version.cmp(&a.version),
+    }
+}
+
+pub(super) async fn list_packages(
+    State(state): State<AdminState>,
+    Path(app): Path<String>,
+    Query(query): Query<PackageQuery>,
+) -> ApiResult<api::PackageList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let mut packages: Vec<&PackageRecord> = config
+        .packages
+        .iter()
+        .filter(|p| p.app_id == app.id)
+        .filter(|p| {
+            query
+                .version
+                .as_ref()
+                .is_none_or(|v| v.is_empty() || &p.version == v)
+        })
+        .collect();
+    packages.sort_by(|a, b| newest_first(a, b));
+    let total = i64::try_from(packages.len()).unwrap_or(i64::MAX);
+    let skip = usize::try_from(query.skip.unwrap_or(0)).unwrap_or(0);
+    let limit = query
+        .limit
+        .filter(|l| *l > 0)
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(usize::MAX);
+    Ok(Json(api::PackageList {
+        items: packages
+            .into_iter()
+            .skip(skip)
+            .take(limit)
+            .map(package_json)
+            .collect(),
+        total,
+    }))
+}
+
+/// An empty digest is allowed (unknown); a given one must be base64 of the right length.
+fn check_digest(field: &str, text: &str, len: usize) -> Result<(), ApiError> {
+    use base64::Engine as _;
+    if text.is_empty() {
+        return Ok(());
+    }
+    match base64::engine::general_purpose::STANDARD.decode(text) {
+        Ok(bytes) if bytes.len() == len => Ok(()),
+        _ => Err(ApiError::Invalid(format!(
+            "{field} must be the standard base64 of a {len}-byte digest"
+        ))),
+    }
+}
+
+pub(super) async fn create_package(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version)): Path<(String, String)>,
+    Json(body): Json<api::Package>,
+) -> ApiResult<api::Package> {
+    let app = state.app(&app).await?;
+    rollout_core::Version::parse(&version)
+        .map_err(|e| ApiError::Invalid(format!("version {version:?}: {e}")))?;
+    let size: u64 = if body.size.trim().is_empty() {
+        0
+    } else {
+        body.size
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::Invalid(format!("size {:?} is not a byte count", body.size)))?
+    };
+    check_digest("sha1Sum", &body.sha1_sum, 20)?;
+    check_digest("sha256Sum", &body.sha256_sum, 32)?;
+    if body.url.trim().is_empty() {
+        return Err(ApiError::Invalid("url is required".into()));
+    }
+    let record = PackageRecord {
+        app_id: app.id.clone(),
+        version,
+        url: body.url,
+        size,
+        sha1: body.sha1_sum,
+        sha256: body.sha256_sum,
+        metadata_size: body.metadata_size,
+        metadata_signature_rsa: body.metadata_signature_rsa,
+        signature: body.signature,
+        release_notes: body.release_notes,
+        required: body.required,
+        created_at: state.now_ms(),
+    };
+    state.store.put_package(&record).await?;
+    state.refreshed().await;
+    let detail = format!("package {} at {}", record.version, record.url);
+    state
+        .log(&actor, "package.create", &app.id, "", detail)
+        .await;
+    Ok(Json(package_json(&record)))
+}
+
+pub(super) async fn delete_package(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version)): Path<(String, String)>,
+) -> ApiResult<api::Package> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let record = config
+        .packages
+        .into_iter()
+        .find(|p| p.app_id == app.id && p.version == version)
+        .ok_or_else(|| ApiError::NotFound(format!("package {version} not found")))?;
+    state.store.delete_package(&app.id, &version).await?;
+    state.refreshed().await;
+    let detail = format!("package {version}");
+    state
+        .log(&actor, "package.delete", &app.id, "", detail)
+        .await;
+    Ok(Json(package_json(&record)))
+}
+
+/// `GET public/packages`: the packages published channels point at, per app.
+pub(super) async fn public_packages(
+    State(state): State<AdminState>,
+) -> ApiResult<api::PublicPackageList> {
+    let config = state.store.load_config().await?;
+    let mut items = Vec::new();
+    for app in &config.apps {
+        let published: Vec<&str> = config
+            .channels
+            .iter()
+            .filter(|c| c.app_id == app.id && c.publish)
+            .map(|c| c.version.as_str())
+            .collect();
+        let packages: Vec<api::Package> = config
+            .packages
+            .iter()
+            .filter(|p| p.app_id == app.id && published.contains(&p.version.as_str()))
+            .map(package_json)
+            .collect();
+        if !packages.is_empty() {
+            items.push(api::PublicPackageItem {
+                app_id: app.id.clone(),
+                packages,
+            });
+        }
+    }
+    Ok(Json(api::PublicPackageList { items }))
+}
+
+// ----- channels -----
+
+fn channel_json(c: &ChannelRecord) -> api::AppChannel {
+    api::AppChannel {
+        app_id: c.app_id.clone(),
+        label: c.name.clone(),
+        version: c.version.clone(),
+        publish: c.publish,
+        upstream: c.upstream.clone(),
+        date_created: rfc3339(c.created_at),
+    }
+}
+
+/// `GET public/channels`: the published channels.
+pub(super) async fn public_channels(
+    State(state): State<AdminState>,
+) -> ApiResult<api::ChannelList> {
+    let config = state.store.load_config().await?;
+    Ok(Json(api::ChannelList {
+        items: config
+            .channels
+            .iter()
+            .filter(|c| c.publish)
+            .map(channel_json)
+            .collect(),
+    }))
+}
+
+pub(super) async fn list_channels(
+    State(state): State<AdminState>,
+    Path(app): Path<String>,
+) -> ApiResult<api::ChannelList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    Ok(Json(api::ChannelList {
+        items: config
+            .channels
+            .iter()
+            .filter(|c| c.app_id == app.id)
+            .map(channel_json)
+            .collect(),
+    }))
+}
+
+pub(super) async fn create_channel(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    Json(body): Json<api::ChannelRequest>,
+) -> ApiResult<api::AppChannel> {
+    // updateservicectl's `channel create` puts the channel's label where the app id belongs
+    // (updateservicectl.md §11.1): when the path names no app, the body's appId does.
+    let app = match state.app(&app).await {
+        Ok(app) => app,
+        Err(ApiError::NotFound(_)) if !body.app_id.is_empty() => state.app(&body.app_id).await?,
+        Err(err) => return Err(err),
+    };
+    if body.label.is_empty() {
+        return Err(ApiError::Invalid("label is required".into()));
+    }
+    let label = body.label.clone();
+    let config = state.store.load_config().await?;
+    if config
+        .channels
+        .iter()
+        .any(|c| c.app_id == app.id && c.name == label)
+    {
+        return Err(ApiError::Conflict(format!(
+            "channel {label} already exists"
+        )));
+    }
+    put_channel(&state, &actor, &app, &label, body, "channel.create").await
+}
+
+async fn put_channel(
+    state: &AdminState,
+    actor: &Actor,
+    app: &AppRecord,
+    label: &str,
+    body: api::ChannelRequest,
+    action: &str,
+) -> ApiResult<api::AppChannel> {
+    if !body.version.is_empty() {
+        rollout_core::Version::parse(&body.version)
+            .map_err(|e| ApiError::Invalid(format!("version {:?}: {e}", body.version)))?;
+    }
+    let config = state.store.load_config().await?;
+    let existing = config
+        .channels
+        .iter()
+        .find(|c| c.app_id == app.id && c.name == label);
+    let record = ChannelRecord {
+        app_id: app.id.clone(),
+        name: label.to_owned(),
+        version: body.version,
+        publish: body.publish,
+        upstream: existing.map(|c| c.upstream.clone()).unwrap_or_default(),
+        created_at: existing.map_or_else(|| state.now_ms(), |c| c.created_at),
+    };
+    state.store.put_channel(&record).await?;
+    state.refreshed().await;
+    let detail = format!("channel {label} at version {}", record.version);
+    state.log(actor, action, &app.id, "", detail).await;
+    Ok(Json(channel_json(&record)))
+}
+
+pub(super) async fn update_channel(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, label)): Path<(String, String)>,
+    Json(body): Json<api::ChannelRequest>,
+) -> ApiResult<api::AppChannel> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    if !config
+        .channels
+        .iter()
+        .any(|c| c.app_id == app.id && c.name == label)
+    {
+        return Err(ApiError::NotFound(format!("channel {label} not found")));
+    }
+    put_channel(&state, &actor, &app, &label, body, "channel.update").await
+}
+
+pub(super) async fn delete_channel(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, label)): Path<(String, String)>,
+) -> ApiResult<api::ChannelRequest> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let record = config
+        .channels
+        .into_iter()
+        .find(|c| c.app_id == app.id && c.name == label)
+        .ok_or_else(|| ApiError::NotFound(format!("channel {label} not found")))?;
+    state.store.delete_channel(&app.id, &label).await?;
+    state.refreshed().await;
+    state
+        .log(
+            &actor,
+            "channel.delete",
+            &app.id,
+            "",
+            format!("channel {label}"),
+        )
+        .await;
+    Ok(Json(api::ChannelRequest {
+        app_id: record.app_id,
+        label: record.name,
+        version: record.version,
+        publish: record.publish,
+    }))
+}
+
+// ----- groups -----
+
+fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
+    let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    let effective = policy.to_policy().map_or(policy.update_percent, |p| {
+        p.percent_at(state.clock.now()).get()
+    });
+    let (count, percent, window, timeouts) = policy.auto_pause.map_or((0, 0.0, 0, false), |a| {
+        (
+            i64::from(a.failures_count.unwrap_or(0)),
+            a.failures_percent.unwrap_or(0.0),
+            i64::from(a.last_attempts),
+            a.count_timeouts,
+        )
+    });
+    let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    api::Group {
+        app_id: record.app_id.clone(),
+        id: record.id.clone(),
+        label: record.label.clone(),
+        channel_id: record.channel.clone(),
+        updates_paused: policy.paused,
+        update_percent: effective,
+        rollout_active: policy.rollout_active_since.is_some(),
+        oem_blacklist: policy.oem_blacklist.join(","),
+        update_count: i64::from(policy.update_count),
+        update_interval: to_i64(policy.update_interval_secs),
+        update_pooling: policy.update_pooling,
+        max_in_flight: policy.max_in_flight.map_or(0, i64::from),
+        update_timeout: policy.update_timeout_secs.map_or(0, to_i64),
+        failure_threshold_count: count,
+        failure_threshold_percent: percent,
+        failure_window: window,
+        failure_count_timeouts: timeouts,
+        maintenance_time_zone: policy
+            .maintenance
+            .as_ref()
+            .map(|m| m.time_zone.clone())
+            .unwrap_or_default(),
+        maintenance_windows: policy
+            .maintenance
+            .as_ref()
+            .map(|m| format_windows(&m.windows))
+            .unwrap_or_default(),
+        allow_downgrade: policy.allow_downgrade,
+        auto_paused_at: String::new(),
+    }
+}
+
+/// `mon,tue 02-05; sat 00-24`.
+fn format_windows(windows: &[WindowDoc]) -> String {
+    windows
+        .iter()
+        .map(|w| {
+            format!(
+                "{} {:02}-{:02}",
+                w.weekdays.join(","),
+                w.start_hour,
+                w.end_hour
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn parse_windows(text: &str) -> Result<Vec<WindowDoc>, ApiError> {
+    let bad = || {
+        ApiError::Invalid(format!(
+            "maintenanceWindows {text:?}: expected `mon,tue 02-05; sat 00-24`"
+        ))
+    };
+    text.split(';')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let (days, hours) = w.split_once(' ').ok_or_else(bad)?;
+            let (start, end) = hours.trim().split_once('-').ok_or_else(bad)?;
+            Ok(WindowDoc {
+                weekdays: days.split(',').map(|d| d.trim().to_owned()).collect(),
+                start_hour: start.trim().parse().map_err(|_| bad())?,
+                end_hour: end.trim().parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// A group body and the keys it carries (to tell an absent field from a zero one).
+fn group_from_body(body: &serde_json::Value) -> Result<(api::Group, Vec<String>), ApiError> {
+    let group: api::Group = serde_json::from_value(body.clone())
+        .map_err(|e| ApiError::Invalid(format!("group: {e}")))?;
+    let keys = body
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    Ok((group, keys))
+}
+
+/// The policy after a create or update: common fields from the body, generation-specific
+/// and extension fields from the body when present, else kept (see the module docs).
+fn apply_group(
+    now_ms: i64,
+    mut policy: GroupPolicy,
+    body: &api::Group,
+    present: &[String],
+) -> Result<GroupPolicy, ApiError> {
+    let has = |key: &str| present.iter().any(|k| k == key);
+    let count = |v: i64, what: &str| {
+        u32::try_from(v).map_err(|_| ApiError::Invalid(format!("{what} must be 0 or more")))
+    };
+    let secs = |v: i64, what: &str| {
+        u64::try_from(v).map_err(|_| ApiError::Invalid(format!("{what} must be 0 or more")))
+    };
+    policy.paused = body.updates_paused;
+    policy.oem_blacklist = body
+        .oem_blacklist
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if has("updatePercent") {
+        policy.update_percent = body.update_percent;
+    }
+    if has("rolloutActive") {
+        policy.rollout_active_since = match (body.rollout_active, policy.rollout_active_since) {
+            (true, Some(since)) => Some(since),
+            (true, None) => Some(now_ms),
+            (false, _) => None,
+        };
+    }
+    if has("updateCount") {
+        policy.update_count = count(body.update_count, "updateCount")?;
+    }
+    if has("updateInterval") {
+        policy.update_interval_secs = secs(body.update_interval, "updateInterval")?;
+    }
+    if has("updatePooling") {
+        policy.update_pooling = body.update_pooling;
+    }
+    if has("maxInFlight") {
+        policy.max_in_flight = Some(count(body.max_in_flight, "maxInFlight")?).filter(|n| *n > 0);
+    }
+    if has("updateTimeout") {
+        policy.update_timeout_secs =
+            Some(secs(body.update_timeout, "updateTimeout")?).filter(|n| *n > 0);
+    }
+    if has("failureThresholdCount") || has("failureThresholdPercent") || has("failureWindow") {
+        let threshold = count(body.failure_threshold_count, "failureThresholdCount")?;
+        policy.auto_pause = if threshold == 0 && body.failure_threshold_percent <= 0.0 {
+            None
+        } else {
+            Some(AutoPauseDoc {
+                failures_count: (threshold > 0).then_some(threshold),
+                failures_percent: (threshold == 0).then_some(body.failure_threshold_percent),
+                last_attempts: count(body.failure_window, "failureWindow")?,
+                count_timeouts: body.failure_count_timeouts,
+            })
+        };
+    }
+    if has("maintenanceTimeZone") || has("maintenanceWindows") {
+        policy.maintenance = if body.maintenance_time_zone.trim().is_empty() {
+            None
+        } else {
+            Some(MaintenanceDoc {
+                time_zone: body.maintenance_time_zone.trim().to_owned(),
+                windows: parse_windows(&body.maintenance_windows)?,
+            })
+        };
+    }
+    if has("allowDowngrade") {
+        policy.allow_downgrade = body.allow_downgrade;
+    }
+    policy
+        .to_policy()
+        .map_err(|e| ApiError::Invalid(format!("group policy: {e}")))?;
+    Ok(policy)
+}
+
+async fn group_record(
+    state: &AdminState,
+    app: &AppRecord,
+    group: &str,
+) -> Result<GroupRecord, ApiError> {
+    state
+        .store
+        .load_config()
+        .await?
+        .groups
+        .into_iter()
+        .find(|g| g.app_id == app.id && g.id == group)
+        .ok_or_else(|| ApiError::NotFound(format!("group {group} not found")))
+}
+
+pub(super) async fn list_groups(
+    State(state): State<AdminState>,
+    Path(app): Path<String>,
+) -> ApiResult<api::GroupList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    Ok(Json(api::GroupList {
+        items: config
+            .groups
+            .iter()
+            .filter(|g| g.app_id == app.id)
+            .map(|g| group_json(&state, g))
+            .collect(),
+    }))
+}
+
+pub(super) async fn create_group(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(app): Path<String>,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<api::Group> {
+    let app = state.app(&app).await?;
+    let (group, present) = group_from_body(&body)?;
+    let id = if group.id.trim().is_empty() {
+        uuid::Uuid::new_v4().to_string()
+    } else {
+        group.id.trim().to_owned()
+    };
+    let policy = apply_group(state.now_ms(), GroupPolicy::default(), &group, &present)?;
+    let record = GroupRecord {
+        app_id: app.id.clone(),
+        id,
+        label: group.label,
+        channel: group.channel_id,
+        policy: policy.to_json(),
+        created_at: state.now_ms(),
+    };
+    state.store.create_group(&record).await?;
+    state.refreshed().await;
+    let detail = format!("group {} on channel {}", record.id, record.channel);
+    state
+        .log(&actor, "group.create", &app.id, &record.id, detail)
+        .await;
+    Ok(Json(group_json(&state, &record)))
+}
+
+pub(super) async fn get_group(
+    State(state): State<AdminState>,
+    Path((app, group)): Path<(String, String)>,
+) -> ApiResult<api::Group> {
+    let app = state.app(&app).await?;
+    let record = group_record(&state, &app, &group).await?;
+    let mut json = group_json(&state, &record);
+    json.auto_paused_at = crate::writer::auto_paused_at(state.store.as_ref(), &app.id, &group)
+        .await?
+        .map(rfc3339)
+        .unwrap_or_default();
+    Ok(Json(json))
+}
+
+pub(super) async fn update_group(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, group)): Path<(String, String)>,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<api::Group> {
+    let app = state.app(&app).await?;
+    let mut record = group_record(&state, &app, &group).await?;
+    let (update, present) = group_from_body(&body)?;
+    let before = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    let policy = apply_group(state.now_ms(), before.clone(), &update, &present)?;
+    record.label = update.label;
+    record.channel = update.channel_id;
+    record.policy = policy.to_json();
+    state.store.update_group(&record).await?;
+    // An unpaused group also leaves an automatic pause.
+    if !policy.paused && crate::writer::resume_group(state.store.as_ref(), &app.id, &group).await? {
+        let detail = "lifted the automatic pause".to_owned();
+        state
+            .log(&actor, "group.resume", &app.id, &group, detail)
+            .await;
+    }
+    state.refreshed().await;
+    let detail = match (before.paused, policy.paused) {
+        (false, true) => format!("paused group {group}"),
+        (true, false) => format!("unpaused group {group}"),
+        _ => format!("updated group {group}"),
+    };
+    state
+        .log(&actor, "group.update", &app.id, &group, detail)
+        .await;
+    Ok(Json(group_json(&state, &record)))
+}
+
+pub(super) async fn set_group_percent(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, group)): Path<(String, String)>,
+    Json(body): Json<api::GroupPercent>,
+) -> ApiResult<api::GroupPercent> {
+    if !(0.0..=100.0).contains(&body.update_percent) {
+        return Err(ApiError::Invalid(
+            "updatePercent must be between 0 and 100".into(),
+        ));
+    }
+    let app = state.app(&app).await?;
+    let mut record = group_record(&state, &app, &group).await?;
+    let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    policy.update_percent = body.update_percent;
+    record.policy = policy.to_json();
+    state.store.update_group(&record).await?;
+    state.refreshed().await;
+    let detail = format!("percent set to {}", body.update_percent);
+    state
+        .log(&actor, "group.percent", &app.id, &group, detail)
+        .await;
+    Ok(Json(api::GroupPercent {
+        app_id: app.id,
+        id: group,
+        update_percent: body.update_percent,
+    }))
+}
+
+pub(super) async fn delete_group(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, group)): Path<(String, String)>,
+) -> ApiResult<api::Group> {
+    let app = state.app(&app).await?;
+    let record = group_record(&state, &app, &group).await?;
+    state.store.delete_group(&app.id, &group).await?;
+    state.refreshed().await;
+    let detail = format!("deleted group {group}");
+    state
+        .log(&actor, "group.delete", &app.id, &group, detail)
+        .await;
+    Ok(Json(group_json(&state, &record)))
+}
+
+pub(super) async fn get_rollout(
+    State(state): State<AdminState>,
+    Path((app, group)): Path<(String, String)>,
+) -> ApiResult<api::Rollout> {
+    let app = state.app(&app).await?;
+    let record = group_record(&state, &app, &group).await?;
+    let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    Ok(Json(api::Rollout {
+        app_id: app.id,
+        group_id: group,
+        rollout: policy
+            .rollout_frames
+            .iter()
+            .map(|f| api::Frame {
+                duration: i64::try_from(f.duration_secs).unwrap_or(i64::MAX),
+                percent: f.percent,
+            })
+            .collect(),
+    }))
+}
+
+/// `POST .../rollout`: "Set (and start) a new rollout strategy": the frames replace the old
+/// ones and the rollout starts now.
+pub(super) async fn set_rollout(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, group)): Path<(String, String)>,
+    Json(body): Json<api::Rollout>,
+) -> ApiResult<api::Rollout> {
+    let app = state.app(&app).await?;
+    let mut record = group_record(&state, &app, &group).await?;
+    let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    policy.rollout_frames = body
+        .rollout
+        .iter()
+        .map(|f| {
+            Ok(FrameDoc {
+                percent: f.percent,
+                duration_secs: u64::try_from(f.duration)
+                    .map_err(|_| ApiError::Invalid("frame durations must be 0 or more".into()))?,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    policy.rollout_active_since = (!policy.rollout_frames.is_empty()).then(|| state.now_ms());
+    policy
+        .to_policy()
+        .map_err(|e| ApiError::Invalid(format!("rollout: {e}")))?;
+    record.policy = policy.to_json();
+    state.store.update_group(&record).await?;
+    state.refreshed().await;
+    let detail = format!("{} frames, started", policy.rollout_frames.len());
+    state
+        .log(&actor, "rollout.set", &app.id, &group, detail)
+        .await;
+    Ok(Json(api::Rollout {
+        app_id: app.id,
+        group_id: group,
+        rollout: body.rollout,
+    }))
+}
+
+pub(super) async fn get_rollout_active(
+    State(state): State<AdminState>,
+    Path((app, group)): Path<(String, String)>,
+) -> ApiResult<api::RolloutActive> {
+    let app = state.app(&app).await?;
+    let record = group_record(&state, &app, &group).await?;
+    let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    Ok(Json(api::RolloutActive {
+        app_id: app.id,
+        group_id: group,
+        active: policy.rollout_active_since.is_some(),
+    }))
+}
+
+pub(super) async fn set_rollout_active(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, group)): Path<(String, String)>,
+    Json(body): Json<api::RolloutActive>,
+) -> ApiResult<api::RolloutActive> {
+    let app = state.app(&app).await?;
+    let mut record = group_record(&state, &app, &group).await?;
+    let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    if body.active && policy.rollout_frames.is_empty() {
+        return Err(ApiError::Invalid(
+            "the group has no rollout frames to activate".into(),
+        ));
+    }
+    policy.rollout_active_since = match (body.active, policy.rollout_active_since) {
+        (true, Some(since)) => Some(since),
+        (true, None) => Some(state.now_ms()),
+        (false, _) => None,
+    };
+    record.policy = policy.to_json();
+    state.store.update_group(&record).await?;
+    state.refreshed().await;
+    let action = if body.active {
+        "rollout.activate"
+    } else {
+        "rollout.deactivate"
+    };
+    state
+        .log(&actor, action, &app.id, &group, String::new())
+        .await;
+    Ok(Json(api::RolloutActive {
+        app_id: app.id,
+        group_id: group,
+        active: body.active,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RollupQuery {
+    resolution: Option<i64>,
+    versions: Option<String>,
+}
+
+/// `GET .../requests/{versions|events}/{start}/{end}?resolution=`: the graphs. Start and
+/// end are unix seconds; 0/0 (the CLI's defaults) means the last 60 buckets.
+pub(super) async fn group_requests(
+    State(state): State<AdminState>,
+    Path((app, group, kind, start, end)): Path<(String, String, String, i64, i64)>,
+    Query(query): Query<RollupQuery>,
+) -> ApiResult<api::RequestsRollup> {
+    let app = state.app(&app).await?;
+    let kind = match kind.as_str() {
+        "versions" => RollupKind::Versions,
+        "events" => RollupKind::Events,
+        other => return Err(ApiError::NotFound(format!("no {other} rollup"))),
+    };
+    let resolution = query.resolution.filter(|r| *r != 0).unwrap_or(60);
+    if !ROLLUP_RESOLUTIONS.contains(&resolution) {
+        return Err(ApiError::Invalid(
+            "resolution must be 60, 3600 or 86400".into(),
+        ));
+    }
+    let (start, end) = if start == 0 && end == 0 {
+        let now = state.clock.now().as_second();
+        (now - 60 * resolution, now)
+    } else {
+        (start, end)
+    };
+    let wanted: Option<Vec<&str>> = query
+        .versions
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.split(',').collect());
+    let points = state
+        .store
+        .rollups(&app.id, &group, kind, resolution, start, end)
+        .await?;
+    let mut items: Vec<api::RollupItem> = Vec::new();
+    for point in points {
+        if wanted
+            .as_ref()
+            .is_some_and(|w| !w.contains(&point.version.as_str()))
+        {
+            continue;
+        }
+        let (t, r) = point
+            .event
+            .map(|(t, r)| (t.to_string(), r.to_string()))
+            .unwrap_or_default();
+        let value = api::RollupValue {
+            timestamp: point.bucket,
+            count: point.count,
+        };
+        match items.last_mut() {
+            Some(last)
+                if last.version == point.version && last.event_type == t && last.result == r =>
+            {
+                last.values.push(value);
+            }
+            _ => items.push(api::RollupItem {
+                version: point.version,
+                event_type: t,
+                result: r,
+                values: vec![value],
+            }),
+        }
+    }
+    Ok(Json(api::RequestsRollup { items }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_round_trip_through_their_text_form() {
+        let windows = parse_windows("mon,tue 02-05; sat 00-24").unwrap();
+        assert_eq!(windows.len(), 2);
+        assert_eq!(format_windows(&windows), "mon,tue 02-05; sat 00-24");
+        assert!(parse_windows("mon 2").is_err());
+        assert!(parse_windows("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn absent_generation_specific_fields_keep_their_value() {
+        let before = GroupPolicy {
+            update_percent: 40.0,
+            update_count: 2,
+            update_interval_secs: 60,
+            max_in_flight: Some(3),
+            paused: true,
+            ..GroupPolicy::default()
+        };
+        // A v2.1 unpause: updatesPaused omitted (false), no v1.4 keys, percent omitted.
+        let body = serde_json::json!({"appId": "a", "id": "g", "label": "G", "channelId": "c"});
+        let (group, present) = group_from_body(&body).unwrap();
+        let after = apply_group(0, before.clone(), &group, &present).unwrap();
+        assert!(!after.paused, "a common field reads as zero when absent");
+        assert_eq!(after.update_percent, 40.0);
+        assert_eq!((after.update_count, after.update_interval_secs), (2, 60));
+        assert_eq!(after.max_in_flight, Some(3));
+        // Present keys are applied, zero included.
+        let body = serde_json::json!({"updatePercent": 0, "updateCount": 5, "maxInFlight": 0});
+        let (group, present) = group_from_body(&body).unwrap();
+        let after = apply_group(0, before, &group, &present).unwrap();
+        assert_eq!(after.update_percent, 0.0);
+        assert_eq!(after.update_count, 5);
+        assert_eq!(after.max_in_flight, None);
+    }
+
+    #[test]
+    fn invalid_group_fields_are_rejected() {
+        let body = serde_json::json!({"updateCount": -1});
+        let (group, present) = group_from_body(&body).unwrap();
+        assert!(apply_group(0, GroupPolicy::default(), &group, &present).is_err());
+        let body = serde_json::json!({"maintenanceTimeZone": "Nowhere/City", "maintenanceWindows": "mon 01-02"});
+        let (group, present) = group_from_body(&body).unwrap();
+        assert!(apply_group(0, GroupPolicy::default(), &group, &present).is_err());
+    }
+}

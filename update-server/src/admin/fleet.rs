@@ -1,0 +1,445 @@
+//! Fleet and administration endpoints: instances and their history, the activity log,
+//! upstreams, users.
+
+use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
+use crate::api;
+use crate::auth::{self, Secret};
+use crate::store::{
+    HistoryKind, InstanceFilter, InstanceRecord, Store, StoreError, UpstreamRecord, UserRecord,
+    canonical_app_id,
+};
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::Deserialize;
+use std::collections::HashMap;
+
+// ----- instances -----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct InstanceQuery {
+    app_id: Option<String>,
+    client_id: Option<String>,
+    group_id: Option<String>,
+    version: Option<String>,
+    oem: Option<String>,
+    event_type: Option<String>,
+    event_result: Option<String>,
+    date_start: Option<i64>,
+    date_end: Option<i64>,
+    limit: Option<i64>,
+    skip: Option<i64>,
+    id_prefix: Option<String>,
+    status: Option<String>,
+}
+
+fn nonempty(v: Option<&String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+impl InstanceQuery {
+    fn filter(&self) -> Result<InstanceFilter, ApiError> {
+        let code = |v: Option<&String>, what: &str| {
+            nonempty(v)
+                .map(|s| {
+                    s.parse::<i64>()
+                        .map_err(|_| ApiError::Invalid(format!("{what} must be a number")))
+                })
+                .transpose()
+        };
+        Ok(InstanceFilter {
+            app_id: nonempty(self.app_id.as_ref()).map(|a| canonical_app_id(&a)),
+            machine_id: nonempty(self.client_id.as_ref()),
+            machine_id_prefix: nonempty(self.id_prefix.as_ref()),
+            status: nonempty(self.status.as_ref()),
+            group_id: nonempty(self.group_id.as_ref()),
+            version: nonempty(self.version.as_ref()),
+            oem: nonempty(self.oem.as_ref()),
+            event_type: code(self.event_type.as_ref(), "eventType")?,
+            event_result: code(self.event_result.as_ref(), "eventResult")?,
+            // Dates are unix seconds; 0 means no bound.
+            seen_after: self.date_start.filter(|d| *d > 0).map(|d| d * 1000),
+            seen_before: self.date_end.filter(|d| *d > 0).map(|d| d * 1000 + 999),
+        })
+    }
+
+    fn page(&self) -> (i64, i64) {
+        (
+            self.limit.filter(|l| *l > 0).unwrap_or(100).min(10_000),
+            self.skip.unwrap_or(0).max(0),
+        )
+    }
+}
+
+fn code_text(v: Option<i64>) -> String {
+    v.map(|c| c.to_string()).unwrap_or_default()
+}
+
+fn client_update_json(i: &InstanceRecord) -> api::ClientUpdate {
+    api::ClientUpdate {
+        client_id: i.machine_id.clone(),
+        app_id: i.app_id.clone(),
+        group_id: i.group_id.clone(),
+        version: i.version.clone(),
+        oem: i.oem.clone(),
+        event_type: code_text(i.last_event_type),
+        event_result: code_text(i.last_event_result),
+        error_code: code_text(i.last_error_code),
+        last_seen: rfc3339(i.last_seen),
+        status: i.status.clone(),
+    }
+}
+
+/// `GET clientupdates` (and the extension `GET instances`, which adds `idPrefix` and
+/// `status`): the latest state per instance, most recently seen first, paginated.
+pub(super) async fn client_updates(
+    State(state): State<AdminState>,
+    Query(query): Query<InstanceQuery>,
+) -> ApiResult<api::ClientUpdateList> {
+    let (limit, skip) = query.page();
+    let rows = state.store.instances(&query.filter()?, limit, skip).await?;
+    Ok(Json(api::ClientUpdateList {
+        items: rows.iter().map(client_update_json).collect(),
+    }))
+}
+
+pub(super) async fn client_update_count(
+    State(state): State<AdminState>,
+    Query(query): Query<InstanceQuery>,
+) -> ApiResult<api::ClientCount> {
+    Ok(Json(api::ClientCount {
+        count: state.store.count_instances(&query.filter()?).await?,
+    }))
+}
+
+pub(super) async fn app_versions(
+    State(state): State<AdminState>,
+    Query(query): Query<InstanceQuery>,
+) -> ApiResult<api::AppVersionList> {
+    let counts = state.store.version_counts(&query.filter()?).await?;
+    Ok(Json(api::AppVersionList {
+        items: counts
+            .into_iter()
+            .map(|c| api::AppVersionItem {
+                app_id: c.app_id,
+                group_id: c.group_id,
+                version: c.version,
+                count: c.count,
+            })
+            .collect(),
+    }))
+}
+
+fn number(query: &HashMap<String, String>, key: &str, default: i64) -> i64 {
+    query
+        .get(key)
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(default)
+}
+
+/// `GET client/history?clientId=`: an instance's events and grants, oldest first.
+pub(super) async fn client_history(
+    State(state): State<AdminState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<api::ClientHistory> {
+    let client = query
+        .get("clientId")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::Invalid("clientId is required".into()))?;
+    let app = query
+        .get("appId")
+        .filter(|a| !a.is_empty())
+        .map(|a| canonical_app_id(a));
+    let limit = number(&query, "limit", 1000).clamp(1, 100_000);
+    let history = state.store.history(app.as_deref(), client, limit).await?;
+    Ok(Json(api::ClientHistory {
+        items: history
+            .into_iter()
+            .map(|h| api::ClientHistoryItem {
+                date_time: h.at.div_euclid(1000),
+                group_id: h.group_id,
+                version: h.version,
+                event_type: code_text(h.event_type),
+                event_result: code_text(h.event_result),
+                error_code: code_text(h.error_code),
+                install_source: h.install_source,
+                kind: match h.kind {
+                    HistoryKind::Event => "event".into(),
+                    HistoryKind::Grant => "grant".into(),
+                },
+                target_version: h.target_version.unwrap_or_default(),
+            })
+            .collect(),
+    }))
+}
+
+/// Extension: `GET activity[?appId=&limit=&skip=]`, newest first.
+pub(super) async fn list_activity(
+    State(state): State<AdminState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<api::ActivityList> {
+    let app = query
+        .get("appId")
+        .filter(|a| !a.is_empty())
+        .map(|a| canonical_app_id(a));
+    let limit = number(&query, "limit", 100).clamp(1, 10_000);
+    let entries = state
+        .store
+        .activity(app.as_deref(), limit, number(&query, "skip", 0))
+        .await?;
+    Ok(Json(api::ActivityList {
+        items: entries
+            .into_iter()
+            .map(|e| api::Activity {
+                id: e.id,
+                date_time: rfc3339(e.at),
+                actor: e.actor,
+                action: e.action,
+                app_id: e.app_id,
+                group_id: e.group_id,
+                detail: e.detail,
+            })
+            .collect(),
+    }))
+}
+
+// ----- upstreams -----
+
+fn upstream_json(u: &UpstreamRecord) -> api::Upstream {
+    api::Upstream {
+        id: u.id.clone(),
+        url: u.url.clone(),
+        label: u.label.clone(),
+    }
+}
+
+fn check_url(url: &str) -> Result<(), ApiError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(format!(
+            "url {url:?} must be http:// or https://"
+        )))
+    }
+}
+
+pub(super) async fn list_upstreams(
+    State(state): State<AdminState>,
+) -> ApiResult<api::UpstreamList> {
+    Ok(Json(api::UpstreamList {
+        items: state
+            .store
+            .upstreams()
+            .await?
+            .iter()
+            .map(upstream_json)
+            .collect(),
+    }))
+}
+
+pub(super) async fn create_upstream(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Json(body): Json<api::Upstream>,
+) -> ApiResult<api::Upstream> {
+    check_url(&body.url)?;
+    let next = state
+        .store
+        .upstreams()
+        .await?
+        .iter()
+        .filter_map(|u| u.id.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let record = UpstreamRecord {
+        id: next.to_string(),
+        url: body.url,
+        label: body.label,
+    };
+    state.store.put_upstream(&record).await?;
+    let detail = format!("upstream {} at {}", record.id, record.url);
+    state.log(&actor, "upstream.create", "", "", detail).await;
+    Ok(Json(upstream_json(&record)))
+}
+
+pub(super) async fn update_upstream(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+    Json(body): Json<api::Upstream>,
+) -> ApiResult<api::Upstream> {
+    check_url(&body.url)?;
+    if !state.store.upstreams().await?.iter().any(|u| u.id == id) {
+        return Err(ApiError::NotFound(format!("upstream {id} not found")));
+    }
+    let record = UpstreamRecord {
+        id,
+        url: body.url,
+        label: body.label,
+    };
+    state.store.put_upstream(&record).await?;
+    let detail = format!("upstream {} at {}", record.id, record.url);
+    state.log(&actor, "upstream.update", "", "", detail).await;
+    Ok(Json(upstream_json(&record)))
+}
+
+pub(super) async fn delete_upstream(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> ApiResult<api::Upstream> {
+    let record = state
+        .store
+        .upstreams()
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("upstream {id} not found")))?;
+    state.store.delete_upstream(&id).await?;
+    state
+        .log(&actor, "upstream.delete", "", "", format!("upstream {id}"))
+        .await;
+    Ok(Json(upstream_json(&record)))
+}
+
+pub(super) async fn generate_uuid() -> Json<api::GeneratedUuid> {
+    Json(api::GeneratedUuid {
+        uuid: uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+// ----- users -----
+
+pub(super) async fn list_users(State(state): State<AdminState>) -> ApiResult<api::AdminUserList> {
+    Ok(Json(api::AdminUserList {
+        users: state
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| api::AdminUser {
+                user: u.name,
+                token: String::new(),
+            })
+            .collect(),
+    }))
+}
+
+pub(super) async fn create_user(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Json(body): Json<api::AdminUserRequest>,
+) -> ApiResult<api::AdminUser> {
+    let name = body.user_name.trim().to_owned();
+    if name.is_empty() {
+        return Err(ApiError::Invalid("userName is required".into()));
+    }
+    let key = auth::generate_key();
+    state
+        .store
+        .create_user(&UserRecord {
+            name: name.clone(),
+            key_sealed: state.secret.seal(&key),
+            created_at: state.now_ms(),
+        })
+        .await?;
+    state
+        .log(
+            &actor,
+            "user.create",
+            "",
+            "",
+            format!("created user {name}"),
+        )
+        .await;
+    Ok(Json(api::AdminUser {
+        user: name,
+        token: key,
+    }))
+}
+
+pub(super) async fn get_user(
+    State(state): State<AdminState>,
+    Path(user): Path<String>,
+) -> ApiResult<api::AdminUser> {
+    let record = state
+        .store
+        .user(&user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
+    Ok(Json(api::AdminUser {
+        user: record.name,
+        token: String::new(),
+    }))
+}
+
+pub(super) async fn delete_user(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(user): Path<String>,
+) -> ApiResult<api::AdminUser> {
+    state.store.delete_user(&user).await?;
+    state
+        .log(
+            &actor,
+            "user.delete",
+            "",
+            "",
+            format!("deleted user {user}"),
+        )
+        .await;
+    Ok(Json(api::AdminUser {
+        user,
+        token: String::new(),
+    }))
+}
+
+pub(super) async fn regenerate_key(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path(user): Path<String>,
+) -> ApiResult<api::AdminUser> {
+    let key = auth::generate_key();
+    state
+        .store
+        .set_user_key(&user, &state.secret.seal(&key))
+        .await?;
+    state
+        .log(
+            &actor,
+            "user.key",
+            "",
+            "",
+            format!("new key for user {user}"),
+        )
+        .await;
+    Ok(Json(api::AdminUser { user, token: key }))
+}
+
+/// Creates user `admin` when there is no user yet: with `key` when given, else a random
+/// one. Returns the key when it created the user (to be shown once), `None` otherwise.
+pub async fn ensure_admin(
+    store: &dyn Store,
+    secret: &Secret,
+    key: Option<&str>,
+    now_ms: i64,
+) -> Result<Option<String>, StoreError> {
+    if !store.users().await?.is_empty() {
+        return Ok(None);
+    }
+    let key = key.map_or_else(auth::generate_key, str::to_owned);
+    match store
+        .create_user(&UserRecord {
+            name: "admin".into(),
+            key_sealed: secret.seal(&key),
+            created_at: now_ms,
+        })
+        .await
+    {
+        Ok(()) => Ok(Some(key)),
+        // Another replica created it at the same moment.
+        Err(StoreError::Conflict { .. }) => Ok(None),
+        Err(err) => Err(err),
+    }
+}

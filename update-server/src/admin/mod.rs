@@ -1,0 +1,409 @@
+//! The admin API: CoreUpdate's `update/v1` endpoints under `/_ah/api/update/v1/`, as the
+//! real `updateservicectl` (v1.4 and v2.1) calls them, plus this server's extensions in the
+//! same conventions. Every endpoint requires Hawk or Basic authentication, except the
+//! public lists (`public/packages`, `public/channels`) and `/admin/v1/init`.
+//!
+//! Fields and absence (updateservicectl.md §4.1, §11): clients omit `false`, `0` and `""`.
+//! For the fields every client knows (label, channel, paused, OEM blacklist) an absent field
+//! is its zero value: a PATCH is a full replace, which is how `group unpause` works. Fields
+//! that only one generation of the CLI knows (v2.1's `updatePercent` and `rolloutActive`,
+//! v1.4's `updateCount`, `updateInterval` and `updatePooling`) and this server's extensions
+//! keep their value when absent, so a v1.4 or v2.1 client's GET-then-PATCH never clears
+//! what it cannot see.
+
+mod config;
+mod fleet;
+
+pub use fleet::ensure_admin;
+
+use crate::api;
+use crate::auth::{self, AuthError, Credentials, HawkRequest, Secret};
+use crate::cache::ConfigCache;
+use crate::clock::{Clock, from_millis, millis};
+use crate::store::{ActivityRecord, AppRecord, Store, StoreError, canonical_app_id};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::{Json, Router};
+use std::sync::Arc;
+
+/// The API's URL prefix.
+pub const API_PREFIX: &str = "/_ah/api/update/v1";
+
+/// What the admin handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The configuration cache, refreshed after every write.
+    pub cache: Arc<ConfigCache>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Seals API keys.
+    pub secret: Secret,
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+/// An API failure, answered with CoreUpdate's error body.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// 401, with the `WWW-Authenticate` value to send.
+    #[error("{message}")]
+    Unauthorized {
+        /// Says what, never whether the user exists.
+        message: String,
+        /// The challenge.
+        challenge: String,
+    },
+    /// 500; the cause is logged, not sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { what } => Self::NotFound(format!("{what} not found")),
+            StoreError::Conflict { what } => Self::Conflict(format!("{what} already exists")),
+            StoreError::MissingReference { what } => Self::NotFound(what),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, reason) = match &self {
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "notFound"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Internal(cause) => {
+                tracing::error!(error = %cause, "admin API request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "backendError")
+            }
+        };
+        let message = self.to_string();
+        let body = api::ErrorBody {
+            error: api::ErrorDetail {
+                code: status.as_u16(),
+                message: message.clone(),
+                errors: vec![api::ErrorItem {
+                    reason: reason.into(),
+                    message,
+                }],
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if let Self::Unauthorized { challenge, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(challenge)
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}
+
+/// A handler's result.
+pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// The admin API's routes (mount at the root; paths include [`API_PREFIX`]).
+pub fn router(state: AdminState) -> Router {
+    use config::*;
+    use fleet::*;
+    let authenticated = Router::new()
+        .route("/apps", get(list_apps).post(create_app))
+        .route(
+            "/apps/{app}",
+            get(get_app).patch(update_app).delete(delete_app),
+        )
+        .route("/apps/{app}/packages", get(list_packages))
+        .route(
+            "/apps/{app}/packages/{version}",
+            post(create_package).delete(delete_package),
+        )
+        .route(
+            "/apps/{app}/channels",
+            get(list_channels).post(create_channel),
+        )
+        .route(
+            "/apps/{app}/channels/{label}",
+            patch(update_channel).delete(delete_channel),
+        )
+        .route("/apps/{app}/groups", get(list_groups).post(create_group))
+        .route(
+            "/apps/{app}/groups/{group}",
+            get(get_group)
+                .patch(update_group)
+                .post(set_group_percent)
+                .delete(delete_group),
+        )
+        .route(
+            "/apps/{app}/groups/{group}/requests/{kind}/{start}/{end}",
+            get(group_requests),
+        )
+        .route(
+            "/apps/{app}/groups/{group}/rollout",
+            get(get_rollout).post(set_rollout),
+        )
+        .route(
+            "/apps/{app}/groups/{group}/rollout/active",
+            get(get_rollout_active).post(set_rollout_active),
+        )
+        .route("/appversions", get(app_versions))
+        .route("/clientupdates", get(client_updates))
+        .route("/clientupdatecount", get(client_update_count))
+        .route("/client/history", get(client_history))
+        .route("/instances", get(client_updates))
+        .route("/activity", get(list_activity))
+        .route("/upstream", get(list_upstreams).post(create_upstream))
+        .route(
+            "/upstream/{id}",
+            put(update_upstream).delete(delete_upstream),
+        )
+        .route("/util/uuid", get(generate_uuid))
+        .route("/admin/user", get(list_users).post(create_user))
+        .route("/admin/user/{user}", get(get_user).delete(delete_user))
+        .route("/admin/user/{user}/token/new", put(regenerate_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    let public = Router::new()
+        .route("/public/packages", get(public_packages))
+        .route("/public/channels", get(public_channels));
+    Router::new()
+        .nest(API_PREFIX, authenticated.merge(public))
+        .route("/admin/v1/init", get(init))
+        .with_state(state)
+}
+
+/// Checks the request's credentials; on success the user rides along as an [`Actor`].
+async fn authenticate(
+    State(state): State<AdminState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |o| o.0.clone());
+    let resource = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let target = Target {
+        method: request.method().as_str().to_owned(),
+        resource,
+        headers: request.headers().clone(),
+    };
+    match check_credentials(&state, &target).await {
+        Ok(user) => {
+            request.extensions_mut().insert(Actor(user));
+            next.run(request).await
+        }
+        Err(err) => auth_failure(err).into_response(),
+    }
+}
+
+fn auth_failure(err: AuthError) -> ApiError {
+    let message = match err {
+        AuthError::Stale { challenge, .. } => {
+            return ApiError::Unauthorized {
+                message: "stale timestamp".into(),
+                challenge,
+            };
+        }
+        AuthError::Unseal | AuthError::Secret { .. } => {
+            return ApiError::Internal(format!("authentication: {err}"));
+        }
+        AuthError::Missing => "authentication required".to_owned(),
+        AuthError::Malformed(what) => format!("malformed Authorization header: {what}"),
+        AuthError::Replayed => "replayed request".to_owned(),
+        AuthError::Invalid => "invalid credentials".to_owned(),
+    };
+    ApiError::Unauthorized {
+        message,
+        challenge: "Hawk".into(),
+    }
+}
+
+/// What authentication looks at in a request (owned, so the check can await).
+struct Target {
+    method: String,
+    resource: String,
+    headers: HeaderMap,
+}
+
+async fn check_credentials(state: &AdminState, request: &Target) -> Result<String, AuthError> {
+    let value = request
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::Missing)?
+        .to_str()
+        .map_err(|_| AuthError::Malformed("not ASCII"))?;
+    let credentials = auth::parse_authorization(value)?;
+    let user = match &credentials {
+        Credentials::Hawk(h) => h.id.clone(),
+        Credentials::Basic { user, .. } => user.clone(),
+    };
+    let stored = state
+        .store
+        .user(&user)
+        .await
+        .map_err(|e| AuthError::Secret {
+            path: "store".into(),
+            reason: e.to_string(),
+        })?;
+    // An unknown user is checked against a fresh key nobody has, so that neither the answer
+    // nor its timing tells whether the user exists.
+    let exists = stored.is_some();
+    let key = match stored {
+        Some(record) => state.secret.open(&record.key_sealed)?,
+        None => auth::generate_key(),
+    };
+    match credentials {
+        Credentials::Basic { key: offered, .. } => auth::verify_basic(&key, &offered)?,
+        Credentials::Hawk(hawk) => {
+            let (host, port) = host_and_port(&request.headers);
+            let now = state.clock.now().as_second();
+            let target = HawkRequest {
+                method: &request.method,
+                resource: &request.resource,
+                host: &host,
+                port,
+            };
+            auth::verify_hawk(&key, &hawk, &target, now)?;
+            let now_ms = now * 1000;
+            let window = 2 * auth::CLOCK_SKEW_SECS * 1000;
+            let fresh = state
+                .store
+                .use_nonce(&user, &hawk.nonce, now_ms, now_ms - window)
+                .await
+                .map_err(|e| AuthError::Secret {
+                    path: "store".into(),
+                    reason: e.to_string(),
+                })?;
+            if !fresh {
+                return Err(AuthError::Replayed);
+            }
+        }
+    }
+    if !exists {
+        return Err(AuthError::Invalid);
+    }
+    Ok(user)
+}
+
+/// The host and port the client addressed, from `Host` (and `X-Forwarded-Proto` for the
+/// default port behind a TLS-terminating proxy).
+fn host_and_port(headers: &HeaderMap) -> (String, u16) {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let default = if https { 443 } else { 80 };
+    // An IPv6 literal keeps its brackets in Hawk's host.
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.contains(']') => match port.parse() {
+            Ok(port) => (name.to_owned(), port),
+            Err(_) => (host.to_owned(), default),
+        },
+        _ => (host.to_owned(), default),
+    }
+}
+
+/// `GET /admin/v1/init`: CoreUpdate's first-run initialisation. This server initialises its
+/// database and its `admin` user at start, so this only confirms it.
+async fn init() -> &'static str {
+    "ok"
+}
+
+/// RFC 3339 of unix milliseconds.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    from_millis(ms).to_string()
+}
+
+impl AdminState {
+    pub(crate) fn now_ms(&self) -> i64 {
+        millis(self.clock.now())
+    }
+
+    /// Appends to the activity log; a failure is logged, not returned (the change is made).
+    pub(crate) async fn log(
+        &self,
+        actor: &Actor,
+        action: &str,
+        app_id: &str,
+        group_id: &str,
+        detail: String,
+    ) {
+        let entry = ActivityRecord {
+            id: 0,
+            at: self.now_ms(),
+            actor: actor.0.clone(),
+            action: action.to_owned(),
+            app_id: app_id.to_owned(),
+            group_id: group_id.to_owned(),
+            detail,
+        };
+        if let Err(err) = self.store.append_activity(&entry).await {
+            tracing::error!(error = %err, action, "activity log write failed");
+        }
+    }
+
+    /// Makes this replica see a configuration write at once.
+    pub(crate) async fn refreshed(&self) {
+        if let Err(err) = self.cache.refresh().await {
+            tracing::warn!(error = %err, "configuration refresh after a write failed");
+        }
+    }
+
+    /// The app an id names (braces and case do not matter).
+    pub(crate) async fn app(&self, app: &str) -> Result<AppRecord, ApiError> {
+        let id = canonical_app_id(app);
+        let config = self.store.load_config().await?;
+        config
+            .apps
+            .into_iter()
+            .find(|a| a.id == id)
+            .ok_or_else(|| ApiError::NotFound(format!("app {app} not found")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_ports_come_from_the_host_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("example.test:8000"));
+        assert_eq!(host_and_port(&headers), ("example.test".into(), 8000));
+        headers.insert(header::HOST, HeaderValue::from_static("example.test"));
+        assert_eq!(host_and_port(&headers), ("example.test".into(), 80));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(host_and_port(&headers), ("example.test".into(), 443));
+        headers.insert(header::HOST, HeaderValue::from_static("[::1]:9000"));
+        assert_eq!(host_and_port(&headers), ("[::1]".into(), 9000));
+    }
+}
