@@ -2,6 +2,101 @@
 //! download and verify the payload, install it through the team's hooks, and report
 //! progress and completion to the update service.
 //!
-//! The update flow itself is built in a later step; this crate currently holds only its
-//! documentation.
+//! # The flow
+//!
+//! [`Updater::run_once`] does one pass, [`Updater::run`] repeats it until cancelled:
+//!
+//! 1. Update check (`<ping>`, `<updatecheck>` and the routine 3/2 event, as update_engine
+//!    sends it). Everything on the wire is built and parsed by [`omaha_proto`].
+//! 2. On an update: 13/1, download into `<state dir>/download/<package name>` with resume
+//!    (HTTP `Range`) and a streaming SHA-256, size and hash checks, optionally the ed25519
+//!    signature check, then 14/1.
+//! 3. [`Hooks::install`]. [`InstallOutcome::Complete`]: 3/1, [`Hooks::health_check`], 3/2
+//!    with `previousversion`. [`InstallOutcome::Deferred`]: 800/1; the update completes
+//!    (health check, 3/2) when an updater next runs with the new version as its current
+//!    version.
+//! 4. Any failure after the update started is reported as 3/0 with an error code
+//!    ([`Error::omaha_error_code`]; the table is in [`mod@error`]). A failed health check
+//!    runs [`Hooks::rollback`] first.
+//!
+//! The state directory keeps `state.json` (written atomically), so a restart between the
+//! install and the completion report still reports 3/2, and a cut download resumes.
+//!
+//! Requests have a timeout; transient failures (transport errors, timeouts, HTTP 5xx)
+//! are retried with exponential backoff and jitter, and [`Updater::run`] backs off
+//! between failed passes. The server's `PollInterval`, when present, replaces the
+//! configured interval.
+//!
+//! # Signatures
+//!
+//! Omaha has no field for a payload signature, so the SDK looks for a detached signature
+//! next to the payload: for a payload at `<URL>`, the signature is at **`<URL>.sig`**
+//! (for example `https://pkgs.example.com/app/1.2.0/update.gz.sig`). The file holds the
+//! 64-byte **Ed25519ph** signature (RFC 8032 §5.1: ed25519 over the SHA-512 of the whole
+//! payload, no context), either as the 64 raw bytes or as their standard base64 (padded,
+//! surrounding whitespace ignored). Ed25519ph lets the SDK verify a payload of any size
+//! while streaming it, without holding it in memory. It is what
+//! `ed25519_dalek::SigningKey::sign_prehashed(Sha512::new().chain(payload), None)` and
+//! `openssl pkeyutl -sign -rawin -pkeyopt instance:Ed25519ph` (OpenSSL 3.2 and later)
+//! produce. The signature is checked only when the updater has a [`PublicKey`]; then a
+//! missing or invalid signature fails the update (3/0, code 12) and nothing is installed.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use updater_sdk::{HookError, Hooks, InstallOutcome, UpdateInfo, Updater};
+//!
+//! struct MyApp;
+//!
+//! #[updater_sdk::async_trait]
+//! impl Hooks for MyApp {
+//!     async fn install(&self, payload: &Path, update: &UpdateInfo)
+//!         -> Result<InstallOutcome, HookError> {
+//!         let target = format!("/opt/myapp/releases/{}", update.version);
+//!         tokio::fs::copy(payload, &target).await?;
+//!         // Restart the service on the new release here, then:
+//!         Ok(InstallOutcome::Complete)
+//!     }
+//!
+//!     async fn health_check(&self, version: &str) -> Result<(), HookError> {
+//!         let _ = version; // Probe the new version; an error rolls it back.
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn example() -> Result<(), updater_sdk::Error> {
+//! let updater = Updater::builder("https://updates.example.com", "e96281a6-d1af-4bde-9a0a-97b76e56dc57")
+//!     .group("stable")
+//!     .current_version("1.0.0")
+//!     .state_dir("/var/lib/myapp-updater")
+//!     .build(MyApp)
+//!     .await?;
+//! match updater.run_once().await? {
+//!     updater_sdk::Outcome::Completed { version, .. } => println!("now on {version}"),
+//!     other => println!("{other:?}"),
+//! }
+//! // Or forever, until Ctrl-C:
+//! updater.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/exec-updater.rs` is a complete updater that installs by running a command,
+//! like `updateservicectl watch`:
+//! `cargo run -p updater-sdk --example exec-updater -- --help`.
 #![forbid(unsafe_code)]
+
+pub mod client;
+pub mod core;
+pub mod error;
+pub mod hooks;
+pub mod state;
+mod updater;
+
+pub use async_trait::async_trait;
+pub use client::HttpOptions;
+pub use core::UpdateInfo;
+pub use error::{Error, HookError};
+pub use hooks::{Hooks, InstallOutcome, Notification};
+pub use updater::{MACHINE_ID_PATH, Outcome, PublicKey, Updater, UpdaterBuilder};

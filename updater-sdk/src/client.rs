@@ -1,0 +1,520 @@
+//! The IO shell's transport: Omaha requests over reqwest with timeouts and retries, the
+//! payload download with resume and streaming verification, the detached signature
+//! fetch. This module is the only one that reads the clock, sleeps or draws random
+//! numbers.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use omaha_proto::digest::{Digest as _, Sha256Digest};
+use omaha_proto::{Request, Response};
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
+
+use crate::core::{SchedulePolicy, UpdateInfo, backoff_delay};
+use crate::error::Error;
+use crate::hooks::{Hooks, Notification};
+
+/// The largest Omaha response accepted (the server's request limit, mirrored).
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// The largest detached signature file accepted.
+const MAX_SIGNATURE_BYTES: usize = 4096;
+/// The suffix appended to the payload URL to find its detached signature.
+pub const SIGNATURE_SUFFIX: &str = ".sig";
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpOptions {
+    /// Timeout of each Omaha request, from sending to the last byte of the answer.
+    pub request_timeout: Duration,
+    /// Timeout to establish a connection.
+    pub connect_timeout: Duration,
+    /// Longest silence while downloading a payload (a download as a whole has no limit).
+    pub download_read_timeout: Duration,
+    /// Attempts per request (Omaha request or download) before giving up; transient
+    /// failures (transport errors, timeouts, HTTP 5xx and 429) are retried with
+    /// exponential backoff and jitter.
+    pub attempts: u32,
+    /// The `User-Agent` header.
+    pub user_agent: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            download_read_timeout: Duration::from_secs(60),
+            attempts: 3,
+            user_agent: crate::core::UPDATER_NAME.to_owned(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// Sets [`HttpOptions::request_timeout`].
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets [`HttpOptions::connect_timeout`].
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`HttpOptions::download_read_timeout`].
+    #[must_use]
+    pub fn download_read_timeout(mut self, timeout: Duration) -> Self {
+        self.download_read_timeout = timeout;
+        self
+    }
+
+    /// Sets [`HttpOptions::attempts`] (at least 1).
+    #[must_use]
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets [`HttpOptions::user_agent`].
+    #[must_use]
+    pub fn user_agent(mut self, user_agent: &str) -> Self {
+        user_agent.clone_into(&mut self.user_agent);
+        self
+    }
+}
+
+/// The current time: the one clock read of the SDK.
+pub(crate) fn now() -> Instant {
+    Instant::now()
+}
+
+/// A jitter sample in `[0, 1)`.
+pub(crate) fn jitter_sample() -> f64 {
+    fastrand::f64()
+}
+
+/// A generated machine id: 32 lower-case hex digits, like `/etc/machine-id`.
+pub(crate) fn generate_machine_id() -> String {
+    (0..32)
+        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+pub(crate) async fn sleep(delay: Duration) {
+    tokio::time::sleep(delay).await;
+}
+
+fn transport_error(url: &str, error: reqwest::Error) -> Error {
+    if error.is_timeout() {
+        Error::Timeout {
+            url: url.to_owned(),
+        }
+    } else {
+        Error::Transport {
+            url: url.to_owned(),
+            source: Box::new(error),
+        }
+    }
+}
+
+/// The HTTP side of an updater.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    omaha_url: String,
+    options: HttpOptions,
+    backoff: SchedulePolicy,
+}
+
+/// The result of a verified download: the SHA-512 state of the payload, for the
+/// signature check.
+pub(crate) struct Verified {
+    pub(crate) sha512: sha2::Sha512,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        omaha_url: String,
+        options: HttpOptions,
+        backoff: SchedulePolicy,
+    ) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.download_read_timeout)
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            omaha_url,
+            options,
+            backoff,
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, fails permanently or the attempts are used up,
+    /// sleeping with backoff between transient failures.
+    async fn retrying<T, F, Fut>(&self, hooks: &dyn Hooks, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut failures = 0_u32;
+        loop {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_transient() && failures + 1 < self.options.attempts => {
+                    failures += 1;
+                    let retry_in = backoff_delay(&self.backoff, failures, jitter_sample());
+                    tracing::warn!(%error, ?retry_in, "request failed, retrying");
+                    hooks.notify(&Notification::Retrying {
+                        error: &error,
+                        retry_in,
+                    });
+                    sleep(retry_in).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Sends an Omaha request (retrying transient failures) and decodes the answer.
+    pub(crate) async fn omaha(
+        &self,
+        request: &Request,
+        hooks: &dyn Hooks,
+    ) -> Result<Response, Error> {
+        let body = request.encode();
+        self.retrying(hooks, || self.omaha_once(body.clone())).await
+    }
+
+    async fn omaha_once(&self, body: Vec<u8>) -> Result<Response, Error> {
+        let url = self.omaha_url.as_str();
+        let mut response = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .timeout(self.options.request_timeout)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| transport_error(url, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Error::Server {
+                status: status.as_u16(),
+            });
+        }
+        let bytes = read_capped(&mut response, url, MAX_RESPONSE_BYTES).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Error::EmptyResponse);
+        }
+        Ok(Response::decode(&bytes)?)
+    }
+
+    /// Downloads `update` into `path`, resuming the bytes already there, and verifies its
+    /// size and SHA-256.
+    pub(crate) async fn download(
+        &self,
+        update: &UpdateInfo,
+        path: &Path,
+        hooks: &dyn Hooks,
+    ) -> Result<Verified, Error> {
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .await
+            .map_err(|e| Error::io(path, e))?;
+        let mut sink = Sink::resume(&mut file, path, update.size).await?;
+        if sink.len > 0 {
+            hooks.notify(&Notification::DownloadResumed { offset: sink.len });
+        }
+        let mut failures = 0_u32;
+        loop {
+            match self.fetch_into(update, &mut sink, hooks).await {
+                Ok(()) => break,
+                Err(error) if error.is_transient() && failures + 1 < self.options.attempts => {
+                    failures += 1;
+                    let retry_in = backoff_delay(&self.backoff, failures, jitter_sample());
+                    tracing::warn!(%error, offset = sink.len, ?retry_in, "download interrupted, resuming");
+                    hooks.notify(&Notification::Retrying {
+                        error: &error,
+                        retry_in,
+                    });
+                    sleep(retry_in).await;
+                }
+                Err(error) => {
+                    sink.flush().await?;
+                    return Err(error);
+                }
+            }
+        }
+        sink.flush().await?;
+        if sink.len != update.size {
+            return Err(Error::SizeMismatch {
+                expected: update.size,
+                actual: sink.len,
+            });
+        }
+        let actual = Sha256Digest(sink.sha256.clone().finalize().into());
+        if actual != update.sha256 {
+            return Err(Error::HashMismatch {
+                expected: update.sha256.to_base64(),
+                actual: actual.to_base64(),
+            });
+        }
+        Ok(Verified {
+            sha512: sink.sha512.clone(),
+        })
+    }
+
+    /// One GET of the rest of the payload.
+    async fn fetch_into(
+        &self,
+        update: &UpdateInfo,
+        sink: &mut Sink<'_>,
+        hooks: &dyn Hooks,
+    ) -> Result<(), Error> {
+        if sink.len == update.size {
+            return Ok(());
+        }
+        let url = update.url.as_str();
+        let mut request = self.http.get(url);
+        if sink.len > 0 {
+            request = request.header(reqwest::header::RANGE, format!("bytes={}-", sink.len));
+        }
+        let mut response = request.send().await.map_err(|e| transport_error(url, e))?;
+        match response.status().as_u16() {
+            206 => {
+                let expected = format!("bytes {}-", sink.len);
+                let from_offset = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with(&expected));
+                if !from_offset {
+                    return Err(Error::Download {
+                        url: url.to_owned(),
+                        status: 206,
+                    });
+                }
+            }
+            200 => sink.restart().await?,
+            // Nothing left past our offset: the file is as long as the server's, and the
+            // size check says whether that is right.
+            416 if sink.len > 0 => return Ok(()),
+            status => {
+                return Err(Error::Download {
+                    url: url.to_owned(),
+                    status,
+                });
+            }
+        }
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(url, e))?
+        {
+            let total = sink.len + chunk.len() as u64;
+            if total > update.size {
+                return Err(Error::SizeMismatch {
+                    expected: update.size,
+                    actual: total,
+                });
+            }
+            sink.write(&chunk).await?;
+            hooks.notify(&Notification::DownloadProgress {
+                bytes: sink.len,
+                total: update.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fetches the detached signature at `<payload URL>.sig`: 64 raw bytes, or their
+    /// standard base64 (surrounding whitespace ignored).
+    pub(crate) async fn signature(
+        &self,
+        payload_url: &str,
+        hooks: &dyn Hooks,
+    ) -> Result<[u8; 64], Error> {
+        let url = format!("{payload_url}{SIGNATURE_SUFFIX}");
+        let body = self
+            .retrying(hooks, || async {
+                let mut response = self
+                    .http
+                    .get(&url)
+                    .timeout(self.options.request_timeout)
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(&url, e))?;
+                let status = response.status().as_u16();
+                if status == 404 {
+                    return Err(Error::Signature(format!("no signature at {url}")));
+                }
+                if status != 200 {
+                    return Err(Error::Download {
+                        url: url.clone(),
+                        status,
+                    });
+                }
+                read_capped(&mut response, &url, MAX_SIGNATURE_BYTES).await
+            })
+            .await?;
+        parse_signature(&body)
+            .ok_or_else(|| Error::Signature(format!("{url} is not an ed25519 signature")))
+    }
+}
+
+/// A detached signature file: 64 raw bytes, or base64 of them.
+pub(crate) fn parse_signature(body: &[u8]) -> Option<[u8; 64]> {
+    // Base64 of 64 bytes is 88 characters, so no body is both forms.
+    let decoded = std::str::from_utf8(body).ok().and_then(|text| {
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+    });
+    match decoded {
+        Some(bytes) => <[u8; 64]>::try_from(bytes.as_slice()).ok(),
+        None => <[u8; 64]>::try_from(body).ok(),
+    }
+}
+
+async fn read_capped(
+    response: &mut reqwest::Response,
+    url: &str,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(url, e))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(Error::InvalidResponse(format!(
+                "{url} sent more than {limit} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The payload file being written, with its running digests.
+struct Sink<'f> {
+    file: &'f mut tokio::fs::File,
+    path: &'f Path,
+    len: u64,
+    sha256: sha2::Sha256,
+    sha512: sha2::Sha512,
+}
+
+impl<'f> Sink<'f> {
+    /// Takes over the bytes already in the file (hashing them), or empties the file when
+    /// it is longer than the payload can be.
+    async fn resume(
+        file: &'f mut tokio::fs::File,
+        path: &'f Path,
+        size: u64,
+    ) -> Result<Self, Error> {
+        let on_disk = file.metadata().await.map_err(|e| Error::io(path, e))?.len();
+        let mut sink = Self {
+            file,
+            path,
+            len: 0,
+            sha256: sha2::Sha256::new(),
+            sha512: sha2::Sha512::new(),
+        };
+        if on_disk > size {
+            sink.restart().await?;
+            return Ok(sink);
+        }
+        sink.file
+            .seek(std::io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| Error::io(path, e))?;
+        let mut buf = vec![0_u8; 64 * 1024];
+        loop {
+            let n = sink
+                .file
+                .read(&mut buf)
+                .await
+                .map_err(|e| Error::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            sink.sha256.update(&buf[..n]);
+            sink.sha512.update(&buf[..n]);
+            sink.len += n as u64;
+        }
+        Ok(sink)
+    }
+
+    async fn restart(&mut self) -> Result<(), Error> {
+        self.file
+            .set_len(0)
+            .await
+            .map_err(|e| Error::io(self.path, e))?;
+        self.len = 0;
+        self.sha256 = sha2::Sha256::new();
+        self.sha512 = sha2::Sha512::new();
+        Ok(())
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| Error::io(self.path, e))?;
+        self.sha256.update(bytes);
+        self.sha512.update(bytes);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.file
+            .flush()
+            .await
+            .map_err(|e| Error::io(self.path, e))?;
+        self.file
+            .sync_data()
+            .await
+            .map_err(|e| Error::io(self.path, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_raw_or_base64() {
+        let raw = [7_u8; 64];
+        assert_eq!(parse_signature(&raw), Some(raw));
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        assert_eq!(parse_signature(format!("{b64}\n").as_bytes()), Some(raw));
+        assert_eq!(parse_signature(b"not a signature"), None);
+        assert_eq!(parse_signature(&[7_u8; 63]), None);
+    }
+
+    #[test]
+    fn generated_machine_ids_look_like_etc_machine_id() {
+        let id = generate_machine_id();
+        assert_eq!(id.len(), 32);
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+    }
+}

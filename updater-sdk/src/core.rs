@@ -1,0 +1,610 @@
+//! The sans-IO core: builds the Omaha requests, interprets the responses, decides what to
+//! do after a restart and when to check next.
+//!
+//! Nothing here performs IO, reads a clock or draws a random number: time comes in as
+//! `now`, randomness as a jitter sample in `[0, 1)`, so every decision is a pure function
+//! that the unit tests below pin down. The IO shell ([`crate::Updater`]) feeds it.
+
+use std::time::{Duration, Instant};
+
+use omaha_proto::appid::same_app_id;
+use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
+use omaha_proto::digest::{Sha1Digest, Sha256Digest};
+use omaha_proto::request::{self, Event, Os};
+use omaha_proto::{Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// The `version` and `updaterversion` this SDK sends.
+pub const UPDATER_NAME: &str = concat!("updater-sdk-", env!("CARGO_PKG_VERSION"));
+
+/// Who this instance is, as sent in every request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The Omaha app id.
+    pub app_id: String,
+    /// The group, sent as `track`.
+    pub group: String,
+    /// The instance key, sent as `machineid`.
+    pub machine_id: String,
+    /// `installsource`: `scheduler` for periodic checks, `ondemandupdate` for manual ones.
+    pub install_source: String,
+}
+
+impl Identity {
+    fn envelope(&self) -> Request {
+        let mut os = Os::new(std::env::consts::OS, "", "");
+        os.arch = Some(std::env::consts::ARCH.to_owned());
+        Request::update_engine(UPDATER_NAME, &self.install_source, os)
+    }
+
+    fn app(&self, version: &str) -> request::App {
+        request::App::new(&self.app_id, version)
+            .with_track(&self.group)
+            .with_machine_id(&self.machine_id)
+    }
+
+    /// An update check from `version`, with ping and the routine 3/2 event
+    /// (`previousversion=""`, as update_engine sends on every check).
+    #[must_use]
+    pub fn check_request(&self, version: &str) -> Request {
+        self.envelope()
+            .with_app(self.app(version).with_update_check(None))
+    }
+
+    /// A ping alone (sent while an installed update waits for the restart).
+    #[must_use]
+    pub fn ping_request(&self, version: &str) -> Request {
+        self.envelope().with_app(self.app(version).with_ping())
+    }
+
+    /// A request carrying one event and nothing else.
+    #[must_use]
+    pub fn event_request(&self, version: &str, event: Event) -> Request {
+        self.envelope()
+            .with_app(self.app(version).with_event(event))
+    }
+
+    /// The completion report: 3/2 from `version` (the new one) with
+    /// `previousversion` = the version the update started from.
+    #[must_use]
+    pub fn completion_request(&self, version: &str, previous_version: &str) -> Request {
+        self.event_request(version, Event::update_complete(previous_version))
+    }
+}
+
+/// An update the server offered, as the SDK will download and install it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateInfo {
+    /// The version the package installs (`manifest@version`).
+    pub version: String,
+    /// The package file name (`package@name`).
+    pub package_name: String,
+    /// The full download URL: the first codebase followed by the package name.
+    pub url: String,
+    /// The payload size in bytes.
+    pub size: u64,
+    /// The SHA-256 of the payload (the postinstall action's `sha256`, or else the
+    /// package's `hash_sha256`).
+    pub sha256: Sha256Digest,
+    /// The SHA-1 of the payload (`package@hash`), informational only.
+    pub sha1: Option<Sha1Digest>,
+}
+
+/// What an update-check response says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckResult {
+    /// No update for now.
+    NoUpdate,
+    /// An update to download and install.
+    Update(UpdateInfo),
+}
+
+/// An interpreted update-check response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckAnswer {
+    /// Update or not.
+    pub result: CheckResult,
+    /// The server's `PollInterval`, if it sent one.
+    pub poll_interval: Option<Duration>,
+}
+
+/// Finds this app's `<app>` in a response, or says why it is not usable.
+fn our_app<'r>(
+    response: &'r Response,
+    app_id: &str,
+) -> Result<&'r omaha_proto::response::App, Error> {
+    let Some(first) = response.apps.first() else {
+        return Err(Error::InvalidResponse("the response has no <app>".into()));
+    };
+    let app = response
+        .apps
+        .iter()
+        .find(|a| same_app_id(&a.appid, app_id))
+        .ok_or_else(|| Error::WrongApp {
+            expected: app_id.to_owned(),
+            got: first.appid.clone(),
+        })?;
+    match &app.status {
+        None | Some(AppStatus::Ok) => Ok(app),
+        Some(other) => Err(Error::Rejected {
+            status: other.as_str().to_owned(),
+        }),
+    }
+}
+
+/// Interprets the response to [`Identity::check_request`].
+///
+/// # Errors
+/// [`Error::WrongApp`] when the response is about another app, [`Error::Rejected`] when
+/// the server refuses the app or the check (`error-unknownApplication`, `error-internal`,
+/// ...), [`Error::InvalidResponse`] when a field the SDK needs is missing or invalid.
+pub fn interpret_check(response: &Response, app_id: &str) -> Result<CheckAnswer, Error> {
+    let app = our_app(response, app_id)?;
+    let check = app
+        .update_check
+        .as_ref()
+        .ok_or_else(|| Error::InvalidResponse("the app has no <updatecheck>".into()))?;
+    let poll_interval = check.poll_interval.map(Duration::from_secs);
+    let result = match &check.status {
+        Some(UpdateCheckStatus::NoUpdate) => CheckResult::NoUpdate,
+        Some(UpdateCheckStatus::Ok) => CheckResult::Update(update_info(check)?),
+        Some(other) => {
+            return Err(Error::Rejected {
+                status: other.as_str().to_owned(),
+            });
+        }
+        None => {
+            return Err(Error::InvalidResponse("<updatecheck> has no status".into()));
+        }
+    };
+    Ok(CheckAnswer {
+        result,
+        poll_interval,
+    })
+}
+
+fn update_info(check: &omaha_proto::response::UpdateCheck) -> Result<UpdateInfo, Error> {
+    let invalid = |what: &str| Error::InvalidResponse(what.to_owned());
+    let manifest = check
+        .manifests
+        .first()
+        .ok_or_else(|| invalid("an update without <manifest>"))?;
+    if manifest.version.trim().is_empty() {
+        return Err(invalid("<manifest> has no version"));
+    }
+    let package = manifest
+        .packages
+        .first()
+        .ok_or_else(|| invalid("an update without <package>"))?;
+    if package.name.is_empty() || package.name.contains('/') || package.name == ".." {
+        return Err(invalid("<package> has no usable name"));
+    }
+    if package.size == 0 {
+        return Err(invalid("<package> has no size"));
+    }
+    let codebase = check
+        .urls
+        .iter()
+        .map(|u| u.codebase.as_str())
+        .find(|c| !c.is_empty())
+        .ok_or_else(|| invalid("an update without <url codebase>"))?;
+    let from_action = manifest
+        .actions
+        .iter()
+        .filter(|a| a.event == Some(omaha_proto::codes::ActionEvent::PostInstall))
+        .find_map(|a| a.sha256.as_ref())
+        .and_then(|h| h.digest().copied());
+    let from_package = package
+        .hash_sha256
+        .as_ref()
+        .and_then(|h| h.digest().copied());
+    let sha256 = from_action
+        .or(from_package)
+        .ok_or_else(|| invalid("an update without a SHA-256 of the payload"))?;
+    Ok(UpdateInfo {
+        version: manifest.version.clone(),
+        package_name: package.name.clone(),
+        url: format!("{codebase}{}", package.name),
+        size: package.size,
+        sha256,
+        sha1: package.hash.as_ref().and_then(|h| h.digest().copied()),
+    })
+}
+
+/// Checks that an event acknowledgement is about this app.
+///
+/// # Errors
+/// As [`interpret_check`], for the app lookup.
+pub fn interpret_ack(response: &Response, app_id: &str) -> Result<(), Error> {
+    our_app(response, app_id).map(|_| ())
+}
+
+/// Where an update stands, as persisted in the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Downloaded and verified, not installed yet.
+    Downloaded,
+    /// Installed and taking effect now ([`crate::InstallOutcome::Complete`]); health
+    /// check and completion report pending.
+    Installed,
+    /// Installed, completion held back until the app restarts on the new version
+    /// ([`crate::InstallOutcome::Deferred`]).
+    Held,
+}
+
+/// An update in progress, persisted across restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpdate {
+    /// The version being installed.
+    pub version: String,
+    /// The version the update started from.
+    pub from_version: String,
+    /// How far it got.
+    pub phase: Phase,
+}
+
+/// A download in progress, persisted so that the next attempt resumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartialDownload {
+    /// The payload URL.
+    pub url: String,
+    /// The version the payload installs.
+    pub version: String,
+    /// Expected size in bytes.
+    pub size: u64,
+    /// Expected SHA-256, base64.
+    pub sha256: String,
+    /// The file name inside the state directory's `download/` folder.
+    pub file: String,
+}
+
+impl PartialDownload {
+    /// Whether the bytes on disk belong to this offered update and may be resumed.
+    #[must_use]
+    pub fn matches(&self, info: &UpdateInfo) -> bool {
+        use omaha_proto::digest::Digest as _;
+        self.url == info.url && self.size == info.size && self.sha256 == info.sha256.to_base64()
+    }
+}
+
+/// The whole persisted state (`state.json` in the state directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The generated machine id, when `/etc/machine-id` was not available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// The update in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingUpdate>,
+    /// The partial download.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<PartialDownload>,
+}
+
+/// What to do about a persisted pending update when the updater runs, given the version
+/// the app runs now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// Nothing pending: check for updates.
+    Check,
+    /// The new version runs: health check, then report 3/2 with this previous version
+    /// (or 3/0 and roll back if the health check fails).
+    Complete {
+        /// The new version.
+        version: String,
+        /// The version the update started from.
+        from_version: String,
+    },
+    /// Installed with completion deferred and the app still runs the old version: wait
+    /// for the restart (ping only, no new check).
+    AwaitRestart {
+        /// The version waiting to take effect.
+        version: String,
+    },
+    /// An installed update did not take: the app runs the old version again. Report 3/0
+    /// with update_engine's code 44 (rollback detected) and forget it.
+    RolledBack {
+        /// The version that was installed.
+        version: String,
+    },
+    /// Stale bookkeeping (a download that was never installed, or a version that is
+    /// neither old nor new): forget it and check.
+    Discard,
+}
+
+/// Decides what a persisted pending update means now.
+#[must_use]
+pub fn resume(pending: Option<&PendingUpdate>, current_version: &str) -> Resume {
+    let Some(p) = pending else {
+        return Resume::Check;
+    };
+    match p.phase {
+        Phase::Downloaded => Resume::Discard,
+        Phase::Installed | Phase::Held if current_version == p.version => Resume::Complete {
+            version: p.version.clone(),
+            from_version: p.from_version.clone(),
+        },
+        Phase::Held if current_version == p.from_version => Resume::AwaitRestart {
+            version: p.version.clone(),
+        },
+        Phase::Installed if current_version == p.from_version => Resume::RolledBack {
+            version: p.version.clone(),
+        },
+        Phase::Installed | Phase::Held => Resume::Discard,
+    }
+}
+
+/// Poll interval, jitter and backoff settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SchedulePolicy {
+    /// Time between checks when the server sends no `PollInterval`.
+    pub poll_interval: Duration,
+    /// Jitter as a fraction of the interval: 0.1 spreads checks over ±10 %.
+    pub poll_jitter: f64,
+    /// First backoff delay after a failure.
+    pub backoff_initial: Duration,
+    /// Largest backoff delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for SchedulePolicy {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(45 * 60),
+            poll_jitter: 0.1,
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(4 * 60 * 60),
+        }
+    }
+}
+
+/// The delay before the next routine check: the server's `PollInterval` when it sent one,
+/// else the configured interval, spread by `±poll_jitter` using `sample` in `[0, 1)`.
+#[must_use]
+pub fn poll_delay(policy: &SchedulePolicy, server: Option<Duration>, sample: f64) -> Duration {
+    let base = server.unwrap_or(policy.poll_interval);
+    let jitter = policy.poll_jitter.clamp(0.0, 1.0);
+    let factor = 1.0 - jitter + 2.0 * jitter * sample.clamp(0.0, 1.0);
+    base.mul_f64(factor)
+}
+
+/// The delay after the `failures`-th consecutive failure (1 for the first): exponential
+/// from `backoff_initial`, capped at `backoff_max`, with "equal jitter" (between half and
+/// all of it, by `sample` in `[0, 1)`).
+#[must_use]
+pub fn backoff_delay(policy: &SchedulePolicy, failures: u32, sample: f64) -> Duration {
+    let exponent = failures.saturating_sub(1).min(32);
+    let full = policy
+        .backoff_initial
+        .saturating_mul(1_u32 << exponent.min(31))
+        .min(policy.backoff_max);
+    full.mul_f64(0.5 + 0.5 * sample.clamp(0.0, 1.0))
+}
+
+/// The check schedule: counts consecutive failures and says when to check next.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    policy: SchedulePolicy,
+    failures: u32,
+}
+
+impl Schedule {
+    /// A schedule with no failures yet.
+    #[must_use]
+    pub fn new(policy: SchedulePolicy) -> Self {
+        Self {
+            policy,
+            failures: 0,
+        }
+    }
+
+    /// Consecutive failures so far.
+    #[must_use]
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// After a successful check at `now`: resets the backoff and returns the next check
+    /// time.
+    pub fn after_success(
+        &mut self,
+        now: Instant,
+        server_poll_interval: Option<Duration>,
+        sample: f64,
+    ) -> Instant {
+        self.failures = 0;
+        now + poll_delay(&self.policy, server_poll_interval, sample)
+    }
+
+    /// After a failed check at `now`: backs off and returns the next attempt time.
+    pub fn after_failure(&mut self, now: Instant, sample: f64) -> Instant {
+        self.failures = self.failures.saturating_add(1);
+        now + backoff_delay(&self.policy, self.failures, sample)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use omaha_proto::codes::EventType;
+    use omaha_proto::response::{Action, App, Codebase, Manifest, Package, UpdateCheck};
+
+    const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+
+    fn identity() -> Identity {
+        Identity {
+            app_id: APP.into(),
+            group: "stable".into(),
+            machine_id: "m1".into(),
+            install_source: "scheduler".into(),
+        }
+    }
+
+    fn update_response(appid: &str) -> Response {
+        let sha1: Sha1Digest = "qUqP5cyxm6YcTAhz05Hph5gvu9M=".parse().unwrap();
+        let sha256: Sha256Digest = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
+            .parse()
+            .unwrap();
+        Response::new("t").with_app(
+            App::ok(appid).with_update_check(
+                UpdateCheck::update(
+                    [Codebase::new("http://127.0.0.1:1/pkg/1.1.0")],
+                    Manifest::new("1.1.0")
+                        .with_package(Package::new("update.gz", 4, sha1, true))
+                        .with_action(Action::postinstall(sha256)),
+                )
+                .with_poll_interval(60),
+            ),
+        )
+    }
+
+    #[test]
+    fn check_request_is_update_engine_shaped() {
+        let req = identity().check_request("1.0.0");
+        let app = &req.apps[0];
+        assert_eq!(app.track.as_deref(), Some("stable"));
+        assert_eq!(app.machine_id.as_deref(), Some("m1"));
+        assert!(app.update_check.is_some() && app.ping.is_some());
+        assert_eq!(app.events[0].event_type, EventType::UpdateComplete);
+        assert_eq!(app.events[0].previous_version.as_deref(), Some(""));
+        let again = Request::decode(&req.encode()).unwrap();
+        assert_eq!(again, req);
+    }
+
+    #[test]
+    fn update_is_interpreted_with_url_size_hash_and_poll_interval() {
+        let answer = interpret_check(&update_response(&format!("{{{APP}}}")), APP).unwrap();
+        assert_eq!(answer.poll_interval, Some(Duration::from_secs(60)));
+        let CheckResult::Update(info) = answer.result else {
+            panic!("expected an update")
+        };
+        assert_eq!(info.url, "http://127.0.0.1:1/pkg/1.1.0/update.gz");
+        assert_eq!(info.size, 4);
+        assert_eq!(info.version, "1.1.0");
+    }
+
+    #[test]
+    fn another_apps_response_is_wrong_app() {
+        let err = interpret_check(
+            &update_response("{00000000-0000-0000-0000-000000000000}"),
+            APP,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::WrongApp { .. }), "{err}");
+        assert_eq!(err.omaha_error_code(), 34);
+    }
+
+    #[test]
+    fn missing_hash_or_size_is_invalid() {
+        let mut response = update_response(APP);
+        let check = response.apps[0].update_check.as_mut().unwrap();
+        check.manifests[0].actions.clear();
+        assert!(matches!(
+            interpret_check(&response, APP),
+            Err(Error::InvalidResponse(_))
+        ));
+        let mut response = update_response(APP);
+        let check = response.apps[0].update_check.as_mut().unwrap();
+        check.manifests[0].packages[0].size = 0;
+        assert!(matches!(
+            interpret_check(&response, APP),
+            Err(Error::InvalidResponse(_))
+        ));
+    }
+
+    #[test]
+    fn error_statuses_are_rejections() {
+        let response = Response::new("t").with_app(App::error(APP, AppStatus::UnknownApplication));
+        let err = interpret_check(&response, APP).unwrap_err();
+        assert!(matches!(&err, Error::Rejected { status } if status == "error-unknownApplication"));
+        let response = Response::new("t").with_app(
+            App::ok(APP).with_update_check(UpdateCheck::error(UpdateCheckStatus::Internal)),
+        );
+        assert!(matches!(
+            interpret_check(&response, APP),
+            Err(Error::Rejected { .. })
+        ));
+    }
+
+    #[test]
+    fn resume_decisions() {
+        let p = |phase| PendingUpdate {
+            version: "2".into(),
+            from_version: "1".into(),
+            phase,
+        };
+        assert_eq!(resume(None, "1"), Resume::Check);
+        assert_eq!(resume(Some(&p(Phase::Downloaded)), "1"), Resume::Discard);
+        assert!(matches!(
+            resume(Some(&p(Phase::Installed)), "2"),
+            Resume::Complete { from_version, .. } if from_version == "1"
+        ));
+        assert!(matches!(
+            resume(Some(&p(Phase::Held)), "2"),
+            Resume::Complete { .. }
+        ));
+        assert!(matches!(
+            resume(Some(&p(Phase::Held)), "1"),
+            Resume::AwaitRestart { .. }
+        ));
+        assert!(matches!(
+            resume(Some(&p(Phase::Installed)), "1"),
+            Resume::RolledBack { .. }
+        ));
+        assert_eq!(resume(Some(&p(Phase::Installed)), "3"), Resume::Discard);
+    }
+
+    #[test]
+    fn poll_delay_prefers_the_server_and_jitters_within_bounds() {
+        let policy = SchedulePolicy {
+            poll_interval: Duration::from_secs(100),
+            poll_jitter: 0.1,
+            ..SchedulePolicy::default()
+        };
+        assert_eq!(poll_delay(&policy, None, 0.5), Duration::from_secs(100));
+        assert_eq!(poll_delay(&policy, None, 0.0), Duration::from_secs(90));
+        assert_eq!(
+            poll_delay(&policy, Some(Duration::from_secs(1000)), 0.5),
+            Duration::from_secs(1000)
+        );
+        assert!(poll_delay(&policy, None, 0.999_999) <= Duration::from_secs(110));
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_resets() {
+        let policy = SchedulePolicy {
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(60),
+            ..SchedulePolicy::default()
+        };
+        assert_eq!(backoff_delay(&policy, 1, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff_delay(&policy, 2, 1.0), Duration::from_secs(20));
+        assert_eq!(backoff_delay(&policy, 3, 0.0), Duration::from_secs(20));
+        assert_eq!(backoff_delay(&policy, 10, 1.0), Duration::from_secs(60));
+        assert_eq!(
+            backoff_delay(&policy, u32::MAX, 1.0),
+            Duration::from_secs(60)
+        );
+
+        let now = Instant::now();
+        let mut schedule = Schedule::new(policy);
+        assert_eq!(
+            schedule.after_failure(now, 1.0),
+            now + Duration::from_secs(10)
+        );
+        assert_eq!(
+            schedule.after_failure(now, 1.0),
+            now + Duration::from_secs(20)
+        );
+        assert_eq!(schedule.failures(), 2);
+        schedule.after_success(now, None, 0.5);
+        assert_eq!(schedule.failures(), 0);
+        assert_eq!(
+            schedule.after_failure(now, 1.0),
+            now + Duration::from_secs(10)
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! The SDK's one error type, and the Omaha error code each error is reported with.
+//!
+//! | error | `errorcode` in the 3/0 event | update_engine's name |
+//! |---|---|---|
+//! | [`Error::Transport`], [`Error::Timeout`] (payload download) | 9 | download transfer |
+//! | [`Error::Download`] (payload server answered HTTP `s`) | 2000 + `s` | HTTP response |
+//! | [`Error::HashMismatch`] | 10 | payload hash mismatch |
+//! | [`Error::SizeMismatch`] | 11 | payload size mismatch |
+//! | [`Error::Signature`] | 12 | download payload verification |
+//! | [`Error::Io`] | 14 | download write |
+//! | [`Error::Install`] | 5 | postinstall runner |
+//! | [`Error::EmptyResponse`] | 30 | empty response |
+//! | [`Error::Protocol`] | 31 | XML parse error |
+//! | [`Error::InvalidResponse`], [`Error::WrongApp`], [`Error::Rejected`] | 34 | Omaha response invalid |
+//! | [`Error::Server`] (update service answered HTTP `s`) | 2000 + `s` | HTTP response |
+//! | [`Error::RolledBack`] | 44 | rollback detected |
+//! | [`Error::HealthCheck`] | 1000 | (SDK code: the health check failed, rolled back) |
+//! | [`Error::State`], [`Error::Config`] | 1 | generic error |
+//!
+//! Errors talking to the update service itself are not reported as events (the server is
+//! what could not be reached); they are retried with backoff.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The SDK-specific error code reported when the health check of a new version fails.
+pub const HEALTH_CHECK_FAILED: i64 = 1000;
+
+/// Everything that can go wrong in an update.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection to `url` failed (refused, reset, TLS, cut in the middle of a body).
+    #[error("request to {url} failed")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// `url` did not answer within the configured timeout.
+    #[error("request to {url} timed out")]
+    Timeout {
+        /// The URL requested.
+        url: String,
+    },
+    /// The update service answered with a non-2xx HTTP status.
+    #[error("the update service answered HTTP {status}")]
+    Server {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The payload server answered with an HTTP status other than 200, 206 or 416.
+    #[error("downloading {url} failed with HTTP {status}")]
+    Download {
+        /// The payload URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The update service answered 2xx with an empty body.
+    #[error("the update service sent an empty response")]
+    EmptyResponse,
+    /// The response is not a well-formed Omaha document.
+    #[error("the update service sent an undecodable response")]
+    Protocol(#[from] omaha_proto::DecodeError),
+    /// The response is well formed but lacks something the SDK needs.
+    #[error("invalid Omaha response: {0}")]
+    InvalidResponse(String),
+    /// The response is about another app than the one asked for.
+    #[error("the response is for app {got:?}, not {expected:?}")]
+    WrongApp {
+        /// This updater's app id.
+        expected: String,
+        /// The first app id in the response.
+        got: String,
+    },
+    /// The server refused the app or the check (`error-unknownApplication`, ...).
+    #[error("the update service refused the request: {status}")]
+    Rejected {
+        /// The `status` attribute.
+        status: String,
+    },
+    /// The payload's SHA-256 is not the one the server announced.
+    #[error("payload SHA-256 is {actual}, expected {expected}")]
+    HashMismatch {
+        /// Announced, base64.
+        expected: String,
+        /// Computed, base64.
+        actual: String,
+    },
+    /// The payload's size is not the one the server announced.
+    #[error("payload is {actual} bytes, expected {expected}")]
+    SizeMismatch {
+        /// Announced.
+        expected: u64,
+        /// Received (a lower bound when the download was stopped for being too long).
+        actual: u64,
+    },
+    /// The payload signature is missing, malformed or does not verify.
+    #[error("payload signature: {0}")]
+    Signature(String),
+    /// The install hook failed.
+    #[error("the install hook failed")]
+    Install(#[source] HookError),
+    /// The health check of the new version failed; the rollback hook ran.
+    #[error("the health check of version {version} failed")]
+    HealthCheck {
+        /// The version that failed its health check.
+        version: String,
+        /// The health check's error.
+        #[source]
+        source: HookError,
+        /// The rollback hook's error, if the rollback failed too.
+        rollback: Option<HookError>,
+    },
+    /// An installed update did not take effect: the app runs the old version again.
+    #[error("version {version} was installed but the app runs {running}")]
+    RolledBack {
+        /// The version installed.
+        version: String,
+        /// The version running.
+        running: String,
+    },
+    /// A file in the state directory could not be read or written.
+    #[error("{}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file is not readable JSON of the expected shape.
+    #[error("state file {}: {message}", path.display())]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The builder was given an unusable configuration.
+    #[error("invalid updater configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The Omaha `errorcode` this error is reported with in a 3/0 event (table in the
+    /// [module docs](self)).
+    #[must_use]
+    pub fn omaha_error_code(&self) -> i64 {
+        match self {
+            Self::Transport { .. } | Self::Timeout { .. } => 9,
+            Self::Server { status } | Self::Download { status, .. } => 2000 + i64::from(*status),
+            Self::HashMismatch { .. } => 10,
+            Self::SizeMismatch { .. } => 11,
+            Self::Signature(_) => 12,
+            Self::Io { .. } => 14,
+            Self::Install(_) => 5,
+            Self::EmptyResponse => 30,
+            Self::Protocol(_) => 31,
+            Self::InvalidResponse(_) | Self::WrongApp { .. } | Self::Rejected { .. } => 34,
+            Self::RolledBack { .. } => 44,
+            Self::HealthCheck { .. } => HEALTH_CHECK_FAILED,
+            Self::State { .. } | Self::Config(_) => 1,
+        }
+    }
+
+    /// Whether trying again later may succeed without anyone changing anything: transport
+    /// failures, timeouts and HTTP 5xx (and 429).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } | Self::Timeout { .. } => true,
+            Self::Server { status } | Self::Download { status, .. } => {
+                *status >= 500 || *status == 429
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The error a [`Hooks`](crate::Hooks) method returns: any error, boxed, or a message.
+pub struct HookError(Box<dyn StdError + Send + Sync>);
+
+impl HookError {
+    /// Wraps any error.
+    pub fn new(error: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+
+    /// An error that is just a message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self(message.to_string().into())
+    }
+
+    /// The wrapped error.
+    #[must_use]
+    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync> {
+        self.0
+    }
+}
+
+impl fmt::Debug for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl StdError for HookError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<std::io::Error> for HookError {
+    fn from(error: std::io::Error) -> Self {
+        Self::new(error)
+    }
+}
+
+impl From<String> for HookError {
+    fn from(message: String) -> Self {
+        Self(message.into())
+    }
+}
+
+impl From<&str> for HookError {
+    fn from(message: &str) -> Self {
+        Self(message.into())
+    }
+}

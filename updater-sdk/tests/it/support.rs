@@ -1,0 +1,448 @@
+//! Test fixtures: a real update-server on 127.0.0.1 over a fresh SQLite store, a small
+//! Range-capable payload server, recording hooks.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use sha2::Digest as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use update_server::store::{
+    AppRecord, ChannelRecord, GroupRecord, HistoryKind, PackageRecord, SqliteStore, Store,
+};
+use updater_sdk::{
+    HookError, Hooks, HttpOptions, InstallOutcome, Notification, UpdateInfo, Updater,
+    UpdaterBuilder,
+};
+
+pub const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+pub const PACKAGE: &str = "update.gz";
+
+/// The payload of version 1.1.0 in most tests: 200 KiB of varied bytes.
+pub fn payload() -> Vec<u8> {
+    (0..200 * 1024_u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+pub fn sha256_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
+}
+
+fn sha1_b64(bytes: &[u8]) -> String {
+    // The server wants a SHA-1 too; the SDK never reads it, any well-formed digest does.
+    let digest = sha2::Sha256::digest(bytes);
+    base64::engine::general_purpose::STANDARD.encode(&digest[..20])
+}
+
+/// What a payload server does with a path.
+#[derive(Clone)]
+pub struct Served {
+    pub bytes: Vec<u8>,
+    /// The first full (non-Range) GET sends only this many bytes, then drops the
+    /// connection.
+    pub cut_first_at: Option<usize>,
+}
+
+/// One request the payload server saw: path and `Range` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub path: String,
+    pub range: Option<String>,
+}
+
+/// A minimal HTTP/1.1 file server with `Range: bytes=N-` support, one request per
+/// connection, that can cut a body halfway (which a framework would not let us do).
+pub struct PayloadServer {
+    addr: SocketAddr,
+    files: Arc<Mutex<HashMap<String, Served>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PayloadServer {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let files: Arc<Mutex<HashMap<String, Served>>> = Arc::default();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let (f, s) = (files.clone(), seen.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_file(stream, f.clone(), s.clone()));
+            }
+        });
+        Self {
+            addr,
+            files,
+            seen,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn put(&self, path: &str, bytes: Vec<u8>) {
+        self.put_served(
+            path,
+            Served {
+                bytes,
+                cut_first_at: None,
+            },
+        );
+    }
+
+    pub fn put_served(&self, path: &str, served: Served) {
+        self.files.lock().unwrap().insert(path.to_owned(), served);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for PayloadServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_file(
+    mut stream: tokio::net::TcpStream,
+    files: Arc<Mutex<HashMap<String, Served>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) {
+    let mut head = Vec::new();
+    let mut buf = [0_u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("/")
+        .to_owned();
+    let range = lines
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.eq_ignore_ascii_case("range"))
+        .map(|(_, v)| v.trim().to_owned());
+    seen.lock().unwrap().push(Seen {
+        path: path.clone(),
+        range: range.clone(),
+    });
+    let served = {
+        let mut files = files.lock().unwrap();
+        let entry = files.get_mut(&path).cloned();
+        if let (Some(e), None) = (files.get_mut(&path), &range) {
+            e.cut_first_at = None;
+        }
+        entry
+    };
+    let Some(served) = served else {
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+        return;
+    };
+    let len = served.bytes.len();
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok());
+    let response = match start {
+        Some(start) if start >= len => {
+            let head = format!(
+                "HTTP/1.1 416 Range Not Satisfiable\r\ncontent-range: bytes */{len}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            return;
+        }
+        Some(start) => (
+            format!(
+                "HTTP/1.1 206 Partial Content\r\ncontent-range: bytes {start}-{}/{len}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                len - 1,
+                len - start
+            ),
+            &served.bytes[start..],
+        ),
+        None => (
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\nconnection: close\r\n\r\n"),
+            &served.bytes[..],
+        ),
+    };
+    let (head, body) = response;
+    let body = match (start, served.cut_first_at) {
+        (None, Some(cut)) => &body[..cut.min(body.len())],
+        _ => body,
+    };
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    let _ = stream.shutdown().await;
+}
+
+/// A real update-server over a fresh SQLite store: app [`APP`], packages 1.0.0 and 1.1.0
+/// (1.1.0's URL on `payload_url`, with the given size and SHA-256), channel `stable` at
+/// 1.1.0 and group `stable` following it with the default policy.
+pub struct TestServer {
+    pub store: Arc<dyn Store>,
+    running: Option<update_server::Running>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(payload_url: &str, payload: &[u8]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, payload_url, payload).await
+    }
+
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        payload_url: &str,
+        payload: &[u8],
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3"))
+            .await
+            .unwrap();
+        let store: Arc<dyn Store> = Arc::new(store);
+        populate(store.as_ref(), payload_url, payload).await;
+        let running = update_server::Running::start(
+            listener,
+            store.clone(),
+            Arc::new(update_server::clock::SystemClock),
+            "test",
+        )
+        .await
+        .unwrap();
+        Self {
+            store,
+            running: Some(running),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.running.as_ref().unwrap().addr())
+    }
+
+    /// The events the server recorded for `machine`, oldest first: (type, result, code).
+    pub async fn events(&self, machine: &str) -> Vec<(i64, i64, Option<i64>)> {
+        self.running.as_ref().unwrap().flush().await.unwrap();
+        self.store
+            .history(Some(APP), machine, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|h| h.kind == HistoryKind::Event)
+            .map(|h| (h.event_type.unwrap(), h.event_result.unwrap(), h.error_code))
+            .collect()
+    }
+
+    /// The instance's status and version as the server has them.
+    pub async fn instance(&self, machine: &str) -> (String, String) {
+        let record = self
+            .store
+            .instance(APP, machine)
+            .await
+            .unwrap()
+            .expect("instance stored");
+        (record.status, record.version)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await.unwrap();
+        }
+    }
+}
+
+async fn populate(store: &dyn Store, payload_url: &str, payload: &[u8]) {
+    store
+        .create_app(&AppRecord {
+            id: APP.into(),
+            label: "Test app".into(),
+            description: String::new(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let old = b"old".to_vec();
+    for (version, url, bytes) in [
+        ("1.0.0", "http://127.0.0.1:9/1.0.0/update.gz", &old[..]),
+        ("1.1.0", payload_url, payload),
+    ] {
+        store
+            .put_package(&PackageRecord {
+                app_id: APP.into(),
+                version: version.into(),
+                url: url.into(),
+                size: bytes.len() as u64,
+                sha1: sha1_b64(bytes),
+                sha256: sha256_b64(bytes),
+                metadata_size: String::new(),
+                metadata_signature_rsa: String::new(),
+                signature: String::new(),
+                release_notes: String::new(),
+                required: false,
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .put_channel(&ChannelRecord {
+            app_id: APP.into(),
+            name: "stable".into(),
+            version: "1.1.0".into(),
+            publish: false,
+            upstream: String::new(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    store
+        .create_group(&GroupRecord {
+            app_id: APP.into(),
+            id: "stable".into(),
+            label: "Stable".into(),
+            channel: "stable".into(),
+            policy: update_server::policy::GroupPolicy::default().to_json(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+}
+
+/// The hooks' behaviour in a test.
+#[derive(Clone)]
+pub struct Behaviour {
+    pub outcome: InstallOutcome,
+    pub install_fails: bool,
+    pub healthy: bool,
+    /// When set, the health check signals this and then never returns (a crash there).
+    pub hang_in_health_check: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            outcome: InstallOutcome::Complete,
+            install_fails: false,
+            healthy: true,
+            hang_in_health_check: None,
+        }
+    }
+}
+
+/// Hooks that install by copying the payload to `<install dir>/<version>` and record
+/// every call.
+#[derive(Clone)]
+pub struct TestHooks {
+    pub install_dir: PathBuf,
+    pub behaviour: Behaviour,
+    pub calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestHooks {
+    pub fn new(install_dir: &Path, behaviour: Behaviour) -> Self {
+        Self {
+            install_dir: install_dir.to_owned(),
+            behaviour,
+            calls: Arc::default(),
+        }
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The installed versions (file names in the install dir).
+    pub fn installed(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.install_dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+#[async_trait::async_trait]
+impl Hooks for TestHooks {
+    async fn install(
+        &self,
+        payload: &Path,
+        update: &UpdateInfo,
+    ) -> Result<InstallOutcome, HookError> {
+        self.record(format!("install {}", update.version));
+        if self.behaviour.install_fails {
+            return Err(HookError::msg("disk full"));
+        }
+        tokio::fs::create_dir_all(&self.install_dir).await?;
+        tokio::fs::copy(payload, self.install_dir.join(&update.version)).await?;
+        Ok(self.behaviour.outcome)
+    }
+
+    async fn health_check(&self, version: &str) -> Result<(), HookError> {
+        self.record(format!("health {version}"));
+        if let Some(entered) = &self.behaviour.hang_in_health_check {
+            entered.notify_one();
+            std::future::pending::<()>().await;
+        }
+        if self.behaviour.healthy {
+            Ok(())
+        } else {
+            Err(HookError::msg("the new version does not answer"))
+        }
+    }
+
+    async fn rollback(&self, failed: &str, previous: &str) -> Result<(), HookError> {
+        self.record(format!("rollback {failed} -> {previous}"));
+        let _ = tokio::fs::remove_file(self.install_dir.join(failed)).await;
+        Ok(())
+    }
+
+    fn notify(&self, notification: &Notification<'_>) {
+        match notification {
+            Notification::Retrying { error, .. } => self.record(format!("retrying: {error}")),
+            Notification::DownloadResumed { offset } => {
+                self.record(format!("resumed at {offset}"));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Test HTTP options: short timeouts, tiny backoff.
+pub fn builder(server_url: &str, state_dir: &Path, machine: &str, version: &str) -> UpdaterBuilder {
+    Updater::builder(server_url, APP)
+        .group("stable")
+        .machine_id(machine)
+        .current_version(version)
+        .state_dir(state_dir)
+        .http(
+            HttpOptions::default()
+                .request_timeout(Duration::from_secs(5))
+                .download_read_timeout(Duration::from_secs(5))
+                .attempts(3),
+        )
+        .backoff(Duration::from_millis(5), Duration::from_millis(50))
+}
