@@ -203,7 +203,9 @@ impl<'a> Tokenizer<'a> {
         mut f: impl FnMut(&'a str, &'a str, bool) -> Result<(), E>,
     ) -> Result<(), E> {
         let doc = self.doc;
-        if tag.generation == self.generation {
+        // Spans hold 32-bit offsets; larger documents (only possible with raised limits)
+        // always take the re-scan path.
+        if tag.generation == self.generation && u32::try_from(doc.len()).is_ok() {
             for span in &self.spans {
                 let name = doc
                     .get(span.name.0 as usize..span.name.1 as usize)
