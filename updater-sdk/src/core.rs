@@ -361,11 +361,16 @@ impl Default for SchedulePolicy {
     }
 }
 
-/// The delay before the next routine check: the server's `PollInterval` when it sent one,
-/// else the configured interval, spread by `±poll_jitter` using `sample` in `[0, 1)`.
+/// The shortest `PollInterval` taken from a server; a smaller one (a misconfigured or
+/// hostile server sending `0`) is raised to this, so the updater never spins.
+pub const MIN_SERVER_POLL_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The delay before the next routine check: the server's `PollInterval` when it sent one
+/// (at least [`MIN_SERVER_POLL_INTERVAL`]), else the configured interval, spread by
+/// `±poll_jitter` using `sample` in `[0, 1)`.
 #[must_use]
 pub fn poll_delay(policy: &SchedulePolicy, server: Option<Duration>, sample: f64) -> Duration {
-    let base = server.unwrap_or(policy.poll_interval);
+    let base = server.map_or(policy.poll_interval, |s| s.max(MIN_SERVER_POLL_INTERVAL));
     let jitter = policy.poll_jitter.clamp(0.0, 1.0);
     let factor = 1.0 - jitter + 2.0 * jitter * sample.clamp(0.0, 1.0);
     base.mul_f64(factor)
@@ -571,6 +576,10 @@ mod tests {
             Duration::from_secs(1000)
         );
         assert!(poll_delay(&policy, None, 0.999_999) <= Duration::from_secs(110));
+        assert_eq!(
+            poll_delay(&policy, Some(Duration::ZERO), 0.5),
+            MIN_SERVER_POLL_INTERVAL
+        );
     }
 
     #[test]

@@ -393,6 +393,7 @@ impl Updater {
             Resume::Discard => {
                 state.pending = None;
                 state::save(&self.state_dir, &state).await?;
+                self.clean_downloads(&state).await?;
             }
             Resume::AwaitRestart { version } => {
                 let request = self.identity.ping_request(&current);
@@ -551,6 +552,21 @@ impl Updater {
             from_version: from_version.to_owned(),
             version: version.to_owned(),
         })
+    }
+
+    /// Deletes the files in the download folder that no partial download owns.
+    async fn clean_downloads(&self, state: &State) -> Result<(), Error> {
+        let dir = state::download_dir(&self.state_dir).await?;
+        let keep = state.download.as_ref().map(|d| d.file.as_str());
+        let mut entries = tokio::fs::read_dir(&dir)
+            .await
+            .map_err(|e| Error::io(&dir, e))?;
+        while let Some(entry) = entries.next_entry().await.map_err(|e| Error::io(&dir, e))? {
+            if keep != entry.file_name().to_str() {
+                state::remove(&entry.path()).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Downloads (resuming when the bytes on disk belong to this payload), verifies size,
