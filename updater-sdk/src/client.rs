@@ -133,11 +133,8 @@ pub(crate) struct Transport {
     backoff: SchedulePolicy,
 }
 
-/// The result of a verified download: the SHA-512 state of the payload, for the
-/// signature check.
-pub(crate) struct Verified {
-    pub(crate) sha512: sha2::Sha512,
-}
+/// A detached signature to check while downloading: the key and the signature.
+pub(crate) type SignatureCheck = (ed25519_dalek::VerifyingKey, ed25519_dalek::Signature);
 
 impl Transport {
     pub(crate) fn new(
@@ -220,13 +217,14 @@ impl Transport {
     }
 
     /// Downloads `update` into `path`, resuming the bytes already there, and verifies its
-    /// size and SHA-256.
+    /// size, its SHA-256 and, when given, its ed25519 signature, all while streaming.
     pub(crate) async fn download(
         &self,
         update: &UpdateInfo,
         path: &Path,
+        signature: Option<SignatureCheck>,
         hooks: &dyn Hooks,
-    ) -> Result<Verified, Error> {
+    ) -> Result<(), Error> {
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .read(true)
@@ -234,7 +232,7 @@ impl Transport {
             .open(path)
             .await
             .map_err(|e| Error::io(path, e))?;
-        let mut sink = Sink::resume(&mut file, path, update.size).await?;
+        let mut sink = Sink::resume(&mut file, path, update.size, signature).await?;
         if sink.len > 0 {
             hooks.notify(&Notification::DownloadResumed { offset: sink.len });
         }
@@ -272,9 +270,15 @@ impl Transport {
                 actual: actual.to_base64(),
             });
         }
-        Ok(Verified {
-            sha512: sink.sha512.clone(),
-        })
+        if let Some(verifier) = sink.verifier.take() {
+            verifier.finalize_and_verify().map_err(|_| {
+                Error::Signature(format!(
+                    "the signature of {} does not verify with the configured key",
+                    update.url
+                ))
+            })?;
+        }
+        Ok(())
     }
 
     /// One GET of the rest of the payload.
@@ -410,13 +414,14 @@ async fn read_capped(
     Ok(out)
 }
 
-/// The payload file being written, with its running digests.
+/// The payload file being written, with its running digest and signature check.
 struct Sink<'f> {
     file: &'f mut tokio::fs::File,
     path: &'f Path,
     len: u64,
     sha256: sha2::Sha256,
-    sha512: sha2::Sha512,
+    signature: Option<SignatureCheck>,
+    verifier: Option<ed25519_dalek::StreamVerifier>,
 }
 
 impl<'f> Sink<'f> {
@@ -426,6 +431,7 @@ impl<'f> Sink<'f> {
         file: &'f mut tokio::fs::File,
         path: &'f Path,
         size: u64,
+        signature: Option<SignatureCheck>,
     ) -> Result<Self, Error> {
         let on_disk = file.metadata().await.map_err(|e| Error::io(path, e))?.len();
         let mut sink = Self {
@@ -433,7 +439,8 @@ impl<'f> Sink<'f> {
             path,
             len: 0,
             sha256: sha2::Sha256::new(),
-            sha512: sha2::Sha512::new(),
+            verifier: verifier(signature.as_ref(), path)?,
+            signature,
         };
         if on_disk > size {
             sink.restart().await?;
@@ -454,7 +461,9 @@ impl<'f> Sink<'f> {
                 break;
             }
             sink.sha256.update(&buf[..n]);
-            sink.sha512.update(&buf[..n]);
+            if let Some(v) = sink.verifier.as_mut() {
+                v.update(&buf[..n]);
+            }
             sink.len += n as u64;
         }
         Ok(sink)
@@ -467,7 +476,7 @@ impl<'f> Sink<'f> {
             .map_err(|e| Error::io(self.path, e))?;
         self.len = 0;
         self.sha256 = sha2::Sha256::new();
-        self.sha512 = sha2::Sha512::new();
+        self.verifier = verifier(self.signature.as_ref(), self.path)?;
         Ok(())
     }
 
@@ -477,7 +486,9 @@ impl<'f> Sink<'f> {
             .await
             .map_err(|e| Error::io(self.path, e))?;
         self.sha256.update(bytes);
-        self.sha512.update(bytes);
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(bytes);
+        }
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -492,6 +503,25 @@ impl<'f> Sink<'f> {
             .await
             .map_err(|e| Error::io(self.path, e))
     }
+}
+
+/// A fresh streaming verifier (pure Ed25519: the signature's hash covers `R`, the key and
+/// the whole message, so it can be computed as the bytes arrive).
+fn verifier(
+    check: Option<&SignatureCheck>,
+    path: &Path,
+) -> Result<Option<ed25519_dalek::StreamVerifier>, Error> {
+    check
+        .map(|(key, signature)| {
+            key.verify_stream(signature).map_err(|_| {
+                Error::Signature(format!(
+                    "malformed signature for {}",
+                    path.file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+                ))
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -31,15 +31,18 @@
 //!
 //! Omaha has no field for a payload signature, so the SDK looks for a detached signature
 //! next to the payload: for a payload at `<URL>`, the signature is at **`<URL>.sig`**
-//! (for example `https://pkgs.example.com/app/1.2.0/update.gz.sig`). The file holds the
-//! 64-byte **Ed25519ph** signature (RFC 8032 §5.1: ed25519 over the SHA-512 of the whole
-//! payload, no context), either as the 64 raw bytes or as their standard base64 (padded,
-//! surrounding whitespace ignored). Ed25519ph lets the SDK verify a payload of any size
-//! while streaming it, without holding it in memory. It is what
-//! `ed25519_dalek::SigningKey::sign_prehashed(Sha512::new().chain(payload), None)` and
-//! `openssl pkeyutl -sign -rawin -pkeyopt instance:Ed25519ph` (OpenSSL 3.2 and later)
-//! produce. The signature is checked only when the updater has a [`PublicKey`]; then a
-//! missing or invalid signature fails the update (3/0, code 12) and nothing is installed.
+//! (for example `https://pkgs.example.com/app/1.2.0/update.gz.sig`; any static file server
+//! can host it). The file holds the 64-byte **Ed25519** signature (RFC 8032 §5.1, pure
+//! Ed25519, no pre-hash, no context) of the whole payload file, either as the 64 raw bytes
+//! or as their standard base64 (padded, surrounding whitespace ignored). The SDK fetches
+//! it before the download and verifies it while the payload streams in, so a payload of
+//! any size is never held in memory. Any Ed25519 signer produces it, for example
+//! `openssl pkeyutl -sign -inkey key.pem -rawin -in update.gz | base64 -w0 > update.gz.sig`,
+//! or `ed25519_dalek::SigningKey::sign(&payload)`. The public key is given to
+//! [`UpdaterBuilder::public_key`] as the standard base64 of its 32 bytes
+//! ([`PublicKey::from_base64`]). The signature is checked only when the updater has a
+//! key; then a missing, malformed or wrong signature fails the update (3/0, code 12) and
+//! nothing is installed.
 //!
 //! # Example
 //!

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use omaha_proto::digest::Digest as _;
 use omaha_proto::request::Event;
 
-use crate::client::{self, HttpOptions, Transport, Verified};
+use crate::client::{self, HttpOptions, Transport};
 use crate::core::{
     self, CheckResult, Identity, PartialDownload, PendingUpdate, Phase, Resume, Schedule,
     SchedulePolicy, State, UpdateInfo,
@@ -30,11 +30,17 @@ impl PublicKey {
     /// The key from its 32 bytes.
     ///
     /// # Errors
-    /// [`Error::Config`] when the bytes are not a valid ed25519 point.
+    /// [`Error::Config`] when the bytes are not a valid ed25519 point, or a weak
+    /// (small-order) one that any signature would verify against.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, Error> {
-        ed25519_dalek::VerifyingKey::from_bytes(bytes)
-            .map(Self)
-            .map_err(|_| Error::Config("not an ed25519 public key".into()))
+        let key = ed25519_dalek::VerifyingKey::from_bytes(bytes)
+            .map_err(|_| Error::Config("not an ed25519 public key".into()))?;
+        if key.is_weak() {
+            return Err(Error::Config(
+                "a weak (small-order) ed25519 public key is refused".into(),
+            ));
+        }
+        Ok(Self(key))
     }
 
     /// The key from the standard base64 of its 32 bytes.
@@ -607,26 +613,21 @@ impl Updater {
     }
 
     async fn download_verified(&self, update: &UpdateInfo, path: &Path) -> Result<(), Error> {
-        let Verified { sha512 } = self
-            .transport
-            .download(update, path, self.hooks.as_ref())
-            .await?;
-        if let Some(key) = &self.public_key {
-            let bytes = self
-                .transport
-                .signature(&update.url, self.hooks.as_ref())
-                .await?;
-            let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-            key.0
-                .verify_prehashed_strict(sha512, None, &signature)
-                .map_err(|_| {
-                    Error::Signature(format!(
-                        "the signature of {} does not verify with the configured key",
-                        update.url
-                    ))
-                })?;
-        }
-        Ok(())
+        // The signature comes first, so the payload is verified as it streams in (and a
+        // missing signature costs no download).
+        let signature = match &self.public_key {
+            Some(key) => {
+                let bytes = self
+                    .transport
+                    .signature(&update.url, self.hooks.as_ref())
+                    .await?;
+                Some((key.0, ed25519_dalek::Signature::from_bytes(&bytes)))
+            }
+            None => None,
+        };
+        self.transport
+            .download(update, path, signature, self.hooks.as_ref())
+            .await
     }
 }
 

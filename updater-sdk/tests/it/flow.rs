@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use sha2::Digest as _;
 use updater_sdk::{Error, InstallOutcome, Outcome, PublicKey};
 
 use crate::support::{
@@ -272,9 +271,8 @@ fn signing_key(seed: u8) -> ed25519_dalek::SigningKey {
 }
 
 fn sign(key: &ed25519_dalek::SigningKey, bytes: &[u8]) -> [u8; 64] {
-    let mut prehash = sha2::Sha512::new();
-    prehash.update(bytes);
-    key.sign_prehashed(prehash, None).unwrap().to_bytes()
+    use ed25519_dalek::Signer as _;
+    key.sign(bytes).to_bytes()
 }
 
 fn public(key: &ed25519_dalek::SigningKey) -> PublicKey {
