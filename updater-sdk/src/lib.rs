@@ -40,7 +40,8 @@
 //! `openssl pkeyutl -sign -inkey key.pem -rawin -in update.gz | base64 -w0 > update.gz.sig`,
 //! or `ed25519_dalek::SigningKey::sign(&payload)`. The public key is given to
 //! [`UpdaterBuilder::public_key`] as the standard base64 of its 32 bytes
-//! ([`PublicKey::from_base64`]). The signature is checked only when the updater has a
+//! ([`PublicKey::from_base64`]; from an OpenSSL key:
+//! `openssl pkey -in key.pem -pubout -outform DER | tail -c 32 | base64`). The signature is checked only when the updater has a
 //! key; then a missing, malformed or wrong signature fails the update (3/0, code 12) and
 //! nothing is installed.
 //!

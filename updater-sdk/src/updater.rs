@@ -635,6 +635,15 @@ impl Updater {
 mod tests {
     use super::*;
 
+    /// The futures can be spawned on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn futures_are_send(updater: &Updater) {
+        fn send<T: Send>(_: &T) {}
+        send(&updater.run_once());
+        send(&updater.run(std::future::pending()));
+        send(updater);
+    }
+
     #[test]
     fn omaha_url_appends_the_endpoint_once() {
         assert_eq!(omaha_url("http://h:1"), "http://h:1/v1/update/");

@@ -590,3 +590,40 @@ async fn a_generated_machine_id_is_kept_in_the_state_directory() {
     assert_eq!(from_file.machine_id(), "0123abcd");
     fx.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_crash_during_the_install_starts_over_cleanly() {
+    let fx = Fixture::honest().await;
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let before = builder(&fx.server.url(), &fx.state_dir(), "reinstall", "1.0.0")
+        .build(fx.hooks(Behaviour {
+            hang_in_install: Some(entered.clone()),
+            ..Behaviour::default()
+        }))
+        .await
+        .unwrap();
+    tokio::select! {
+        result = before.run_once() => panic!("the install hangs, got {result:?}"),
+        () = entered.notified() => {}
+    }
+    drop(before);
+
+    // Restarted on the old version: the half-done update is forgotten and done again.
+    let hooks = fx.hooks(Behaviour::default());
+    let after = builder(&fx.server.url(), &fx.state_dir(), "reinstall", "1.0.0")
+        .build(hooks.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        after.run_once().await.unwrap(),
+        Outcome::Completed { .. }
+    ));
+    assert_eq!(hooks.calls(), ["install 1.1.0", "health 1.1.0"]);
+    assert_eq!(hooks.installed(), ["1.1.0"]);
+    assert!(fx.download_dir_is_empty());
+    assert_eq!(
+        fx.server.instance("reinstall").await,
+        ("complete".into(), "1.1.0".into())
+    );
+    fx.server.stop().await;
+}

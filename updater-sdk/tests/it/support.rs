@@ -332,6 +332,8 @@ pub struct Behaviour {
     pub healthy: bool,
     /// When set, the health check signals this and then never returns (a crash there).
     pub hang_in_health_check: Option<Arc<tokio::sync::Notify>>,
+    /// When set, the install hook signals this and then never returns.
+    pub hang_in_install: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Default for Behaviour {
@@ -341,6 +343,7 @@ impl Default for Behaviour {
             install_fails: false,
             healthy: true,
             hang_in_health_check: None,
+            hang_in_install: None,
         }
     }
 }
@@ -393,6 +396,10 @@ impl Hooks for TestHooks {
         update: &UpdateInfo,
     ) -> Result<InstallOutcome, HookError> {
         self.record(format!("install {}", update.version));
+        if let Some(entered) = &self.behaviour.hang_in_install {
+            entered.notify_one();
+            std::future::pending::<()>().await;
+        }
         if self.behaviour.install_fails {
             return Err(HookError::msg("disk full"));
         }
