@@ -14,7 +14,8 @@
 //! version), `UPDATE_SERVICE_OLD_VERSION`, `UPDATE_SERVICE_APP_ID`, `UPDATE_SERVICE_URL`
 //! (where the payload came from) and `UPDATE_SERVICE_PAYLOAD` (the verified payload
 //! file, deleted after the command returns). Exit status 0 means installed; anything
-//! else is reported as a failed install (3/0, code 5).
+//! else is reported as a failed install (3/0, code 5). `EXEC_UPDATER_LOG=warn` (any
+//! tracing filter) also prints the SDK's own log lines.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -211,6 +212,16 @@ fn chain(error: &dyn std::error::Error) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    // The SDK's own log lines (warnings and errors), off unless asked for with
+    // EXEC_UPDATER_LOG=warn (or any tracing filter); the notifications below cover the
+    // same ground in plain words.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EXEC_UPDATER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off")),
+        )
+        .init();
     let version = match &args.version_file {
         Some(path) if path.exists() => tokio::fs::read_to_string(path)
             .await

@@ -98,9 +98,9 @@ pub mod hooks;
 pub mod state;
 mod updater;
 
+pub use crate::core::UpdateInfo;
 pub use async_trait::async_trait;
 pub use client::HttpOptions;
-pub use core::UpdateInfo;
 pub use error::{Error, HookError};
 pub use hooks::{Hooks, InstallOutcome, Notification};
 pub use updater::{MACHINE_ID_PATH, Outcome, PublicKey, Updater, UpdaterBuilder};
