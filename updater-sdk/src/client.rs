@@ -527,6 +527,95 @@ fn verifier(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<Duration>>);
+
+    #[async_trait::async_trait]
+    impl Hooks for Recorder {
+        async fn install(
+            &self,
+            _: &Path,
+            _: &UpdateInfo,
+        ) -> Result<crate::InstallOutcome, crate::HookError> {
+            Err("not used".into())
+        }
+
+        fn notify(&self, notification: &Notification<'_>) {
+            if let Notification::Retrying { retry_in, .. } = notification {
+                self.0.lock().unwrap().push(*retry_in);
+            }
+        }
+    }
+
+    fn transport(attempts: u32) -> Transport {
+        let backoff = SchedulePolicy {
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(25),
+            ..SchedulePolicy::default()
+        };
+        Transport::new(
+            "http://127.0.0.1:9/v1/update/".into(),
+            HttpOptions::default().attempts(attempts),
+            backoff,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_back_off_exponentially_then_give_up() {
+        let hooks = Recorder::default();
+        let calls = Mutex::new(0);
+        let start = tokio::time::Instant::now();
+        let result: Result<(), Error> = transport(4)
+            .retrying(&hooks, || async {
+                *calls.lock().unwrap() += 1;
+                Err(Error::Server { status: 503 })
+            })
+            .await;
+        assert!(matches!(result, Err(Error::Server { status: 503 })));
+        assert_eq!(*calls.lock().unwrap(), 4);
+        let delays = hooks.0.lock().unwrap().clone();
+        assert_eq!(delays.len(), 3);
+        // Equal jitter: between half and all of 10 s, 20 s, then the 25 s cap.
+        for (delay, full) in delays.iter().zip([10, 20, 25]) {
+            let full = Duration::from_secs(full);
+            assert!(
+                *delay >= full / 2 && *delay <= full,
+                "{delay:?} for {full:?}"
+            );
+        }
+        // Virtual time moved by the delays (the timer rounds each up to a millisecond).
+        let slept = delays.iter().sum::<Duration>();
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= slept && elapsed - slept < Duration::from_millis(5),
+            "{elapsed:?} vs {slept:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_and_successes_are_not_retried() {
+        let hooks = Recorder::default();
+        let calls = Mutex::new(0);
+        let result: Result<(), Error> = transport(4)
+            .retrying(&hooks, || async {
+                *calls.lock().unwrap() += 1;
+                Err(Error::EmptyResponse)
+            })
+            .await;
+        assert!(matches!(result, Err(Error::EmptyResponse)));
+        let ok = transport(4)
+            .retrying(&hooks, || async {
+                *calls.lock().unwrap() += 1;
+                Ok(7)
+            })
+            .await;
+        assert_eq!(ok.unwrap(), 7);
+        assert_eq!(*calls.lock().unwrap(), 2);
+        assert!(hooks.0.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn signatures_are_raw_or_base64() {
