@@ -69,6 +69,7 @@ pub mod float {
 
 /// An application (also the body of app insert and update).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct App {
     /// The app id (a UUID).
@@ -81,6 +82,7 @@ pub struct App {
 
 /// A list of apps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AppList {
     /// The apps.
@@ -89,6 +91,7 @@ pub struct AppList {
 
 /// A channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AppChannel {
     /// The app.
@@ -107,6 +110,7 @@ pub struct AppChannel {
 
 /// A channel create or update request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ChannelRequest {
     /// The app.
@@ -121,6 +125,7 @@ pub struct ChannelRequest {
 
 /// A list of channels.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ChannelList {
     /// The channels.
@@ -130,6 +135,7 @@ pub struct ChannelList {
 /// A group: CoreUpdate v2.1's fields, v1.4's rate-limit fields, and this server's
 /// extensions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Group {
     /// The app.
@@ -181,6 +187,7 @@ pub struct Group {
 
 /// A list of groups.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct GroupList {
     /// The groups.
@@ -189,6 +196,7 @@ pub struct GroupList {
 
 /// A group's percentage (the body of `POST apps/{app}/groups/{group}`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct GroupPercent {
     /// The app.
@@ -202,10 +210,12 @@ pub struct GroupPercent {
 
 /// One frame of a timed rollout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct Frame {
     /// Seconds.
     #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
     pub duration: i64,
     /// Percentage during the frame.
     #[serde(deserialize_with = "float::deserialize")]
@@ -214,6 +224,7 @@ pub struct Frame {
 
 /// A group's timed rollout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Rollout {
     /// The app.
@@ -226,6 +237,7 @@ pub struct Rollout {
 
 /// Whether a group's timed rollout runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct RolloutActive {
     /// The app.
@@ -238,6 +250,7 @@ pub struct RolloutActive {
 
 /// A package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Package {
     /// The app.
@@ -268,6 +281,7 @@ pub struct Package {
 
 /// A page of packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PackageList {
     /// The packages.
@@ -278,6 +292,7 @@ pub struct PackageList {
 
 /// One app's published packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PublicPackageItem {
     /// The app (note the capital: CoreUpdate's key).
@@ -289,6 +304,7 @@ pub struct PublicPackageItem {
 
 /// The public package list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PublicPackageList {
     /// Per app.
@@ -297,6 +313,7 @@ pub struct PublicPackageList {
 
 /// An instance's latest state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ClientUpdate {
     /// The instance (machine id).
@@ -323,6 +340,7 @@ pub struct ClientUpdate {
 
 /// A list of instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ClientUpdateList {
     /// The instances.
@@ -331,6 +349,7 @@ pub struct ClientUpdateList {
 
 /// A count of instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ClientCount {
     /// How many.
@@ -339,10 +358,12 @@ pub struct ClientCount {
 
 /// One entry of an instance's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ClientHistoryItem {
     /// Unix seconds.
     #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
     pub date_time: i64,
     /// The group it named.
     pub group_id: String,
@@ -364,6 +385,7 @@ pub struct ClientHistoryItem {
 
 /// An instance's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ClientHistory {
     /// Oldest first.
@@ -372,6 +394,7 @@ pub struct ClientHistory {
 
 /// Instances per (app, group, version).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AppVersionItem {
     /// The app.
@@ -386,6 +409,7 @@ pub struct AppVersionItem {
 
 /// Instance counts per version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AppVersionList {
     /// The counts.
@@ -394,18 +418,22 @@ pub struct AppVersionList {
 
 /// One point of a graph series.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RollupValue {
     /// Bucket start, unix seconds.
     #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
     pub timestamp: i64,
     /// Count in the bucket.
     #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
     pub count: i64,
 }
 
 /// One series of a graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RollupItem {
     /// The version.
@@ -422,6 +450,7 @@ pub struct RollupItem {
 
 /// A graph: request counts per version, or events per (version, type, result).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RequestsRollup {
     /// The series.
@@ -430,6 +459,7 @@ pub struct RequestsRollup {
 
 /// An admin user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AdminUser {
     /// The name.
@@ -440,6 +470,7 @@ pub struct AdminUser {
 
 /// Admin user create request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AdminUserRequest {
     /// The name.
@@ -448,6 +479,7 @@ pub struct AdminUserRequest {
 
 /// The admin users.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AdminUserList {
     /// The users.
@@ -456,6 +488,7 @@ pub struct AdminUserList {
 
 /// An upstream server to sync published channels and packages from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct Upstream {
     /// The id.
@@ -468,6 +501,7 @@ pub struct Upstream {
 
 /// The upstreams.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct UpstreamList {
     /// The upstreams.
@@ -476,6 +510,7 @@ pub struct UpstreamList {
 
 /// The result of an upstream sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct UpstreamSync {
     /// `ok` or `error`.
@@ -486,6 +521,7 @@ pub struct UpstreamSync {
 
 /// A fresh UUID.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct GeneratedUuid {
     /// The UUID.
@@ -494,10 +530,12 @@ pub struct GeneratedUuid {
 
 /// One entry of the activity log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Activity {
     /// Its id.
     #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
     pub id: i64,
     /// When, RFC 3339.
     pub date_time: String,
@@ -515,6 +553,7 @@ pub struct Activity {
 
 /// The activity log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ActivityList {
     /// The entries.
@@ -523,6 +562,7 @@ pub struct ActivityList {
 
 /// The error body of every failed API call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ErrorBody {
     /// The error.
@@ -531,6 +571,7 @@ pub struct ErrorBody {
 
 /// What went wrong.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ErrorDetail {
     /// The HTTP status.
@@ -543,6 +584,7 @@ pub struct ErrorDetail {
 
 /// A machine-readable reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ErrorItem {
     /// `notFound`, `conflict`, `invalid`, `required`, `unauthorized`, ...

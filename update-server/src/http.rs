@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/update", post(update))
         .route("/v1/update/", post(update))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            crate::openapi::PATH,
+            get(|| async { axum::Json(crate::openapi::document()) }),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -1,0 +1,489 @@
+//! The OpenAPI 3.0 document of the admin API, served at [`PATH`].
+//!
+//! The operations are listed once, in [`OPERATIONS`]; the JSON schemas of the bodies are
+//! generated from the wire types in [`crate::api`], so the document cannot drift from the
+//! JSON the server reads and writes. A test checks the operations against the router.
+
+use crate::api;
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+
+/// Where the document is served.
+pub const PATH: &str = "/_ah/api/openapi.json";
+
+/// One operation of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    /// `get`, `post`, ...
+    pub method: &'static str,
+    /// The path, with `{param}` placeholders.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// The request body's schema name, if it takes one.
+    pub request: Option<&'static str>,
+    /// The response body's schema name (`None`: not JSON).
+    pub response: Option<&'static str>,
+    /// Whether it needs Hawk or Basic credentials.
+    pub authenticated: bool,
+}
+
+const fn op(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    request: Option<&'static str>,
+    response: Option<&'static str>,
+) -> Operation {
+    Operation {
+        method,
+        path,
+        summary,
+        request,
+        response,
+        authenticated: true,
+    }
+}
+
+const fn public(mut operation: Operation) -> Operation {
+    operation.authenticated = false;
+    operation
+}
+
+const V1: &str = "/_ah/api/update/v1";
+
+macro_rules! v1 {
+    ($path:literal) => {
+        concat!("/_ah/api/update/v1", $path)
+    };
+}
+
+/// Every operation of the admin API (CoreUpdate's and the extensions).
+pub const OPERATIONS: &[Operation] = &[
+    op("get", v1!("/apps"), "List apps", None, Some("AppList")),
+    op(
+        "post",
+        v1!("/apps"),
+        "Create an app (an id is generated when none is given)",
+        Some("App"),
+        Some("App"),
+    ),
+    op("get", v1!("/apps/{appId}"), "Get an app", None, Some("App")),
+    op(
+        "patch",
+        v1!("/apps/{appId}"),
+        "Replace an app's label and description",
+        Some("App"),
+        Some("App"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}"),
+        "Delete an app with its channels, groups and packages",
+        None,
+        Some("App"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/packages"),
+        "List an app's packages, newest first (limit, skip, version)",
+        None,
+        Some("PackageList"),
+    ),
+    op(
+        "post",
+        v1!("/apps/{appId}/packages/{version}"),
+        "Register a package",
+        Some("Package"),
+        Some("Package"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/packages/{version}"),
+        "Delete a package",
+        None,
+        Some("Package"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/channels"),
+        "List an app's channels",
+        None,
+        Some("ChannelList"),
+    ),
+    op(
+        "post",
+        v1!("/apps/{appId}/channels"),
+        "Create a channel (the body's appId is used when the path names no app)",
+        Some("ChannelRequest"),
+        Some("AppChannel"),
+    ),
+    op(
+        "patch",
+        v1!("/apps/{appId}/channels/{label}"),
+        "Point a channel at a version, publish it",
+        Some("ChannelRequest"),
+        Some("AppChannel"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/channels/{label}"),
+        "Delete a channel",
+        None,
+        Some("ChannelRequest"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/groups"),
+        "List an app's groups",
+        None,
+        Some("GroupList"),
+    ),
+    op(
+        "post",
+        v1!("/apps/{appId}/groups"),
+        "Create a group",
+        Some("Group"),
+        Some("Group"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/groups/{groupId}"),
+        "Get a group (with its effective percentage)",
+        None,
+        Some("Group"),
+    ),
+    op(
+        "patch",
+        v1!("/apps/{appId}/groups/{groupId}"),
+        "Replace a group's settings (fields one CLI generation does not know keep their value when absent)",
+        Some("Group"),
+        Some("Group"),
+    ),
+    op(
+        "post",
+        v1!("/apps/{appId}/groups/{groupId}"),
+        "Set a group's percentage",
+        Some("GroupPercent"),
+        Some("GroupPercent"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/groups/{groupId}"),
+        "Delete a group",
+        None,
+        Some("Group"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/groups/{groupId}/requests/{kind}/{dateStart}/{dateEnd}"),
+        "A graph: requests per version (kind=versions) or events per version, type and result (kind=events), in buckets of `resolution` seconds (60, 3600, 86400)",
+        None,
+        Some("RequestsRollup"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/groups/{groupId}/rollout"),
+        "A group's timed rollout frames",
+        None,
+        Some("Rollout"),
+    ),
+    op(
+        "post",
+        v1!("/apps/{appId}/groups/{groupId}/rollout"),
+        "Set and start a timed rollout",
+        Some("Rollout"),
+        Some("Rollout"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/groups/{groupId}/rollout/active"),
+        "Whether the timed rollout runs",
+        None,
+        Some("RolloutActive"),
+    ),
+    op(
+        "post",
+        v1!("/apps/{appId}/groups/{groupId}/rollout/active"),
+        "Activate or deactivate the timed rollout",
+        Some("RolloutActive"),
+        Some("RolloutActive"),
+    ),
+    op(
+        "get",
+        v1!("/appversions"),
+        "Instance counts per app, group and version",
+        None,
+        Some("AppVersionList"),
+    ),
+    op(
+        "get",
+        v1!("/clientupdates"),
+        "The latest state of each instance (filters, limit, skip)",
+        None,
+        Some("ClientUpdateList"),
+    ),
+    op(
+        "get",
+        v1!("/clientupdatecount"),
+        "The number of instances matching the filters",
+        None,
+        Some("ClientCount"),
+    ),
+    op(
+        "get",
+        v1!("/client/history"),
+        "An instance's events and grants (clientId)",
+        None,
+        Some("ClientHistory"),
+    ),
+    op(
+        "get",
+        v1!("/instances"),
+        "Search instances by id prefix, version, status and group, paginated",
+        None,
+        Some("ClientUpdateList"),
+    ),
+    op(
+        "get",
+        v1!("/activity"),
+        "The activity log, newest first",
+        None,
+        Some("ActivityList"),
+    ),
+    op(
+        "get",
+        v1!("/upstream"),
+        "List upstreams",
+        None,
+        Some("UpstreamList"),
+    ),
+    op(
+        "post",
+        v1!("/upstream"),
+        "Create an upstream",
+        Some("Upstream"),
+        Some("Upstream"),
+    ),
+    op(
+        "put",
+        v1!("/upstream/{id}"),
+        "Replace an upstream",
+        Some("Upstream"),
+        Some("Upstream"),
+    ),
+    op(
+        "delete",
+        v1!("/upstream/{id}"),
+        "Delete an upstream",
+        None,
+        Some("Upstream"),
+    ),
+    op(
+        "post",
+        v1!("/upstream/sync"),
+        "Copy published channels and packages from every upstream now",
+        None,
+        Some("UpstreamSync"),
+    ),
+    op(
+        "get",
+        v1!("/util/uuid"),
+        "A fresh UUID",
+        None,
+        Some("GeneratedUuid"),
+    ),
+    op(
+        "get",
+        v1!("/admin/user"),
+        "List users (without keys)",
+        None,
+        Some("AdminUserList"),
+    ),
+    op(
+        "post",
+        v1!("/admin/user"),
+        "Create a user; the answer carries its key",
+        Some("AdminUserRequest"),
+        Some("AdminUser"),
+    ),
+    op(
+        "get",
+        v1!("/admin/user/{userName}"),
+        "Get a user (without its key)",
+        None,
+        Some("AdminUser"),
+    ),
+    op(
+        "delete",
+        v1!("/admin/user/{userName}"),
+        "Delete a user",
+        None,
+        Some("AdminUser"),
+    ),
+    op(
+        "put",
+        v1!("/admin/user/{userName}/token/new"),
+        "Give a user a new key",
+        None,
+        Some("AdminUser"),
+    ),
+    public(op(
+        "get",
+        v1!("/public/packages"),
+        "Published packages per app",
+        None,
+        Some("PublicPackageList"),
+    )),
+    public(op(
+        "get",
+        v1!("/public/channels"),
+        "Published channels",
+        None,
+        Some("ChannelList"),
+    )),
+    public(op(
+        "get",
+        "/admin/v1/init",
+        "First-run initialisation (answers `ok`)",
+        None,
+        None,
+    )),
+];
+
+fn schemas() -> Map<String, Value> {
+    let mut generator: SchemaGenerator = SchemaSettings::openapi3().into_generator();
+    fn add<T: JsonSchema>(generator: &mut SchemaGenerator) {
+        generator.subschema_for::<T>();
+    }
+    add::<api::App>(&mut generator);
+    add::<api::AppList>(&mut generator);
+    add::<api::AppChannel>(&mut generator);
+    add::<api::ChannelRequest>(&mut generator);
+    add::<api::ChannelList>(&mut generator);
+    add::<api::Group>(&mut generator);
+    add::<api::GroupList>(&mut generator);
+    add::<api::GroupPercent>(&mut generator);
+    add::<api::Rollout>(&mut generator);
+    add::<api::RolloutActive>(&mut generator);
+    add::<api::Package>(&mut generator);
+    add::<api::PackageList>(&mut generator);
+    add::<api::PublicPackageList>(&mut generator);
+    add::<api::ClientUpdateList>(&mut generator);
+    add::<api::ClientCount>(&mut generator);
+    add::<api::ClientHistory>(&mut generator);
+    add::<api::AppVersionList>(&mut generator);
+    add::<api::RequestsRollup>(&mut generator);
+    add::<api::AdminUser>(&mut generator);
+    add::<api::AdminUserRequest>(&mut generator);
+    add::<api::AdminUserList>(&mut generator);
+    add::<api::Upstream>(&mut generator);
+    add::<api::UpstreamList>(&mut generator);
+    add::<api::UpstreamSync>(&mut generator);
+    add::<api::GeneratedUuid>(&mut generator);
+    add::<api::ActivityList>(&mut generator);
+    add::<api::ErrorBody>(&mut generator);
+    generator.take_definitions(true).into_iter().collect()
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for operation in OPERATIONS {
+        let parameters: Vec<Value> = operation
+            .path
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let ok = match operation.response {
+            Some(name) => json!({
+                "description": "OK",
+                "content": {"application/json": {"schema": reference(name)}}
+            }),
+            None => {
+                json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}})
+            }
+        };
+        let error = json!({
+            "description": "CoreUpdate's error body",
+            "content": {"application/json": {"schema": reference("ErrorBody")}}
+        });
+        let mut item = json!({
+            "summary": operation.summary,
+            "parameters": parameters,
+            "responses": {"200": ok, "default": error},
+        });
+        if let Some(name) = operation.request {
+            item["requestBody"] = json!({
+                "required": false,
+                "content": {"application/json": {"schema": reference(name)}}
+            });
+        }
+        if operation.authenticated {
+            item["security"] = json!([{"hawk": []}, {"basic": []}]);
+        }
+        paths
+            .entry(operation.path.to_owned())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("path items are objects")
+            .insert(operation.method.to_owned(), item);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Update service admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": concat!(
+                "CoreUpdate's update/v1 API as updateservicectl calls it, with this server's ",
+                "extensions. Clients omit false, 0 and empty strings: absent fields read as ",
+                "zero. int64 fields travel as strings."
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "hawk": {
+                    "type": "apiKey", "in": "header", "name": "Authorization",
+                    "description": "Hawk (HMAC-SHA256 over the normalized string; id = user, key = API key)"
+                },
+                "basic": {"type": "http", "scheme": "basic", "description": "user:key"}
+            }
+        }
+    })
+}
+
+/// The prefix every CoreUpdate path starts with.
+pub const API_PREFIX: &str = V1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_in_the_document_with_its_schemas() {
+        let doc = document();
+        for operation in OPERATIONS {
+            let item = &doc["paths"][operation.path][operation.method];
+            assert!(item.is_object(), "{} {}", operation.method, operation.path);
+            for name in operation.request.iter().chain(operation.response.iter()) {
+                assert!(
+                    doc["components"]["schemas"][name].is_object(),
+                    "schema {name} is missing"
+                );
+            }
+        }
+        let group = &doc["components"]["schemas"]["Group"]["properties"];
+        assert!(group["updatePercent"].is_object() && group["maxInFlight"].is_object());
+        let frame = &doc["components"]["schemas"]["Frame"]["properties"];
+        assert_eq!(frame["duration"]["type"], "string", "int64 as a string");
+    }
+}
