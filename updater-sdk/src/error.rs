@@ -245,3 +245,44 @@ impl From<&str> for HookError {
         Self(message.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_thread_safe_values() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Error>();
+        check::<HookError>();
+    }
+
+    #[test]
+    fn codes_follow_update_engine() {
+        let hash = Error::HashMismatch {
+            expected: "a".into(),
+            actual: "b".into(),
+        };
+        assert_eq!(hash.omaha_error_code(), 10);
+        let size = Error::SizeMismatch {
+            expected: 1,
+            actual: 2,
+        };
+        assert_eq!(size.omaha_error_code(), 11);
+        assert_eq!(Error::Server { status: 503 }.omaha_error_code(), 2503);
+        assert_eq!(Error::Install(HookError::msg("x")).omaha_error_code(), 5);
+        assert!(Error::Server { status: 503 }.is_transient());
+        assert!(!Error::Server { status: 404 }.is_transient());
+        assert!(!hash.is_transient());
+    }
+
+    #[test]
+    fn hook_errors_keep_their_message_and_source() {
+        let io = std::io::Error::other("disk full");
+        let hook = HookError::from(io);
+        assert_eq!(hook.to_string(), "disk full");
+        let error = Error::Install(hook);
+        let source = StdError::source(&error).expect("the hook error");
+        assert_eq!(source.to_string(), "disk full");
+    }
+}
