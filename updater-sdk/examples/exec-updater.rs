@@ -62,6 +62,10 @@ struct Args {
     /// Base64 ed25519 public key: require `<payload URL>.sig` to verify with it.
     #[arg(long)]
     public_key: Option<String>,
+    /// A PEM file of CA certificates to trust instead of the system's (an update service
+    /// or payload server behind a private CA).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
     /// A shell command that checks the new version after the install (non-zero: roll
     /// back). Gets the same environment as the install command.
     #[arg(long)]
@@ -238,12 +242,19 @@ async fn main() -> anyhow::Result<ExitCode> {
         version_file: args.version_file.clone(),
         old_version: std::sync::Mutex::new(version.clone()),
     };
+    let mut http = HttpOptions::default();
+    if let Some(path) = &args.ca_file {
+        let pem = tokio::fs::read(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        http = http.trust_only_roots_pem(pem);
+    }
     let mut builder = Updater::builder(&args.server, &args.app_id)
         .group(&args.group_id)
         .current_version(&version)
         .state_dir(&args.state_dir)
         .poll_interval(Duration::from_secs(args.interval.max(1)), 0.1)
-        .http(HttpOptions::default());
+        .http(http);
     if let Some(id) = &args.machine_id {
         builder = builder.machine_id(id);
     }

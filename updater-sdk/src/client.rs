@@ -39,6 +39,9 @@ pub struct HttpOptions {
     pub attempts: u32,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// PEM certificates (one or more) to trust instead of the system's roots, for an
+    /// update service or payload server behind a private CA. `None`: the system's roots.
+    pub trusted_roots_pem: Option<Vec<u8>>,
 }
 
 impl Default for HttpOptions {
@@ -49,6 +52,7 @@ impl Default for HttpOptions {
             download_read_timeout: Duration::from_secs(60),
             attempts: 3,
             user_agent: crate::core::UPDATER_NAME.to_owned(),
+            trusted_roots_pem: None,
         }
     }
 }
@@ -79,6 +83,14 @@ impl HttpOptions {
     #[must_use]
     pub fn attempts(mut self, attempts: u32) -> Self {
         self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Trusts only the certificates in this PEM bundle (see
+    /// [`HttpOptions::trusted_roots_pem`]).
+    #[must_use]
+    pub fn trust_only_roots_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.trusted_roots_pem = Some(pem.into());
         self
     }
 
@@ -142,10 +154,21 @@ impl Transport {
         options: HttpOptions,
         backoff: SchedulePolicy,
     ) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .read_timeout(options.download_read_timeout)
-            .user_agent(options.user_agent.clone())
+            .user_agent(options.user_agent.clone());
+        if let Some(pem) = &options.trusted_roots_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::Config(format!("trusted roots: {e}")))?;
+            if roots.is_empty() {
+                return Err(Error::Config(
+                    "trusted roots: no certificate in the PEM bundle".into(),
+                ));
+            }
+            builder = builder.tls_certs_only(roots);
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Self {

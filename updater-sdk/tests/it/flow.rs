@@ -627,3 +627,40 @@ async fn a_crash_during_the_install_starts_over_cleanly() {
     );
     fx.server.stop().await;
 }
+
+#[tokio::test]
+async fn an_https_service_behind_a_private_ca_is_trusted_only_when_configured() {
+    let fx = Fixture::honest().await;
+    let proxy = crate::support::TlsProxy::start(fx.server.addr()).await;
+
+    // With the system's roots the private CA is unknown: a transport error, nothing sent.
+    let hooks = fx.hooks(Behaviour::default());
+    let untrusting = builder(&proxy.url(), &fx.state_dir(), "tls", "1.0.0")
+        .http(updater_sdk::HttpOptions::default().attempts(1))
+        .build(hooks.clone())
+        .await
+        .unwrap();
+    let error = untrusting.run_once().await.unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error}");
+    assert!(fx.server.events("tls").await.is_empty());
+    drop(untrusting);
+
+    let trusting = builder(&proxy.url(), &fx.state_dir(), "tls", "1.0.0")
+        .http(updater_sdk::HttpOptions::default().trust_only_roots_pem(crate::support::TEST_CA_PEM))
+        .build(hooks.clone())
+        .await
+        .unwrap();
+    assert!(matches!(
+        trusting.run_once().await.unwrap(),
+        Outcome::Completed { .. }
+    ));
+    assert_eq!(hooks.installed(), ["1.1.0"]);
+    assert_eq!(fx.server.events("tls").await.len(), 5);
+
+    let bad = builder(&proxy.url(), &fx.state_dir(), "tls", "1.0.0")
+        .http(updater_sdk::HttpOptions::default().trust_only_roots_pem("not a certificate"))
+        .build(hooks.clone())
+        .await;
+    assert!(matches!(bad, Err(Error::Config(_))), "{bad:?}");
+    fx.server.stop().await;
+}

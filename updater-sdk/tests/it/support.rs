@@ -233,7 +233,11 @@ impl TestServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.running.as_ref().unwrap().addr())
+        format!("http://{}", self.addr())
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().addr()
     }
 
     /// The events the server recorded for `machine`, oldest first: (type, result, code).
@@ -452,4 +456,58 @@ pub fn builder(server_url: &str, state_dir: &Path, machine: &str, version: &str)
                 .attempts(3),
         )
         .backoff(Duration::from_millis(5), Duration::from_millis(50))
+}
+
+/// The test CA (valid until 2126) that signed [`TlsProxy`]'s certificate for 127.0.0.1;
+/// its key is not kept.
+pub const TEST_CA_PEM: &[u8] = include_bytes!("../data/tls/ca.pem");
+
+/// A TLS terminator on 127.0.0.1 in front of a plain HTTP server, with a certificate
+/// from [`TEST_CA_PEM`]: an update service behind a private CA.
+pub struct TlsProxy {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsProxy {
+    pub async fn start(upstream: SocketAddr) -> Self {
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(include_bytes!("../data/tls/server.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("../data/tls/server.key")).unwrap();
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let Ok(mut plain) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                });
+            }
+        });
+        Self { addr, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
