@@ -25,7 +25,8 @@
 //! Requests have a timeout; transient failures (transport errors, timeouts, HTTP 5xx)
 //! are retried with exponential backoff and jitter, and [`Updater::run`] backs off
 //! between failed passes. The server's `PollInterval`, when present, replaces the
-//! configured interval.
+//! configured interval. HTTPS uses the system's roots, or only the CA certificates given to
+//! [`HttpOptions::trust_only_roots_pem`] for a service behind a private CA.
 //!
 //! # Signatures
 //!
