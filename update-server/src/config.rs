@@ -17,6 +17,7 @@ pub struct Config {
     /// PostgreSQL.
     #[arg(
         long,
+        global = true,
         env = "UPDATE_SERVER_DATA_DIR",
         default_value = "./update-server-data"
     )]
@@ -24,7 +25,7 @@ pub struct Config {
 
     /// A `postgres://` URL switches storage to PostgreSQL (for several replicas); without it
     /// the server keeps a SQLite database in the data directory.
-    #[arg(long, env = "UPDATE_SERVER_DATABASE_URL")]
+    #[arg(long, global = true, env = "UPDATE_SERVER_DATABASE_URL")]
     pub database_url: Option<String>,
 
     /// Name the server gives in Omaha responses (`<response server="...">`).
@@ -42,7 +43,49 @@ pub struct Config {
     #[arg(long, env = "UPDATE_SERVER_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
 
+    /// The URL this server is reached at, which forms the URLs of the payloads it hosts
+    /// (`<base-url>/packages/<name>`); default `http://<listen address>`.
+    #[arg(long, env = "UPDATE_SERVER_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// Turns off `POST /package-upload` (payloads already in `<data-dir>/packages/` are
+    /// still served).
+    #[arg(long, env = "UPDATE_SERVER_DISABLE_PACKAGE_UPLOADS")]
+    pub disable_package_uploads: bool,
+
+    /// The largest payload `POST /package-upload` accepts, in bytes.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_MAX_UPLOAD_SIZE",
+        default_value_t = 8 * 1024 * 1024 * 1024
+    )]
+    pub max_upload_size: u64,
+
+    /// Seconds between two syncs from the upstreams (CoreUpdate's `UPSTREAM_SYNC_INTERVAL`);
+    /// 0 syncs only on `POST upstream/sync`.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_UPSTREAM_SYNC_INTERVAL",
+        default_value_t = 0
+    )]
+    pub upstream_sync_interval: u64,
+
+    /// A subcommand instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Log filter (tracing's `EnvFilter` syntax: `info`, `update_server=debug`, ...).
     #[arg(long, env = "UPDATE_SERVER_LOG", default_value = "info")]
     pub log: String,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Loads a backup made by `GET /db/backup` into a fresh data directory (SQLite) or an
+    /// empty database (`--database-url`), then exits.
+    Restore {
+        /// The backup archive (`.tar.gz`).
+        archive: PathBuf,
+    },
 }

@@ -11,6 +11,9 @@
 //! - [`api`]: the admin API's JSON wire types (also without the `server` feature);
 //! - [`admin`]: the CoreUpdate-compatible admin API;
 //! - [`auth`]: Hawk and Basic authentication, sealed API keys;
+//! - [`hosting`]: payload uploads and downloads (with ranges), detached signatures;
+//! - [`backup`]: `GET /db/backup` and `update-server restore`;
+//! - [`upstream`]: syncing published channels and packages from upstream servers;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
 //! - [`service`]: the update check, fast path and write path;
 //! - [`writer`]: events and grant decisions, atomically, in shared transactions;
@@ -27,13 +30,19 @@ pub mod api;
 #[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
+pub mod backup;
+#[cfg(feature = "server")]
 pub mod cache;
 #[cfg(feature = "server")]
 pub mod clock;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
+pub mod hosting;
+#[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod openapi;
 #[cfg(feature = "server")]
 pub mod policy;
 #[cfg(feature = "server")]
@@ -44,6 +53,8 @@ pub mod service;
 pub mod sightings;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod upstream;
 #[cfg(feature = "server")]
 pub mod writer;
 

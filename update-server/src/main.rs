@@ -14,7 +14,7 @@ macro_rules! say {
 use clap::Parser as _;
 use std::sync::Arc;
 use update_server::clock::SystemClock;
-use update_server::config::Config;
+use update_server::config::{Command, Config};
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
@@ -36,6 +36,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let store = update_server::open_store(&config)
         .await
         .context("cannot open the store")?;
+    if let Some(Command::Restore { archive }) = &config.command {
+        let summary = update_server::backup::restore(archive, store.as_ref(), &config.data_dir)
+            .await
+            .with_context(|| format!("cannot restore {}", archive.display()))?;
+        say!(
+            "restored the {} backup of {} ({} payloads into {})",
+            summary.manifest.backend,
+            summary.manifest.created_at,
+            summary.payloads_restored,
+            config.data_dir.join("packages").display()
+        );
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -65,8 +78,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store,
         Arc::new(SystemClock),
         update_server::ServerOptions {
-            server_name: config.server_name.clone(),
-            secret,
+            data_dir: Some(config.data_dir.clone()),
+            base_url: config.base_url.clone(),
+            package_uploads: !config.disable_package_uploads,
+            max_upload_size: config.max_upload_size,
+            upstream_sync_interval: (config.upstream_sync_interval > 0)
+                .then(|| std::time::Duration::from_secs(config.upstream_sync_interval)),
+            ..update_server::ServerOptions::new(&config.server_name, secret)
         },
         shutdown_signal(),
     )

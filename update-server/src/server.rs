@@ -6,15 +6,19 @@ use crate::auth::{AuthError, Secret};
 use crate::cache::ConfigCache;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
 use crate::http::{AppState, router};
 use crate::protocol::OmahaV3;
 use crate::service::UpdateService;
 use crate::sightings::Sightings;
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::writer::{InstanceCache, Writer};
+use crate::{backup, upstream};
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,7 +33,7 @@ pub enum ServerError {
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         /// The directory.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// Why.
         source: std::io::Error,
     },
@@ -88,6 +92,33 @@ pub struct ServerOptions {
     pub server_name: String,
     /// Seals API keys.
     pub secret: Secret,
+    /// The data directory: payloads are hosted from its `packages/` and backups are
+    /// assembled in it. Without it no payloads are hosted.
+    pub data_dir: Option<PathBuf>,
+    /// The URL the server is reached at (`--base-url`); default `http://<listen address>`.
+    pub base_url: Option<String>,
+    /// Whether `POST /package-upload` accepts payloads.
+    pub package_uploads: bool,
+    /// The largest payload accepted, in bytes.
+    pub max_upload_size: u64,
+    /// How often to sync from the upstreams; `None` only on demand.
+    pub upstream_sync_interval: Option<Duration>,
+}
+
+impl ServerOptions {
+    /// Options with a name and a secret, no data directory (no hosted payloads), uploads on
+    /// (once a data directory is set) up to 8 GiB, and no periodic upstream sync.
+    pub fn new(server_name: &str, secret: Secret) -> Self {
+        Self {
+            server_name: server_name.to_owned(),
+            secret,
+            data_dir: None,
+            base_url: None,
+            package_uploads: true,
+            max_upload_size: 8 * 1024 * 1024 * 1024,
+            upstream_sync_interval: None,
+        }
+    }
 }
 
 /// A server running in the background (see [`Running::start`]).
@@ -123,10 +154,7 @@ impl Running {
         })?;
         let secret =
             Secret::from_hex(&bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())?;
-        let options = ServerOptions {
-            server_name: server_name.to_owned(),
-            secret,
-        };
+        let options = ServerOptions::new(server_name, secret);
         Self::start_with(listener, store, clock, options).await
     }
 
@@ -221,12 +249,36 @@ async fn serve_with(
     let flusher = sightings.spawn_flusher(store.clone(), flusher_stopped);
     let instances = Arc::new(InstanceCache::default());
     let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone());
-    let admin = admin::router(AdminState {
+    let admin_state = AdminState {
         store: store.clone(),
         cache: cache.clone(),
         clock: clock.clone(),
         secret: options.secret,
-    });
+    };
+    let mut admin = admin::router(admin_state.clone()).merge(backup::router(
+        admin_state.clone(),
+        options.data_dir.clone(),
+    ));
+    if let Some(dir) = &options.data_dir {
+        let base_url = match &options.base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        admin = admin.merge(hosting::router(
+            admin_state.clone(),
+            HostingOptions {
+                dir: dir.join(PACKAGES_DIR),
+                base_url,
+                uploads: options.package_uploads,
+                max_upload_size: options.max_upload_size,
+            },
+        ));
+    }
+    let (stop_sync, sync_stopped) = oneshot::channel();
+    let syncer = options
+        .upstream_sync_interval
+        .filter(|every| !every.is_zero())
+        .map(|every| upstream::spawn_interval(admin_state, every, sync_stopped));
     let state = AppState {
         service: UpdateService::new(cache, clock, writer, instances, sightings.clone()),
         protocol: Arc::new(OmahaV3::new(&options.server_name)),
@@ -234,6 +286,12 @@ async fn serve_with(
     let served = axum::serve(listener, router(state).merge(admin))
         .with_graceful_shutdown(shutdown)
         .await;
+    let _ = stop_sync.send(());
+    if let Some(syncer) = syncer
+        && let Err(err) = syncer.await
+    {
+        tracing::error!(error = %err, "the upstream sync task failed");
+    }
     // Every handle to the writer is gone with the router: it drains its queue and ends.
     if let Err(err) = writer_task.await {
         tracing::error!(error = %err, "the writer task failed");

@@ -173,6 +173,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/instances", get(client_updates))
         .route("/activity", get(list_activity))
         .route("/upstream", get(list_upstreams).post(create_upstream))
+        .route("/upstream/sync", post(crate::upstream::sync_now))
         .route(
             "/upstream/{id}",
             put(update_upstream).delete(delete_upstream),
@@ -195,7 +196,8 @@ pub fn router(state: AdminState) -> Router {
 }
 
 /// Checks the request's credentials; on success the user rides along as an [`Actor`].
-async fn authenticate(
+/// A middleware (`axum::middleware::from_fn_with_state`) for every authenticated route.
+pub(crate) async fn authenticate(
     State(state): State<AdminState>,
     mut request: Request,
     next: Next,

@@ -17,6 +17,24 @@ use sqlx::Row;
 /// backends' limits.
 pub(super) const CHUNK: usize = 500;
 
+/// The tables a backup holds, in an order that restores without breaking references.
+/// (`hawk_nonces` is left out: a nonce lives a few minutes.)
+pub(super) const BACKUP_TABLES: [&str; 13] = [
+    "config_generation",
+    "apps",
+    "channels",
+    "packages",
+    "groups",
+    "group_rollout_state",
+    "grants",
+    "instances",
+    "instance_history",
+    "rollups",
+    "users",
+    "activity",
+    "upstreams",
+];
+
 /// Maps a database error, turning constraint violations into typed errors.
 pub(super) fn db_err(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     if let sqlx::Error::Database(db) = &err {

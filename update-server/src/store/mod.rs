@@ -16,7 +16,7 @@ mod sqlite;
 
 pub use omaha_proto::appid::canonical_app_id;
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SQLITE_BACKUP_FILE, SqliteStore};
 
 use async_trait::async_trait;
 
@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error")]
     Backend(#[source] sqlx::Error),
+    /// A backup could not be written or restored; the message says why.
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl StoreError {
@@ -375,6 +378,17 @@ pub struct UpstreamRecord {
     pub label: String,
 }
 
+/// What [`Store::backup`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupManifest {
+    /// The backend (`sqlite`, `postgres`): a backup restores only into the same kind.
+    pub backend: String,
+    /// The schema version (the latest migration) the copy is at.
+    pub schema_version: i64,
+    /// The files written, relative to the backup directory.
+    pub files: Vec<String>,
+}
+
 /// Filters of the instance queries (CoreUpdate's `clientupdates`, `appversions`,
 /// `clientupdatecount`). Empty fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -495,6 +509,14 @@ pub trait Store: Send + Sync + 'static {
         sightings: &[Sighting],
         rollups: &[RollupDelta],
     ) -> Result<(), StoreError>;
+
+    /// Writes a consistent copy of the whole database into the empty directory `dir` while
+    /// the store keeps serving (SQLite: `VACUUM INTO`; PostgreSQL: every table as JSON lines,
+    /// read in one `REPEATABLE READ` transaction). Hawk nonces are left out.
+    async fn backup(&self, dir: &std::path::Path) -> Result<BackupManifest, StoreError>;
+    /// Loads a copy [`Store::backup`] of the same backend wrote into `dir` into this store,
+    /// which must be empty (freshly created); in one transaction.
+    async fn restore(&self, dir: &std::path::Path) -> Result<(), StoreError>;
 
     /// Starts a write transaction (the grant and event path).
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError>;

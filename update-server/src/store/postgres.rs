@@ -5,18 +5,21 @@
 //! two replicas deciding for the same group run one after the other, and two batches that
 //! touch the same groups never deadlock.
 
-use super::common::{impl_store, impl_write_tx, shared_batch_writes};
+use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes};
 use super::{
-    ActivityRecord, AppRecord, ChannelRecord, ConfigSnapshot, GrantRecord, GroupRecord,
-    GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord, RollupDelta,
-    RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord, VersionCount,
-    WriteTx,
+    ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
+    GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
+    RollupDelta, RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord,
+    VersionCount, WriteTx,
 };
+use futures_util::TryStreamExt as _;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use std::collections::HashMap;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 /// The store on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -44,11 +47,177 @@ impl PostgresStore {
     }
 }
 
+/// The directory of a PostgreSQL backup that holds one `<table>.jsonl` per table.
+const DUMP_DIR: &str = "db";
+/// Tables whose `id` is `GENERATED ALWAYS AS IDENTITY`.
+const IDENTITY_TABLES: [&str; 2] = ["instance_history", "activity"];
+/// Rows per restore statement.
+const RESTORE_BATCH: usize = 500;
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |err| StoreError::Backup(format!("{what}: {err}"))
+}
+
+impl PostgresStore {
+    async fn schema_version(conn: &mut PgConnection) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+            .fetch_one(conn)
+            .await
+            .map_err(StoreError::Backend)
+    }
+
+    async fn backup_to(&self, dir: &Path) -> Result<BackupManifest, StoreError> {
+        let out = dir.join(DUMP_DIR);
+        tokio::fs::create_dir_all(&out)
+            .await
+            .map_err(io_err(format!("cannot create {}", out.display())))?;
+        // One snapshot for every table: the copy is consistent while writers go on.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(StoreError::Backend)?;
+        let schema_version = Self::schema_version(&mut tx).await?;
+        let mut files = Vec::new();
+        for table in BACKUP_TABLES {
+            let name = format!("{DUMP_DIR}/{table}.jsonl");
+            let path = dir.join(&name);
+            let file = tokio::fs::File::create(&path)
+                .await
+                .map_err(io_err(format!("cannot create {}", path.display())))?;
+            let mut writer = tokio::io::BufWriter::new(file);
+            let sql = format!("SELECT row_to_json(t)::text FROM {table} t");
+            let mut rows =
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).fetch(&mut *tx);
+            while let Some(line) = rows.try_next().await.map_err(StoreError::Backend)? {
+                writer
+                    .write_all(line.as_bytes())
+                    .await
+                    .map_err(io_err(format!("cannot write {}", path.display())))?;
+                writer
+                    .write_all(b"\n")
+                    .await
+                    .map_err(io_err(format!("cannot write {}", path.display())))?;
+            }
+            drop(rows);
+            writer
+                .shutdown()
+                .await
+                .map_err(io_err(format!("cannot write {}", path.display())))?;
+            files.push(name);
+        }
+        tx.commit().await.map_err(StoreError::Backend)?;
+        let name = format!("{DUMP_DIR}/schema_version");
+        let path = dir.join(&name);
+        tokio::fs::write(&path, format!("{schema_version}\n"))
+            .await
+            .map_err(io_err(format!("cannot write {}", path.display())))?;
+        files.push(name);
+        Ok(BackupManifest {
+            backend: "postgres".into(),
+            schema_version,
+            files,
+        })
+    }
+
+    async fn restore_from(&self, dir: &Path, schema_version: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::Backend)?;
+        let ours = Self::schema_version(&mut tx).await?;
+        if ours != schema_version {
+            return Err(StoreError::Backup(format!(
+                "the backup is at schema version {schema_version}, this server at {ours}: \
+                 restore it with the server version that made it"
+            )));
+        }
+        for table in BACKUP_TABLES.iter().skip(1) {
+            let rows: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::Backend)?;
+            if rows > 0 {
+                return Err(StoreError::Backup(format!(
+                    "the database is not empty (table {table} has {rows} rows): \
+                     restore into an empty database"
+                )));
+            }
+        }
+        sqlx::query("DELETE FROM config_generation")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::Backend)?;
+        for table in BACKUP_TABLES {
+            let path = dir.join(DUMP_DIR).join(format!("{table}.jsonl"));
+            let file = tokio::fs::File::open(&path)
+                .await
+                .map_err(io_err(format!("cannot open {}", path.display())))?;
+            let mut lines = tokio::io::BufReader::new(file).lines();
+            let overriding = if IDENTITY_TABLES.contains(&table) {
+                "OVERRIDING SYSTEM VALUE "
+            } else {
+                ""
+            };
+            let sql = format!(
+                "INSERT INTO {table} {overriding}\
+                 SELECT * FROM json_populate_recordset(NULL::{table}, $1::json)"
+            );
+            let mut batch: Vec<String> = Vec::with_capacity(RESTORE_BATCH);
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .map_err(io_err(format!("cannot read {}", path.display())))?;
+                let done = line.is_none();
+                if let Some(line) = line.filter(|l| !l.trim().is_empty()) {
+                    batch.push(line);
+                }
+                if !batch.is_empty() && (done || batch.len() >= RESTORE_BATCH) {
+                    let array = format!("[{}]", batch.join(","));
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(array)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::Backend)?;
+                    batch.clear();
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        for table in IDENTITY_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                 COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)"
+            )))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::Backend)?;
+        }
+        tx.commit().await.map_err(StoreError::Backend)
+    }
+}
+
 shared_batch_writes!(Postgres, PgConnection);
 
 impl_store!(PostgresStore, Postgres, {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn backup(&self, dir: &Path) -> Result<BackupManifest, StoreError> {
+        self.backup_to(dir).await
+    }
+
+    async fn restore(&self, dir: &Path) -> Result<(), StoreError> {
+        let path = dir.join(DUMP_DIR).join("schema_version");
+        let text = tokio::fs::read_to_string(&path)
+            .await
+            .map_err(io_err(format!("cannot read {}", path.display())))?;
+        let version = text.trim().parse().map_err(|_| {
+            StoreError::Backup(format!("{} holds no schema version", path.display()))
+        })?;
+        self.restore_from(dir, version).await
     }
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {

@@ -5,12 +5,12 @@
 //! `synchronous = FULL`, so a committed transaction survives a crash of the process or the
 //! machine.
 
-use super::common::{impl_store, impl_write_tx, shared_batch_writes};
+use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes};
 use super::{
-    ActivityRecord, AppRecord, ChannelRecord, ConfigSnapshot, GrantRecord, GroupRecord,
-    GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord, RollupDelta,
-    RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord, VersionCount,
-    WriteTx,
+    ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
+    GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
+    RollupDelta, RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord,
+    VersionCount, WriteTx,
 };
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -66,11 +66,103 @@ impl SqliteStore {
     }
 }
 
+/// The database file in a backup of a SQLite store.
+pub const SQLITE_BACKUP_FILE: &str = "update-server.sqlite3";
+
+impl SqliteStore {
+    async fn backup_to(&self, dir: &Path) -> Result<BackupManifest, StoreError> {
+        let target = dir.join(SQLITE_BACKUP_FILE);
+        let path = target.to_str().ok_or_else(|| {
+            StoreError::Backup(format!("{} is not valid UTF-8", target.display()))
+        })?;
+        // A consistent copy of the database as of one transaction, while writers go on.
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::Backend)?;
+        let schema_version: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::Backend)?;
+        Ok(BackupManifest {
+            backend: "sqlite".into(),
+            schema_version,
+            files: vec![SQLITE_BACKUP_FILE.into()],
+        })
+    }
+
+    async fn restore_from(&self, dir: &Path) -> Result<(), StoreError> {
+        let file = dir.join(SQLITE_BACKUP_FILE);
+        if !file.is_file() {
+            return Err(StoreError::Backup(format!(
+                "{SQLITE_BACKUP_FILE} is missing from the backup"
+            )));
+        }
+        // Bring the copy to this server's schema (a backup of an older version), so that
+        // its tables match these column for column.
+        let copy = Self::open(&file).await?;
+        copy.pool.close().await;
+        let path = file
+            .to_str()
+            .ok_or_else(|| StoreError::Backup(format!("{} is not valid UTF-8", file.display())))?;
+        let mut conn = self.pool.acquire().await.map_err(StoreError::Backend)?;
+        for table in BACKUP_TABLES.iter().skip(1) {
+            let rows: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(StoreError::Backend)?;
+            if rows > 0 {
+                return Err(StoreError::Backup(format!(
+                    "the database is not empty (table {table} has {rows} rows): \
+                     restore into a fresh data directory"
+                )));
+            }
+        }
+        sqlx::query("ATTACH DATABASE $1 AS backup")
+            .bind(path)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::Backend)?;
+        let copied = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("DELETE FROM main.config_generation")
+                .execute(&mut *tx)
+                .await?;
+            for table in BACKUP_TABLES {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "INSERT INTO main.{table} SELECT * FROM backup.{table}"
+                )))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        let detached = sqlx::query("DETACH DATABASE backup")
+            .execute(&mut *conn)
+            .await;
+        copied.map_err(StoreError::Backend)?;
+        detached.map_err(StoreError::Backend)?;
+        Ok(())
+    }
+}
+
 shared_batch_writes!(Sqlite, SqliteConnection);
 
 impl_store!(SqliteStore, Sqlite, {
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn backup(&self, dir: &Path) -> Result<BackupManifest, StoreError> {
+        self.backup_to(dir).await
+    }
+
+    async fn restore(&self, dir: &Path) -> Result<(), StoreError> {
+        self.restore_from(dir).await
     }
 
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {

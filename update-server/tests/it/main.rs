@@ -2,6 +2,8 @@
 
 mod admin;
 mod omaha;
+mod openapi;
+mod packages;
 mod processes;
 mod store_contract;
 mod support;

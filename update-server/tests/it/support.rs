@@ -154,6 +154,8 @@ pub struct TestServer {
     pub clock: std::sync::Arc<update_server::clock::ManualClock>,
     running: update_server::Running,
     guard: Guard,
+    /// The data directory (hosted payloads under `packages/`).
+    pub data: tempfile::TempDir,
     client: reqwest::Client,
 }
 
@@ -182,13 +184,15 @@ impl TestServer {
         update_server::admin::ensure_admin(store.as_ref(), &secret, Some(ADMIN_KEY), 0)
             .await
             .unwrap();
+        let data = tempfile::tempdir().expect("a temporary directory");
         let running = update_server::Running::start_with(
             listener,
             store.clone(),
             clock.clone(),
             update_server::ServerOptions {
-                server_name: "test".into(),
-                secret,
+                data_dir: Some(data.path().to_owned()),
+                max_upload_size: 1024 * 1024,
+                ..update_server::ServerOptions::new("test", secret)
             },
         )
         .await
@@ -198,6 +202,7 @@ impl TestServer {
             clock,
             running,
             guard,
+            data,
             client: reqwest::Client::new(),
         }
     }

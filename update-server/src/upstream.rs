@@ -1,0 +1,397 @@
+//! Upstream sync: copies the published channels and their packages from every upstream
+//! (another update-server or a CoreUpdate) through its public endpoints,
+//! `public/packages` and `public/channels`, on `POST upstream/sync` and every
+//! `--upstream-sync-interval` seconds.
+//!
+//! The rules:
+//!
+//! - an app the upstream names that does not exist here is created with the upstream's id;
+//! - a package is created, or updated when it came from an upstream before; a local package
+//!   of the same version with another URL or other digests is kept, and reported;
+//! - a channel is created or updated with its `upstream` marker set to the upstream's id,
+//!   and `publish` as the upstream says; a local channel (no marker) of the same name is
+//!   never overwritten, and reported.
+//!
+//! Nothing is written when nothing changed, so a periodic sync does not churn the
+//! configuration.
+
+use crate::admin::{API_PREFIX, Actor, AdminState};
+use crate::api;
+use crate::store::{
+    AppRecord, ChannelRecord, ConfigSnapshot, PackageRecord, StoreError, UpstreamRecord,
+    canonical_app_id,
+};
+use axum::extract::State;
+use axum::{Extension, Json};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// How long one request to an upstream may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the sync from one upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The upstream could not be reached or answered an error.
+    #[error("GET {url}: {source}")]
+    Http {
+        /// The URL requested.
+        url: String,
+        /// Why it failed.
+        source: reqwest::Error,
+    },
+    /// The upstream's answer is not what its public endpoints answer.
+    #[error("GET {url}: unexpected answer: {reason}")]
+    Decode {
+        /// The URL requested.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The local store failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What a sync from one upstream changed or left alone.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Apps created.
+    pub apps_created: usize,
+    /// Packages created or updated.
+    pub packages: usize,
+    /// Channels created or updated.
+    pub channels: usize,
+    /// What was left alone, and why.
+    pub skipped: Vec<String>,
+}
+
+/// `POST upstream/sync`: syncs from every upstream now and answers
+/// `{"status":"ok"|"error","detail":"..."}`.
+pub(crate) async fn sync_now(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+) -> Json<api::UpstreamSync> {
+    Json(sync_all(&state, &actor).await)
+}
+
+/// Syncs from every upstream, one after the other; one failing does not stop the others.
+pub async fn sync_all(state: &AdminState, actor: &Actor) -> api::UpstreamSync {
+    let upstreams = match state.store.upstreams().await {
+        Ok(upstreams) => upstreams,
+        Err(err) => {
+            return api::UpstreamSync {
+                status: "error".into(),
+                detail: format!("cannot read the upstreams: {err}"),
+            };
+        }
+    };
+    if upstreams.is_empty() {
+        return api::UpstreamSync {
+            status: "ok".into(),
+            detail: "no upstreams configured".into(),
+        };
+    }
+    let client = match reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build() {
+        Ok(client) => client,
+        Err(err) => {
+            return api::UpstreamSync {
+                status: "error".into(),
+                detail: format!("cannot create an HTTP client: {err}"),
+            };
+        }
+    };
+    let mut failed = false;
+    let mut details = Vec::new();
+    for upstream in &upstreams {
+        let name = format!("upstream {} ({})", upstream.id, upstream.url);
+        match sync_one(state, actor, &client, upstream).await {
+            Ok(report) => {
+                let mut line = format!(
+                    "{name}: {} apps created, {} packages and {} channels updated",
+                    report.apps_created, report.packages, report.channels
+                );
+                for skip in &report.skipped {
+                    line.push_str("; ");
+                    line.push_str(skip);
+                }
+                details.push(line);
+            }
+            Err(err) => {
+                failed = true;
+                details.push(format!("{name}: failed: {err}"));
+            }
+        }
+    }
+    let detail = details.join("\n");
+    let status = if failed { "error" } else { "ok" };
+    state
+        .log(
+            actor,
+            "upstream.sync",
+            "",
+            "",
+            format!("{status}: {detail}"),
+        )
+        .await;
+    api::UpstreamSync {
+        status: status.into(),
+        detail,
+    }
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    client: &reqwest::Client,
+    url: String,
+) -> Result<T, SyncError> {
+    let response = client
+        .get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status);
+    let body = match response {
+        Ok(response) => response.bytes().await,
+        Err(err) => Err(err),
+    }
+    .map_err(|source| SyncError::Http {
+        url: url.clone(),
+        source,
+    })?;
+    serde_json::from_slice(&body).map_err(|e| SyncError::Decode {
+        url,
+        reason: e.to_string(),
+    })
+}
+
+fn same_payload(a: &PackageRecord, b: &PackageRecord) -> bool {
+    a.url == b.url && a.size == b.size && a.sha1 == b.sha1 && a.sha256 == b.sha256
+}
+
+/// Syncs from one upstream.
+pub async fn sync_one(
+    state: &AdminState,
+    actor: &Actor,
+    client: &reqwest::Client,
+    upstream: &UpstreamRecord,
+) -> Result<SyncReport, SyncError> {
+    let root = format!("{}{API_PREFIX}", upstream.url.trim_end_matches('/'));
+    let packages: api::PublicPackageList =
+        get_json(client, format!("{root}/public/packages")).await?;
+    let channels: api::ChannelList = get_json(client, format!("{root}/public/channels")).await?;
+    let mut report = SyncReport::default();
+    let mut config = state.store.load_config().await?;
+    let now = state.now_ms();
+
+    for item in &packages.items {
+        let app_id = canonical_app_id(&item.app_id);
+        ensure_app(state, actor, upstream, &mut config, &app_id, &mut report).await?;
+        for package in &item.packages {
+            let version = package.version.trim();
+            if rollout_core::Version::parse(version).is_err() {
+                report.skipped.push(format!(
+                    "package {version:?} of app {app_id} has no valid version: skipped"
+                ));
+                continue;
+            }
+            let Ok(size) = package.size.trim().parse::<u64>() else {
+                report.skipped.push(format!(
+                    "package {version} of app {app_id} has no valid size ({:?}): skipped",
+                    package.size
+                ));
+                continue;
+            };
+            let existing = config
+                .packages
+                .iter()
+                .find(|p| p.app_id == app_id && p.version == version);
+            let record = PackageRecord {
+                app_id: app_id.clone(),
+                version: version.to_owned(),
+                url: package.url.clone(),
+                size,
+                sha1: package.sha1_sum.clone(),
+                sha256: package.sha256_sum.clone(),
+                metadata_size: package.metadata_size.clone(),
+                metadata_signature_rsa: package.metadata_signature_rsa.clone(),
+                signature: package.signature.clone(),
+                release_notes: package.release_notes.clone(),
+                required: package.required,
+                created_at: existing.map_or(now, |p| p.created_at),
+            };
+            if let Some(existing) = existing {
+                if *existing == record {
+                    continue;
+                }
+                if !same_payload(existing, &record) && !synced_version(&config, existing) {
+                    report.skipped.push(format!(
+                        "package {version} of app {app_id} exists here with another payload \
+                         ({}): kept the local one",
+                        existing.url
+                    ));
+                    continue;
+                }
+            }
+            state.store.put_package(&record).await?;
+            state
+                .log(
+                    actor,
+                    "package.sync",
+                    &app_id,
+                    "",
+                    format!(
+                        "package {version} at {} from upstream {}",
+                        record.url, upstream.id
+                    ),
+                )
+                .await;
+            match config
+                .packages
+                .iter_mut()
+                .find(|p| p.app_id == app_id && p.version == version)
+            {
+                Some(slot) => *slot = record,
+                None => config.packages.push(record),
+            }
+            report.packages += 1;
+        }
+    }
+
+    for channel in channels.items.iter().filter(|c| c.publish) {
+        let app_id = canonical_app_id(&channel.app_id);
+        ensure_app(state, actor, upstream, &mut config, &app_id, &mut report).await?;
+        let existing = config
+            .channels
+            .iter()
+            .find(|c| c.app_id == app_id && c.name == channel.label);
+        if let Some(local) = existing.filter(|c| c.upstream.is_empty()) {
+            report.skipped.push(format!(
+                "channel {} of app {app_id} is local (no upstream marker, at version {}): \
+                 not overwritten with version {}",
+                channel.label, local.version, channel.version
+            ));
+            continue;
+        }
+        let record = ChannelRecord {
+            app_id: app_id.clone(),
+            name: channel.label.clone(),
+            version: channel.version.clone(),
+            publish: channel.publish,
+            upstream: upstream.id.clone(),
+            created_at: existing.map_or(now, |c| c.created_at),
+        };
+        if existing == Some(&record) {
+            continue;
+        }
+        if !config
+            .packages
+            .iter()
+            .any(|p| p.app_id == app_id && p.version == record.version)
+        {
+            report.skipped.push(format!(
+                "channel {} of app {app_id} points at version {}, which has no package here",
+                record.name, record.version
+            ));
+        }
+        state.store.put_channel(&record).await?;
+        state
+            .log(
+                actor,
+                "channel.sync",
+                &app_id,
+                "",
+                format!(
+                    "channel {} at version {} from upstream {}",
+                    record.name, record.version, upstream.id
+                ),
+            )
+            .await;
+        match config
+            .channels
+            .iter_mut()
+            .find(|c| c.app_id == app_id && c.name == record.name)
+        {
+            Some(slot) => *slot = record,
+            None => config.channels.push(record),
+        }
+        report.channels += 1;
+    }
+    if report.apps_created + report.packages + report.channels > 0 {
+        state.refreshed().await;
+    }
+    Ok(report)
+}
+
+/// Whether a package's version is one an upstream channel points at (so it came from an
+/// upstream and may follow it).
+fn synced_version(config: &ConfigSnapshot, package: &PackageRecord) -> bool {
+    config.channels.iter().any(|c| {
+        c.app_id == package.app_id && c.version == package.version && !c.upstream.is_empty()
+    })
+}
+
+async fn ensure_app(
+    state: &AdminState,
+    actor: &Actor,
+    upstream: &UpstreamRecord,
+    config: &mut ConfigSnapshot,
+    app_id: &str,
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    if config.apps.iter().any(|a| a.id == app_id) {
+        return Ok(());
+    }
+    let app = AppRecord {
+        id: app_id.to_owned(),
+        label: app_id.to_owned(),
+        description: format!("synced from upstream {} ({})", upstream.id, upstream.url),
+        created_at: state.now_ms(),
+    };
+    match state.store.create_app(&app).await {
+        // Created meanwhile (another replica's sync): fine.
+        Ok(()) | Err(StoreError::Conflict { .. }) => {}
+        Err(err) => return Err(err.into()),
+    }
+    state
+        .log(
+            actor,
+            "app.create",
+            app_id,
+            "",
+            format!("app {app_id} from upstream {}", upstream.id),
+        )
+        .await;
+    config.apps.push(app);
+    report.apps_created += 1;
+    Ok(())
+}
+
+/// Syncs from every upstream now and then every `every`, until `stop` fires (or its sender
+/// is dropped). A sync in progress is abandoned at stop: each write is its own transaction,
+/// and the next sync picks up where it left.
+pub fn spawn_interval(
+    state: AdminState,
+    every: Duration,
+    mut stop: oneshot::Receiver<()>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = Actor("system".into());
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                result = sync_all(&state, &actor) => {
+                    if result.status == "ok" {
+                        tracing::debug!(detail = %result.detail, "upstream sync");
+                    } else {
+                        tracing::warn!(detail = %result.detail, "upstream sync failed");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    })
+}
