@@ -284,6 +284,27 @@ macro_rules! bump_generation {
 }
 pub(super) use bump_generation;
 
+/// Deletes one configuration row by its two-part key in a transaction that bumps the
+/// generation; [`StoreError::NotFound`] names `$what` when there is no such row.
+macro_rules! delete_config_row {
+    ($store:expr, $sql:literal, $a:expr, $b:expr, $what:expr) => {{
+        use super::common::backend;
+        let mut tx = $store.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query($sql)
+            .bind($a)
+            .bind($b)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found($what));
+        }
+        super::common::bump_generation!(tx);
+        tx.commit().await.map_err(backend)
+    }};
+}
+pub(super) use delete_config_row;
+
 /// Writes rows of history, sightings or rollups through an executor (a transaction).
 macro_rules! shared_batch_writes {
     ($db:ty, $conn:ty) => {
@@ -530,21 +551,13 @@ macro_rules! impl_store {
         }
 
         async fn delete_channel(&self, app_id: &str, name: &str) -> Result<(), StoreError> {
-            use super::common::backend;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let done = sqlx::query("DELETE FROM channels WHERE app_id = $1 AND name = $2")
-                .bind(app_id)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found(format!(
-                    "channel {name} of app {app_id}"
-                )));
-            }
-            super::common::bump_generation!(tx);
-            tx.commit().await.map_err(backend)
+            super::common::delete_config_row!(
+                self,
+                "DELETE FROM channels WHERE app_id = $1 AND name = $2",
+                app_id,
+                name,
+                format!("channel {name} of app {app_id}")
+            )
         }
 
         async fn put_package(&self, package: &PackageRecord) -> Result<(), StoreError> {
@@ -588,21 +601,13 @@ macro_rules! impl_store {
         }
 
         async fn delete_package(&self, app_id: &str, version: &str) -> Result<(), StoreError> {
-            use super::common::backend;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let done = sqlx::query("DELETE FROM packages WHERE app_id = $1 AND version = $2")
-                .bind(app_id)
-                .bind(version)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found(format!(
-                    "package {version} of app {app_id}"
-                )));
-            }
-            super::common::bump_generation!(tx);
-            tx.commit().await.map_err(backend)
+            super::common::delete_config_row!(
+                self,
+                "DELETE FROM packages WHERE app_id = $1 AND version = $2",
+                app_id,
+                version,
+                format!("package {version} of app {app_id}")
+            )
         }
 
         async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
