@@ -1,9 +1,11 @@
 //! Integration tests of update-server, in one binary (one link on a 2-core machine).
 
 mod admin;
+mod backup;
 mod omaha;
 mod openapi;
 mod packages;
 mod processes;
 mod store_contract;
 mod support;
+mod upstream;

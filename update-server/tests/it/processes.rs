@@ -12,14 +12,14 @@ use update_server::policy::GroupPolicy;
 use update_server::store::{ChannelRecord, SqliteStore, Store};
 
 /// An `update-server` process.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl ServerProcess {
     /// Starts the binary on 127.0.0.1 port 0 and waits for it to say where it listens.
-    async fn start(args: &[&str]) -> Self {
+    pub(crate) async fn start(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_update-server"))
             .args(["--listen", "127.0.0.1:0", "--log", "warn"])
             .args(args)
@@ -56,7 +56,7 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then wait for a clean exit.
-    async fn terminate(mut self) {
+    pub(crate) async fn terminate(mut self) {
         let pid = self.child.id().expect("still running");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
