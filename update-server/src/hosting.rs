@@ -254,7 +254,7 @@ async fn upload(
             .await
             .map_err(HostingError::io(format!("cannot create {}", dir.display())))?;
         let temp_path = dir.join(format!(".upload-{}", uuid::Uuid::new_v4()));
-        let mut temp = TempFile(Some(temp_path.clone()));
+        let temp = TempFile(Some(temp_path.clone()));
         let mut file = tokio::fs::File::create(&temp_path)
             .await
             .map_err(HostingError::io("cannot create the payload file"))?;
@@ -274,8 +274,11 @@ async fn upload(
         drop(file);
         let (size, sha1, sha256) = hashes.finish();
         let target = dir.join(&name);
-        match tokio::fs::metadata(&target).await {
-            Ok(_) => {
+        // A link never replaces an existing file: of two concurrent uploads of one name,
+        // exactly one is placed, and the other is compared with it.
+        match tokio::fs::hard_link(&temp_path, &target).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 let existing = hash_file(&target).await.map_err(HostingError::io(format!(
                     "cannot read {}",
                     target.display()
@@ -287,19 +290,15 @@ async fn upload(
                 }
                 // The same payload again (a retried upload): nothing to do.
             }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                tokio::fs::rename(&temp_path, &target)
-                    .await
-                    .map_err(HostingError::io("cannot move the payload into place"))?;
-                temp.0 = None;
-            }
             Err(err) => {
                 return Err(HostingError::Io {
-                    what: format!("cannot inspect {}", target.display()),
+                    what: format!("cannot move the payload into place as {}", target.display()),
                     source: err,
                 });
             }
         }
+        // The temporary name goes with the guard.
+        drop(temp);
         let url = format!("{}/{PACKAGES_DIR}/{name}", state.options.base_url);
         state
             .admin

@@ -262,7 +262,16 @@ async fn serve_with(
     if let Some(dir) = &options.data_dir {
         let base_url = match &options.base_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", listener.local_addr()?),
+            None => {
+                let addr = listener.local_addr()?;
+                if addr.ip().is_unspecified() {
+                    tracing::warn!(
+                        %addr,
+                        "hosted payloads get URLs of an unspecified address: set --base-url"
+                    );
+                }
+                format!("http://{addr}")
+            }
         };
         admin = admin.merge(hosting::router(
             admin_state.clone(),
