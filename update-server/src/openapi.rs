@@ -343,6 +343,28 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         Some("ChannelList"),
     )),
+    Operation {
+        method: "post",
+        path: "/package-upload",
+        summary: "Upload a payload (multipart/form-data, part `file`); answers its name, size, hashes and URL",
+        request: None,
+        response: None,
+        authenticated: true,
+    },
+    public(op(
+        "get",
+        "/packages/{name}",
+        "Download a payload (HTTP Range supported); `<name>.sig` is its detached ed25519 signature",
+        None,
+        None,
+    )),
+    op(
+        "get",
+        "/db/backup",
+        "A consistent backup of the database and payloads (tar.gz)",
+        None,
+        None,
+    ),
     public(op(
         "get",
         "/admin/v1/init",
