@@ -1,9 +1,103 @@
-//! `updatectl`: the operator CLI of the update service, a superset of CoreUpdate's
-//! `updateservicectl`.
-//!
-//! The commands are built in a later step; this binary currently only identifies itself.
+//! `updatectl`: the operator CLI of the update service. Parses the command line, runs the
+//! command, maps failures to updateservicectl's exit codes: 0 ok, 1 API or IO error (the
+//! message on stderr), 2 usage error, 3 unknown command.
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("updatectl {}", env!("CARGO_PKG_VERSION"));
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use updatectl::cli::{Cli, Command, InstanceCommand};
+use updatectl::client::Client;
+use updatectl::commands;
+
+/// The top-level command names (an unknown one exits 3, an unknown subcommand 2).
+const COMMANDS: [&str; 5] = ["app", "channel", "group", "package", "instance"];
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("updatectl: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints clap's message and picks the exit code.
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let _ = error.print();
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        ErrorKind::InvalidSubcommand if is_top_level(error) => {
+            println!("Run 'updatectl --help' for usage.");
+            ExitCode::from(3)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand
+            if !std::env::args()
+                .skip(1)
+                .any(|a| COMMANDS.contains(&a.as_str())) =>
+        {
+            ExitCode::from(3)
+        }
+        _ => ExitCode::from(2),
+    }
+}
+
+/// Whether the unknown subcommand is in the top-level position (no known command before it).
+fn is_top_level(error: &clap::Error) -> bool {
+    let Some(ContextValue::String(unknown)) = error.get(ContextKind::InvalidSubcommand) else {
+        return true;
+    };
+    for arg in std::env::args().skip(1) {
+        if arg == *unknown {
+            return true;
+        }
+        if COMMANDS.contains(&arg.as_str()) {
+            return false;
+        }
+    }
+    true
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let global = cli.global;
+    let client = Client::new(
+        &global.server,
+        &global.user,
+        &global.key,
+        global.skip_ssl_verify,
+    )?;
+    let output = match cli.command {
+        Command::App(c) => commands::app(&client, c).await?,
+        Command::Channel(c) => commands::channel(&client, c).await?,
+        Command::Group(c) => commands::group(&client, c).await?,
+        Command::Package(c) => commands::package(&client, c).await?,
+        Command::Instance(InstanceCommand::ListUpdates(f)) => {
+            commands::list_updates(&client, &f).await?
+        }
+        Command::Instance(InstanceCommand::ListAppVersions(f)) => {
+            commands::list_app_versions(&client, &f).await?
+        }
+        Command::Instance(InstanceCommand::Fake(args)) => {
+            updatectl::fake::run(&client, args, global.debug).await?;
+            return Ok(());
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(output.render(global.json).as_bytes())?;
+    stdout.flush()?;
+    Ok(())
 }

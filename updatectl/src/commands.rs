@@ -1,0 +1,582 @@
+//! Running the admin commands: one API call (or a read-modify-write) each, printed as a
+//! table (or as JSON with `--json`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::Method;
+use serde::Serialize;
+use sha2::Digest as _;
+use update_server::api::{
+    App, AppChannel, AppList, AppVersionList, ChannelList, ChannelRequest, ClientUpdateList, Group,
+    GroupList, GroupPercent, Package, PackageList,
+};
+
+use crate::Error;
+use crate::cli::{
+    AppCommand, ChannelArgs, ChannelCommand, GroupCommand, GroupRef, PackageCommand, ReportFilter,
+};
+use crate::client::Client;
+
+/// What a command prints: table lines (cells joined by `\t`) or, with `--json`, the value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The table, header first.
+    pub lines: Vec<String>,
+    /// The JSON form.
+    pub json: serde_json::Value,
+}
+
+impl Output {
+    fn new(lines: Vec<String>, json: &impl Serialize) -> Self {
+        Self {
+            lines,
+            json: serde_json::to_value(json).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The text to print: the tabwriter table, or pretty JSON and a newline.
+    #[must_use]
+    pub fn render(&self, json: bool) -> String {
+        if json {
+            let mut text = serde_json::to_string_pretty(&self.json).unwrap_or_default();
+            text.push('\n');
+            text
+        } else {
+            crate::tabwriter::format(&self.lines)
+        }
+    }
+}
+
+const APP_HEADER: &str = "Id\tLabel\tDescription";
+const CHANNEL_HEADER: &str = "Label\tVersion\tPublish\tUpstream";
+const GROUP_HEADER: &str = "Label\tApp\tChannel\tId\tUpdates Paused\tPercent\tRollout Active";
+const GROUP_RATE_HEADER: &str = "Label\tApp\tChannel\tId\tPaused\tCount\tInterval";
+const PACKAGE_HEADER: &str = "Version\tURL\tSize";
+
+fn app_row(a: &App) -> String {
+    format!("{}\t{}\t{}", a.id, a.label, a.description)
+}
+
+fn channel_row(c: &AppChannel) -> String {
+    format!("{}\t{}\t{}\t{}", c.label, c.version, c.publish, c.upstream)
+}
+
+fn group_row(g: &Group) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        g.label,
+        g.app_id,
+        g.channel_id,
+        g.id,
+        g.updates_paused,
+        go_float(g.update_percent),
+        g.rollout_active
+    )
+}
+
+fn group_rate_row(g: &Group) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        g.label, g.app_id, g.channel_id, g.id, g.updates_paused, g.update_count, g.update_interval
+    )
+}
+
+fn package_row(p: &Package) -> String {
+    format!("{}\t{}\t{}", p.version, p.url, p.size)
+}
+
+fn table<T>(header: &str, items: &[T], row: fn(&T) -> String) -> Vec<String> {
+    std::iter::once(header.to_owned())
+        .chain(items.iter().map(row))
+        .collect()
+}
+
+/// A float as Go's `%v` prints it: `12.5`, `100`, `0`, `1e-05`.
+#[must_use]
+pub fn go_float(value: f64) -> String {
+    let abs = value.abs();
+    if value != 0.0 && !(1e-4..1e21).contains(&abs) {
+        let text = format!("{value:e}");
+        let Some((mantissa, exponent)) = text.split_once('e') else {
+            return text;
+        };
+        let (sign, digits) = match exponent.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exponent),
+        };
+        format!("{mantissa}e{sign}{digits:0>2}")
+    } else {
+        format!("{value}")
+    }
+}
+
+const NO_BODY: Option<&()> = None;
+
+/// Runs an `app` command.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn app(client: &Client, command: AppCommand) -> Result<Output, Error> {
+    match command {
+        AppCommand::List => {
+            let list: AppList = client.call(Method::GET, &["apps"], &[], NO_BODY).await?;
+            Ok(Output::new(
+                table(APP_HEADER, &list.items, app_row),
+                &list.items,
+            ))
+        }
+        AppCommand::Create {
+            app_id,
+            label,
+            description,
+        } => {
+            let body = App {
+                id: app_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                label,
+                description,
+            };
+            let app: App = client
+                .call(Method::POST, &["apps"], &[], Some(&body))
+                .await?;
+            Ok(Output::new(
+                table(APP_HEADER, std::slice::from_ref(&app), app_row),
+                &app,
+            ))
+        }
+        AppCommand::Update {
+            app_id,
+            label,
+            description,
+        } => {
+            let body = App {
+                id: String::new(),
+                label,
+                description,
+            };
+            let app: App = client
+                .call(Method::PATCH, &["apps", &app_id], &[], Some(&body))
+                .await?;
+            Ok(Output::new(
+                table(APP_HEADER, std::slice::from_ref(&app), app_row),
+                &app,
+            ))
+        }
+        AppCommand::Delete { app_id } => {
+            let app: App = client
+                .call(Method::DELETE, &["apps", &app_id], &[], NO_BODY)
+                .await?;
+            Ok(Output::new(
+                table(APP_HEADER, std::slice::from_ref(&app), app_row),
+                &app,
+            ))
+        }
+    }
+}
+
+fn channel_body(args: &ChannelArgs) -> ChannelRequest {
+    ChannelRequest {
+        app_id: args.app_id.clone(),
+        label: args.channel.clone(),
+        version: args.version.clone(),
+        publish: args.publish,
+    }
+}
+
+/// Runs a `channel` command. `channel create` sends the app id in the path (fixing
+/// updateservicectl's quirk §11.1).
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output, Error> {
+    let one = |c: AppChannel| {
+        Output::new(
+            table(CHANNEL_HEADER, std::slice::from_ref(&c), channel_row),
+            &c,
+        )
+    };
+    match command {
+        ChannelCommand::List { app_id } => {
+            let list: ChannelList = client
+                .call(Method::GET, &["apps", &app_id, "channels"], &[], NO_BODY)
+                .await?;
+            Ok(Output::new(
+                table(CHANNEL_HEADER, &list.items, channel_row),
+                &list.items,
+            ))
+        }
+        ChannelCommand::Create(args) => {
+            let body = channel_body(&args);
+            let path = ["apps", args.app_id.as_str(), "channels"];
+            let c: AppChannel = client.call(Method::POST, &path, &[], Some(&body)).await?;
+            Ok(one(c))
+        }
+        ChannelCommand::Update(args) => {
+            let body = channel_body(&args);
+            let path = [
+                "apps",
+                args.app_id.as_str(),
+                "channels",
+                args.channel.as_str(),
+            ];
+            let c: AppChannel = client.call(Method::PATCH, &path, &[], Some(&body)).await?;
+            Ok(one(c))
+        }
+        ChannelCommand::Delete { app_id, channel } => {
+            let path = ["apps", app_id.as_str(), "channels", channel.as_str()];
+            let deleted: serde_json::Value =
+                client.call(Method::DELETE, &path, &[], NO_BODY).await?;
+            Ok(Output {
+                lines: vec![format!(
+                    "deleted channel: {channel}, for application: {app_id}"
+                )],
+                json: deleted,
+            })
+        }
+    }
+}
+
+/// Runs a `group` command. Updates are read-modify-write: GET the group, change the given
+/// fields, PATCH the whole group back.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Error> {
+    let one = |g: Group| Output::new(table(GROUP_HEADER, std::slice::from_ref(&g), group_row), &g);
+    match command {
+        GroupCommand::List { app_id } => {
+            let list: GroupList = client
+                .call(Method::GET, &["apps", &app_id, "groups"], &[], NO_BODY)
+                .await?;
+            Ok(Output::new(
+                table(GROUP_HEADER, &list.items, group_row),
+                &list.items,
+            ))
+        }
+        GroupCommand::Create {
+            group,
+            channel,
+            label,
+        } => {
+            let body = Group {
+                app_id: group.app_id.clone(),
+                id: group.group_id.clone(),
+                label,
+                channel_id: channel,
+                ..Group::default()
+            };
+            let path = ["apps", group.app_id.as_str(), "groups"];
+            Ok(one(client
+                .call(Method::POST, &path, &[], Some(&body))
+                .await?))
+        }
+        GroupCommand::Update {
+            group,
+            label,
+            channel,
+            oem_blacklist,
+            update_count,
+            update_interval,
+        } => {
+            let rate = update_count.is_some() || update_interval.is_some();
+            let mut keep = Vec::new();
+            if update_count.is_some() {
+                keep.push("updateCount");
+            }
+            if update_interval.is_some() {
+                keep.push("updateInterval");
+            }
+            if rate {
+                keep.push("updatePooling");
+            }
+            let updated = modify(client, &group, &keep, |g| {
+                if let Some(label) = label {
+                    g.label = label;
+                }
+                if let Some(channel) = channel {
+                    g.channel_id = channel;
+                }
+                if let Some(oems) = oem_blacklist {
+                    g.oem_blacklist = oems;
+                }
+                if let Some(count) = update_count {
+                    g.update_count = count;
+                }
+                if let Some(interval) = update_interval {
+                    g.update_interval = interval;
+                }
+                if rate {
+                    g.update_pooling = !(g.update_count == 0 && g.update_interval == 0);
+                }
+            })
+            .await?;
+            // As the v1.4 CLI printed it: header, a blank line, the row.
+            let lines = vec![
+                GROUP_RATE_HEADER.to_owned(),
+                String::new(),
+                group_rate_row(&updated),
+            ];
+            Ok(Output::new(lines, &updated))
+        }
+        GroupCommand::Delete(group) => {
+            let path = [
+                "apps",
+                group.app_id.as_str(),
+                "groups",
+                group.group_id.as_str(),
+            ];
+            Ok(one(client
+                .call(Method::DELETE, &path, &[], NO_BODY)
+                .await?))
+        }
+        GroupCommand::Pause(group) => Ok(one(modify(client, &group, &[], |g| {
+            g.updates_paused = true
+        })
+        .await?)),
+        GroupCommand::Unpause(group) => Ok(one(modify(client, &group, &[], |g| {
+            g.updates_paused = false
+        })
+        .await?)),
+        GroupCommand::Percent {
+            group,
+            update_percent,
+        } => {
+            let body = GroupPercent {
+                app_id: group.app_id.clone(),
+                id: group.group_id.clone(),
+                update_percent,
+            };
+            let path = [
+                "apps",
+                group.app_id.as_str(),
+                "groups",
+                group.group_id.as_str(),
+            ];
+            let set: GroupPercent = client.call(Method::POST, &path, &[], Some(&body)).await?;
+            Ok(Output::new(
+                vec![format!("update percent set to {:.6}", set.update_percent)],
+                &set,
+            ))
+        }
+    }
+}
+
+async fn modify(
+    client: &Client,
+    group: &GroupRef,
+    keep: &[&str],
+    change: impl FnOnce(&mut Group),
+) -> Result<Group, Error> {
+    let path = [
+        "apps",
+        group.app_id.as_str(),
+        "groups",
+        group.group_id.as_str(),
+    ];
+    let mut current: Group = client.call(Method::GET, &path, &[], NO_BODY).await?;
+    change(&mut current);
+    let mut body = crate::client::omit_empty(
+        serde_json::to_value(&current).unwrap_or(serde_json::Value::Null),
+    );
+    // Fields the operator set explicitly go out even when 0 (`--update-count=0`).
+    if let (Some(map), serde_json::Value::Object(full)) = (
+        body.as_object_mut(),
+        serde_json::to_value(&current).unwrap_or_default(),
+    ) {
+        for key in keep {
+            if let Some(value) = full.get(*key) {
+                map.insert((*key).to_owned(), value.clone());
+            }
+        }
+    }
+    client
+        .call_raw(Method::PATCH, &path, &[], Some(&body))
+        .await
+}
+
+/// Size, SHA-1 and SHA-256 (standard base64 of the raw digests) of a payload.
+#[must_use]
+pub fn payload_sums(payload: &[u8]) -> (String, String, String) {
+    (
+        payload.len().to_string(),
+        STANDARD.encode(sha1::Sha1::digest(payload)),
+        STANDARD.encode(sha2::Sha256::digest(payload)),
+    )
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The `--meta` file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Meta {
+    metadata_size: String,
+    metadata_signature_rsa: String,
+}
+
+/// Runs a `package` command. `package create` hashes the payload itself (fixing §11.2) and
+/// uploads it to `/package-upload` unless `--url` says where it is hosted.
+///
+/// # Errors
+/// The API's, the transport's, or reading the files.
+pub async fn package(client: &Client, command: PackageCommand) -> Result<Output, Error> {
+    let one = |p: Package| {
+        Output::new(
+            table(PACKAGE_HEADER, std::slice::from_ref(&p), package_row),
+            &p,
+        )
+    };
+    match command {
+        PackageCommand::List { app_id } => {
+            let list: PackageList = client
+                .call(Method::GET, &["apps", &app_id, "packages"], &[], NO_BODY)
+                .await?;
+            Ok(Output::new(
+                table(PACKAGE_HEADER, &list.items, package_row),
+                &list.items,
+            ))
+        }
+        PackageCommand::Create {
+            app_id,
+            version,
+            file,
+            url,
+            meta,
+            release_notes,
+        } => {
+            let payload = read(&file)?;
+            let (size, sha1_sum, sha256_sum) = payload_sums(&payload);
+            let meta = match meta {
+                Some(path) => {
+                    serde_json::from_slice(&read(&path)?).map_err(|source| Error::Json {
+                        url: path.display().to_string(),
+                        source,
+                    })?
+                }
+                None => Meta::default(),
+            };
+            let release_notes = match release_notes {
+                Some(path) => String::from_utf8_lossy(&read(&path)?).into_owned(),
+                None => String::new(),
+            };
+            let url = match url {
+                Some(url) => url,
+                None => {
+                    let name = file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "payload".to_owned());
+                    client.upload(&name, payload).await?.url
+                }
+            };
+            let body = Package {
+                url,
+                size,
+                sha1_sum,
+                sha256_sum,
+                metadata_size: meta.metadata_size,
+                metadata_signature_rsa: meta.metadata_signature_rsa,
+                release_notes,
+                ..Package::default()
+            };
+            let path = ["apps", app_id.as_str(), "packages", version.as_str()];
+            Ok(one(client
+                .call(Method::POST, &path, &[], Some(&body))
+                .await?))
+        }
+        PackageCommand::Delete { app_id, version } => {
+            let path = ["apps", app_id.as_str(), "packages", version.as_str()];
+            Ok(one(client
+                .call(Method::DELETE, &path, &[], NO_BODY)
+                .await?))
+        }
+    }
+}
+
+fn report_query(filter: &ReportFilter) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
+    if let Some(app) = &filter.app_id {
+        query.push(("appId", app.clone()));
+    }
+    if let Some(group) = &filter.group_id {
+        query.push(("groupId", group.clone()));
+    }
+    if filter.start != 0 {
+        query.push(("dateStart", filter.start.to_string()));
+    }
+    if filter.end != 0 {
+        query.push(("dateEnd", filter.end.to_string()));
+    }
+    query
+}
+
+/// Runs `instance list-updates`: the latest state of each instance. The app filter is
+/// sent whenever given (fixing §11.3).
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn list_updates(client: &Client, filter: &ReportFilter) -> Result<Output, Error> {
+    let list: ClientUpdateList = client
+        .call(
+            Method::GET,
+            &["clientupdates"],
+            &report_query(filter),
+            NO_BODY,
+        )
+        .await?;
+    let rows = table(
+        "AppID\tClientID\tVersion\tLastSeen\tGroup\tOEM",
+        &list.items,
+        |u| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                u.app_id, u.client_id, u.version, u.last_seen, u.group_id, u.oem
+            )
+        },
+    );
+    Ok(Output::new(rows, &list.items))
+}
+
+/// Runs `instance list-app-versions`: instance counts per app, group and version.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn list_app_versions(client: &Client, filter: &ReportFilter) -> Result<Output, Error> {
+    let list: AppVersionList = client
+        .call(
+            Method::GET,
+            &["appversions"],
+            &report_query(filter),
+            NO_BODY,
+        )
+        .await?;
+    let rows = table("AppID\tGroupID\tVersion\tClients", &list.items, |v| {
+        format!("{}\t{}\t{}\t{}", v.app_id, v.group_id, v.version, v.count)
+    });
+    Ok(Output::new(rows, &list.items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_are_base64_of_raw_digests() {
+        let (size, sha1, sha256) = payload_sums(b"hello");
+        assert_eq!(size, "5");
+        assert_eq!(sha1, "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
+        assert_eq!(sha256, "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");
+    }
+
+    #[test]
+    fn floats_print_like_go() {
+        assert_eq!(go_float(12.5), "12.5");
+        assert_eq!(go_float(100.0), "100");
+        assert_eq!(go_float(0.0), "0");
+        assert_eq!(go_float(0.00001), "1e-05");
+    }
+}

@@ -1,0 +1,17 @@
+//! `updatectl`: the operator CLI of the update service, a superset of CoreUpdate's
+//! `updateservicectl` (the commands of the getting-started walkthrough).
+//!
+//! The library holds everything but the process glue: the command line ([`cli`]), the
+//! Hawk-signed admin API client ([`client`]), the table writer ([`tabwriter`]) and the
+//! fake instances ([`fake`]). `main.rs` maps [`Error`] to exit codes.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod error;
+pub mod fake;
+pub mod hawk;
+pub mod tabwriter;
+
+pub use error::Error;

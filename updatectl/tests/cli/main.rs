@@ -1,0 +1,476 @@
+//! End-to-end tests of the `updatectl` binary against a real `update-server` process
+//! (started on 127.0.0.1:0 with a temporary data directory and a fixed admin key).
+//!
+//! The `update-server` binary is built on first use (`cargo build -p update-server`) into
+//! the target directory this test binary lives in.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+const KEY: &str = "test-admin-key-0123456789";
+
+/// The `update-server` binary next to this test's target directory, built if missing.
+fn server_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    static BUILD: Mutex<()> = Mutex::new(());
+    BINARY
+        .get_or_init(|| {
+            let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+            // target/<profile>/deps/cli-<hash> → target/<profile>
+            let exe = std::env::current_exe().expect("test exe path");
+            let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+            let binary = profile_dir.join(format!("update-server{}", std::env::consts::EXE_SUFFIX));
+            let target_dir = profile_dir.parent().expect("target root");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "-p",
+                    "update-server",
+                    "--bin",
+                    "update-server",
+                    "--target-dir",
+                ])
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building update-server failed");
+            assert!(
+                binary.exists(),
+                "{} missing after the build",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+/// A running server; killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(server_binary())
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+                "--admin-key",
+                KEY,
+            ])
+            .arg("--data-dir")
+            .arg(data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start update-server");
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let first = lines.next().expect("a first line").expect("readable");
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_owned();
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            url: format!("http://{addr}"),
+            _data: data,
+        }
+    }
+
+    /// `updatectl` with the server, user and key set through the environment.
+    fn ctl(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_updatectl"));
+        cmd.env("UPDATECTL_SERVER", &self.url)
+            .env("UPDATECTL_USER", "admin")
+            .env("UPDATECTL_KEY", KEY);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.ctl().args(args).output().expect("run updatectl")
+    }
+
+    /// Runs and asserts success; returns stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "updatectl {args:?} failed ({:?}): {}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup_app(server: &Server) {
+    server.ok(&[
+        "app",
+        "create",
+        &format!("--app-id={APP}"),
+        "--label=FakeApp",
+        "--description=Fake app for testing",
+    ]);
+}
+
+/// The getting-started walkthrough, with the fake clients' sleeps shortened.
+#[test]
+fn walkthrough() {
+    let server = Server::start();
+    let app_id = format!("--app-id={APP}");
+    let created = server.ok(&[
+        "app",
+        "create",
+        &app_id,
+        "--label=FakeApp",
+        "--description=Fake app for testing",
+    ]);
+    assert!(
+        created.contains(&format!("{APP}\tFakeApp\tFake app for testing\n")),
+        "{created}"
+    );
+    let list = server.ok(&["app", "list"]);
+    assert!(
+        list.contains(&format!("{APP}\tFakeApp\tFake app for testing\n")),
+        "{list}"
+    );
+
+    server.ok(&[
+        "channel",
+        "create",
+        &app_id,
+        "--channel=master",
+        "--version=1.0.0",
+    ]);
+    let group = server.ok(&[
+        "group",
+        "create",
+        &app_id,
+        "--channel=master",
+        "--group-id=fake1",
+        "--label=Fake Clients",
+    ]);
+    assert!(group.contains("Fake Clients\t"), "{group}");
+
+    // touch update-1.1.0.gz (empty, as in the walkthrough)
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payload = dir.path().join("update-1.1.0.gz");
+    std::fs::write(&payload, b"").expect("write payload");
+    let file = format!("--file={}", payload.display());
+    let created = server.run(&["package", "create", &app_id, "--version=1.1.0", &file]);
+    if !created.status.success() {
+        // The server build may not host payloads yet: the error must say so, and --url
+        // registers an externally hosted payload instead.
+        let stderr = String::from_utf8_lossy(&created.stderr);
+        assert!(
+            stderr.contains("does not accept package uploads"),
+            "{stderr}"
+        );
+        server.ok(&[
+            "package",
+            "create",
+            &app_id,
+            "--version=1.1.0",
+            &file,
+            "--url=http://example.com/update-1.1.0.gz",
+        ]);
+    }
+    let packages = server.ok(&["package", "list", &app_id]);
+    assert!(packages.contains("1.1.0\t"), "{packages}");
+
+    let mut fake = server
+        .ctl()
+        .args([
+            "instance",
+            "fake",
+            "--clients-per-app=10",
+            "--min-sleep=0.2",
+            "--max-sleep=0.5",
+            &app_id,
+            "--group-id=fake1",
+            "--version=1.0.0",
+            "--errorrate=0",
+            "--step-delay=50",
+            "--exit-after-updates=10",
+            "--duration=120",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start fake clients");
+    let (tx, rx) = mpsc::channel();
+    let stdout = fake.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("fake clients poll");
+    assert!(
+        first.starts_with("{fake-client-0") && first.ends_with("}: noupdate"),
+        "{first}"
+    );
+
+    let interval = 2;
+    let updated = server.ok(&[
+        "group",
+        "update",
+        &app_id,
+        "--group-id=fake1",
+        "--channel=master",
+        "--update-count=2",
+        &format!("--update-interval={interval}"),
+    ]);
+    assert!(
+        updated.ends_with(&format!(
+            "Fake Clients\t{APP}\tmaster\tfake1\tfalse\t2\t{interval}\n"
+        )),
+        "{updated:?}"
+    );
+    server.ok(&[
+        "channel",
+        "update",
+        &app_id,
+        "--channel=master",
+        "--version=1.1.0",
+    ]);
+
+    let status = fake.wait().expect("fake clients exit");
+    assert!(status.success(), "{status:?}");
+    let lines: Vec<String> = rx.try_iter().collect();
+    for i in 0..10 {
+        let expected = format!("{{fake-client-{i:03}}}: updated from 1.0.0 to 1.1.0");
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in {lines:#?}"
+        );
+    }
+
+    // Grants, read from each instance's history: never more than 2 per 2-second window.
+    let mut grants = Vec::new();
+    for i in 0..10 {
+        let history = history(&server, &format!("fake-client-{i:03}"));
+        let items = history["items"].as_array().cloned().unwrap_or_default();
+        let mine: Vec<i64> = items
+            .iter()
+            .filter(|item| item["kind"] == "grant")
+            .map(|item| {
+                let t = &item["dateTime"];
+                t.as_i64()
+                    .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
+                    .expect("dateTime")
+            })
+            .collect();
+        assert!(!mine.is_empty(), "no grant for client {i}: {history}");
+        grants.extend(mine);
+    }
+    grants.sort_unstable();
+    for (i, &t) in grants.iter().enumerate() {
+        let in_window = grants[i..]
+            .iter()
+            .take_while(|&&u| u < t + interval)
+            .count();
+        assert!(
+            in_window <= 2,
+            "{in_window} grants in [{t}, {t}+{interval}): {grants:?}"
+        );
+    }
+    let versions = server.ok(&["instance", "list-app-versions", &app_id, "--group-id=fake1"]);
+    assert!(
+        versions.contains(&format!("{APP}\tfake1\t1.1.0\t10")),
+        "{versions}"
+    );
+}
+
+/// `GET client/history?clientId=...` through the admin API, with curl-free Hawk: the
+/// library's client.
+fn history(server: &Server, client_id: &str) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = updatectl::client::Client::new(&server.url, "admin", KEY, false).expect("client");
+    runtime
+        .block_on(client.call::<serde_json::Value>(
+            reqwest::Method::GET,
+            &["client", "history"],
+            &[("clientId", client_id.to_owned())],
+            None::<&()>,
+        ))
+        .expect("client history")
+}
+
+#[test]
+fn app_list_table_and_json_are_golden() {
+    let server = Server::start();
+    setup_app(&server);
+    server.ok(&[
+        "app",
+        "create",
+        "--app-id=x",
+        "--label=L",
+        "--description=D",
+    ]);
+    let table = server.ok(&["app", "list"]);
+    let mut rows: Vec<&str> = table.lines().collect();
+    assert_eq!(rows.remove(0), "Id\t\t\t\t\tLabel\tDescription");
+    rows.sort_unstable();
+    assert_eq!(
+        rows,
+        [
+            "e96281a6-d1af-4bde-9a0a-97b76e56dc57\tFakeApp\tFake app for testing",
+            "x\t\t\t\t\tL\tD",
+        ]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "app", "list"])).expect("json");
+    let mut items = json.as_array().expect("an array").clone();
+    items.sort_by_key(|i| i["id"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        serde_json::Value::Array(items),
+        serde_json::json!([
+            {"id": APP, "label": "FakeApp", "description": "Fake app for testing"},
+            {"id": "x", "label": "L", "description": "D"},
+        ])
+    );
+    let channel = server.ok(&[
+        "channel",
+        "create",
+        "--app-id=x",
+        "--channel=beta",
+        "--version=2.0.0",
+    ]);
+    assert_eq!(
+        channel,
+        "Label\tVersion\tPublish\tUpstream\nbeta\t2.0.0\tfalse\t\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_unknown_commands_3() {
+    let ctl = || Command::new(env!("CARGO_BIN_EXE_updatectl"));
+    let bad_flag = ctl()
+        .args(["app", "list", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_flag.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_flag.stderr).contains("Usage:"));
+    let missing = ctl()
+        .args(["channel", "create", "--app-id=a"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let unknown_sub = ctl().args(["app", "frobnicate"]).output().unwrap();
+    assert_eq!(unknown_sub.status.code(), Some(2));
+    let unknown = ctl().arg("frobnicate").output().unwrap();
+    assert_eq!(unknown.status.code(), Some(3));
+    let none = ctl().output().unwrap();
+    assert_eq!(none.status.code(), Some(3));
+    let version = ctl().arg("--version").output().unwrap();
+    assert_eq!(version.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("updatectl "));
+}
+
+#[test]
+fn api_and_io_errors_exit_1() {
+    let server = Server::start();
+    let out = server.run(&["app", "delete", "--app-id=no-such-app"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("googleapi: Error 404: "), "{stderr}");
+
+    let bad_key = server
+        .ctl()
+        .env("UPDATECTL_KEY", "wrong")
+        .args(["app", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_key.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_key.stderr).starts_with("googleapi: "));
+
+    let missing = server.run(&[
+        "package",
+        "create",
+        "--app-id=a",
+        "--version=1.0.0",
+        "--file=/no/such/file",
+        "--url=http://x/y",
+    ]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file"));
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_updatectl"))
+        .args(["--server=http://127.0.0.1:1", "app", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+}
+
+#[test]
+fn group_commands_print_the_group_table() {
+    let server = Server::start();
+    setup_app(&server);
+    let app_id = format!("--app-id={APP}");
+    server.ok(&[
+        "channel",
+        "create",
+        &app_id,
+        "--channel=stable",
+        "--version=1.0.0",
+    ]);
+    server.ok(&[
+        "group",
+        "create",
+        &app_id,
+        "--channel=stable",
+        "--group-id=g1",
+        "--label=G",
+    ]);
+    let paused = server.ok(&["group", "pause", &app_id, "--group-id=g1"]);
+    assert_eq!(
+        paused,
+        format!(
+            "Label\tApp\t\t\t\t\tChannel\tId\tUpdates Paused\tPercent\tRollout Active\n\
+             G\t{APP}\tstable\tg1\ttrue\t\t100\tfalse\n"
+        )
+    );
+    let percent = server.ok(&[
+        "group",
+        "percent",
+        &app_id,
+        "--group-id=g1",
+        "--update-percent=33.5",
+    ]);
+    assert_eq!(percent, "update percent set to 33.500000\n");
+    let unpaused = server.ok(&["group", "unpause", &app_id, "--group-id=g1"]);
+    assert!(unpaused.contains("\tfalse\t\t33.5\t"), "{unpaused:?}");
+    let deleted = server.ok(&["group", "delete", &app_id, "--group-id=g1"]);
+    assert!(deleted.contains("\tg1\t"), "{deleted}");
+    assert_eq!(server.ok(&["group", "list", &app_id]).lines().count(), 1);
+}
