@@ -474,3 +474,78 @@ fn group_commands_print_the_group_table() {
     assert!(deleted.contains("\tg1\t"), "{deleted}");
     assert_eq!(server.ok(&["group", "list", &app_id]).lines().count(), 1);
 }
+
+#[test]
+fn package_create_hashes_the_payload_and_registers_the_url() {
+    let server = Server::start();
+    setup_app(&server);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payload = dir.path().join("update.gz");
+    std::fs::write(&payload, b"hello").expect("write payload");
+    let meta = dir.path().join("meta.json");
+    std::fs::write(&meta, br#"{"metadata_size":"1024"}"#).expect("write meta");
+    let file = format!("--file={}", payload.display());
+    let meta = format!("--meta={}", meta.display());
+    let app_id = format!("--app-id={APP}");
+    let url = "--url=http://files.example.com/update.gz";
+    let table = server.ok(&[
+        "package",
+        "create",
+        &app_id,
+        "--version=1.2.0",
+        &file,
+        &meta,
+        url,
+    ]);
+    assert_eq!(
+        table,
+        "Version\tURL\t\t\t\t\tSize\n1.2.0\thttp://files.example.com/update.gz\t5\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "package", "list", &app_id])).expect("json");
+    let package = &json[0];
+    assert_eq!(package["url"], "http://files.example.com/update.gz");
+    assert_eq!(package["size"], "5");
+    // The payload's digests, not the --meta file's (updateservicectl §11.2, fixed).
+    assert_eq!(package["sha1Sum"], "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
+    assert_eq!(
+        package["sha256Sum"],
+        "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+    );
+    assert_eq!(package["metadataSize"], "1024");
+    let deleted = server.ok(&["package", "delete", &app_id, "--version=1.2.0"]);
+    assert!(deleted.contains("1.2.0\t"), "{deleted}");
+}
+
+#[test]
+fn package_create_without_url_says_when_uploads_are_missing() {
+    // A server that answers 404 to everything, like one without /package-upload.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot found",
+            );
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payload = dir.path().join("update.gz");
+    std::fs::write(&payload, b"hello").expect("write payload");
+    let out = Command::new(env!("CARGO_BIN_EXE_updatectl"))
+        .arg(format!("--server=http://{addr}"))
+        .args(["package", "create", "--app-id=a", "--version=1.0.0"])
+        .arg(format!("--file={}", payload.display()))
+        .output()
+        .expect("run updatectl");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not accept package uploads"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--url"), "{stderr}");
+}
