@@ -1,4 +1,5 @@
-//! The errors of `updatectl` (all exit 1).
+//! The errors of `updatectl` (all exit 1). Causes are chained as `source()`, not repeated
+//! in the message: print with `{:#}` (anyhow) to get `what: why`.
 
 /// Everything that can make a command fail after its arguments were accepted.
 #[derive(Debug, thiserror::Error)]
@@ -22,10 +23,10 @@ pub enum Error {
         body: String,
     },
     /// The request did not get an answer.
-    #[error("{0}")]
+    #[error(transparent)]
     Transport(#[from] reqwest::Error),
     /// The answer was not the JSON expected.
-    #[error("invalid response from {url}: {source}")]
+    #[error("invalid JSON from {url}")]
     Json {
         /// The request URL.
         url: String,
@@ -33,7 +34,7 @@ pub enum Error {
         source: serde_json::Error,
     },
     /// A local file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,

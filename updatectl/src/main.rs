@@ -3,6 +3,7 @@
 //! message on stderr), 2 usage error, 3 unknown command.
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::ExitCode;
 
@@ -16,7 +17,7 @@ use updatectl::commands;
 const COMMANDS: [&str; 5] = ["app", "channel", "group", "package", "instance"];
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(go_style_flags(std::env::args_os())) {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
@@ -34,6 +35,33 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Accepts Go's single-dash long flags (`-server=URL`, `-user admin`), as updateservicectl
+/// does, by rewriting them to `--server=URL`. Single letters (`-h`), negative numbers and
+/// everything after `--` are left alone.
+fn go_style_flags(args: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    let mut rest = false;
+    args.map(|arg| {
+        if rest {
+            return arg;
+        }
+        let Some(text) = arg.to_str() else {
+            return arg;
+        };
+        if text == "--" {
+            rest = true;
+            return arg;
+        }
+        let name = text.strip_prefix('-').filter(|t| !t.starts_with('-'));
+        match name {
+            Some(name) if name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+                OsString::from(format!("-{text}"))
+            }
+            _ => arg,
+        }
+    })
+    .collect()
 }
 
 /// Prints clap's message and picks the exit code.

@@ -392,6 +392,15 @@ fn usage_errors_exit_2_and_unknown_commands_3() {
     assert_eq!(unknown.status.code(), Some(3));
     let none = ctl().output().unwrap();
     assert_eq!(none.status.code(), Some(3));
+    let go_style = ctl()
+        .args(["-server=http://127.0.0.1:1", "app", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        go_style.status.code(),
+        Some(1),
+        "single-dash long flags are accepted"
+    );
     let version = ctl().arg("--version").output().unwrap();
     assert_eq!(version.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("updatectl "));
