@@ -7,6 +7,11 @@
 //! step delay apart (each step fails with `--errorrate` percent chance: 3/0 errorcode 2000
 //! is sent instead and the attempt is abandoned), then the `--ping-only` pings, then print
 //! `{id}: updated from OLD to NEW` and report 3/2 from the new version.
+//!
+//! Test aids (hidden from `--help`): `--step-delay MS` shortens the one-second pause
+//! between update steps, `--exit-after-updates N` exits once N updates completed over all
+//! instances, `--duration SECS` exits after that time. Without them the command runs until
+//! SIGINT. `--min-sleep`/`--max-sleep` accept fractions of a second.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -229,9 +234,11 @@ async fn exchange(
         app.boot_id = Some(boot_id.to_owned());
     }
     let body = request.encode();
-    let show = shared.args.verbose || shared.debug;
-    if show {
+    if shared.args.verbose {
         println!("{{{id}}}: request: {}", String::from_utf8_lossy(&body));
+    }
+    if shared.debug {
+        eprintln!("Request: {}", String::from_utf8_lossy(&body));
     }
     let response = shared
         .http
@@ -242,8 +249,11 @@ async fn exchange(
         .await?;
     let status = response.status();
     let bytes = response.bytes().await?;
-    if show {
+    if shared.args.verbose {
         println!("{{{id}}}: response: {}", String::from_utf8_lossy(&bytes));
+    }
+    if shared.debug {
+        eprintln!("Response: {}", String::from_utf8_lossy(&bytes));
     }
     if !status.is_success() {
         return Err(Error::Omaha(format!(
