@@ -121,33 +121,59 @@ impl SqliteStore {
                 )));
             }
         }
-        sqlx::query("ATTACH DATABASE $1 AS backup")
-            .bind(path)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::Backend)?;
-        let copied = async {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::query("DELETE FROM main.config_generation")
-                .execute(&mut *tx)
-                .await?;
-            for table in BACKUP_TABLES {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "INSERT INTO main.{table} SELECT * FROM backup.{table}"
-                )))
-                .execute(&mut *tx)
-                .await?;
+        // SQLite may answer "database is locked" while the copy's last connection is still
+        // being torn down: try again a few times before giving up.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match copy_attached(&mut conn, path).await {
+                Err(err) if attempt < 10 && is_busy(&err) => {
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                result => return result.map_err(StoreError::Backend),
             }
-            tx.commit().await
         }
-        .await;
-        let detached = sqlx::query("DETACH DATABASE backup")
-            .execute(&mut *conn)
-            .await;
-        copied.map_err(StoreError::Backend)?;
-        detached.map_err(StoreError::Backend)?;
-        Ok(())
     }
+}
+
+/// Copies every table of the backup database at `path` into this (empty) one, in one
+/// transaction, through `ATTACH`. Statements are not cached (`persistent(false)`): a cached
+/// statement on the attached database would keep `DETACH` from succeeding.
+async fn copy_attached(conn: &mut SqliteConnection, path: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("ATTACH DATABASE $1 AS backup")
+        .bind(path)
+        .persistent(false)
+        .execute(&mut *conn)
+        .await?;
+    let copied = async {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::query("DELETE FROM main.config_generation")
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        for table in BACKUP_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO main.{table} SELECT * FROM backup.{table}"
+            )))
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+    .await;
+    let detached = sqlx::query("DETACH DATABASE backup")
+        .persistent(false)
+        .execute(&mut *conn)
+        .await;
+    copied?;
+    detached?;
+    Ok(())
+}
+
+/// Whether SQLite said the database is busy or locked (codes 5 and 6).
+fn is_busy(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("5" | "6")))
 }
 
 shared_batch_writes!(Sqlite, SqliteConnection);
