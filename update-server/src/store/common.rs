@@ -7,10 +7,7 @@
 //! with a wall of higher-ranked bounds; a macro keeps it plain). Each backend writes by hand
 //! only what differs: connecting, migrating, `begin` and `lock_groups`.
 
-use super::{
-    AppRecord, ChannelRecord, GrantRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceRecord,
-    PackageRecord, Sighting, StoreError, VersionCount,
-};
+use super::{HistoryKind, HistoryRecord, Sighting, StoreError, VersionCount};
 use sqlx::Row;
 
 /// Most rows one multi-row statement carries; keeps the bound parameters under both
@@ -53,122 +50,6 @@ pub(super) fn db_err(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreEr
 /// Maps an error that has no constraint to explain.
 pub(super) fn backend(err: sqlx::Error) -> StoreError {
     StoreError::Backend(err)
-}
-
-pub(super) fn app_from_row<R: Row>(row: &R) -> Result<AppRecord, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(AppRecord {
-        id: row.try_get("id")?,
-        label: row.try_get("label")?,
-        description: row.try_get("description")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-pub(super) fn channel_from_row<R: Row>(row: &R) -> Result<ChannelRecord, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(ChannelRecord {
-        app_id: row.try_get("app_id")?,
-        name: row.try_get("name")?,
-        version: row.try_get("version")?,
-        publish: row.try_get("publish")?,
-        upstream: row.try_get("upstream")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-pub(super) fn group_from_row<R: Row>(row: &R) -> Result<GroupRecord, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(GroupRecord {
-        app_id: row.try_get("app_id")?,
-        id: row.try_get("id")?,
-        label: row.try_get("label")?,
-        channel: row.try_get("channel")?,
-        policy: row.try_get("policy")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-pub(super) fn package_from_row<R: Row>(row: &R) -> Result<PackageRecord, StoreError>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let size: i64 = row.try_get("size").map_err(backend)?;
-    Ok(PackageRecord {
-        app_id: row.try_get("app_id").map_err(backend)?,
-        version: row.try_get("version").map_err(backend)?,
-        url: row.try_get("url").map_err(backend)?,
-        size: u64::try_from(size)
-            .map_err(|_| StoreError::Corrupt(format!("negative package size {size}")))?,
-        sha1: row.try_get("sha1").map_err(backend)?,
-        sha256: row.try_get("sha256").map_err(backend)?,
-        metadata_size: row.try_get("metadata_size").map_err(backend)?,
-        metadata_signature_rsa: row.try_get("metadata_signature_rsa").map_err(backend)?,
-        signature: row.try_get("signature").map_err(backend)?,
-        release_notes: row.try_get("release_notes").map_err(backend)?,
-        required: row.try_get("required").map_err(backend)?,
-        created_at: row.try_get("created_at").map_err(backend)?,
-    })
-}
-
-pub(super) fn instance_from_row<R: Row>(row: &R) -> Result<InstanceRecord, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(InstanceRecord {
-        app_id: row.try_get("app_id")?,
-        machine_id: row.try_get("machine_id")?,
-        group_id: row.try_get("group_id")?,
-        version: row.try_get("version")?,
-        oem: row.try_get("oem")?,
-        status: row.try_get("status")?,
-        last_event_type: row.try_get("last_event_type")?,
-        last_event_result: row.try_get("last_event_result")?,
-        last_error_code: row.try_get("last_error_code")?,
-        grant_version: row.try_get("grant_version")?,
-        granted_at: row.try_get("granted_at")?,
-        first_seen: row.try_get("first_seen")?,
-        last_seen: row.try_get("last_seen")?,
-    })
-}
-
-pub(super) fn grant_from_row<R: Row>(row: &R) -> Result<GrantRecord, sqlx::Error>
-where
-    for<'a> &'a str: sqlx::ColumnIndex<R>,
-    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    Ok(GrantRecord {
-        app_id: row.try_get("app_id")?,
-        group_id: row.try_get("group_id")?,
-        machine_id: row.try_get("machine_id")?,
-        version: row.try_get("version")?,
-        granted_at: row.try_get("granted_at")?,
-        expires_at: row.try_get("expires_at")?,
-        scheduled: row.try_get("scheduled")?,
-    })
 }
 
 pub(super) fn history_from_row<R: Row>(row: &R) -> Result<HistoryRecord, StoreError>
@@ -428,7 +309,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?
                 .iter()
-                .map(super::common::app_from_row)
+                .map(AppRecord::from_row)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
             let channels = sqlx::query("SELECT * FROM channels ORDER BY app_id, name")
@@ -436,7 +317,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?
                 .iter()
-                .map(super::common::channel_from_row)
+                .map(ChannelRecord::from_row)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
             let groups = sqlx::query("SELECT * FROM groups ORDER BY app_id, id")
@@ -444,7 +325,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?
                 .iter()
-                .map(super::common::group_from_row)
+                .map(GroupRecord::from_row)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
             let packages = sqlx::query("SELECT * FROM packages ORDER BY app_id, version")
@@ -452,8 +333,9 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?
                 .iter()
-                .map(super::common::package_from_row)
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(PackageRecord::from_row)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
             Ok(ConfigSnapshot {
                 generation,
@@ -904,7 +786,7 @@ macro_rules! impl_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(backend)?
-                .map(|row| super::common::instance_from_row(&row).map_err(backend))
+                .map(|row| InstanceRecord::from_row(&row).map_err(backend))
                 .transpose()
         }
 
@@ -926,7 +808,7 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?
                 .iter()
-                .map(|row| super::common::instance_from_row(row).map_err(backend))
+                .map(|row| InstanceRecord::from_row(row).map_err(backend))
                 .collect()
         }
 
@@ -1080,7 +962,7 @@ macro_rules! impl_write_tx {
             .await
             .map_err(backend)?
             .iter()
-            .map(|row| super::common::grant_from_row(row).map_err(backend))
+            .map(|row| GrantRecord::from_row(row).map_err(backend))
             .collect()
         }
 
@@ -1133,7 +1015,7 @@ macro_rules! impl_write_tx {
                 .fetch_optional(&mut *self.tx)
                 .await
                 .map_err(backend)?
-                .map(|row| super::common::instance_from_row(&row).map_err(backend))
+                .map(|row| InstanceRecord::from_row(&row).map_err(backend))
                 .transpose()
         }
 

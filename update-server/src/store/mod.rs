@@ -63,7 +63,7 @@ impl StoreError {
 }
 
 /// An application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AppRecord {
     /// Canonical app id.
     pub id: String,
@@ -76,7 +76,7 @@ pub struct AppRecord {
 }
 
 /// A channel: a name pointing at a package version of an app.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ChannelRecord {
     /// Canonical app id.
     pub app_id: String,
@@ -93,7 +93,7 @@ pub struct ChannelRecord {
 }
 
 /// A package: one version of an app's payload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PackageRecord {
     /// Canonical app id.
     pub app_id: String,
@@ -102,7 +102,8 @@ pub struct PackageRecord {
     /// Where instances download it: the Omaha codebase is its directory, the package name its
     /// last segment.
     pub url: String,
-    /// Size in bytes.
+    /// Size in bytes (stored as a signed 64-bit integer).
+    #[sqlx(try_from = "i64")]
     pub size: u64,
     /// SHA-1 of the payload, standard base64.
     pub sha1: String,
@@ -124,7 +125,7 @@ pub struct PackageRecord {
 
 /// A group: a set of instances (named by their `track`) following one channel under one
 /// policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GroupRecord {
     /// Canonical app id.
     pub app_id: String,
@@ -157,7 +158,7 @@ pub struct ConfigSnapshot {
 }
 
 /// One instance (a machine running an app) as the server last saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InstanceRecord {
     /// Canonical app id.
     pub app_id: String,
@@ -319,7 +320,7 @@ pub struct GroupStateRecord {
 }
 
 /// An outstanding grant of a group's rollout state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct GrantRecord {
     /// Canonical app id.
     pub app_id: String,

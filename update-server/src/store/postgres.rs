@@ -13,8 +13,8 @@ use super::{
     VersionCount, WriteTx,
 };
 use futures_util::TryStreamExt as _;
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::{FromRow as _, Row};
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;

@@ -12,11 +12,11 @@ use super::{
     RollupDelta, RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord,
     VersionCount, WriteTx,
 };
-use sqlx::Row;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{FromRow as _, Row};
 use std::path::Path;
 use std::time::Duration;
 
