@@ -1,5 +1,6 @@
 //! The command line, declared with clap.
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 /// Operator CLI of the update service (a superset of CoreUpdate's updateservicectl).
@@ -290,6 +291,38 @@ pub enum InstanceCommand {
     ListAppVersions(ReportFilter),
     /// Simulate multiple fake instances.
     Fake(FakeArgs),
+    /// Load the server with concurrent update checks, each from a new instance; report
+    /// requests per second and latency percentiles.
+    Bench(BenchArgs),
+}
+
+/// The flags of `instance bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Application id.
+    #[arg(long)]
+    pub app_id: String,
+    /// Group id (sent as `track`).
+    #[arg(long)]
+    pub group_id: String,
+    /// Number of concurrent clients.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
+    pub clients_per_app: usize,
+    /// Value of the `oem` attribute.
+    #[arg(long, default_value = "fakeclient")]
+    pub oem: String,
+    /// The version the clients report.
+    #[arg(long, default_value = "0.0.0")]
+    pub version: String,
+    /// Send `installsource="ondemandupdate"` (the server skips rate limits).
+    #[arg(long)]
+    pub force_update: bool,
+    /// Print every request and response.
+    #[arg(long)]
+    pub verbose: bool,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub seconds: u64,
 }
 
 /// The flags of `instance fake`.

@@ -6,6 +6,7 @@
 //! fake instances ([`fake`]). `main.rs` maps [`Error`] to exit codes.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -119,6 +119,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Instance(InstanceCommand::ListAppVersions(f)) => {
             commands::list_app_versions(&client, &f).await?
         }
+        Command::Instance(InstanceCommand::Bench(args)) => {
+            let json = global.json;
+            let report = updatectl::bench::run(&client, args, |responses, elapsed| {
+                if !json {
+                    let secs = elapsed.as_secs_f64().max(1e-9);
+                    println!(
+                        "Got {responses} responses so far, average {:.1} per second",
+                        responses as f64 / secs
+                    );
+                }
+            })
+            .await?;
+            let text = if json {
+                let mut text = serde_json::to_string_pretty(&report)?;
+                text.push('\n');
+                text
+            } else {
+                updatectl::bench::render(&report)
+            };
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            return Ok(());
+        }
         Command::Instance(InstanceCommand::Fake(args)) => {
             updatectl::fake::run(&client, args, global.debug).await?;
             return Ok(());

@@ -558,3 +558,114 @@ fn package_create_without_url_says_when_uploads_are_missing() {
     );
     assert!(stderr.contains("--url"), "{stderr}");
 }
+
+fn setup_group(server: &Server, group: &str, version: &str) {
+    setup_app(server);
+    let app_id = format!("--app-id={APP}");
+    server.ok(&[
+        "channel",
+        "create",
+        &app_id,
+        "--channel=stable",
+        &format!("--version={version}"),
+    ]);
+    server.ok(&[
+        "group",
+        "create",
+        &app_id,
+        "--channel=stable",
+        &format!("--group-id={group}"),
+    ]);
+}
+
+#[test]
+fn instance_bench_reports_throughput_and_registers_every_client() {
+    let server = Server::start();
+    setup_group(&server, "bench", "1.0.0");
+    let app_id = format!("--app-id={APP}");
+    let json = server.ok(&[
+        "--json",
+        "instance",
+        "bench",
+        &app_id,
+        "--group-id=bench",
+        "--clients-per-app=4",
+        "--seconds=2",
+        "--version=1.0.0",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json report");
+    let responses = report["responses"].as_u64().expect("responses");
+    assert!(responses > 0, "{report}");
+    assert_eq!(report["failures"], 0, "{report}");
+    assert_eq!(report["clients"], 4);
+    // Every answer is a noupdate: the channel is at the version the clients run.
+    assert_eq!(report["statuses"]["noupdate"].as_u64(), Some(responses));
+    let latency = &report["latencyMs"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
+    assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
+    // Each response came from a new machine id: the server knows that many instances
+    // (sightings are written behind, within a few seconds).
+    let mut counted = 0;
+    for _ in 0..50 {
+        let versions: serde_json::Value = serde_json::from_str(&server.ok(&[
+            "--json",
+            "instance",
+            "list-app-versions",
+            &app_id,
+            "--group-id=bench",
+        ]))
+        .expect("json");
+        counted = versions[0]["count"].as_u64().unwrap_or(0);
+        if counted >= responses {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        counted >= responses,
+        "{counted} instances for {responses} responses"
+    );
+
+    let text = server.ok(&[
+        "instance",
+        "bench",
+        &app_id,
+        "--group-id=bench",
+        "--clients-per-app=2",
+        "--seconds=2",
+    ]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("Got ") && lines[0].contains(" responses so far, average "),
+        "{text}"
+    );
+    assert!(
+        lines.contains(&"Ran 2 seconds with 2 concurrent requests"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Total responses to unique new clients: ")),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("Responses per second : ")),
+        "{text}"
+    );
+    assert!(lines.iter().any(|l| l.starts_with("Latency (ms): p50 ")));
+
+    let zero = server.run(&[
+        "instance",
+        "bench",
+        &app_id,
+        "--group-id=bench",
+        "--seconds=0",
+    ]);
+    assert_eq!(zero.status.code(), Some(2));
+    let missing = server.run(&["instance", "bench", &app_id]);
+    assert_eq!(missing.status.code(), Some(2));
+}
