@@ -52,6 +52,9 @@ pub struct Global {
 /// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Operations for modifying admin users.
+    #[command(subcommand)]
+    AdminUser(AdminUserCommand),
     /// Manage applications.
     #[command(subcommand)]
     App(AppCommand),
@@ -67,6 +70,193 @@ pub enum Command {
     /// Operations to view and simulate instances.
     #[command(subcommand)]
     Instance(InstanceCommand),
+    /// Operations on automated rollouts for a group.
+    Rollout(RolloutCommand),
+    /// Synchronize published channels and packages from upstream installations of the
+    /// update service.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+    /// Operations for dealing with the backend database.
+    #[command(subcommand)]
+    Database(DatabaseCommand),
+    /// Watch for app versions and exec a given command.
+    Watch(WatchArgs),
+    /// The activity log: who changed what, and automatic pauses (an extension).
+    Activity {
+        /// Only this application.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// Entries to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Entries to skip (newest first).
+        #[arg(long, default_value_t = 0)]
+        skip: u32,
+    },
+    /// Shows the usage of the program or of one command.
+    Help {
+        /// The command.
+        command: Option<String>,
+    },
+}
+
+/// `admin-user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminUserCommand {
+    /// Create a user and print its API key.
+    Create {
+        /// The user name.
+        username: String,
+    },
+    /// List the user names.
+    List,
+    /// Delete a user.
+    Delete {
+        /// The user name.
+        username: String,
+    },
+}
+
+/// `database` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Confirm the server initialised its database (no authentication).
+    Init,
+    /// Download a backup of the database and hosted payloads (`.tar.gz`).
+    Backup {
+        /// The file to write.
+        output: std::path::PathBuf,
+    },
+}
+
+/// `upstream` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Add an upstream.
+    Create {
+        /// The upstream server's URL.
+        #[arg(long)]
+        url: String,
+        /// Label.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Change an upstream.
+    Update {
+        /// Upstream id.
+        #[arg(long)]
+        id: String,
+        /// The upstream server's URL.
+        #[arg(long)]
+        url: String,
+        /// Label.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List the upstreams.
+    List,
+    /// Delete an upstream.
+    Delete {
+        /// Upstream id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Sync from the upstreams now (blocks until complete).
+    Sync,
+}
+
+/// `rollout`: shows a group's rollout, or changes it with a subcommand.
+#[derive(Debug, Args)]
+#[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+pub struct RolloutCommand {
+    /// Application id.
+    #[arg(long, required = true)]
+    pub app_id: Option<String>,
+    /// Group id.
+    #[arg(long, required = true)]
+    pub group_id: Option<String>,
+    /// A change instead of showing the rollout.
+    #[command(subcommand)]
+    pub change: Option<RolloutChange>,
+}
+
+/// `rollout` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RolloutChange {
+    /// Create a rollout.
+    #[command(subcommand)]
+    Create(RolloutCreate),
+    /// Start the group's rollout.
+    Activate(GroupRef),
+    /// Stop the group's rollout.
+    Deactivate(GroupRef),
+}
+
+/// `rollout create` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RolloutCreate {
+    /// A rollout from 0% to 100% in equal steps.
+    Linear {
+        /// The group.
+        #[command(flatten)]
+        group: GroupRef,
+        /// Duration of a rollout step (or frame) in seconds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        frame_size: u64,
+        /// Total duration for the rollout to go from 0% to 100%, in seconds.
+        #[arg(long, default_value_t = 86400, value_parser = clap::value_parser!(u64).range(1..))]
+        duration: u64,
+    },
+}
+
+/// The flags of `watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Application id.
+    #[arg(long)]
+    pub app_id: String,
+    /// Group id (sent as `track`).
+    #[arg(long)]
+    pub group_id: String,
+    /// Seconds between two update checks.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    /// The starting version.
+    #[arg(long, default_value = "0.0.0")]
+    pub version: String,
+    /// The machine id to send (default: a random UUID).
+    #[arg(long, default_value = "")]
+    pub client_id: String,
+    /// Test aid: exit after this many update checks.
+    #[arg(long, hide = true)]
+    pub checks: Option<u64>,
+    /// The command to run, and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `--start`, `--end` and `--resolution` of `group versions` and `group events`.
+#[derive(Debug, Args)]
+pub struct RollupArgs {
+    /// The group.
+    #[command(flatten)]
+    pub group: GroupRef,
+    /// Start date filter (unix seconds; 0 with --end 0: the last 60 buckets).
+    #[arg(long, default_value_t = 0)]
+    pub start: i64,
+    /// End date filter (unix seconds).
+    #[arg(long, default_value_t = 0)]
+    pub end: i64,
+    /// 60, 3600 or 86400 seconds.
+    #[arg(long, default_value_t = 60, value_parser = parse_resolution)]
+    pub resolution: i64,
+}
+
+fn parse_resolution(text: &str) -> Result<i64, String> {
+    match text.parse::<i64>() {
+        Ok(r @ (60 | 3600 | 86400)) => Ok(r),
+        _ => Err(format!("{text:?} is not 60, 3600 or 86400")),
+    }
 }
 
 /// `app` subcommands.
@@ -199,7 +389,16 @@ pub enum GroupCommand {
         /// Interval between updates, in seconds.
         #[arg(long)]
         update_interval: Option<i64>,
+        /// The policy fields beyond CoreUpdate's.
+        #[command(flatten)]
+        extra: PolicyFlags,
     },
+    /// Show one group with every policy field (an extension).
+    Show(GroupRef),
+    /// Instance requests per version over time.
+    Versions(RollupArgs),
+    /// Events per version, type and result over time.
+    Events(RollupArgs),
     /// Delete a group.
     Delete(GroupRef),
     /// Pause updates for a group.
@@ -215,6 +414,39 @@ pub enum GroupCommand {
         #[arg(long, value_parser = parse_percent)]
         update_percent: f64,
     },
+}
+
+/// The group policy fields beyond CoreUpdate's (`group update`; each only when given).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyFlags {
+    /// At most this many instances updating at once (0: no limit).
+    #[arg(long)]
+    pub max_in_flight: Option<i64>,
+    /// Seconds after which a granted update that did not complete counts as failed (0: never).
+    #[arg(long)]
+    pub update_timeout: Option<i64>,
+    /// Pause the group automatically when this many of the last attempts failed (0: off).
+    #[arg(long)]
+    pub failure_threshold_count: Option<i64>,
+    /// Pause the group automatically when this percentage of the last attempts failed
+    /// (0: off).
+    #[arg(long)]
+    pub failure_threshold_percent: Option<f64>,
+    /// How many recent attempts the failure thresholds look at.
+    #[arg(long)]
+    pub failure_window: Option<i64>,
+    /// Count expired grants (see --update-timeout) as failures.
+    #[arg(long)]
+    pub failure_count_timeouts: Option<bool>,
+    /// The maintenance windows' time zone (IANA name, e.g. Europe/Berlin; empty: no windows).
+    #[arg(long)]
+    pub maintenance_time_zone: Option<String>,
+    /// Maintenance windows, e.g. `mon,tue 02-05; sat 00-24` (local hours; empty: none).
+    #[arg(long)]
+    pub maintenance_windows: Option<String>,
+    /// Serve a lower version when the channel points at one (rollback).
+    #[arg(long)]
+    pub allow_downgrade: Option<bool>,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
@@ -234,16 +466,17 @@ pub enum PackageCommand {
         app_id: String,
     },
     /// Register a package: hash the payload, upload it unless `--url` is given.
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Create {
         /// Application id.
-        #[arg(long)]
-        app_id: String,
+        #[arg(long, required = true)]
+        app_id: Option<String>,
         /// The package version.
-        #[arg(long)]
-        version: String,
+        #[arg(long, required = true)]
+        version: Option<String>,
         /// The payload file (hashed; uploaded when `--url` is absent).
-        #[arg(long)]
-        file: std::path::PathBuf,
+        #[arg(long, required = true)]
+        file: Option<std::path::PathBuf>,
         /// Where instances download the payload (skips the upload).
         #[arg(long)]
         url: Option<String>,
@@ -253,6 +486,34 @@ pub enum PackageCommand {
         /// Text file with release notes.
         #[arg(long)]
         release_notes: Option<std::path::PathBuf>,
+        /// `bulk`.
+        #[command(subcommand)]
+        bulk: Option<PackageCreateBulk>,
+    },
+    /// Download published packages to local disk.
+    Download {
+        /// Only this application.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// Only this version.
+        #[arg(long, conflicts_with = "min_version")]
+        version: Option<String>,
+        /// Only versions at or above this one (semver).
+        #[arg(long)]
+        min_version: Option<String>,
+        /// Where to save them (created if missing).
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
+    /// Upload a package payload file (the server must accept uploads).
+    #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
+    Upload {
+        /// The payload file.
+        #[arg(long, required = true)]
+        file: Option<std::path::PathBuf>,
+        /// `bulk`.
+        #[command(subcommand)]
+        bulk: Option<PackageUploadBulk>,
     },
     /// Delete a package.
     Delete {
@@ -262,6 +523,32 @@ pub enum PackageCommand {
         /// The package version.
         #[arg(long)]
         version: String,
+    },
+}
+
+/// `package create bulk`.
+#[derive(Debug, Subcommand)]
+pub enum PackageCreateBulk {
+    /// Register packages from a folder output by 'package download'.
+    Bulk {
+        /// The folder.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Where the payloads will be hosted: rewrites each package's URL to
+        /// `<base-url>/<file name package download saved>`.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+}
+
+/// `package upload bulk`.
+#[derive(Debug, Subcommand)]
+pub enum PackageUploadBulk {
+    /// Upload every regular file in a folder.
+    Bulk {
+        /// The folder.
+        #[arg(long)]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -291,9 +578,52 @@ pub enum InstanceCommand {
     ListAppVersions(ReportFilter),
     /// Simulate multiple fake instances.
     Fake(FakeArgs),
+    /// One instance's events and update grants, oldest first (an extension).
+    History {
+        /// The instance (machine) id.
+        #[arg(long)]
+        client_id: String,
+        /// Only this application.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// Entries to show (the newest).
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Find instances by id prefix, version, status, OEM, ... (an extension).
+    Search(SearchArgs),
     /// Load the server with concurrent update checks, each from a new instance; report
     /// requests per second and latency percentiles.
     Bench(BenchArgs),
+}
+
+/// The flags of `instance search`.
+#[derive(Debug, Clone, Args)]
+pub struct SearchArgs {
+    /// Only this application.
+    #[arg(long)]
+    pub app_id: Option<String>,
+    /// Only this group.
+    #[arg(long)]
+    pub group_id: Option<String>,
+    /// Instance ids starting with this.
+    #[arg(long)]
+    pub id_prefix: Option<String>,
+    /// Only this version.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Only this status (`complete`, `error`, `granted`, `downloading`, ...).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only this OEM.
+    #[arg(long)]
+    pub oem: Option<String>,
+    /// Instances to show.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    /// Instances to skip (most recently seen first).
+    #[arg(long, default_value_t = 0)]
+    pub skip: u32,
 }
 
 /// The flags of `instance bench`.

@@ -17,7 +17,7 @@ pub struct Client {
 }
 
 /// The answer of `POST /package-upload`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Uploaded {
     /// The stored file name.
@@ -118,10 +118,7 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<T, Error> {
         let url = self.api_url(segments, query);
-        let mut request = self.http.request(method.clone(), url.clone()).header(
-            reqwest::header::AUTHORIZATION,
-            hawk::header(&self.user, &self.key, method.as_str(), &url),
-        );
+        let mut request = self.signed(method, url.clone());
         if let Some(body) = body {
             let json = serde_json::to_vec(body).map_err(|source| Error::Json {
                 url: url.to_string(),
@@ -143,34 +140,60 @@ impl Client {
         })
     }
 
-    /// Uploads a payload to `POST /package-upload` (multipart, field `file`).
+    /// A request to `url` with the Hawk `Authorization` header.
+    pub fn signed(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let header = hawk::header(&self.user, &self.key, method.as_str(), &url);
+        self.http
+            .request(method, url)
+            .header(reqwest::header::AUTHORIZATION, header)
+    }
+
+    /// Streams a payload file to `POST /package-upload` (multipart, field `file`, named
+    /// after the file), reporting the bytes sent to `progress`.
     ///
     /// # Errors
-    /// [`Error::UploadUnavailable`] when the server has no such endpoint (404, 405, 501),
-    /// else as [`Client::call`].
-    pub async fn upload(&self, file_name: &str, payload: Vec<u8>) -> Result<Uploaded, Error> {
+    /// [`Error::Io`] when the file cannot be read, [`Error::UploadUnavailable`] when the
+    /// server has no such endpoint (404, 405, 501), else as [`Client::call`].
+    pub async fn upload_file(
+        &self,
+        path: &std::path::Path,
+        progress: &crate::progress::Progress,
+    ) -> Result<Uploaded, Error> {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = tokio::fs::File::open(path).await.map_err(io)?;
+        let len = file.metadata().await.map_err(io)?.len();
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "payload".to_owned());
         let url = self.url(&["package-upload"]);
         let boundary = format!("updatectl-{:016x}", fastrand::u64(..));
         let safe_name = file_name.replace(['"', '\r', '\n'], "_");
-        let mut body = format!(
+        let head = bytes::Bytes::from(format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
              filename=\"{safe_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .into_bytes();
-        body.extend_from_slice(&payload);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let response = self
-            .http
-            .post(url.clone())
-            .header(
-                reqwest::header::AUTHORIZATION,
-                hawk::header(&self.user, &self.key, "POST", &url),
+        ));
+        let tail = bytes::Bytes::from(format!("\r\n--{boundary}--\r\n"));
+        let total = head.len() as u64 + len + tail.len() as u64;
+        let counter = progress.clone();
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(head)])
+            .chain(
+                tokio_util::io::ReaderStream::new(file)
+                    .inspect_ok(move |chunk| counter.advance(chunk.len() as u64)),
             )
+            .chain(futures_util::stream::iter([Ok(tail)]));
+        let response = self
+            .signed(Method::POST, url.clone())
             .header(
                 reqwest::header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={boundary}"),
             )
-            .body(body)
+            .header(reqwest::header::CONTENT_LENGTH, total)
+            .body(reqwest::Body::wrap_stream(body))
             .send()
             .await?;
         let status = response.status().as_u16();
@@ -188,6 +211,46 @@ impl Client {
             url: url.to_string(),
             source,
         })
+    }
+
+    /// Streams the body of a successful answer to `request` into `file`, reporting the
+    /// bytes to `progress` (whose total is set from `Content-Length` when known). Returns
+    /// the bytes written.
+    ///
+    /// # Errors
+    /// [`Error::Api`]/[`Error::Http`] on an error status, [`Error::Transport`], or
+    /// [`Error::Io`] writing the file.
+    pub async fn download_to(
+        &self,
+        request: reqwest::RequestBuilder,
+        file: &std::path::Path,
+        label: &str,
+        known_size: Option<u64>,
+    ) -> Result<u64, Error> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut response = request.send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await?;
+            return Err(api_error(status.as_u16(), &bytes));
+        }
+        let io = |source| Error::Io {
+            path: file.display().to_string(),
+            source,
+        };
+        let progress =
+            crate::progress::Progress::bytes(known_size.or(response.content_length()), label);
+        let mut out = tokio::fs::File::create(file).await.map_err(io)?;
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await? {
+            out.write_all(&chunk).await.map_err(io)?;
+            written += chunk.len() as u64;
+            progress.advance(chunk.len() as u64);
+        }
+        out.flush().await.map_err(io)?;
+        out.sync_all().await.map_err(io)?;
+        progress.finish();
+        Ok(written)
     }
 }
 
@@ -216,7 +279,7 @@ pub fn omit_empty(value: serde_json::Value) -> serde_json::Value {
 }
 
 /// Turns an error answer into [`Error::Api`] (Google error body) or [`Error::Http`].
-fn api_error(code: u16, body: &[u8]) -> Error {
+pub(crate) fn api_error(code: u16, body: &[u8]) -> Error {
     match serde_json::from_slice::<update_server::api::ErrorBody>(body) {
         Ok(parsed) if !parsed.error.message.is_empty() => Error::Api {
             code,

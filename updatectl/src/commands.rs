@@ -7,13 +7,14 @@ use reqwest::Method;
 use serde::Serialize;
 use sha2::Digest as _;
 use update_server::api::{
-    App, AppChannel, AppList, AppVersionList, ChannelList, ChannelRequest, ClientUpdateList, Group,
-    GroupList, GroupPercent, Package, PackageList,
+    App, AppChannel, AppList, AppVersionList, ChannelList, ChannelRequest, ClientHistory,
+    ClientUpdateList, Group, GroupList, GroupPercent, Package, PackageList,
 };
 
 use crate::Error;
 use crate::cli::{
-    AppCommand, ChannelArgs, ChannelCommand, GroupCommand, GroupRef, PackageCommand, ReportFilter,
+    AppCommand, ChannelArgs, ChannelCommand, GroupCommand, GroupRef, PackageCommand,
+    PackageCreateBulk, PackageUploadBulk, PolicyFlags, ReportFilter, SearchArgs,
 };
 use crate::client::Client;
 
@@ -32,6 +33,26 @@ impl Output {
             lines,
             json: serde_json::to_value(json).unwrap_or(serde_json::Value::Null),
         }
+    }
+
+    /// Lines (cells joined by `\t`) and the JSON form.
+    #[must_use]
+    pub fn lines(lines: Vec<String>, json: &impl Serialize) -> Self {
+        Self::new(lines, json)
+    }
+
+    /// A table: the header, then a row per item.
+    #[must_use]
+    pub fn table<T>(
+        header: &str,
+        items: &[T],
+        row: impl Fn(&T) -> String,
+        json: &impl Serialize,
+    ) -> Self {
+        let lines = std::iter::once(header.to_owned())
+            .chain(items.iter().map(row))
+            .collect();
+        Self::new(lines, json)
     }
 
     /// The text to print: the tabwriter table, or pretty JSON and a newline.
@@ -83,6 +104,12 @@ fn group_rate_row(g: &Group) -> String {
 
 fn package_row(p: &Package) -> String {
     format!("{}\t{}\t{}", p.version, p.url, p.size)
+}
+
+/// The package table (`Version\tURL\tSize`) of some packages.
+#[must_use]
+pub fn package_table(packages: &[Package]) -> Output {
+    Output::new(table(PACKAGE_HEADER, packages, package_row), &packages)
 }
 
 fn table<T>(header: &str, items: &[T], row: fn(&T) -> String) -> Vec<String> {
@@ -276,9 +303,10 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
             oem_blacklist,
             update_count,
             update_interval,
+            extra,
         } => {
             let rate = update_count.is_some() || update_interval.is_some();
-            let mut keep = Vec::new();
+            let mut keep = extra_keys(&extra);
             if update_count.is_some() {
                 keep.push("updateCount");
             }
@@ -307,6 +335,7 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
                 if rate {
                     g.update_pooling = !(g.update_count == 0 && g.update_interval == 0);
                 }
+                apply_extra(g, extra);
             })
             .await?;
             // As the v1.4 CLI printed it: header, a blank line, the row.
@@ -317,6 +346,18 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
             ];
             Ok(Output::new(lines, &updated))
         }
+        GroupCommand::Show(group) => {
+            let path = [
+                "apps",
+                group.app_id.as_str(),
+                "groups",
+                group.group_id.as_str(),
+            ];
+            let g: Group = client.call(Method::GET, &path, &[], NO_BODY).await?;
+            Ok(Output::new(group_details(&g), &g))
+        }
+        GroupCommand::Versions(args) => crate::rollout::versions(client, &args).await,
+        GroupCommand::Events(args) => crate::rollout::events(client, &args).await,
         GroupCommand::Delete(group) => {
             let path = [
                 "apps",
@@ -358,6 +399,107 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
             ))
         }
     }
+}
+
+/// The JSON keys of the extension flags given (sent even when 0 or false).
+fn extra_keys(extra: &PolicyFlags) -> Vec<&'static str> {
+    let given = [
+        ("maxInFlight", extra.max_in_flight.is_some()),
+        ("updateTimeout", extra.update_timeout.is_some()),
+        (
+            "failureThresholdCount",
+            extra.failure_threshold_count.is_some(),
+        ),
+        (
+            "failureThresholdPercent",
+            extra.failure_threshold_percent.is_some(),
+        ),
+        ("failureWindow", extra.failure_window.is_some()),
+        (
+            "failureCountTimeouts",
+            extra.failure_count_timeouts.is_some(),
+        ),
+        ("maintenanceTimeZone", extra.maintenance_time_zone.is_some()),
+        ("maintenanceWindows", extra.maintenance_windows.is_some()),
+        ("allowDowngrade", extra.allow_downgrade.is_some()),
+    ];
+    given
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(key, _)| key)
+        .collect()
+}
+
+fn apply_extra(g: &mut Group, extra: PolicyFlags) {
+    if let Some(v) = extra.max_in_flight {
+        g.max_in_flight = v;
+    }
+    if let Some(v) = extra.update_timeout {
+        g.update_timeout = v;
+    }
+    if let Some(v) = extra.failure_threshold_count {
+        g.failure_threshold_count = v;
+    }
+    if let Some(v) = extra.failure_threshold_percent {
+        g.failure_threshold_percent = v;
+    }
+    if let Some(v) = extra.failure_window {
+        g.failure_window = v;
+    }
+    if let Some(v) = extra.failure_count_timeouts {
+        g.failure_count_timeouts = v;
+    }
+    if let Some(v) = extra.maintenance_time_zone {
+        g.maintenance_time_zone = v;
+    }
+    if let Some(v) = extra.maintenance_windows {
+        g.maintenance_windows = v;
+    }
+    if let Some(v) = extra.allow_downgrade {
+        g.allow_downgrade = v;
+    }
+}
+
+/// `group show`: one `Field\tValue` line per policy field.
+fn group_details(g: &Group) -> Vec<String> {
+    let rows: [(&str, String); 21] = [
+        ("Id", g.id.clone()),
+        ("Label", g.label.clone()),
+        ("App", g.app_id.clone()),
+        ("Channel", g.channel_id.clone()),
+        ("Updates Paused", g.updates_paused.to_string()),
+        ("Auto Paused At", g.auto_paused_at.clone()),
+        ("Percent", go_float(g.update_percent)),
+        ("Rollout Active", g.rollout_active.to_string()),
+        ("OEM Blacklist", g.oem_blacklist.clone()),
+        ("Update Count", g.update_count.to_string()),
+        ("Update Interval", g.update_interval.to_string()),
+        ("Update Pooling", g.update_pooling.to_string()),
+        ("Max In Flight", g.max_in_flight.to_string()),
+        ("Update Timeout", g.update_timeout.to_string()),
+        (
+            "Failure Threshold Count",
+            g.failure_threshold_count.to_string(),
+        ),
+        (
+            "Failure Threshold Percent",
+            go_float(g.failure_threshold_percent),
+        ),
+        ("Failure Window", g.failure_window.to_string()),
+        (
+            "Failure Count Timeouts",
+            g.failure_count_timeouts.to_string(),
+        ),
+        ("Maintenance Time Zone", g.maintenance_time_zone.clone()),
+        ("Maintenance Windows", g.maintenance_windows.clone()),
+        ("Allow Downgrade", g.allow_downgrade.to_string()),
+    ];
+    std::iter::once("Field\tValue".to_owned())
+        .chain(
+            rows.into_iter()
+                .map(|(name, value)| format!("{name}\t{value}")),
+        )
+        .collect()
 }
 
 async fn modify(
@@ -403,6 +545,35 @@ pub fn payload_sums(payload: &[u8]) -> (String, String, String) {
     )
 }
 
+/// Size, SHA-1 and SHA-256 of a payload file, read in chunks (a payload of gigabytes is
+/// never held in memory).
+fn file_sums(path: &std::path::Path) -> Result<(String, String, String), Error> {
+    use std::io::Read as _;
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut sha1 = sha1::Sha1::new();
+    let mut sha256 = sha2::Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        sha1.update(&buf[..n]);
+        sha256.update(&buf[..n]);
+    }
+    Ok((
+        size.to_string(),
+        STANDARD.encode(sha1.finalize()),
+        STANDARD.encode(sha256.finalize()),
+    ))
+}
+
 fn read(path: &std::path::Path) -> Result<Vec<u8>, Error> {
     std::fs::read(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
@@ -441,15 +612,25 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             ))
         }
         PackageCommand::Create {
+            bulk: Some(PackageCreateBulk::Bulk { dir, base_url }),
+            ..
+        } => crate::transfer::create_bulk(client, &dir, base_url.as_deref()).await,
+        PackageCommand::Create {
             app_id,
             version,
             file,
             url,
             meta,
             release_notes,
+            bulk: None,
         } => {
-            let payload = read(&file)?;
-            let (size, sha1_sum, sha256_sum) = payload_sums(&payload);
+            // clap requires the three without a subcommand.
+            let (app_id, version, file) = (
+                app_id.unwrap_or_default(),
+                version.unwrap_or_default(),
+                file.unwrap_or_default(),
+            );
+            let (size, sha1_sum, sha256_sum) = file_sums(&file)?;
             let meta = match meta {
                 Some(path) => {
                     serde_json::from_slice(&read(&path)?).map_err(|source| Error::Json {
@@ -466,11 +647,13 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             let url = match url {
                 Some(url) => url,
                 None => {
-                    let name = file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "payload".to_owned());
-                    client.upload(&name, payload).await?.url
+                    let progress = crate::progress::Progress::bytes(
+                        size.parse().ok(),
+                        &file.display().to_string(),
+                    );
+                    let uploaded = client.upload_file(&file, &progress).await;
+                    progress.finish();
+                    uploaded?.url
                 }
             };
             let body = Package {
@@ -487,6 +670,32 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             Ok(one(client
                 .call(Method::POST, &path, &[], Some(&body))
                 .await?))
+        }
+        PackageCommand::Download {
+            app_id,
+            version,
+            min_version,
+            dir,
+        } => {
+            let min_version = min_version
+                .map(|v| {
+                    semver::Version::parse(&v)
+                        .map_err(|e| Error::Invalid(format!("--min-version {v:?}: {e}")))
+                })
+                .transpose()?;
+            let filter = crate::transfer::DownloadFilter {
+                app_id,
+                version,
+                min_version,
+            };
+            crate::transfer::download(client, &filter, &dir).await
+        }
+        PackageCommand::Upload {
+            bulk: Some(PackageUploadBulk::Bulk { dir }),
+            ..
+        } => crate::transfer::upload_bulk(client, &dir).await,
+        PackageCommand::Upload { file, bulk: None } => {
+            crate::transfer::upload(client, &file.unwrap_or_default()).await
         }
         PackageCommand::Delete { app_id, version } => {
             let path = ["apps", app_id.as_str(), "packages", version.as_str()];
@@ -557,6 +766,87 @@ pub async fn list_app_versions(client: &Client, filter: &ReportFilter) -> Result
     let rows = table("AppID\tGroupID\tVersion\tClients", &list.items, |v| {
         format!("{}\t{}\t{}\t{}", v.app_id, v.group_id, v.version, v.count)
     });
+    Ok(Output::new(rows, &list.items))
+}
+
+/// Runs `instance history`: an instance's events and grants, oldest first.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn history(
+    client: &Client,
+    client_id: &str,
+    app_id: Option<&str>,
+    limit: u32,
+) -> Result<Output, Error> {
+    let mut query = vec![
+        ("clientId", client_id.to_owned()),
+        ("limit", limit.to_string()),
+    ];
+    if let Some(app) = app_id {
+        query.push(("appId", app.to_owned()));
+    }
+    let history: ClientHistory = client
+        .call(Method::GET, &["client", "history"], &query, NO_BODY)
+        .await?;
+    let rows = table(
+        "Time\tKind\tGroup\tVersion\tEvent\tResult\tError\tTarget\tSource",
+        &history.items,
+        |h| {
+            let time = jiff::Timestamp::from_second(h.date_time)
+                .map(|t| t.to_string())
+                .unwrap_or_else(|_| h.date_time.to_string());
+            format!(
+                "{time}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                h.kind,
+                h.group_id,
+                h.version,
+                h.event_type,
+                h.event_result,
+                h.error_code,
+                h.target_version,
+                h.install_source
+            )
+        },
+    );
+    Ok(Output::new(rows, &history.items))
+}
+
+/// Runs `instance search`: instances matching the filters, most recently seen first.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn search(client: &Client, args: &SearchArgs) -> Result<Output, Error> {
+    let mut query = vec![
+        ("limit", args.limit.to_string()),
+        ("skip", args.skip.to_string()),
+    ];
+    let optional = [
+        ("appId", &args.app_id),
+        ("groupId", &args.group_id),
+        ("idPrefix", &args.id_prefix),
+        ("version", &args.version),
+        ("status", &args.status),
+        ("oem", &args.oem),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            query.push((key, value.clone()));
+        }
+    }
+    let list: ClientUpdateList = client
+        .call(Method::GET, &["instances"], &query, NO_BODY)
+        .await?;
+    let rows = table(
+        "AppID\tClientID\tVersion\tStatus\tLastSeen\tGroup\tOEM",
+        &list.items,
+        |u| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                u.app_id, u.client_id, u.version, u.status, u.last_seen, u.group_id, u.oem
+            )
+        },
+    );
     Ok(Output::new(rows, &list.items))
 }
 

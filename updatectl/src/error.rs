@@ -58,4 +58,10 @@ pub enum Error {
     /// An Omaha exchange failed (fake instances).
     #[error("omaha: {0}")]
     Omaha(String),
+    /// A value the command cannot use (a payload that does not match its package, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// Part of a bulk command failed (each failure was reported on stderr).
+    #[error("{0}")]
+    Failed(String),
 }

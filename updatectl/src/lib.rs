@@ -6,6 +6,7 @@
 //! fake instances ([`fake`]). `main.rs` maps [`Error`] to exit codes.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod client;
@@ -13,6 +14,10 @@ pub mod commands;
 pub mod error;
 pub mod fake;
 pub mod hawk;
+pub mod progress;
+pub mod rollout;
 pub mod tabwriter;
+pub mod transfer;
+pub mod watch;
 
 pub use error::Error;

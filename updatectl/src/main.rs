@@ -9,12 +9,25 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use updatectl::cli::{Cli, Command, InstanceCommand};
+use updatectl::cli::{Cli, Command, DatabaseCommand, InstanceCommand};
 use updatectl::client::Client;
 use updatectl::commands;
 
 /// The top-level command names (an unknown one exits 3, an unknown subcommand 2).
-const COMMANDS: [&str; 5] = ["app", "channel", "group", "package", "instance"];
+const COMMANDS: [&str; 12] = [
+    "admin-user",
+    "app",
+    "channel",
+    "database",
+    "group",
+    "help",
+    "instance",
+    "package",
+    "rollout",
+    "watch",
+    "upstream",
+    "activity",
+];
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse_from(go_style_flags(std::env::args_os())) {
@@ -29,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("{e:#}");
             ExitCode::from(1)
@@ -100,7 +113,29 @@ fn is_top_level(error: &clap::Error) -> bool {
     true
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// `help [COMMAND]`: the usage of the program or of a top-level command (exit 0); an
+/// unknown command prints `Unrecognized command: X` and exits 3.
+fn help(command: Option<&str>) -> ExitCode {
+    use clap::CommandFactory as _;
+    let mut cli = Cli::command();
+    let text = match command {
+        None => cli.render_help(),
+        Some(name) => match cli.find_subcommand_mut(name) {
+            Some(sub) if COMMANDS.contains(&name) => {
+                let mut sub = sub.clone().bin_name(format!("updatectl {name}"));
+                sub.render_help()
+            }
+            _ => {
+                println!("Unrecognized command: {name}");
+                return ExitCode::from(3);
+            }
+        },
+    };
+    print!("{text}");
+    ExitCode::SUCCESS
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
     let client = Client::new(
         &global.server,
@@ -109,15 +144,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         global.skip_ssl_verify,
     )?;
     let output = match cli.command {
+        Command::AdminUser(c) => updatectl::admin::admin_user(&client, c).await?,
         Command::App(c) => commands::app(&client, c).await?,
         Command::Channel(c) => commands::channel(&client, c).await?,
         Command::Group(c) => commands::group(&client, c).await?,
         Command::Package(c) => commands::package(&client, c).await?,
+        Command::Rollout(c) => updatectl::rollout::rollout(&client, c).await?,
+        Command::Upstream(c) => updatectl::admin::upstream(&client, c).await?,
+        Command::Activity {
+            app_id,
+            limit,
+            skip,
+        } => updatectl::admin::activity(&client, app_id, limit, skip).await?,
+        Command::Database(DatabaseCommand::Backup { output }) => {
+            updatectl::transfer::backup(&client, &output).await?
+        }
+        Command::Database(DatabaseCommand::Init) => {
+            let init = updatectl::admin::database_init(&client).await?;
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(init.body.as_bytes())?;
+            if !init.body.ends_with('\n') {
+                stdout.write_all(b"\n")?;
+            }
+            stdout.flush()?;
+            return Ok(if init.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        Command::Watch(args) => {
+            updatectl::watch::run(&client, args, global.debug).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Instance(InstanceCommand::ListUpdates(f)) => {
             commands::list_updates(&client, &f).await?
         }
         Command::Instance(InstanceCommand::ListAppVersions(f)) => {
             commands::list_app_versions(&client, &f).await?
+        }
+        Command::Instance(InstanceCommand::History {
+            client_id,
+            app_id,
+            limit,
+        }) => commands::history(&client, &client_id, app_id.as_deref(), limit).await?,
+        Command::Instance(InstanceCommand::Search(args)) => {
+            commands::search(&client, &args).await?
         }
         Command::Instance(InstanceCommand::Bench(args)) => {
             let json = global.json;
@@ -141,15 +213,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(text.as_bytes())?;
             stdout.flush()?;
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Instance(InstanceCommand::Fake(args)) => {
             updatectl::fake::run(&client, args, global.debug).await?;
-            return Ok(());
+            return Ok(ExitCode::SUCCESS);
         }
+        Command::Help { command } => return Ok(help(command.as_deref())),
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(output.render(global.json).as_bytes())?;
     stdout.flush()?;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

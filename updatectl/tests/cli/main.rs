@@ -11,6 +11,9 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+mod commands;
+mod golden;
+
 const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
 const KEY: &str = "test-admin-key-0123456789";
 

@@ -1,0 +1,651 @@
+//! End-to-end tests of the commands beyond the walkthrough, each against a fresh server
+//! process.
+
+use super::{APP, Server, setup_app, setup_group};
+use std::io::Read as _;
+use std::process::Command;
+
+fn app_id() -> String {
+    format!("--app-id={APP}")
+}
+
+#[test]
+fn admin_users_are_created_listed_used_and_deleted() {
+    let server = Server::start();
+    let created = server.ok(&["admin-user", "create", "bob@example.com"]);
+    let token = created.trim_end();
+    assert!(
+        !token.is_empty() && !token.contains(char::is_whitespace),
+        "{created:?}"
+    );
+    assert_eq!(created.lines().count(), 1);
+    // The new user's key works.
+    let as_bob = server
+        .ctl()
+        .env("UPDATECTL_USER", "bob@example.com")
+        .env("UPDATECTL_KEY", token)
+        .args(["app", "list"])
+        .output()
+        .unwrap();
+    assert!(as_bob.status.success(), "{as_bob:?}");
+    let mut users: Vec<String> = server
+        .ok(&["admin-user", "list"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    users.sort();
+    assert_eq!(users, ["admin", "bob@example.com"]);
+    assert_eq!(
+        server.ok(&["admin-user", "delete", "bob@example.com"]),
+        "User bob@example.com deleted\n"
+    );
+    let after = server
+        .ctl()
+        .env("UPDATECTL_USER", "bob@example.com")
+        .env("UPDATECTL_KEY", token)
+        .args(["app", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        after.status.code(),
+        Some(1),
+        "a deleted user's key is refused"
+    );
+    let unknown = server.run(&["admin-user", "delete", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).starts_with("googleapi: Error 404"));
+    let missing = server.run(&["admin-user", "create"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn database_init_and_backup() {
+    let server = Server::start();
+    setup_app(&server);
+    // No credentials needed for init.
+    let init = server
+        .ctl()
+        .env_remove("UPDATECTL_KEY")
+        .args(["database", "init"])
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&init.stdout), "ok\n");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("backup.tar.gz");
+    let out = server.ok(&["database", "backup", file.to_str().unwrap()]);
+    assert!(out.starts_with("wrote "), "{out}");
+    let mut magic = [0u8; 2];
+    std::fs::File::open(&file)
+        .unwrap()
+        .read_exact(&mut magic)
+        .unwrap();
+    assert_eq!(magic, [0x1f, 0x8b], "a gzip archive");
+
+    let refused = dir.path().join("refused.tar.gz");
+    let bad = server
+        .ctl()
+        .env("UPDATECTL_KEY", "wrong")
+        .args(["database", "backup", refused.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(!refused.exists(), "no partial file is left behind");
+    assert_eq!(server.run(&["database", "backup"]).status.code(), Some(2));
+}
+
+#[test]
+fn database_init_exits_1_unless_the_answer_is_ok() {
+    // A server that answers something else than `ok`.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write as _;
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot ready",
+            );
+        }
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_updatectl"))
+        .arg(format!("--server=http://{addr}"))
+        .args(["database", "init"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "not ready\n");
+}
+
+#[test]
+fn rollouts_are_created_shown_activated_and_deactivated() {
+    let server = Server::start();
+    setup_group(&server, "g1", "1.0.0");
+    let app = app_id();
+    let group = "--group-id=g1";
+    assert_eq!(
+        server.ok(&[
+            "rollout",
+            "create",
+            "linear",
+            &app,
+            group,
+            "--frame-size=30",
+            "--duration=100"
+        ]),
+        "rollout set\n"
+    );
+    assert_eq!(
+        server.ok(&["rollout", &app, group]),
+        "rollout:\n\
+         Frame 0:\tPercent:\t25.000000\n\t\tDuration:\t30\n\
+         Frame 1:\tPercent:\t50.000000\n\t\tDuration:\t30\n\
+         Frame 2:\tPercent:\t75.000000\n\t\tDuration:\t30\n\
+         Frame 3:\tPercent:\t100.000000\n\t\tDuration:\t10\n\
+         Frame 4:\tPercent:\t100.000000\n\t\tDuration:\t0\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "rollout", &app, group])).unwrap();
+    assert_eq!(json["rollout"].as_array().map(Vec::len), Some(5));
+    assert_eq!(json["rollout"][3]["duration"], "10");
+
+    assert_eq!(
+        server.ok(&["rollout", "activate", &app, group]),
+        "rollout activated\n"
+    );
+    let groups = server.ok(&["group", "list", &app]);
+    assert!(
+        groups.lines().nth(1).unwrap().ends_with("\ttrue"),
+        "{groups}"
+    );
+    assert_eq!(
+        server.ok(&["rollout", "deactivate", &app, group]),
+        "rollout deactivated\n"
+    );
+    let groups = server.ok(&["group", "list", &app]);
+    assert!(
+        groups.lines().nth(1).unwrap().ends_with("\tfalse"),
+        "{groups}"
+    );
+
+    // `rollout create` alone and a zero frame are usage errors; an unknown group is an
+    // API error.
+    assert_eq!(server.run(&["rollout", "create"]).status.code(), Some(2));
+    let zero = server.run(&["rollout", "create", "linear", &app, group, "--frame-size=0"]);
+    assert_eq!(zero.status.code(), Some(2));
+    assert_eq!(server.run(&["rollout", &app]).status.code(), Some(2));
+    let unknown = server.run(&["rollout", &app, "--group-id=nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+}
+
+#[test]
+fn upstreams_are_managed_and_synced() {
+    let upstream = Server::start();
+    setup_app(&upstream);
+    let app = app_id();
+    let (_keep, payload) = file_with(b"payload");
+    upstream.ok(&[
+        "package",
+        "create",
+        &app,
+        "--version=2.0.0",
+        &format!("--file={}", payload.display()),
+        "--url=http://files.example.com/update.gz",
+    ]);
+    upstream.ok(&[
+        "channel",
+        "create",
+        &app,
+        "--channel=stable",
+        "--version=2.0.0",
+        "--publish",
+    ]);
+
+    let server = Server::start();
+    setup_app(&server);
+    let created = server.ok(&[
+        "upstream",
+        "create",
+        &format!("--url={}", upstream.url),
+        "--label=origin",
+    ]);
+    let cells = |line: &str| -> Vec<String> {
+        line.split('\t')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut lines = created.lines();
+    assert_eq!(cells(lines.next().unwrap()), ["Id", "Url", "Label"]);
+    let row = cells(lines.next().unwrap());
+    let id = row[0].clone();
+    assert_eq!(row[1..], [upstream.url.clone(), "origin".to_owned()]);
+    assert!(server.ok(&["upstream", "list"]).contains(&id));
+
+    let synced = server.ok(&["upstream", "sync"]);
+    assert!(synced.starts_with("Status: ok\n"), "{synced}");
+    let channels = server.ok(&["channel", "list", &app]);
+    assert!(channels.contains("stable\t2.0.0\ttrue\t"), "{channels}");
+    assert!(server.ok(&["package", "list", &app]).contains("2.0.0\t"));
+
+    let updated = server.ok(&[
+        "upstream",
+        "update",
+        &format!("--id={id}"),
+        &format!("--url={}", upstream.url),
+        "--label=renamed",
+    ]);
+    assert!(updated.trim_end().ends_with("\trenamed"), "{updated}");
+    let deleted = server.ok(&["upstream", "delete", &format!("--id={id}")]);
+    assert!(deleted.contains(&id));
+    assert_eq!(server.ok(&["upstream", "list"]).lines().count(), 1);
+    assert_eq!(
+        server
+            .run(&["upstream", "delete", "--id=nope"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(server.run(&["upstream", "create"]).status.code(), Some(2));
+}
+
+/// A temporary file with `contents`; the directory lives as long as the first value.
+fn file_with(contents: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("update.gz");
+    std::fs::write(&path, contents).unwrap();
+    (dir, path)
+}
+
+/// `GET url` with a plain client; the body.
+fn fetch(url: &str) -> Vec<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let response = reqwest::get(url).await.unwrap();
+        assert!(response.status().is_success(), "GET {url}: {response:?}");
+        response.bytes().await.unwrap().to_vec()
+    })
+}
+
+#[test]
+fn packages_move_between_servers_by_download_create_bulk_and_upload_bulk() {
+    let origin = Server::start();
+    setup_app(&origin);
+    let app = app_id();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (_keep, file) = file_with(&payload);
+    // Without --url the payload is uploaded and served by the server.
+    origin.ok(&[
+        "package",
+        "create",
+        &app,
+        "--version=1.1.0",
+        &format!("--file={}", file.display()),
+    ]);
+    origin.ok(&[
+        "channel",
+        "create",
+        &app,
+        "--channel=stable",
+        "--version=1.1.0",
+        "--publish",
+    ]);
+    let hosted: serde_json::Value =
+        serde_json::from_str(&origin.ok(&["--json", "package", "list", &app])).unwrap();
+    let url = hosted[0]["url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&origin.url), "{url}");
+    assert_eq!(fetch(&url), payload);
+
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("mirror");
+    let out = origin.ok(&[
+        "package",
+        "download",
+        &app,
+        &format!("--dir={}", dir.display()),
+    ]);
+    let saved = dir.join(format!("{APP}_1.1.0_update.gz"));
+    assert_eq!(out, format!("downloaded {}\n", saved.display()));
+    assert_eq!(std::fs::read(&saved).unwrap(), payload);
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{APP}_1.1.0_info.json"))).unwrap())
+            .unwrap();
+    assert_eq!(info["version"], "1.1.0");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    // --min-version above every package: nothing to download.
+    let none = origin.ok(&[
+        "package",
+        "download",
+        &app,
+        "--min-version=2.0.0",
+        &format!("--dir={}", work.path().join("none").display()),
+    ]);
+    assert_eq!(none, "");
+    assert_eq!(
+        origin
+            .run(&[
+                "package",
+                "download",
+                "--version=1.0.0",
+                "--min-version=1.0.0"
+            ])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // The air-gapped workflow into a second server.
+    let mirror = Server::start();
+    setup_app(&mirror);
+    let base = format!("{}/packages", mirror.url);
+    let created = mirror.ok(&[
+        "package",
+        "create",
+        "bulk",
+        &format!("--dir={}", dir.display()),
+        &format!("--base-url={base}"),
+    ]);
+    let mirrored_url = format!("{base}/{APP}_1.1.0_update.gz");
+    assert!(
+        created.contains(&format!("1.1.0\t{mirrored_url}\t200000")),
+        "{created}"
+    );
+    let uploaded = mirror.ok(&[
+        "package",
+        "upload",
+        "bulk",
+        &format!("--dir={}", dir.display()),
+    ]);
+    assert_eq!(uploaded, format!("uploaded {APP}_1.1.0_update.gz\n"));
+    assert_eq!(fetch(&mirrored_url), payload);
+
+    // A single upload.
+    let (_keep2, single) = file_with(b"single payload");
+    let one = mirror.ok(&["package", "upload", &format!("--file={}", single.display())]);
+    assert_eq!(one, format!("uploaded file {}\n", single.display()));
+    assert_eq!(fetch(&format!("{base}/update.gz")), b"single payload");
+    assert_eq!(mirror.run(&["package", "upload"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_download_that_does_not_match_its_package_fails_and_is_removed() {
+    let server = Server::start();
+    setup_app(&server);
+    let app = app_id();
+    // Register a package whose digest is of other bytes than the hosted payload.
+    let (_a, hosted) = file_with(b"the real payload");
+    let uploaded = server.ok(&["package", "upload", &format!("--file={}", hosted.display())]);
+    assert!(uploaded.starts_with("uploaded file "));
+    let (_b, other) = file_with(b"other bytes!!!!!");
+    server.ok(&[
+        "package",
+        "create",
+        &app,
+        "--version=3.0.0",
+        &format!("--file={}", other.display()),
+        &format!("--url={}/packages/update.gz", server.url),
+    ]);
+    server.ok(&[
+        "channel",
+        "create",
+        &app,
+        "--channel=stable",
+        "--version=3.0.0",
+        "--publish",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = server.run(&[
+        "package",
+        "download",
+        &app,
+        &format!("--dir={}", dir.path().display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SHA-1 mismatch"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}
+
+#[test]
+fn watch_runs_the_command_once_per_new_version_and_reports_back() {
+    let server = Server::start();
+    setup_group(&server, "w", "1.0.0");
+    let app = app_id();
+    let (_keep, file) = file_with(b"v1.1.0");
+    server.ok(&[
+        "package",
+        "create",
+        &app,
+        "--version=1.1.0",
+        &format!("--file={}", file.display()),
+        "--url=http://files.example.com/pkgs/update-1.1.0.gz",
+    ]);
+    server.ok(&[
+        "channel",
+        "update",
+        &app,
+        "--channel=stable",
+        "--version=1.1.0",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.log");
+    let script = format!(
+        "echo \"$UPDATE_SERVICE_APP_ID $UPDATE_SERVICE_OLD_VERSION $UPDATE_SERVICE_VERSION $UPDATE_SERVICE_URL\" >> {}",
+        log.display()
+    );
+    let out = server
+        .ctl()
+        .args([
+            "watch",
+            &app,
+            "--group-id=w",
+            "--interval=1",
+            "--version=1.0.0",
+            "--client-id=watcher-1",
+            "--checks=3",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let runs = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        runs,
+        format!("{APP} 1.0.0 1.1.0 http://files.example.com/pkgs/update-1.1.0.gz\n"),
+        "the command ran once, with the offered version"
+    );
+    // The watcher reported completion: the server sees it on 1.1.0.
+    let listed = server.ok(&["instance", "search", &app, "--id-prefix=watcher"]);
+    let row = listed.lines().nth(1).unwrap_or_default();
+    assert!(row.contains("\twatcher-1\t1.1.0\tcomplete\t"), "{listed}");
+    let history = server.ok(&["instance", "history", "--client-id=watcher-1"]);
+    assert!(
+        history.lines().any(|l| l.contains("\tgrant\t")),
+        "{history}"
+    );
+
+    // A failing command keeps the old version and reports the error.
+    let failing = server
+        .ctl()
+        .args([
+            "watch",
+            &app,
+            "--group-id=w",
+            "--version=1.0.0",
+            "--client-id=watcher-2",
+            "--checks=1",
+            "false",
+        ])
+        .output()
+        .unwrap();
+    assert!(failing.status.success());
+    assert!(String::from_utf8_lossy(&failing.stderr).contains("staying on 1.0.0"));
+    let row = server.ok(&["instance", "search", &app, "--id-prefix=watcher-2"]);
+    assert!(row.contains("\twatcher-2\t1.0.0\terror"), "{row}");
+    assert_eq!(
+        server.run(&["watch", &app, "--group-id=w"]).status.code(),
+        Some(2),
+        "a command is required"
+    );
+}
+
+#[test]
+fn group_show_versions_events_and_the_extra_policy_fields() {
+    let server = Server::start();
+    setup_group(&server, "g", "1.0.0");
+    let app = app_id();
+    let updated = server.ok(&[
+        "--json",
+        "group",
+        "update",
+        &app,
+        "--group-id=g",
+        "--max-in-flight=5",
+        "--update-timeout=3600",
+        "--failure-threshold-count=3",
+        "--failure-window=20",
+        "--allow-downgrade=true",
+        "--maintenance-time-zone=Europe/Berlin",
+        "--maintenance-windows=mon,tue 02-05",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&updated).unwrap();
+    assert_eq!(json["maxInFlight"], 5);
+    assert_eq!(json["allowDowngrade"], true);
+    let shown = server.ok(&["group", "show", &app, "--group-id=g"]);
+    for expected in [
+        "Max In Flight\t\t\t5",
+        "Update Timeout\t\t\t3600",
+        "Failure Threshold Count\t\t3",
+        "Maintenance Time Zone\t\tEurope/Berlin",
+        "Allow Downgrade\t\t\ttrue",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} in {shown}");
+    }
+    // Setting one back to 0 sends the 0.
+    server.ok(&["group", "update", &app, "--group-id=g", "--max-in-flight=0"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "group", "show", &app, "--group-id=g"]))
+            .unwrap();
+    assert_eq!(json["maxInFlight"], 0);
+    assert_eq!(json["updateTimeout"], 3600, "fields not given are kept");
+    let bad = server.run(&[
+        "group",
+        "update",
+        &app,
+        "--group-id=g",
+        "--maintenance-windows=whenever",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("maintenanceWindows"));
+
+    // Traffic for the graphs.
+    server.ok(&[
+        "instance",
+        "bench",
+        &app,
+        "--group-id=g",
+        "--version=1.0.0",
+        "--clients-per-app=2",
+        "--seconds=1",
+    ]);
+    let mut versions = String::new();
+    for _ in 0..50 {
+        versions = server.ok(&["group", "versions", &app, "--group-id=g"]);
+        if versions.lines().count() > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut lines = versions.lines();
+    assert_eq!(lines.next(), Some("Version\tTimestamp\tCount"));
+    let row: Vec<&str> = lines.next().expect("a row").split('\t').collect();
+    assert_eq!(row[0], "1.0.0");
+    assert!(row[2].parse::<u64>().unwrap() > 0, "{versions}");
+    let events = server.ok(&["group", "events", &app, "--group-id=g", "--resolution=3600"]);
+    let mut lines = events.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Version\tType\tResult\tTimestamp\tCount")
+    );
+    assert!(
+        lines.any(|l| l.starts_with("1.0.0\t3\t1\t")),
+        "the bench's 3/1 events: {events}"
+    );
+    assert_eq!(
+        server
+            .run(&["group", "versions", &app, "--group-id=g", "--resolution=7"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn activity_lists_who_changed_what() {
+    let server = Server::start();
+    setup_group(&server, "g", "1.0.0");
+    server.ok(&["group", "pause", &app_id(), "--group-id=g"]);
+    let activity = server.ok(&["activity", &app_id()]);
+    let mut lines = activity.lines();
+    assert_eq!(
+        lines
+            .next()
+            .map(|h| h.split('\t').filter(|c| !c.is_empty()).collect::<Vec<_>>()),
+        Some(vec!["Time", "Actor", "Action", "App", "Group", "Detail"])
+    );
+    let newest = lines.next().unwrap();
+    assert!(newest.contains("\tadmin\t"), "{activity}");
+    assert!(newest.contains("\tg\t"), "{activity}");
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "activity", "--limit=2"])).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn help_prints_usage_and_rejects_unknown_commands() {
+    let ctl = || Command::new(env!("CARGO_BIN_EXE_updatectl"));
+    let all = ctl().arg("help").output().unwrap();
+    assert_eq!(all.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&all.stdout);
+    for command in [
+        "admin-user",
+        "app",
+        "channel",
+        "database",
+        "group",
+        "instance",
+        "package",
+        "rollout",
+        "upstream",
+        "watch",
+    ] {
+        assert!(text.contains(command), "{command} in {text}");
+    }
+    let one = ctl().args(["help", "rollout"]).output().unwrap();
+    assert_eq!(one.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert!(text.contains("updatectl rollout"), "{text}");
+    assert!(text.contains("linear") || text.contains("create"), "{text}");
+    let unknown = ctl().args(["help", "bogus"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stdout),
+        "Unrecognized command: bogus\n"
+    );
+}
