@@ -15,6 +15,57 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The root usage text, laid out as updateservicectl's (NAME, USAGE, VERSION, COMMANDS,
+/// GLOBAL OPTIONS).
+const ROOT_TEMPLATE: &str = "\
+NAME:
+{tab}updatectl - {about}
+
+USAGE:
+{tab}{usage}
+
+VERSION:
+{tab}{version}
+
+COMMANDS:
+{subcommands}
+
+GLOBAL OPTIONS:
+{options}
+
+Run \"updatectl <command> --help\" for more details on a specific command.
+";
+
+/// A command's usage text (NAME, USAGE, then its commands and options).
+const COMMAND_TEMPLATE: &str = "\
+NAME:
+{tab}{name} - {about}
+
+USAGE:
+{tab}{usage}
+
+{all-args}
+
+For help on global options run \"updatectl --help\"
+";
+
+/// The command line with the usage texts laid out as updateservicectl's (§1.5).
+#[must_use]
+pub fn command() -> clap::Command {
+    use clap::CommandFactory as _;
+    fn lay_out(command: clap::Command, parent: &str) -> clap::Command {
+        let full = format!("{parent} {}", command.get_name());
+        let children = full.clone();
+        command
+            .help_template(COMMAND_TEMPLATE)
+            .display_name(full)
+            .mut_subcommands(move |sub| lay_out(sub, &children))
+    }
+    Cli::command()
+        .help_template(ROOT_TEMPLATE)
+        .mut_subcommands(|sub| lay_out(sub, "updatectl"))
+}
+
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct Global {
@@ -22,30 +73,38 @@ pub struct Global {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "UPDATECTL_SERVER",
         default_value = "http://localhost:8000"
     )]
     pub server: String,
     /// API user name (the Hawk id).
-    #[arg(long, global = true, env = "UPDATECTL_USER", default_value = "")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "UPDATECTL_USER",
+        default_value = ""
+    )]
     pub user: String,
     /// API key (the Hawk secret).
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "UPDATECTL_KEY",
         default_value = "",
         hide_env_values = true
     )]
     pub key: String,
-    /// Print the Omaha requests and responses of `instance fake` to stderr.
-    #[arg(long, global = true)]
+    /// Print the Omaha requests and responses of `watch` and `instance fake` to stderr.
+    #[arg(long, global = true, help_heading = "Global options")]
     pub debug: bool,
     /// Do not verify the server's TLS certificate.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub skip_ssl_verify: bool,
     /// Print JSON instead of tables (an extension).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
 }
 

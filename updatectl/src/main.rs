@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::FromArgMatches as _;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use updatectl::cli::{Cli, Command, DatabaseCommand, InstanceCommand};
 use updatectl::client::Client;
@@ -30,7 +30,10 @@ const COMMANDS: [&str; 12] = [
 ];
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(go_style_flags(std::env::args_os())) {
+    let parsed = updatectl::cli::command()
+        .try_get_matches_from(go_style_flags(std::env::args_os()))
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return usage_error(&error),
     };
@@ -116,15 +119,12 @@ fn is_top_level(error: &clap::Error) -> bool {
 /// `help [COMMAND]`: the usage of the program or of a top-level command (exit 0); an
 /// unknown command prints `Unrecognized command: X` and exits 3.
 fn help(command: Option<&str>) -> ExitCode {
-    use clap::CommandFactory as _;
-    let mut cli = Cli::command();
+    let mut cli = updatectl::cli::command();
+    cli.build();
     let text = match command {
         None => cli.render_help(),
         Some(name) => match cli.find_subcommand_mut(name) {
-            Some(sub) if COMMANDS.contains(&name) => {
-                let mut sub = sub.clone().bin_name(format!("updatectl {name}"));
-                sub.render_help()
-            }
+            Some(sub) if COMMANDS.contains(&name) => sub.render_help(),
             _ => {
                 println!("Unrecognized command: {name}");
                 return ExitCode::from(3);

@@ -649,3 +649,50 @@ fn help_prints_usage_and_rejects_unknown_commands() {
         "Unrecognized command: bogus\n"
     );
 }
+
+#[test]
+fn ten_thousand_fake_clients_run_in_one_process() {
+    let server = Server::start();
+    setup_group(&server, "many", "1.0.0");
+    let app = app_id();
+    let mut fake = server
+        .ctl()
+        .args([
+            "instance",
+            "fake",
+            &app,
+            "--group-id=many",
+            "--clients-per-app=10000",
+            "--min-sleep=0.2",
+            "--max-sleep=2",
+            "--version=1.0.0",
+            "--errorrate=0",
+            "--duration=240",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut count = 0;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(230);
+    while std::time::Instant::now() < deadline {
+        let json: serde_json::Value = serde_json::from_str(&server.ok(&[
+            "--json",
+            "instance",
+            "list-app-versions",
+            &app,
+            "--group-id=many",
+        ]))
+        .unwrap();
+        count = json[0]["count"].as_u64().unwrap_or(0);
+        if count >= 10_000 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let _ = fake.kill();
+    let out = fake.wait_with_output().unwrap();
+    assert_eq!(count, 10_000, "every fake client polled");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "no failed exchange: {stderr}");
+}
