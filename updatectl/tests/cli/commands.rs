@@ -474,6 +474,19 @@ fn watch_runs_the_command_once_per_new_version_and_reports_back() {
     let listed = server.ok(&["instance", "search", &app, "--id-prefix=watcher"]);
     let row = listed.lines().nth(1).unwrap_or_default();
     assert!(row.contains("\twatcher-1\t1.1.0\tcomplete\t"), "{listed}");
+    // list-updates sends the app filter without a group (fixing §11.3).
+    let updates = server.ok(&["instance", "list-updates", &app]);
+    let cells: Vec<&str> = updates
+        .lines()
+        .find(|l| l.contains("watcher-1"))
+        .unwrap_or_else(|| panic!("watcher-1 in {updates}"))
+        .split('\t')
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(cells[..3], [APP, "watcher-1", "1.1.0"]);
+    server.ok(&["app", "create", "--app-id=other"]);
+    let other = server.ok(&["instance", "list-updates", "--app-id=other"]);
+    assert_eq!(other.lines().count(), 1, "only the header: {other}");
     let history = server.ok(&["instance", "history", "--client-id=watcher-1"]);
     assert!(
         history.lines().any(|l| l.contains("\tgrant\t")),
@@ -695,4 +708,46 @@ fn ten_thousand_fake_clients_run_in_one_process() {
     assert_eq!(count, 10_000, "every fake client polled");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.is_empty(), "no failed exchange: {stderr}");
+}
+
+#[test]
+fn transfers_show_progress_on_a_terminal_only() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("payload.bin");
+    std::fs::write(&file, vec![7u8; 3 << 20]).unwrap();
+    let upload = format!("--file={}", file.display());
+    // Not a terminal: the result line only, nothing on stderr.
+    let plain = server.run(&["package", "upload", &upload]);
+    assert!(plain.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&plain.stdout),
+        format!("uploaded file {}\n", file.display())
+    );
+    assert!(plain.stderr.is_empty(), "{plain:?}");
+    // On a terminal (util-linux `script` gives the command one): a byte-counting bar.
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped the terminal half: no `script` command");
+        return;
+    }
+    let line = format!(
+        "{} package upload {upload}",
+        env!("CARGO_BIN_EXE_updatectl")
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("UPDATECTL_SERVER", &server.url)
+        .env("UPDATECTL_USER", "admin")
+        .env("UPDATECTL_KEY", super::KEY)
+        .output()
+        .unwrap();
+    assert!(tty.status.success(), "{tty:?}");
+    let text = String::from_utf8_lossy(&tty.stdout);
+    // Redraws are rate-limited: some count of the 3 MiB shows, then the bar is cleared.
+    assert!(text.contains("/3.00 MiB"), "a byte-counting bar: {text:?}");
+    assert!(
+        text.contains("\u{1b}[2K"),
+        "the bar is redrawn in place: {text:?}"
+    );
+    assert!(text.contains("uploaded file"), "{text:?}");
 }
