@@ -108,6 +108,15 @@ impl Secret {
         hex(&self.0)
     }
 
+    /// A 32-byte key for one purpose, derived from the secret (HMAC-SHA256 of `purpose`
+    /// under it), so that one secret keys unrelated uses without one revealing another.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        let mac = mac_of(&self.0, purpose);
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&mac);
+        key
+    }
+
     /// Seals an API key: a random nonce followed by the ciphertext.
     pub fn seal(&self, key: &str) -> Vec<u8> {
         let cipher = ChaCha20Poly1305::new_from_slice(&self.0).expect("a 32-byte key");

@@ -10,6 +10,7 @@
 //! - [`http`]: routes and status codes;
 //! - [`api`]: the admin API's JSON wire types (also without the `server` feature);
 //! - [`admin`]: the CoreUpdate-compatible admin API;
+//! - [`panel`]: the web control panel at `/`;
 //! - [`auth`]: Hawk and Basic authentication, sealed API keys;
 //! - [`hosting`]: payload uploads and downloads (with ranges), detached signatures;
 //! - [`backup`]: `GET /db/backup` and `update-server restore`;
@@ -43,6 +44,8 @@ pub mod hosting;
 pub mod http;
 #[cfg(feature = "server")]
 pub mod openapi;
+#[cfg(feature = "server")]
+pub mod panel;
 #[cfg(feature = "server")]
 pub mod policy;
 #[cfg(feature = "server")]

@@ -13,7 +13,7 @@ use crate::service::UpdateService;
 use crate::sightings::Sightings;
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 use crate::writer::{InstanceCache, Writer};
-use crate::{backup, upstream};
+use crate::{backup, panel, upstream};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -255,10 +255,15 @@ async fn serve_with(
         clock: clock.clone(),
         secret: options.secret,
     };
-    let mut admin = admin::router(admin_state.clone()).merge(backup::router(
-        admin_state.clone(),
-        options.data_dir.clone(),
-    ));
+    let mut admin = admin::router(admin_state.clone())
+        .merge(backup::router(
+            admin_state.clone(),
+            options.data_dir.clone(),
+        ))
+        .merge(panel::router(
+            admin_state.clone(),
+            options.base_url.as_deref(),
+        ));
     if let Some(dir) = &options.data_dir {
         let base_url = match &options.base_url {
             Some(url) => url.trim_end_matches('/').to_owned(),

@@ -617,7 +617,7 @@ pub fn status_name(status: InstanceStatus) -> &'static str {
     }
 }
 
-fn parse_status(name: &str, error_code: Option<i64>) -> InstanceStatus {
+pub(crate) fn parse_status(name: &str, error_code: Option<i64>) -> InstanceStatus {
     match name {
         "granted" => InstanceStatus::Granted,
         "downloading" => InstanceStatus::Downloading,
@@ -669,7 +669,7 @@ fn encode_state(state: &RolloutState) -> Vec<u8> {
     serde_json::to_vec(&doc).expect("a state document always serializes")
 }
 
-fn decode_state(bytes: &[u8]) -> Result<RolloutStateParts, StoreError> {
+pub(crate) fn decode_state(bytes: &[u8]) -> Result<RolloutStateParts, StoreError> {
     let doc: StateDoc = serde_json::from_slice(bytes)
         .map_err(|e| StoreError::Corrupt(format!("group rollout state: {e}")))?;
     let attempts = doc

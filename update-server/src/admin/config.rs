@@ -482,7 +482,7 @@ fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
 }
 
 /// `mon,tue 02-05; sat 00-24`.
-fn format_windows(windows: &[WindowDoc]) -> String {
+pub(crate) fn format_windows(windows: &[WindowDoc]) -> String {
     windows
         .iter()
         .map(|w| {
@@ -686,7 +686,7 @@ pub(super) async fn get_group(
     Ok(Json(json))
 }
 
-pub(super) async fn update_group(
+pub(crate) async fn update_group(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
     Path((app, group)): Path<(String, String)>,
@@ -788,7 +788,7 @@ pub(super) async fn get_rollout(
 
 /// `POST .../rollout`: "Set (and start) a new rollout strategy": the frames replace the old
 /// ones and the rollout starts now.
-pub(super) async fn set_rollout(
+pub(crate) async fn set_rollout(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
     Path((app, group)): Path<(String, String)>,
@@ -840,7 +840,7 @@ pub(super) async fn get_rollout_active(
     }))
 }
 
-pub(super) async fn set_rollout_active(
+pub(crate) async fn set_rollout_active(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
     Path((app, group)): Path<(String, String)>,

@@ -11,7 +11,7 @@
 //! keep their value when absent, so a v1.4 or v2.1 client's GET-then-PATCH never clears
 //! what it cannot see.
 
-mod config;
+pub(crate) mod config;
 mod fleet;
 
 pub use fleet::ensure_admin;

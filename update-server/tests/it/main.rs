@@ -5,6 +5,7 @@ mod backup;
 mod omaha;
 mod openapi;
 mod packages;
+mod panel;
 mod processes;
 mod store_contract;
 mod support;

@@ -1,0 +1,64 @@
+//! The web control panel: server-rendered HTML pages at `/`, compiled into the binary, with
+//! no build step and nothing fetched from elsewhere (the stylesheet and the one small script
+//! are served by the server itself).
+//!
+//! - Log in with a user and its API key ([`session`]): a stateless session cookie signed with
+//!   a key derived from the server secret, so replicas sharing the secret share sessions. The
+//!   user must still exist on every request. Every form carries a CSRF token bound to the
+//!   session (the login form: to a pre-session cookie); a POST without it is refused with 403.
+//! - Pages ([`pages`]): applications; one application; one group with its policy forms, live
+//!   counts and why its instances are not updating ([`why`], computed by `rollout-core`);
+//!   the group's graphs ([`chart`], server-side SVG drawn from the rollups); instances with
+//!   search and pagination; one instance's history; the activity log.
+//!
+//! Changes go through the admin API's own handlers, so the panel and the API validate and
+//! log alike.
+
+pub mod chart;
+mod html;
+mod pages;
+pub mod session;
+mod why;
+
+use crate::admin::AdminState;
+use axum::Router;
+use axum::routing::{get, post};
+
+/// What the panel's handlers share.
+#[derive(Clone)]
+pub(crate) struct PanelState {
+    /// The admin API's state (store, cache, clock, secret).
+    pub admin: AdminState,
+    /// Signs session cookies and CSRF tokens (derived from the server secret).
+    pub key: [u8; 32],
+    /// The server is reached over https (`--base-url https://...`): cookies are `Secure`.
+    pub https: bool,
+}
+
+/// The panel's routes, mounted at the root. `base_url` is the URL the server is reached at
+/// (`--base-url`), if configured: an `https` one makes the session cookie `Secure` (so does
+/// `X-Forwarded-Proto: https` from a TLS-terminating proxy).
+pub fn router(admin: AdminState, base_url: Option<&str>) -> Router {
+    let key = admin.secret.derive_key("update-server panel session v1");
+    let https = base_url.is_some_and(|u| {
+        u.get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    });
+    let state = PanelState { admin, key, https };
+    Router::new()
+        .route("/", get(pages::apps))
+        .route("/panel.css", get(html::stylesheet))
+        .route("/panel.js", get(html::script))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/apps/{app}", get(pages::app))
+        .route("/apps/{app}/groups/{group}", get(pages::group))
+        .route("/apps/{app}/groups/{group}/graphs", get(pages::graphs))
+        .route("/apps/{app}/groups/{group}/pause", post(pages::pause))
+        .route("/apps/{app}/groups/{group}/policy", post(pages::policy))
+        .route("/apps/{app}/groups/{group}/rollout", post(pages::rollout))
+        .route("/apps/{app}/instances/{machine}", get(pages::instance))
+        .route("/instances", get(pages::instances))
+        .route("/activity", get(pages::activity))
+        .with_state(state)
+}

@@ -1,0 +1,1676 @@
+//! The pages and the form handlers.
+
+use super::PanelState;
+use super::chart::{LineChart, Series};
+use super::html::{self, csrf_field, esc, page, url};
+use super::session::{
+    self, CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECS, Session, cookie, csrf_ok,
+    csrf_token, secure, set_cookie,
+};
+use super::why;
+use crate::admin::{Actor, ApiError, config as admin_config};
+use crate::api;
+use crate::auth;
+use crate::cache::{AppEntry, Snapshot};
+use crate::clock::millis;
+use crate::policy::GroupPolicy;
+use crate::store::{
+    HistoryKind, InstanceFilter, ROLLUP_RESOLUTIONS, RollupKind, bucket_of, canonical_app_id,
+};
+use crate::writer::status_name;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Json};
+use rollout_core::{InstanceStatus, Version};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+type Params = HashMap<String, String>;
+
+const PAGE_SIZE: i64 = 50;
+
+fn by_version_desc(a: &str, b: &str) -> Ordering {
+    match (Version::parse(a), Version::parse(b)) {
+        (Ok(va), Ok(vb)) => vb.cmp(&va),
+        (Ok(_), Err(_)) => Ordering::Less,
+        (Err(_), Ok(_)) => Ordering::Greater,
+        _ => a.cmp(b),
+    }
+}
+
+fn app_label(entry: &AppEntry) -> String {
+    entry
+        .record
+        .as_ref()
+        .map(|r| {
+            if r.label.is_empty() {
+                r.id.clone()
+            } else {
+                r.label.clone()
+            }
+        })
+        .unwrap_or_default()
+}
+
+/// The app an id names in the snapshot (braces and case do not matter).
+fn find_app<'a>(snapshot: &'a Snapshot, app: &str) -> Option<(String, &'a AppEntry)> {
+    let id = canonical_app_id(app);
+    snapshot.app(&id).map(|entry| (id, entry))
+}
+
+fn group_url(app: &str, group: &str) -> String {
+    format!("/apps/{}/groups/{}", url(app), url(group))
+}
+
+fn num(value: i64) -> String {
+    format!(r#"<td class="num">{value}</td>"#)
+}
+
+fn empty_row(columns: usize, text: &str) -> String {
+    format!(
+        r#"<tr><td colspan="{columns}" class="muted">{}</td></tr>"#,
+        esc(text)
+    )
+}
+
+// ----- login -----
+
+fn login_page(status: StatusCode, token: &str, error: Option<&str>, user: &str) -> Response {
+    let error = error.map_or_else(String::new, |e| {
+        format!(
+            r#"<p class="error" role="alert" id="login-error">{}</p>"#,
+            esc(e)
+        )
+    });
+    let body = format!(
+        r#"<h1>Log in</h1>
+{error}
+<form class="stack card" method="post" action="/login">
+<input type="hidden" name="{CSRF_FIELD}" value="{token}">
+<label for="user">User <input id="user" name="user" autocomplete="username" required value="{user}"></label>
+<label for="key">API key <span class="hint">The key printed when the user was created (for <code>admin</code>: at the first start).</span>
+<input id="key" name="key" type="password" autocomplete="current-password" required></label>
+<div><button type="submit">Log in</button></div>
+</form>"#,
+        token = esc(token),
+        user = esc(user),
+    );
+    page(status, "Log in", None, &body)
+}
+
+/// `GET /login`: the form, with a fresh pre-session cookie its CSRF token is bound to.
+pub(crate) async fn login_form(State(state): State<PanelState>, headers: HeaderMap) -> Response {
+    let nonce = auth::generate_key();
+    let mut response = login_page(StatusCode::OK, &csrf_token(&state.key, &nonce), None, "");
+    set(
+        &mut response,
+        &set_cookie(LOGIN_COOKIE, &nonce, 3600, secure(&state, &headers)),
+    );
+    response
+}
+
+fn set(response: &mut Response, cookie: &str) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+/// `POST /login`: checks the user's key against the store; on success sets the session
+/// cookie and goes to the applications.
+pub(crate) async fn login(
+    State(state): State<PanelState>,
+    headers: HeaderMap,
+    Form(form): Form<Params>,
+) -> Response {
+    let nonce = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
+    let offered = form.get(CSRF_FIELD).map_or("", String::as_str);
+    if nonce.is_empty() || !csrf_ok(&state.key, nonce, offered) {
+        return html::error_page(
+            StatusCode::FORBIDDEN,
+            None,
+            "Forbidden",
+            "The login form's security token is missing or stale. Open the login page again.",
+        );
+    }
+    let user = form.get("user").map_or("", |u| u.trim());
+    let key = form.get("key").map_or("", String::as_str);
+    let stored = match state.admin.store.user(user).await {
+        Ok(stored) => stored,
+        Err(err) => return html::internal_error(None, &err),
+    };
+    // As the API does: an unknown user is checked against a fresh key nobody has.
+    let exists = stored.is_some();
+    let expected = match stored {
+        Some(record) => match state.admin.secret.open(&record.key_sealed) {
+            Ok(key) => key,
+            Err(err) => return html::internal_error(None, &err),
+        },
+        None => auth::generate_key(),
+    };
+    if !exists || user.is_empty() || auth::verify_basic(&expected, key).is_err() {
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            offered,
+            Some("Wrong user or key."),
+            user,
+        );
+    }
+    let now = state.admin.clock.now().as_second();
+    let value = session::issue(&state.key, user, now + SESSION_SECS);
+    let secure = secure(&state, &headers);
+    let mut response = Redirect::to("/").into_response();
+    set(
+        &mut response,
+        &set_cookie(SESSION_COOKIE, &value, SESSION_SECS, secure),
+    );
+    set(&mut response, &set_cookie(LOGIN_COOKIE, "", 0, secure));
+    response
+}
+
+/// `POST /logout`: clears the session cookie.
+pub(crate) async fn logout(
+    State(state): State<PanelState>,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<Params>,
+) -> Response {
+    if let Some(refused) = session.csrf_refusal(&state.key, form.get(CSRF_FIELD)) {
+        return refused;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    set(
+        &mut response,
+        &set_cookie(SESSION_COOKIE, "", 0, secure(&state, &headers)),
+    );
+    response
+}
+
+// ----- applications -----
+
+/// `GET /`: the applications with their instance counts.
+pub(crate) async fn apps(State(state): State<PanelState>, session: Session) -> Response {
+    let snapshot = state.admin.cache.snapshot();
+    let counts = match state
+        .admin
+        .store
+        .version_counts(&InstanceFilter::default())
+        .await
+    {
+        Ok(counts) => counts,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let mut per_app: HashMap<&str, i64> = HashMap::new();
+    for c in &counts {
+        *per_app.entry(c.app_id.as_str()).or_default() += c.count;
+    }
+    let mut apps: Vec<(&String, &AppEntry)> = snapshot.apps.iter().collect();
+    apps.sort_by_key(|(id, entry)| (app_label(entry).to_lowercase(), (*id).clone()));
+    let mut rows = String::new();
+    for (id, entry) in &apps {
+        let _ = write!(
+            rows,
+            r#"<tr><th scope="row"><a href="/apps/{}">{}</a></th><td><code>{}</code></td>{}{}{}</tr>"#,
+            url(id),
+            esc(&app_label(entry)),
+            esc(id),
+            num(i64::try_from(entry.groups.len()).unwrap_or(0)),
+            num(i64::try_from(entry.channels.len()).unwrap_or(0)),
+            num(per_app.get(id.as_str()).copied().unwrap_or(0)),
+        );
+    }
+    if apps.is_empty() {
+        rows = empty_row(
+            5,
+            "No applications yet. Create one with `updatectl app create` or the admin API.",
+        );
+    }
+    let body = format!(
+        r#"<h1>Applications</h1>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">Application</th><th scope="col">Id</th><th scope="col" class="num">Groups</th><th scope="col" class="num">Channels</th><th scope="col" class="num">Instances</th></tr></thead>
+<tbody>{rows}</tbody></table></div>"#
+    );
+    page(StatusCode::OK, "Applications", Some(&session), &body)
+}
+
+/// A policy in a few words.
+fn policy_summary(policy: &GroupPolicy) -> String {
+    let mut parts = Vec::new();
+    parts.push(if policy.paused { "paused" } else { "updating" }.to_owned());
+    if policy.update_pooling && policy.update_count > 0 && policy.update_interval_secs > 0 {
+        parts.push(format!(
+            "at most {} per {} s",
+            policy.update_count, policy.update_interval_secs
+        ));
+    }
+    if policy.update_percent < 100.0 {
+        parts.push(format!("{}%", policy.update_percent));
+    }
+    if !policy.rollout_frames.is_empty() {
+        parts.push(format!(
+            "timed rollout of {} frames ({})",
+            policy.rollout_frames.len(),
+            if policy.rollout_active_since.is_some() {
+                "active"
+            } else {
+                "inactive"
+            }
+        ));
+    }
+    if let Some(n) = policy.max_in_flight {
+        parts.push(format!("at most {n} in flight"));
+    }
+    if let Some(t) = policy.update_timeout_secs {
+        parts.push(format!("timeout {t} s"));
+    }
+    if policy.auto_pause.is_some() {
+        parts.push("pauses on failures".into());
+    }
+    if let Some(m) = &policy.maintenance {
+        parts.push(format!("maintenance windows ({})", m.time_zone));
+    }
+    if !policy.oem_blacklist.is_empty() {
+        parts.push(format!("OEM blacklist {}", policy.oem_blacklist.join(", ")));
+    }
+    if policy.allow_downgrade {
+        parts.push("downgrades allowed".into());
+    }
+    parts.join("; ")
+}
+
+/// `GET /apps/{app}`: channels, groups with their policy and versions, packages.
+pub(crate) async fn app(
+    State(state): State<PanelState>,
+    session: Session,
+    Path(app): Path<String>,
+) -> Response {
+    let snapshot = state.admin.cache.snapshot();
+    let Some((app_id, entry)) = find_app(&snapshot, &app) else {
+        return html::not_found(Some(&session), &format!("Application {app}"));
+    };
+    let filter = InstanceFilter {
+        app_id: Some(app_id.clone()),
+        ..InstanceFilter::default()
+    };
+    let counts = match state.admin.store.version_counts(&filter).await {
+        Ok(counts) => counts,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let mut channels: Vec<_> = entry.channels.values().collect();
+    channels.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+    let mut channel_rows = String::new();
+    for c in &channels {
+        let _ = write!(
+            channel_rows,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.record.name),
+            if c.record.version.is_empty() {
+                r#"<span class="muted">none</span>"#.to_owned()
+            } else {
+                esc(&c.record.version)
+            },
+            if c.record.publish { "yes" } else { "no" },
+            if c.record.upstream.is_empty() {
+                "local".to_owned()
+            } else {
+                format!("upstream {}", esc(&c.record.upstream))
+            },
+        );
+    }
+    if channels.is_empty() {
+        channel_rows = empty_row(4, "No channels.");
+    }
+    let mut groups: Vec<_> = entry.groups.values().collect();
+    groups.sort_by(|a, b| {
+        a.record
+            .label
+            .cmp(&b.record.label)
+            .then(a.record.id.cmp(&b.record.id))
+    });
+    let mut group_rows = String::new();
+    for g in &groups {
+        let policy = GroupPolicy::from_json(&g.record.policy).unwrap_or_default();
+        let mut versions: Vec<_> = counts
+            .iter()
+            .filter(|c| c.group_id == g.record.id)
+            .collect();
+        versions.sort_by(|a, b| by_version_desc(&a.version, &b.version));
+        let total: i64 = versions.iter().map(|c| c.count).sum();
+        let breakdown = if versions.is_empty() {
+            r#"<span class="muted">no instances</span>"#.to_owned()
+        } else {
+            versions
+                .iter()
+                .map(|c| format!("{}: {}", esc(&c.version), c.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = write!(
+            group_rows,
+            r#"<tr><th scope="row"><a href="{href}">{label}</a> <span class="muted">({id})</span></th><td>{channel}</td><td>{policy}{error}</td>{total}<td>{breakdown}</td></tr>"#,
+            href = group_url(&app_id, &g.record.id),
+            label = esc(if g.record.label.is_empty() {
+                &g.record.id
+            } else {
+                &g.record.label
+            }),
+            id = esc(&g.record.id),
+            channel = esc(&g.record.channel),
+            policy = esc(&policy_summary(&policy)),
+            error = g
+                .policy_error
+                .as_ref()
+                .map_or_else(String::new, |e| format!(
+                    r#"<br><span class="error">unusable policy, treated as paused: {}</span>"#,
+                    esc(e)
+                )),
+            total = num(total),
+        );
+    }
+    if groups.is_empty() {
+        group_rows = empty_row(5, "No groups.");
+    }
+    let mut packages: Vec<_> = entry.packages.values().collect();
+    packages.sort_by(|a, b| by_version_desc(&a.record.version, &b.record.version));
+    let mut package_rows = String::new();
+    for p in &packages {
+        let _ = write!(
+            package_rows,
+            "<tr><th scope=\"row\">{}</th>{}<td><code>{}</code></td><td>{}</td></tr>",
+            esc(&p.record.version),
+            num(i64::try_from(p.record.size).unwrap_or(i64::MAX)),
+            esc(&p.record.url),
+            html::time(p.record.created_at),
+        );
+    }
+    if packages.is_empty() {
+        package_rows = empty_row(4, "No packages.");
+    }
+    let label = app_label(entry);
+    let body = format!(
+        r#"<h1>{label} <span class="muted">application</span></h1>
+<p class="muted">Id <code>{id}</code>{description} · <a href="/instances?app={idq}">Instances</a> · <a href="/activity?app={idq}">Activity</a></p>
+<h2>Groups</h2>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">Group</th><th scope="col">Channel</th><th scope="col">Policy</th><th scope="col" class="num">Instances</th><th scope="col">Versions</th></tr></thead>
+<tbody>{group_rows}</tbody></table></div>
+<h2>Channels</h2>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">Channel</th><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Source</th></tr></thead>
+<tbody>{channel_rows}</tbody></table></div>
+<h2>Packages</h2>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">Version</th><th scope="col" class="num">Size (bytes)</th><th scope="col">URL</th><th scope="col">Added</th></tr></thead>
+<tbody>{package_rows}</tbody></table></div>"#,
+        label = esc(&label),
+        id = esc(&app_id),
+        idq = url(&app_id),
+        description = entry
+            .record
+            .as_ref()
+            .filter(|r| !r.description.is_empty())
+            .map_or_else(String::new, |r| format!(" · {}", esc(&r.description))),
+    );
+    page(StatusCode::OK, &label, Some(&session), &body)
+}
+
+// ----- one group -----
+
+/// A message shown above a group's forms.
+struct Flash {
+    ok: bool,
+    text: String,
+}
+
+/// `GET /apps/{app}/groups/{group}`.
+pub(crate) async fn group(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, group)): Path<(String, String)>,
+    Query(query): Query<Params>,
+) -> Response {
+    let flash = query.get("saved").map(|what| Flash {
+        ok: true,
+        text: match what.as_str() {
+            "paused" => "Updates are paused.".to_owned(),
+            "unpaused" => "Updates are unpaused.".to_owned(),
+            "rollout" => "The timed rollout is saved.".to_owned(),
+            _ => "The policy is saved.".to_owned(),
+        },
+    });
+    group_page(&state, &session, &app, &group, flash, StatusCode::OK).await
+}
+
+fn field(name: &str, label: &str, value: &str, kind: &str, hint: &str) -> String {
+    let hint = if hint.is_empty() {
+        String::new()
+    } else {
+        format!(
+            r#" <span class="hint" id="{name}-hint">{}</span>"#,
+            esc(hint)
+        )
+    };
+    let described = if hint.is_empty() {
+        String::new()
+    } else {
+        format!(r#" aria-describedby="{name}-hint""#)
+    };
+    let extra = if kind == "number" {
+        r#" inputmode="decimal" step="any" min="0""#
+    } else {
+        ""
+    };
+    format!(
+        r#"<label for="f-{name}">{label}{hint}<input id="f-{name}" name="{name}" type="{kind}" value="{value}"{extra}{described}></label>"#,
+        label = esc(label),
+        value = esc(value),
+    )
+}
+
+fn checkbox(name: &str, label: &str, checked: bool) -> String {
+    format!(
+        r#"<label class="check" for="f-{name}"><input id="f-{name}" name="{name}" type="checkbox"{}> {}</label>"#,
+        if checked { " checked" } else { "" },
+        esc(label)
+    )
+}
+
+#[allow(clippy::too_many_lines)]
+async fn group_page(
+    state: &PanelState,
+    session: &Session,
+    app: &str,
+    group: &str,
+    flash: Option<Flash>,
+    status: StatusCode,
+) -> Response {
+    let snapshot = state.admin.cache.snapshot();
+    let Some((app_id, entry)) = find_app(&snapshot, app) else {
+        return html::not_found(Some(session), &format!("Application {app}"));
+    };
+    let Some(route) = snapshot.route(entry, group) else {
+        return html::not_found(Some(session), &format!("Group {group}"));
+    };
+    let store = state.admin.store.as_ref();
+    let record = &route.group.record;
+    let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    let filter = InstanceFilter {
+        app_id: Some(app_id.clone()),
+        group_id: Some(group.to_owned()),
+        ..InstanceFilter::default()
+    };
+    let loaded = async {
+        let mut counts = store.version_counts(&filter).await?;
+        counts.sort_by(|a, b| by_version_desc(&a.version, &b.version));
+        let mut statuses = Vec::new();
+        for status in [
+            InstanceStatus::Unknown,
+            InstanceStatus::Granted,
+            InstanceStatus::Downloading,
+            InstanceStatus::Downloaded,
+            InstanceStatus::Installed,
+            InstanceStatus::InstalledHeld,
+            InstanceStatus::Complete,
+            InstanceStatus::Error(rollout_core::ErrorCode(0)),
+        ] {
+            let name = status_name(status);
+            let n = store
+                .count_instances(&InstanceFilter {
+                    status: Some(name.to_owned()),
+                    ..filter.clone()
+                })
+                .await?;
+            statuses.push((name, n));
+        }
+        let rollout_state = why::group_state(store, &app_id, group).await?;
+        let instances = why::instances(store, &app_id, group).await?;
+        Ok::<_, crate::store::StoreError>((counts, statuses, rollout_state, instances))
+    };
+    let (counts, statuses, rollout_state, instances) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return html::internal_error(Some(session), &err),
+    };
+    let now = state.admin.clock.now();
+    let report = why::report(&route, &rollout_state, &instances, now);
+    let target = route
+        .channel
+        .as_ref()
+        .map(|c| c.record.version.clone())
+        .unwrap_or_default();
+    let auto_paused = rollout_state.auto_pause();
+    let behind = report.examined - report.on_target - report.unparsable;
+    let running = !target.is_empty() && !policy.paused && auto_paused.is_none() && behind > 0;
+    let total: i64 = counts.iter().map(|c| c.count).sum();
+    let base = group_url(&app_id, group);
+    let csrf = csrf_field(session);
+
+    let flash = flash.map_or_else(String::new, |f| {
+        format!(
+            r#"<p class="{}" role="{}" id="flash">{}</p>"#,
+            if f.ok { "ok" } else { "error" },
+            if f.ok { "status" } else { "alert" },
+            esc(&f.text)
+        )
+    });
+    let state_line = if policy.paused {
+        r#"<strong class="error">Paused</strong>"#.to_owned()
+    } else if let Some(pause) = auto_paused {
+        format!(
+            r#"<strong class="error">Paused automatically</strong> at {} ({} of the last {} attempts failed)"#,
+            esc(&pause.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            pause.failures,
+            pause.attempts
+        )
+    } else {
+        r#"<strong class="ok">Updating</strong>"#.to_owned()
+    };
+    let channel_line = match &route.channel {
+        Some(c) if !c.record.version.is_empty() => format!(
+            "channel <strong>{}</strong> at version <strong>{}</strong>{}",
+            esc(&c.record.name),
+            esc(&c.record.version),
+            if route.package.is_some() {
+                ""
+            } else {
+                r#" <span class="error">(no package for it)</span>"#
+            }
+        ),
+        Some(c) => format!(
+            "channel <strong>{}</strong>, which has no version",
+            esc(&c.record.name)
+        ),
+        None if record.channel.is_empty() => "no channel".to_owned(),
+        None => format!(
+            r#"channel <strong>{}</strong> <span class="error">(does not exist)</span>"#,
+            esc(&record.channel)
+        ),
+    };
+
+    // Live counts.
+    let mut version_rows = String::new();
+    for c in &counts {
+        let _ = write!(
+            version_rows,
+            r#"<tr><th scope="row"><a href="/instances?app={}&amp;group={}&amp;version={}">{}</a>{}</th>{}</tr>"#,
+            url(&app_id),
+            url(group),
+            url(&c.version),
+            esc(&c.version),
+            if c.version == target { " (target)" } else { "" },
+            num(c.count)
+        );
+    }
+    if counts.is_empty() {
+        version_rows = empty_row(2, "No instance has checked in.");
+    }
+    let mut status_rows = String::new();
+    for (name, n) in &statuses {
+        if *n > 0 {
+            let _ = write!(
+                status_rows,
+                r#"<tr><th scope="row"><a href="/instances?app={}&amp;group={}&amp;status={}">{}</a></th>{}</tr>"#,
+                url(&app_id),
+                url(group),
+                url(name),
+                esc(&name.replace('_', " ")),
+                num(*n)
+            );
+        }
+    }
+    if status_rows.is_empty() {
+        status_rows = empty_row(2, "No instance has checked in.");
+    }
+
+    // Why not updating.
+    let mut why_items = String::new();
+    if report.examined == 0 {
+        why_items.push_str("<li>No instance of this group has checked in yet.</li>");
+    }
+    if report.on_target > 0 {
+        let _ = write!(
+            why_items,
+            "<li><strong>{}</strong> run the target version.</li>",
+            report.on_target
+        );
+    }
+    if report.updating > 0 {
+        let _ = write!(
+            why_items,
+            "<li><strong>{}</strong> are updating (they hold a grant for the target).</li>",
+            report.updating
+        );
+    }
+    if report.next_check > 0 {
+        let _ = write!(
+            why_items,
+            "<li><strong>{}</strong> will be offered the update at their next check.</li>",
+            report.next_check
+        );
+    }
+    for (reason, text, n) in &report.reasons {
+        let _ = write!(
+            why_items,
+            r#"<li data-reason="{}"><strong>{n}</strong>: {}. <span class="muted">{}</span></li>"#,
+            reason.as_str(),
+            esc(text),
+            esc(why::advice(reason))
+        );
+    }
+    if report.unparsable > 0 {
+        let _ = write!(
+            why_items,
+            "<li><strong>{}</strong> report a version the server cannot order, so they get no update.</li>",
+            report.unparsable
+        );
+    }
+    let examined_note = if i64::try_from(report.examined).unwrap_or(0) >= why::EXAMINED {
+        format!(
+            r#"<p class="muted">Computed for the {} most recently seen instances.</p>"#,
+            why::EXAMINED
+        )
+    } else {
+        String::new()
+    };
+
+    // Forms.
+    let pause_form = format!(
+        r#"<form method="post" action="{base}/pause" id="pause-form">{csrf}<input type="hidden" name="paused" value="{value}"><button type="submit" id="pause-button" class="{class}">{label}</button></form>"#,
+        value = !policy.paused,
+        class = if policy.paused { "" } else { "danger" },
+        label = if policy.paused {
+            "Unpause updates"
+        } else {
+            "Pause updates"
+        },
+    );
+    let mut channel_options = String::from(r#"<option value="">(none)</option>"#);
+    let mut names: Vec<&String> = entry.channels.keys().collect();
+    names.sort();
+    for name in names {
+        let _ = write!(
+            channel_options,
+            r#"<option value="{v}"{sel}>{v}</option>"#,
+            v = esc(name),
+            sel = if *name == record.channel {
+                " selected"
+            } else {
+                ""
+            },
+        );
+    }
+    let (fail_count, fail_percent, fail_window, fail_timeouts) =
+        policy
+            .auto_pause
+            .map_or((String::new(), String::new(), String::new(), false), |a| {
+                (
+                    a.failures_count.map(|c| c.to_string()).unwrap_or_default(),
+                    a.failures_percent
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    a.last_attempts.to_string(),
+                    a.count_timeouts,
+                )
+            });
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let policy_form = format!(
+        r#"<form class="stack" method="post" action="{base}/policy" id="policy-form">{csrf}
+<div class="fields">
+{label}
+<label for="f-channelId">Channel<select id="f-channelId" name="channelId">{channel_options}</select></label>
+{percent}
+</div>
+<fieldset><legend>Rate limit</legend><div class="fields">
+{pooling}
+{count}
+{interval}
+</div></fieldset>
+<fieldset><legend>Limits</legend><div class="fields">
+{max_in_flight}
+{timeout}
+{blacklist}
+{downgrade}
+</div></fieldset>
+<fieldset><legend>Automatic pause on failures</legend><div class="fields">
+{fail_count}
+{fail_percent}
+{fail_window}
+{fail_timeouts}
+</div></fieldset>
+<fieldset><legend>Maintenance windows</legend><div class="fields">
+{tz}
+{windows}
+</div></fieldset>
+<div><button type="submit">Save policy</button></div>
+</form>"#,
+        label = field("label", "Name", &record.label, "text", ""),
+        percent = field(
+            "updatePercent",
+            "Percent",
+            &policy.update_percent.to_string(),
+            "number",
+            "0 to 100; timed rollout frames override it while active"
+        ),
+        pooling = checkbox(
+            "updatePooling",
+            "Limit the update rate",
+            policy.update_pooling
+        ),
+        count = field(
+            "updateCount",
+            "Updates per interval",
+            &policy.update_count.to_string(),
+            "number",
+            ""
+        ),
+        interval = field(
+            "updateInterval",
+            "Interval (seconds)",
+            &policy.update_interval_secs.to_string(),
+            "number",
+            ""
+        ),
+        max_in_flight = field(
+            "maxInFlight",
+            "Most updates in flight",
+            &opt(policy.max_in_flight.map(|n| n.to_string())),
+            "number",
+            "empty or 0: no cap"
+        ),
+        timeout = field(
+            "updateTimeout",
+            "Update timeout (seconds)",
+            &opt(policy.update_timeout_secs.map(|n| n.to_string())),
+            "number",
+            "empty or 0: grants never expire"
+        ),
+        blacklist = field(
+            "oemBlacklist",
+            "OEM blacklist",
+            &policy.oem_blacklist.join(","),
+            "text",
+            "comma-separated"
+        ),
+        downgrade = checkbox(
+            "allowDowngrade",
+            "Allow downgrades (rollback)",
+            policy.allow_downgrade
+        ),
+        fail_count = field(
+            "failureThresholdCount",
+            "Failures (count)",
+            &fail_count,
+            "number",
+            "or a percentage"
+        ),
+        fail_percent = field(
+            "failureThresholdPercent",
+            "Failures (percent)",
+            &fail_percent,
+            "number",
+            ""
+        ),
+        fail_window = field(
+            "failureWindow",
+            "Of the last attempts",
+            &fail_window,
+            "number",
+            ""
+        ),
+        fail_timeouts = checkbox(
+            "failureCountTimeouts",
+            "Count timeouts as failures",
+            fail_timeouts
+        ),
+        tz = field(
+            "maintenanceTimeZone",
+            "Time zone",
+            &policy
+                .maintenance
+                .as_ref()
+                .map(|m| m.time_zone.clone())
+                .unwrap_or_default(),
+            "text",
+            "IANA name, e.g. Europe/Berlin; empty: no windows"
+        ),
+        windows = field(
+            "maintenanceWindows",
+            "Windows",
+            &policy
+                .maintenance
+                .as_ref()
+                .map(|m| admin_config::format_windows(&m.windows))
+                .unwrap_or_default(),
+            "text",
+            "e.g. mon,tue 02-05; sat 00-24"
+        ),
+    );
+    let frames_text = policy
+        .rollout_frames
+        .iter()
+        .map(|f| format!("{}:{}", f.percent, f.duration_secs))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rollout_state_text = match policy.rollout_active_since {
+        Some(since) if !policy.rollout_frames.is_empty() => format!(
+            "Active since {}; the percentage now is {}.",
+            html::time(since),
+            route.group.policy.percent_at(now)
+        ),
+        _ if policy.rollout_frames.is_empty() => "No timed rollout.".to_owned(),
+        _ => "Not active.".to_owned(),
+    };
+    let stop = if policy.rollout_active_since.is_some() {
+        r#" <button type="submit" name="action" value="stop" class="danger">Stop rollout</button>"#
+    } else {
+        ""
+    };
+    let rollout_form = format!(
+        r#"<p>{rollout_state_text}</p><form class="stack" method="post" action="{base}/rollout" id="rollout-form">{csrf}
+{frames}
+<div><button type="submit" name="action" value="start">Start rollout</button>{stop}</div>
+</form>"#,
+        frames = field(
+            "frames",
+            "Frames",
+            &frames_text,
+            "text",
+            "percent:seconds, comma-separated, e.g. 10:3600, 50:3600, 100:0"
+        ),
+    );
+
+    let label = if record.label.is_empty() {
+        &record.id
+    } else {
+        &record.label
+    };
+    let body = format!(
+        r#"<p class="muted"><a href="/apps/{appq}">{app_label}</a> › group</p>
+<h1>{label} <span class="muted">({id})</span></h1>
+{flash}
+<p>{state_line} · follows {channel_line} · {total} instances</p>
+<p><a href="{base}/graphs" id="graphs-link">View all graphs</a> · <a href="/instances?app={appq}&amp;group={groupq}">Instances of this group</a> · <a href="/activity?app={appq}">Activity</a></p>
+{pause_form}
+<div id="live"{refresh}>
+<div class="cards">
+<section class="card" aria-labelledby="h-versions"><h2 id="h-versions">Instances by version</h2>
+<div class="table-wrap"><table><thead><tr><th scope="col">Version</th><th scope="col" class="num">Instances</th></tr></thead><tbody>{version_rows}</tbody></table></div></section>
+<section class="card" aria-labelledby="h-status"><h2 id="h-status">Instances by status</h2>
+<div class="table-wrap"><table><thead><tr><th scope="col">Status</th><th scope="col" class="num">Instances</th></tr></thead><tbody>{status_rows}</tbody></table></div></section>
+<section class="card" aria-labelledby="h-why"><h2 id="h-why">Why instances are not updating</h2>
+<p class="muted">As if each checked in now ({now}).</p>
+<ul id="why">{why_items}</ul>{examined_note}</section>
+</div>
+</div>
+<h2>Policy</h2>
+<p class="muted">{summary}</p>
+{policy_form}
+<h2>Timed rollout</h2>
+{rollout_form}"#,
+        appq = url(&app_id),
+        groupq = url(group),
+        app_label = esc(&app_label(entry)),
+        label = esc(label),
+        id = esc(&record.id),
+        refresh = if running { r#" data-refresh="10""# } else { "" },
+        now = esc(&now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        summary = esc(&policy_summary(&policy)),
+    );
+    page(status, label, Some(session), &body)
+}
+
+/// Calls an admin handler's result into a redirect back to the group page, or the group
+/// page with the error.
+async fn after_change<T>(
+    state: &PanelState,
+    session: &Session,
+    app: &str,
+    group: &str,
+    result: Result<T, ApiError>,
+    saved: &str,
+) -> Response {
+    match result {
+        Ok(_) => Redirect::to(&format!(
+            "{}?saved={saved}",
+            group_url(&canonical_app_id(app), group)
+        ))
+        .into_response(),
+        Err(ApiError::Invalid(message)) => {
+            let flash = Flash {
+                ok: false,
+                text: message,
+            };
+            group_page(
+                state,
+                session,
+                app,
+                group,
+                Some(flash),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+        Err(ApiError::NotFound(message)) => html::not_found(Some(session), &message),
+        Err(ApiError::Conflict(message)) => {
+            html::error_page(StatusCode::CONFLICT, Some(session), "Conflict", &message)
+        }
+        Err(err) => html::internal_error(Some(session), &err),
+    }
+}
+
+/// `POST .../pause`: pauses or unpauses (field `paused`).
+pub(crate) async fn pause(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, group)): Path<(String, String)>,
+    Form(form): Form<Params>,
+) -> Response {
+    if let Some(refused) = session.csrf_refusal(&state.key, form.get(CSRF_FIELD)) {
+        return refused;
+    }
+    let paused = form.get("paused").is_some_and(|v| v == "true");
+    let snapshot = state.admin.cache.snapshot();
+    let Some(route) = find_app(&snapshot, &app).and_then(|(_, e)| snapshot.route(e, &group)) else {
+        return html::not_found(Some(&session), &format!("Group {group}"));
+    };
+    let record = &route.group.record;
+    let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    // The fields every client sends (absent ones read as zero); the others keep their value.
+    let body = serde_json::json!({
+        "label": record.label,
+        "channelId": record.channel,
+        "updatesPaused": paused,
+        "oemBlacklist": policy.oem_blacklist.join(","),
+    });
+    let result = admin_config::update_group(
+        State(state.admin.clone()),
+        Extension(Actor(session.user.clone())),
+        Path((canonical_app_id(&app), group.clone())),
+        Json(body),
+    )
+    .await;
+    let saved = if paused { "paused" } else { "unpaused" };
+    after_change(&state, &session, &app, &group, result, saved).await
+}
+
+fn number_field(form: &Params, name: &str, label: &str) -> Result<serde_json::Value, ApiError> {
+    let text = form.get(name).map_or("", |v| v.trim());
+    if text.is_empty() {
+        return Ok(serde_json::json!(0));
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        return Ok(serde_json::json!(n));
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => Ok(serde_json::json!(f)),
+        _ => Err(ApiError::Invalid(format!(
+            "{label} must be a number, not {text:?}"
+        ))),
+    }
+}
+
+fn whole_field(form: &Params, name: &str, label: &str) -> Result<serde_json::Value, ApiError> {
+    let value = number_field(form, name, label)?;
+    if value.is_i64() {
+        Ok(value)
+    } else {
+        Err(ApiError::Invalid(format!("{label} must be a whole number")))
+    }
+}
+
+fn policy_body(form: &Params, paused: bool) -> Result<serde_json::Value, ApiError> {
+    let text = |name: &str| {
+        form.get(name)
+            .map_or(String::new(), |v| v.trim().to_owned())
+    };
+    let on = |name: &str| form.contains_key(name);
+    Ok(serde_json::json!({
+        "label": text("label"),
+        "channelId": text("channelId"),
+        "updatesPaused": paused,
+        "oemBlacklist": text("oemBlacklist"),
+        "updatePercent": number_field(form, "updatePercent", "Percent")?,
+        "updatePooling": on("updatePooling"),
+        "updateCount": whole_field(form, "updateCount", "Updates per interval")?,
+        "updateInterval": whole_field(form, "updateInterval", "Interval")?,
+        "maxInFlight": whole_field(form, "maxInFlight", "Most updates in flight")?,
+        "updateTimeout": whole_field(form, "updateTimeout", "Update timeout")?,
+        "failureThresholdCount": whole_field(form, "failureThresholdCount", "Failures (count)")?,
+        "failureThresholdPercent": number_field(form, "failureThresholdPercent", "Failures (percent)")?,
+        "failureWindow": whole_field(form, "failureWindow", "Of the last attempts")?,
+        "failureCountTimeouts": on("failureCountTimeouts"),
+        "maintenanceTimeZone": text("maintenanceTimeZone"),
+        "maintenanceWindows": text("maintenanceWindows"),
+        "allowDowngrade": on("allowDowngrade"),
+    }))
+}
+
+/// `POST .../policy`: the policy form.
+pub(crate) async fn policy(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, group)): Path<(String, String)>,
+    Form(form): Form<Params>,
+) -> Response {
+    if let Some(refused) = session.csrf_refusal(&state.key, form.get(CSRF_FIELD)) {
+        return refused;
+    }
+    let snapshot = state.admin.cache.snapshot();
+    let Some(route) = find_app(&snapshot, &app).and_then(|(_, e)| snapshot.route(e, &group)) else {
+        return html::not_found(Some(&session), &format!("Group {group}"));
+    };
+    let paused = GroupPolicy::from_json(&route.group.record.policy)
+        .unwrap_or_default()
+        .paused;
+    let result = match policy_body(&form, paused) {
+        Ok(body) => {
+            admin_config::update_group(
+                State(state.admin.clone()),
+                Extension(Actor(session.user.clone())),
+                Path((canonical_app_id(&app), group.clone())),
+                Json(body),
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    after_change(&state, &session, &app, &group, result, "policy").await
+}
+
+fn parse_frames(text: &str) -> Result<Vec<api::Frame>, ApiError> {
+    text.split([',', '\n', ';'])
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|frame| {
+            let bad = || {
+                ApiError::Invalid(format!(
+                    "frame {frame:?}: expected percent:seconds, e.g. 50:3600"
+                ))
+            };
+            let (percent, duration) = frame.split_once(':').ok_or_else(bad)?;
+            Ok(api::Frame {
+                percent: percent.trim().parse().map_err(|_| bad())?,
+                duration: duration.trim().parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// `POST .../rollout`: starts a timed rollout with the frames given, or stops it.
+pub(crate) async fn rollout(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, group)): Path<(String, String)>,
+    Form(form): Form<Params>,
+) -> Response {
+    if let Some(refused) = session.csrf_refusal(&state.key, form.get(CSRF_FIELD)) {
+        return refused;
+    }
+    let app_id = canonical_app_id(&app);
+    let actor = Extension(Actor(session.user.clone()));
+    let path = Path((app_id.clone(), group.clone()));
+    let result = if form.get("action").is_some_and(|a| a == "stop") {
+        admin_config::set_rollout_active(
+            State(state.admin.clone()),
+            actor,
+            path,
+            Json(api::RolloutActive {
+                app_id,
+                group_id: group.clone(),
+                active: false,
+            }),
+        )
+        .await
+        .map(|_| ())
+    } else {
+        match parse_frames(form.get("frames").map_or("", String::as_str)) {
+            Ok(frames) => admin_config::set_rollout(
+                State(state.admin.clone()),
+                actor,
+                path,
+                Json(api::Rollout {
+                    app_id,
+                    group_id: group.clone(),
+                    rollout: frames,
+                }),
+            )
+            .await
+            .map(|_| ()),
+            Err(err) => Err(err),
+        }
+    };
+    after_change(&state, &session, &app, &group, result, "rollout").await
+}
+
+// ----- graphs -----
+
+/// A period of the graphs: its name, its bucket length and how many buckets.
+const RANGES: [(&str, &str, i64, i64); 4] = [
+    ("1h", "1 hour", 60, 60),
+    ("1d", "1 day", 3600, 24),
+    ("7d", "7 days", 3600, 168),
+    ("30d", "30 days", 86_400, 30),
+];
+
+fn event_label(event: (i64, i64)) -> String {
+    let name = match event {
+        (3, 2) => "complete",
+        (3, 1) => "installed",
+        (3, 0) => "error",
+        (3, 9) => "deferred",
+        (13, 1) => "downloading",
+        (14, 1) => "downloaded",
+        (800, 1) => "installed, completion held",
+        (2, 1) => "install started",
+        _ => "event",
+    };
+    format!("{name} ({}/{})", event.0, event.1)
+}
+
+/// `GET .../graphs?range=1h|1d|7d|30d`: instances by version and events over time.
+pub(crate) async fn graphs(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, group)): Path<(String, String)>,
+    Query(query): Query<Params>,
+) -> Response {
+    let snapshot = state.admin.cache.snapshot();
+    let Some((app_id, entry)) = find_app(&snapshot, &app) else {
+        return html::not_found(Some(&session), &format!("Application {app}"));
+    };
+    let Some(route) = snapshot.route(entry, &group) else {
+        return html::not_found(Some(&session), &format!("Group {group}"));
+    };
+    let wanted = query.get("range").map_or("1h", String::as_str);
+    let Some(&(range, range_label, resolution, n)) = RANGES.iter().find(|r| r.0 == wanted) else {
+        return html::error_page(
+            StatusCode::BAD_REQUEST,
+            Some(&session),
+            "Unknown period",
+            "The period must be 1h, 1d, 7d or 30d.",
+        );
+    };
+    debug_assert!(ROLLUP_RESOLUTIONS.contains(&resolution));
+    let now = state.admin.clock.now();
+    let last = bucket_of(millis(now), resolution);
+    let first = last - (n - 1) * resolution;
+    let buckets: Vec<i64> = (0..n).map(|i| first + i * resolution).collect();
+    let index = |bucket: i64| usize::try_from((bucket - first) / resolution).ok();
+    let store = state.admin.store.as_ref();
+    let loaded = async {
+        let versions = store
+            .rollups(
+                &app_id,
+                &group,
+                RollupKind::Versions,
+                resolution,
+                first,
+                last,
+            )
+            .await?;
+        let events = store
+            .rollups(&app_id, &group, RollupKind::Events, resolution, first, last)
+            .await?;
+        let counts = store
+            .version_counts(&InstanceFilter {
+                app_id: Some(app_id.clone()),
+                group_id: Some(group.clone()),
+                ..InstanceFilter::default()
+            })
+            .await?;
+        Ok::<_, crate::store::StoreError>((versions, events, counts))
+    };
+    let (version_points, event_points, counts) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let len = usize::try_from(n).unwrap_or(0);
+    let mut by_version: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for p in version_points {
+        if let Some(i) = index(p.bucket).filter(|i| *i < len) {
+            by_version.entry(p.version).or_insert_with(|| vec![0; len])[i] += p.count;
+        }
+    }
+    let mut version_series: Vec<Series> = by_version
+        .into_iter()
+        .map(|(label, values)| Series { label, values })
+        .collect();
+    version_series.sort_by(|a, b| by_version_desc(&a.label, &b.label));
+    let mut by_event: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
+    for p in event_points {
+        if let (Some(event), Some(i)) = (p.event, index(p.bucket).filter(|i| *i < len)) {
+            by_event.entry(event).or_insert_with(|| vec![0; len])[i] += p.count;
+        }
+    }
+    let event_series: Vec<Series> = by_event
+        .into_iter()
+        .map(|(event, values)| Series {
+            label: event_label(event),
+            values,
+        })
+        .collect();
+    let policy = GroupPolicy::from_json(&route.group.record.policy).unwrap_or_default();
+    let target = route
+        .channel
+        .as_ref()
+        .map(|c| c.record.version.clone())
+        .unwrap_or_default();
+    let running = !target.is_empty()
+        && !policy.paused
+        && counts.iter().any(|c| c.version != target && c.count > 0);
+    let unit = match resolution {
+        60 => "minute",
+        3600 => "hour",
+        _ => "day",
+    };
+    let versions_title = format!("Instances checking in per {unit}, by version ({range_label})");
+    let events_title = format!("Events per {unit} ({range_label})");
+    let versions_chart = LineChart {
+        id: "versions",
+        title: &versions_title,
+        buckets: &buckets,
+        resolution,
+        series: &version_series,
+    };
+    let events_chart = LineChart {
+        id: "events",
+        title: &events_title,
+        buckets: &buckets,
+        resolution,
+        series: &event_series,
+    };
+    let base = group_url(&app_id, &group);
+    let mut tabs = String::new();
+    for (name, label, _, _) in RANGES {
+        let _ = write!(
+            tabs,
+            r#"<li><a href="{base}/graphs?range={name}"{current}>{label}</a></li>"#,
+            current = if name == range {
+                r#" aria-current="page""#
+            } else {
+                ""
+            },
+        );
+    }
+    let label = if route.group.record.label.is_empty() {
+        &route.group.record.id
+    } else {
+        &route.group.record.label
+    };
+    let body = format!(
+        r#"<p class="muted"><a href="/apps/{appq}">{app_label}</a> › <a href="{base}">{label}</a> › graphs</p>
+<h1>Graphs of {label}</h1>
+<nav aria-label="Period"><ul class="tabs">{tabs}</ul></nav>
+<div id="charts"{refresh}>
+<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Each instance checks in about once per poll interval, so the requests per bucket follow the instances on each version.</p>
+<figure aria-labelledby="versions-caption"><figcaption id="versions-caption">{versions_title}</figcaption>{vsvg}{vlegend}{vtable}</figure>
+<figure aria-labelledby="events-caption"><figcaption id="events-caption">{events_title}</figcaption>{esvg}{elegend}{etable}</figure>
+</div>"#,
+        appq = url(&app_id),
+        app_label = esc(&app_label(entry)),
+        label = esc(label),
+        refresh = if running { r#" data-refresh="15""# } else { "" },
+        target = if target.is_empty() {
+            "none".to_owned()
+        } else {
+            esc(&target)
+        },
+        now = esc(&now.strftime("%Y-%m-%d %H:%M UTC").to_string()),
+        refreshing = if running {
+            "; refreshing while the rollout runs"
+        } else {
+            ""
+        },
+        versions_title = esc(&versions_title),
+        events_title = esc(&events_title),
+        vsvg = versions_chart.svg(),
+        vlegend = versions_chart.legend(),
+        vtable = versions_chart.table(),
+        esvg = events_chart.svg(),
+        elegend = events_chart.legend(),
+        etable = events_chart.table(),
+    );
+    page(
+        StatusCode::OK,
+        &format!("Graphs of {label}"),
+        Some(&session),
+        &body,
+    )
+}
+
+// ----- instances -----
+
+fn pager(base: &str, page_no: i64, pages: i64) -> String {
+    let sep = if base.contains('?') { "&amp;" } else { "?" };
+    let prev = if page_no > 1 {
+        format!(
+            r#"<a href="{base}{sep}page={}" rel="prev">Previous</a>"#,
+            page_no - 1
+        )
+    } else {
+        String::new()
+    };
+    let next = if page_no < pages {
+        format!(
+            r#"<a href="{base}{sep}page={}" rel="next">Next</a>"#,
+            page_no + 1
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"<nav class="pager" aria-label="Pages">{prev}<span>Page {page_no} of {pages}</span>{next}</nav>"#
+    )
+}
+
+fn page_number(query: &Params) -> i64 {
+    query
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 1_000_000)
+}
+
+/// `GET /instances?q=&app=&group=&version=&status=&page=`.
+pub(crate) async fn instances(
+    State(state): State<PanelState>,
+    session: Session,
+    Query(query): Query<Params>,
+) -> Response {
+    let get = |k: &str| {
+        query
+            .get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let filter = InstanceFilter {
+        app_id: get("app").map(|a| canonical_app_id(&a)),
+        group_id: get("group"),
+        version: get("version"),
+        status: get("status"),
+        machine_id_prefix: get("q"),
+        ..InstanceFilter::default()
+    };
+    let page_no = page_number(&query);
+    let store = state.admin.store.as_ref();
+    let loaded = async {
+        let total = store.count_instances(&filter).await?;
+        let rows = store
+            .instances(&filter, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
+            .await?;
+        Ok::<_, crate::store::StoreError>((total, rows))
+    };
+    let (total, rows) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let snapshot = state.admin.cache.snapshot();
+    let mut table = String::new();
+    for i in &rows {
+        let app = snapshot
+            .app(&i.app_id)
+            .map_or_else(|| i.app_id.clone(), app_label);
+        let _ = write!(
+            table,
+            r#"<tr><th scope="row"><a href="/apps/{appq}/instances/{idq}"><code>{id}</code></a></th><td>{app}</td><td><a href="{group_href}">{group}</a></td><td>{version}</td><td>{status}</td><td>{seen}</td></tr>"#,
+            appq = url(&i.app_id),
+            idq = url(&i.machine_id),
+            id = esc(&i.machine_id),
+            app = esc(&app),
+            group_href = group_url(&i.app_id, &i.group_id),
+            group = esc(&i.group_id),
+            version = esc(&i.version),
+            status = esc(&i.status.replace('_', " ")),
+            seen = html::time(i.last_seen),
+        );
+    }
+    if rows.is_empty() {
+        table = empty_row(6, "No instance matches.");
+    }
+    let mut apps: Vec<(&String, &AppEntry)> = snapshot.apps.iter().collect();
+    apps.sort_by_key(|(_, e)| app_label(e).to_lowercase());
+    let chosen_app = filter.app_id.clone().unwrap_or_default();
+    let mut app_options = String::from(r#"<option value="">All</option>"#);
+    for (id, entry) in apps {
+        let _ = write!(
+            app_options,
+            r#"<option value="{}"{}>{}</option>"#,
+            esc(id),
+            if **id == chosen_app { " selected" } else { "" },
+            esc(&app_label(entry))
+        );
+    }
+    let mut status_options = String::from(r#"<option value="">Any</option>"#);
+    for name in [
+        "unknown",
+        "granted",
+        "downloading",
+        "downloaded",
+        "installed",
+        "installed_held",
+        "complete",
+        "error",
+    ] {
+        let _ = write!(
+            status_options,
+            r#"<option value="{name}"{}>{}</option>"#,
+            if filter.status.as_deref() == Some(name) {
+                " selected"
+            } else {
+                ""
+            },
+            name.replace('_', " ")
+        );
+    }
+    let value = |k: &str| esc(&get(k).unwrap_or_default());
+    let mut base = String::from("/instances?");
+    for k in ["q", "app", "group", "version", "status"] {
+        if let Some(v) = get(k) {
+            let _ = write!(base, "{k}={}&amp;", url(&v));
+        }
+    }
+    let base = base
+        .trim_end_matches("&amp;")
+        .trim_end_matches('?')
+        .to_owned();
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let body = format!(
+        r#"<h1>Instances</h1>
+<form method="get" action="/instances" class="stack card" role="search">
+<div class="fields">
+<label for="q">Instance id starts with<input id="q" name="q" value="{q}" type="search"></label>
+<label for="app">Application<select id="app" name="app">{app_options}</select></label>
+<label for="group">Group id<input id="group" name="group" value="{group}"></label>
+<label for="version">Version<input id="version" name="version" value="{version}"></label>
+<label for="status">Status<select id="status" name="status">{status_options}</select></label>
+</div>
+<div><button type="submit">Search</button> <a href="/instances">Clear</a></div>
+</form>
+<p>{total} instances.</p>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">Instance</th><th scope="col">Application</th><th scope="col">Group</th><th scope="col">Version</th><th scope="col">Status</th><th scope="col">Last seen</th></tr></thead>
+<tbody>{table}</tbody></table></div>
+{pager}"#,
+        q = value("q"),
+        group = value("group"),
+        version = value("version"),
+        pager = pager(&base, page_no, pages),
+    );
+    page(StatusCode::OK, "Instances", Some(&session), &body)
+}
+
+/// `GET /apps/{app}/instances/{machine}`: one instance and its history.
+pub(crate) async fn instance(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, machine)): Path<(String, String)>,
+) -> Response {
+    let app_id = canonical_app_id(&app);
+    let store = state.admin.store.as_ref();
+    let record = match store.instance(&app_id, &machine).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return html::not_found(Some(&session), &format!("Instance {machine}")),
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let history = match store.history(Some(&app_id), &machine, 500).await {
+        Ok(history) => history,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let code = |v: Option<i64>| v.map(|c| c.to_string()).unwrap_or_default();
+    let mut rows = String::new();
+    for h in history.iter().rev() {
+        let what = match h.kind {
+            HistoryKind::Grant => format!(
+                "granted update to {}",
+                esc(h.target_version.as_deref().unwrap_or(""))
+            ),
+            HistoryKind::Event => {
+                let event = (h.event_type.unwrap_or(0), h.event_result.unwrap_or(0));
+                let mut text = esc(&event_label(event));
+                if let Some(c) = h.error_code {
+                    let _ = write!(text, ", error code {c}");
+                }
+                text
+            }
+        };
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{what}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            html::time(h.at),
+            esc(&h.version),
+            esc(&h.group_id),
+            esc(&h.install_source),
+        );
+    }
+    if history.is_empty() {
+        rows = empty_row(5, "No history.");
+    }
+    let snapshot = state.admin.cache.snapshot();
+    let app_name = snapshot
+        .app(&app_id)
+        .map_or_else(|| app_id.clone(), app_label);
+    let body = format!(
+        r#"<p class="muted"><a href="/instances?app={appq}">Instances</a> › instance</p>
+<h1>Instance <code>{id}</code></h1>
+<dl class="facts">
+<dt>Application</dt><dd><a href="/apps/{appq}">{app}</a></dd>
+<dt>Group</dt><dd><a href="{group_href}">{group}</a></dd>
+<dt>Version</dt><dd>{version}</dd>
+<dt>Status</dt><dd>{status}</dd>
+<dt>Last event</dt><dd>{event} {error}</dd>
+<dt>Outstanding grant</dt><dd>{grant}</dd>
+<dt>OEM</dt><dd>{oem}</dd>
+<dt>First seen</dt><dd>{first}</dd>
+<dt>Last seen</dt><dd>{last}</dd>
+</dl>
+<h2>History <span class="muted">(newest first)</span></h2>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Version</th><th scope="col">Group</th><th scope="col">Install source</th></tr></thead>
+<tbody>{rows}</tbody></table></div>"#,
+        appq = url(&app_id),
+        id = esc(&record.machine_id),
+        app = esc(&app_name),
+        group_href = group_url(&app_id, &record.group_id),
+        group = esc(&record.group_id),
+        version = esc(&record.version),
+        status = esc(&record.status.replace('_', " ")),
+        event = match (record.last_event_type, record.last_event_result) {
+            (Some(t), Some(r)) => esc(&event_label((t, r))),
+            _ => "none".to_owned(),
+        },
+        error = record
+            .last_error_code
+            .map_or_else(String::new, |c| format!("(error code {})", code(Some(c)))),
+        grant = record.grant_version.as_deref().map_or_else(
+            || "none".to_owned(),
+            |v| format!(
+                "{} since {}",
+                esc(v),
+                record.granted_at.map(html::time).unwrap_or_default()
+            )
+        ),
+        oem = esc(&record.oem),
+        first = html::time(record.first_seen),
+        last = html::time(record.last_seen),
+    );
+    page(
+        StatusCode::OK,
+        &format!("Instance {machine}"),
+        Some(&session),
+        &body,
+    )
+}
+
+// ----- activity -----
+
+/// `GET /activity?app=&page=`: the activity log, newest first.
+pub(crate) async fn activity(
+    State(state): State<PanelState>,
+    session: Session,
+    Query(query): Query<Params>,
+) -> Response {
+    let app = query
+        .get("app")
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .map(canonical_app_id);
+    let page_no = page_number(&query);
+    let mut entries = match state
+        .admin
+        .store
+        .activity(app.as_deref(), PAGE_SIZE + 1, (page_no - 1) * PAGE_SIZE)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let more = i64::try_from(entries.len()).unwrap_or(0) > PAGE_SIZE;
+    entries.truncate(usize::try_from(PAGE_SIZE).unwrap_or(50));
+    let snapshot = state.admin.cache.snapshot();
+    let mut rows = String::new();
+    for e in &entries {
+        let app_cell = if e.app_id.is_empty() {
+            String::new()
+        } else {
+            let name = snapshot
+                .app(&e.app_id)
+                .map_or_else(|| e.app_id.clone(), app_label);
+            format!(r#"<a href="/apps/{}">{}</a>"#, url(&e.app_id), esc(&name))
+        };
+        let group_cell = if e.group_id.is_empty() || e.app_id.is_empty() {
+            esc(&e.group_id)
+        } else {
+            format!(
+                r#"<a href="{}">{}</a>"#,
+                group_url(&e.app_id, &e.group_id),
+                esc(&e.group_id)
+            )
+        };
+        let _ = write!(
+            rows,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{app_cell}</td><td>{group_cell}</td><td>{}</td></tr>",
+            html::time(e.at),
+            esc(&e.actor),
+            esc(&e.action),
+            esc(&e.detail),
+        );
+    }
+    if entries.is_empty() {
+        rows = empty_row(6, "Nothing logged.");
+    }
+    let base = app.as_ref().map_or_else(
+        || "/activity".to_owned(),
+        |a| format!("/activity?app={}", url(a)),
+    );
+    let pages = if more { page_no + 1 } else { page_no };
+    let body = format!(
+        r#"<h1>Activity</h1>
+<div class="table-wrap"><table>
+<thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Application</th><th scope="col">Group</th><th scope="col">Detail</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
+{pager}"#,
+        pager = pager(&base, page_no, pages),
+    );
+    page(StatusCode::OK, "Activity", Some(&session), &body)
+}

@@ -1,0 +1,252 @@
+//! Stateless sessions and CSRF tokens.
+//!
+//! The session cookie is `base64url(user) . expiry . nonce . base64url(HMAC-SHA256)`, the MAC keyed
+//! with a key derived from the server secret: any replica holding the secret checks it
+//! without a database row, and no migration is needed. The user must still exist on every
+//! request, so deleting a user ends its sessions; logging out clears the cookie (a copy of
+//! the cookie taken before stays valid until it expires, [`SESSION_SECS`] after login).
+//!
+//! A CSRF token is the MAC of the session cookie under a separate label: bound to the
+//! session, so a token from another session (or none) is refused. The login form, which
+//! has no session yet, binds its token to a random pre-session cookie instead.
+
+use super::PanelState;
+use super::html;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "us_session";
+/// The pre-session cookie the login form's CSRF token is bound to.
+pub const LOGIN_COOKIE: &str = "us_login";
+/// The name of the CSRF field of every form.
+pub const CSRF_FIELD: &str = "csrf";
+/// How long a session lasts, in seconds.
+pub const SESSION_SECS: i64 = 12 * 3600;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn mac(key: &[u8; 32], text: &str) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any size");
+    mac.update(text.as_bytes());
+    mac
+}
+
+fn sign(key: &[u8; 32], text: &str) -> String {
+    B64.encode(mac(key, text).finalize().into_bytes())
+}
+
+/// Checks `signature` (base64url) of `text` in constant time.
+fn verify(key: &[u8; 32], text: &str, signature: &str) -> bool {
+    match B64.decode(signature) {
+        Ok(bytes) => mac(key, text).verify_slice(&bytes).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A session cookie value for `user`, valid until `expires` (unix seconds). A random nonce
+/// makes every login a session of its own, with CSRF tokens of its own.
+pub fn issue(key: &[u8; 32], user: &str, expires: i64) -> String {
+    let user = B64.encode(user.as_bytes());
+    let nonce = crate::auth::generate_key();
+    let signature = sign(key, &format!("session\n{user}\n{expires}\n{nonce}"));
+    format!("{user}.{expires}.{nonce}.{signature}")
+}
+
+/// The user of a session cookie value, if its signature holds and it has not expired at
+/// `now` (unix seconds).
+pub fn open(key: &[u8; 32], value: &str, now: i64) -> Option<String> {
+    let mut parts = value.split('.');
+    let (user, expires, nonce, signature) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || !verify(
+            key,
+            &format!("session\n{user}\n{expires}\n{nonce}"),
+            signature,
+        )
+    {
+        return None;
+    }
+    let expires: i64 = expires.parse().ok()?;
+    if expires <= now {
+        return None;
+    }
+    String::from_utf8(B64.decode(user).ok()?).ok()
+}
+
+/// The CSRF token bound to a session (or pre-session) cookie value.
+pub fn csrf_token(key: &[u8; 32], cookie: &str) -> String {
+    sign(key, &format!("csrf\n{cookie}"))
+}
+
+/// Whether `offered` is the CSRF token of `cookie`.
+pub fn csrf_ok(key: &[u8; 32], cookie: &str, offered: &str) -> bool {
+    !offered.is_empty() && verify(key, &format!("csrf\n{cookie}"), offered)
+}
+
+/// A cookie of the request.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// Whether cookies must be `Secure`: the server's base URL is https, or a proxy says the
+/// request came over https.
+pub(crate) fn secure(state: &PanelState, headers: &HeaderMap) -> bool {
+    state.https
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` when asked.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+    format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The logged-in user of a request (an extractor). A GET without a valid session is
+/// redirected to the login page; any other method is refused with 403.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// The user.
+    pub user: String,
+    /// The cookie value (what CSRF tokens are bound to).
+    pub cookie: String,
+    /// The CSRF token every form of this session carries.
+    pub csrf: String,
+}
+
+impl Session {
+    /// The 403 answer when `offered` is not this session's CSRF token; `None` when it is.
+    pub(crate) fn csrf_refusal(
+        &self,
+        key: &[u8; 32],
+        offered: Option<&String>,
+    ) -> Option<Response> {
+        if offered.is_some_and(|o| csrf_ok(key, &self.cookie, o)) {
+            None
+        } else {
+            Some(html::error_page(
+                StatusCode::FORBIDDEN,
+                Some(self),
+                "Forbidden",
+                "The form did not carry this session's security token, so the change was \
+                 refused. Reload the page and try again.",
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<PanelState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PanelState,
+    ) -> Result<Self, Self::Rejection> {
+        let refuse = |parts: &Parts| {
+            if parts.method == Method::GET || parts.method == Method::HEAD {
+                Redirect::to("/login").into_response()
+            } else {
+                html::error_page(
+                    StatusCode::FORBIDDEN,
+                    None,
+                    "Forbidden",
+                    "You are not logged in, or your session has ended. Log in and try again.",
+                )
+            }
+        };
+        let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
+            return Err(refuse(parts));
+        };
+        let now = state.admin.clock.now().as_second();
+        let Some(user) = open(&state.key, value, now) else {
+            return Err(refuse(parts));
+        };
+        match state.admin.store.user(&user).await {
+            Ok(Some(_)) => Ok(Self {
+                csrf: csrf_token(&state.key, value),
+                cookie: value.to_owned(),
+                user,
+            }),
+            Ok(None) => Err(refuse(parts)),
+            Err(err) => Err(html::internal_error(None, &err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: [u8; 32] = [7; 32];
+
+    #[test]
+    fn a_session_opens_until_it_expires_and_not_when_changed() {
+        let value = issue(&KEY, "admin", 1_000);
+        assert_eq!(open(&KEY, &value, 999).as_deref(), Some("admin"));
+        assert_eq!(open(&KEY, &value, 1_000), None, "expired");
+        assert_eq!(open(&[8; 32], &value, 0), None, "another key");
+        let (user, rest) = value.split_once('.').unwrap();
+        let forged_user = format!("{}.{rest}", B64.encode("root"));
+        assert_ne!(user, B64.encode("root"));
+        assert_eq!(open(&KEY, &forged_user, 0), None, "another user");
+        let longer = value.replacen(".1000.", ".9999.", 1);
+        assert_eq!(open(&KEY, &longer, 0), None, "a later expiry");
+        assert_ne!(value, issue(&KEY, "admin", 1_000), "every session differs");
+        for bad in [
+            "",
+            "a",
+            "a.b",
+            "a.b.c",
+            "a.b.c.d.e",
+            "!!.1.n.x",
+            &format!("{value}."),
+        ] {
+            assert_eq!(open(&KEY, bad, 0), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_their_session() {
+        let a = issue(&KEY, "admin", 1_000);
+        let b = issue(&KEY, "admin", 2_000);
+        let token = csrf_token(&KEY, &a);
+        assert!(csrf_ok(&KEY, &a, &token));
+        assert!(!csrf_ok(&KEY, &b, &token));
+        assert!(!csrf_ok(&KEY, &a, ""));
+        assert!(!csrf_ok(&KEY, &a, "not base64!"));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, "a=1; us_session=x.y.z.w".parse().unwrap());
+        headers.append(header::COOKIE, "b=2".parse().unwrap());
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("x.y.z.w"));
+        assert_eq!(cookie(&headers, "b"), Some("2"));
+        assert_eq!(cookie(&headers, "c"), None);
+        assert_eq!(
+            set_cookie("n", "v", 5, true),
+            "n=v; Path=/; Max-Age=5; HttpOnly; SameSite=Strict; Secure"
+        );
+    }
+}

@@ -1,0 +1,592 @@
+//! The web control panel over plain HTTP: login and logout, the cookie's flags, CSRF, wrong
+//! keys, ended sessions, unknown ids, and the forms changing what the API reports.
+
+use crate::support::{ADMIN_KEY, APP, TestServer, check_request};
+use update_server::policy::GroupPolicy;
+
+/// A browser without JavaScript: keeps the session cookie, follows no redirect.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    session: Option<String>,
+}
+
+struct Answer {
+    status: u16,
+    location: String,
+    cookies: Vec<String>,
+    body: String,
+}
+
+impl Answer {
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(String::as_str)
+    }
+}
+
+/// The value of the first `csrf` field of a page.
+fn csrf_of(html: &str) -> String {
+    let start = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    let pair = set_cookie.split(';').next().unwrap();
+    pair.split_once('=').unwrap().1.to_owned()
+}
+
+impl Browser {
+    fn new(s: &TestServer) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: format!("http://{}", s.addr()),
+            session: None,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+        extra: &[(&str, String)],
+    ) -> Answer {
+        let mut request = self
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        let mut cookies: Vec<String> = extra
+            .iter()
+            .filter(|(k, _)| *k == "cookie")
+            .map(|(_, v)| v.clone())
+            .collect();
+        if let Some(session) = &self.session {
+            cookies.push(format!("us_session={session}"));
+        }
+        if !cookies.is_empty() {
+            request = request.header("cookie", cookies.join("; "));
+        }
+        for (k, v) in extra.iter().filter(|(k, _)| *k != "cookie") {
+            request = request.header(*k, v);
+        }
+        if let Some(form) = form {
+            let body: Vec<String> = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", urlencode(v)))
+                .collect();
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.join("&"));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let cookies = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        Answer {
+            status,
+            location,
+            cookies,
+            body: response.text().await.unwrap(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, &[]).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.send("POST", path, Some(form), &[]).await
+    }
+
+    /// Opens the login form and posts it; keeps the session on success.
+    async fn login(&mut self, user: &str, key: &str, extra: &[(&str, String)]) -> Answer {
+        let form = self.send("GET", "/login", None, extra).await;
+        assert_eq!(form.status, 200);
+        let pre = form.cookie("us_login").expect("a pre-session cookie");
+        assert!(pre.contains("HttpOnly") && pre.contains("SameSite=Strict"));
+        let mut headers = extra.to_vec();
+        headers.push(("cookie", format!("us_login={}", cookie_value(pre))));
+        let token = csrf_of(&form.body);
+        let answer = self
+            .send(
+                "POST",
+                "/login",
+                Some(&[("csrf", &token), ("user", user), ("key", key)]),
+                &headers,
+            )
+            .await;
+        if let Some(set) = answer.cookie("us_session") {
+            self.session = Some(cookie_value(set));
+        }
+        answer
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+const GROUP: &str = "/apps/e96281a6-d1af-4bde-9a0a-97b76e56dc57/groups/stable";
+
+#[tokio::test]
+async fn login_sets_a_strict_http_only_cookie_and_logout_clears_it() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    let home = b.get("/").await;
+    assert_eq!((home.status, home.location.as_str()), (303, "/login"));
+
+    // Wrong key, unknown user, empty user: 401, no session.
+    for (user, key) in [("admin", "wrong"), ("nobody", ADMIN_KEY), ("", "")] {
+        let answer = b.login(user, key, &[]).await;
+        assert_eq!(answer.status, 401, "{user}");
+        assert!(answer.body.contains("Wrong user or key."));
+        assert!(answer.cookie("us_session").is_none());
+    }
+    assert_eq!(b.get("/").await.status, 303);
+
+    // The login form without its token, or with the token of another pre-session: 403.
+    let no_token = b
+        .post("/login", &[("user", "admin"), ("key", ADMIN_KEY)])
+        .await;
+    assert_eq!(no_token.status, 403);
+    let form = b.get("/login").await;
+    let other = b
+        .send(
+            "POST",
+            "/login",
+            Some(&[
+                ("csrf", &csrf_of(&form.body)),
+                ("user", "admin"),
+                ("key", ADMIN_KEY),
+            ]),
+            &[("cookie", "us_login=somethingelse".to_owned())],
+        )
+        .await;
+    assert_eq!(other.status, 403);
+
+    let ok = b.login("admin", ADMIN_KEY, &[]).await;
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/"));
+    let cookie = ok.cookie("us_session").unwrap();
+    assert!(cookie.contains("; HttpOnly"), "{cookie}");
+    assert!(cookie.contains("; SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("; Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+    assert!(!cookie.contains(ADMIN_KEY));
+
+    let apps = b.get("/").await;
+    assert_eq!(apps.status, 200);
+    assert!(apps.body.contains("Flatcar"));
+    assert!(
+        apps.body
+            .contains(r#"<a href="/apps/e96281a6-d1af-4bde-9a0a-97b76e56dc57">"#)
+    );
+
+    // Log out: the token is required; then the cookie is cleared.
+    let refused = b.post("/logout", &[]).await;
+    assert_eq!(refused.status, 403);
+    let token = csrf_of(&apps.body);
+    let out = b.post("/logout", &[("csrf", &token)]).await;
+    assert_eq!((out.status, out.location.as_str()), (303, "/login"));
+    let cleared = out.cookie("us_session").unwrap();
+    assert!(
+        cleared.starts_with("us_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let mut proxied = Browser::new(&s);
+    let ok = proxied
+        .login(
+            "admin",
+            ADMIN_KEY,
+            &[("x-forwarded-proto", "https".to_owned())],
+        )
+        .await;
+    assert_eq!(ok.status, 303);
+    assert!(ok.cookie("us_session").unwrap().ends_with("; Secure"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_form_needs_the_sessions_csrf_token() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("admin", ADMIN_KEY, &[]).await.status, 303);
+    let page = b.get(GROUP).await;
+    assert_eq!(page.status, 200);
+    let token = csrf_of(&page.body);
+    let mut other = Browser::new(&s);
+    other.login("admin", ADMIN_KEY, &[]).await;
+    let other_token = csrf_of(&other.get("/").await.body);
+    assert_ne!(token, other_token);
+
+    let forms: [(&str, Vec<(&str, &str)>); 3] = [
+        ("pause", vec![("paused", "true")]),
+        (
+            "policy",
+            vec![("label", "Renamed"), ("channelId", "stable")],
+        ),
+        ("rollout", vec![("action", "start"), ("frames", "10:60")]),
+    ];
+    for (form, fields) in &forms {
+        let path = format!("{GROUP}/{form}");
+        for bad in [None, Some(""), Some(other_token.as_str()), Some("garbage")] {
+            let mut with = fields.clone();
+            if let Some(t) = bad {
+                with.push(("csrf", t));
+            }
+            let answer = b.post(&path, &with).await;
+            assert_eq!(answer.status, 403, "{form} with {bad:?}");
+            assert!(answer.body.contains("security token"), "{form}");
+        }
+        // No session at all: refused too.
+        let anonymous = Browser::new(&s).post(&path, fields).await;
+        assert_eq!(anonymous.status, 403, "{form} without a session");
+    }
+    let (_, group) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}"), None)
+        .await;
+    assert_eq!(group["updatesPaused"], false, "unchanged: {group}");
+    assert_eq!(group["label"], "Stable");
+    assert_eq!(group["rolloutActive"], false);
+
+    // With the token the pause goes through, logged under the user.
+    let paused = b
+        .post(
+            &format!("{GROUP}/pause"),
+            &[("csrf", &token), ("paused", "true")],
+        )
+        .await;
+    assert_eq!(paused.status, 303);
+    assert_eq!(paused.location, format!("{GROUP}?saved=paused"));
+    let (_, group) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}"), None)
+        .await;
+    assert_eq!(group["updatesPaused"], true);
+    let (_, activity) = s.api("GET", "/_ah/api/update/v1/activity", None).await;
+    assert_eq!(activity["items"][0]["actor"], "admin");
+    assert_eq!(activity["items"][0]["detail"], "paused group stable");
+    let page = b.get(&paused.location).await;
+    assert!(page.body.contains("Updates are paused."));
+    assert!(page.body.contains("Unpause updates"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_policy_forms_change_what_the_api_reports() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    let token = csrf_of(&b.get(GROUP).await.body);
+    let saved = b
+        .post(
+            &format!("{GROUP}/policy"),
+            &[
+                ("csrf", &token),
+                ("label", "Production"),
+                ("channelId", "stable"),
+                ("updatePercent", "50"),
+                ("updatePooling", "on"),
+                ("updateCount", "2"),
+                ("updateInterval", "60"),
+                ("maxInFlight", "5"),
+                ("updateTimeout", ""),
+                ("failureThresholdCount", "3"),
+                ("failureWindow", "10"),
+                ("maintenanceTimeZone", "Europe/Berlin"),
+                ("maintenanceWindows", "mon,tue 02-05"),
+                ("oemBlacklist", "ami, azure"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let (_, group) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}"), None)
+        .await;
+    assert_eq!(group["label"], "Production");
+    assert_eq!(group["updatePercent"], 50.0);
+    assert_eq!(group["updatePooling"], true);
+    assert_eq!(group["updateCount"], 2);
+    assert_eq!(group["updateInterval"], 60);
+    assert_eq!(group["maxInFlight"], 5);
+    assert_eq!(group["failureThresholdCount"], 3);
+    assert_eq!(group["maintenanceTimeZone"], "Europe/Berlin");
+    assert_eq!(group["maintenanceWindows"], "mon,tue 02-05");
+    assert_eq!(group["oemBlacklist"], "ami,azure");
+
+    // Bad input: the page again with the error, nothing changed.
+    for (name, value, message) in [
+        (
+            "updateCount",
+            "many",
+            "Updates per interval must be a number",
+        ),
+        (
+            "updateCount",
+            "1.5",
+            "Updates per interval must be a whole number",
+        ),
+        ("maintenanceTimeZone", "Mars/Olympus", "group policy"),
+        ("updatePercent", "150", "percent"),
+    ] {
+        let answer = b
+            .post(
+                &format!("{GROUP}/policy"),
+                &[
+                    ("csrf", &token),
+                    ("label", "Broken"),
+                    ("channelId", "stable"),
+                    (name, value),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{name}={value}");
+        assert!(answer.body.contains(r#"role="alert""#), "{name}");
+        assert!(
+            answer.body.to_lowercase().contains(&message.to_lowercase()),
+            "{name}={value}: {}",
+            answer.body
+        );
+    }
+    let (_, group) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}"), None)
+        .await;
+    assert_eq!(group["label"], "Production");
+
+    // A timed rollout, then stopped.
+    let started = b
+        .post(
+            &format!("{GROUP}/rollout"),
+            &[
+                ("csrf", &token),
+                ("action", "start"),
+                ("frames", "10:60, 100:0"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status, 303);
+    let (_, rollout) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}/rollout"), None)
+        .await;
+    assert_eq!(rollout["rollout"].as_array().unwrap().len(), 2);
+    let (_, group) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}"), None)
+        .await;
+    assert_eq!(group["rolloutActive"], true);
+    let bad = b
+        .post(
+            &format!("{GROUP}/rollout"),
+            &[
+                ("csrf", &token),
+                ("action", "start"),
+                ("frames", "ten percent"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("expected percent:seconds"));
+    let stopped = b
+        .post(
+            &format!("{GROUP}/rollout"),
+            &[("csrf", &token), ("action", "stop")],
+        )
+        .await;
+    assert_eq!(stopped.status, 303);
+    let (_, group) = s
+        .api("GET", &format!("/_ah/api/update/v1{GROUP}"), None)
+        .await;
+    assert_eq!(group["rolloutActive"], false);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_end_when_changed_expired_or_their_user_is_deleted() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    assert_eq!(b.get("/").await.status, 200);
+    let good = b.session.clone().unwrap();
+
+    // A changed cookie is no session.
+    let (user, rest) = good.split_once('.').unwrap();
+    for forged in [
+        format!(
+            "{}.{rest}",
+            if user == "YWRtaW4" {
+                "cm9vdA"
+            } else {
+                "YWRtaW4"
+            }
+        ),
+        good.replacen('.', ".9", 1),
+        "garbage".to_owned(),
+    ] {
+        b.session = Some(forged.clone());
+        assert_eq!(b.get("/").await.status, 303, "{forged}");
+    }
+    b.session = Some(good.clone());
+
+    // A user created and deleted through the API: its session ends with it.
+    let (status, created) = s
+        .api(
+            "POST",
+            "/_ah/api/update/v1/admin/user",
+            Some(serde_json::json!({"userName": "ops"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut ops = Browser::new(&s);
+    let key = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(ops.login("ops", &key, &[]).await.status, 303);
+    assert_eq!(ops.get("/activity").await.status, 200);
+    let (status, _) = s
+        .api("DELETE", "/_ah/api/update/v1/admin/user/ops", None)
+        .await;
+    assert_eq!(status, 200);
+    let after = ops.get("/activity").await;
+    assert_eq!((after.status, after.location.as_str()), (303, "/login"));
+
+    // Twelve hours on, the admin's session has expired.
+    s.clock.advance_secs(12 * 3600 - 1);
+    assert_eq!(b.get("/").await.status, 200);
+    s.clock.advance_secs(1);
+    assert_eq!(b.get("/").await.status, 303);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_ids_get_a_not_found_page() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    let token = csrf_of(&b.get("/").await.body);
+    for path in [
+        "/apps/no-such-app".to_owned(),
+        "/apps/no-such-app/groups/stable".to_owned(),
+        format!("/apps/{APP}/groups/no-such-group"),
+        format!("/apps/{APP}/groups/no-such-group/graphs"),
+        format!("/apps/{APP}/instances/no-such-instance"),
+        format!("/apps/{APP}/instances/%3Cscript%3E"),
+    ] {
+        let answer = b.get(&path).await;
+        assert_eq!(answer.status, 404, "{path}");
+        assert!(answer.body.contains("<h1>Not found</h1>"), "{path}");
+        assert!(!answer.body.contains("<script>"), "escaped: {path}");
+    }
+    for form in ["pause", "policy"] {
+        let path = format!("/apps/{APP}/groups/no-such-group/{form}");
+        let answer = b.post(&path, &[("csrf", &token), ("paused", "true")]).await;
+        assert_eq!(answer.status, 404, "{path}");
+    }
+    let answer = b.get(&format!("{GROUP}/graphs?range=2y")).await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.contains("1h, 1d, 7d or 30d"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_pages_show_the_fleet() {
+    let s = TestServer::start_sqlite(GroupPolicy {
+        update_pooling: true,
+        update_count: 1,
+        update_interval_secs: 60,
+        ..GroupPolicy::default()
+    })
+    .await;
+    s.move_channel("1.1.0").await;
+    for i in 0..3 {
+        s.omaha(&check_request(&format!("m{i}"), "1.0.0")).await;
+    }
+    s.flush().await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+
+    let apps = b.get("/").await;
+    assert!(
+        apps.body.contains(r#"<td class="num">3</td></tr>"#),
+        "3 instances"
+    );
+    let app = b.get(&format!("/apps/{APP}")).await;
+    assert_eq!(app.status, 200);
+    assert!(app.body.contains("1.0.0: 3"));
+    assert!(app.body.contains("at most 1 per 60 s"));
+    assert!(
+        app.body
+            .contains("https://pkg.example.test/1.1.0/update.gz")
+    );
+
+    let group = b.get(GROUP).await;
+    assert_eq!(group.status, 200);
+    // m0 was granted the update; the others wait for the rate limit, which the page says
+    // with the time it frees up.
+    assert!(
+        group.body.contains("<strong>1</strong> are updating"),
+        "{}",
+        group.body
+    );
+    assert!(group.body.contains(
+        r#"<li data-reason="rate_limited"><strong>2</strong>: rate limited until 2026-11-27T08:01:00Z."#
+    ));
+    assert!(
+        group.body.contains(r#"id="live" data-refresh="10""#),
+        "refreshes while running"
+    );
+    assert!(
+        group
+            .body
+            .contains(">granted</a></th><td class=\"num\">1</td>")
+    );
+
+    let graphs = b.get(&format!("{GROUP}/graphs?range=1h")).await;
+    assert_eq!(graphs.status, 200);
+    assert!(graphs.body.contains(r#"data-series="1.0.0""#));
+    let ones = format!("{}3", "0,".repeat(59));
+    assert!(
+        graphs.body.contains(&format!(r#"data-values="{ones}""#)),
+        "3 requests in the last minute"
+    );
+    for range in ["1d", "7d", "30d"] {
+        let answer = b.get(&format!("{GROUP}/graphs?range={range}")).await;
+        assert_eq!(answer.status, 200, "{range}");
+        assert!(answer.body.contains(r#"aria-current="page""#));
+    }
+
+    let search = b.get("/instances?q=m1").await;
+    assert!(
+        search.body.contains("<p>1 instances.</p>"),
+        "{}",
+        search.body
+    );
+    assert!(search.body.contains(&format!("/apps/{APP}/instances/m1")));
+    let one = b.get(&format!("/apps/{APP}/instances/m0")).await;
+    assert_eq!(one.status, 200);
+    assert!(one.body.contains("granted update to 1.1.0"));
+    let activity = b.get("/activity").await;
+    assert_eq!(activity.status, 200);
+    for page in [&apps, &app, &group, &graphs, &search, &one, &activity] {
+        assert!(page.body.contains(r##"<a class="skip" href="#content">"##));
+    }
+    s.stop().await;
+}
