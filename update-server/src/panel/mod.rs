@@ -6,8 +6,8 @@
 //!   a key derived from the server secret, so replicas sharing the secret share sessions. The
 //!   user must still exist on every request. Every form carries a CSRF token bound to the
 //!   session (the login form: to a pre-session cookie); a POST without it is refused with 403.
-//! - Pages ([`pages`]): applications; one application; one group with its policy forms, live
-//!   counts and why its instances are not updating ([`why`], computed by `rollout-core`);
+//! - Pages (`pages`): applications; one application; one group with its policy forms, live
+//!   counts and why its instances are not updating (`why`, computed by `rollout-core`);
 //!   the group's graphs ([`chart`], server-side SVG drawn from the rollups); instances with
 //!   search and pagination; one instance's history; the activity log.
 //!
