@@ -6,15 +6,19 @@
 //! [`MAX_BODY`], 405 for a method other than POST, and 500 only when what the client sent
 //! could not be stored (it must retry: nothing of it was acknowledged).
 
+use crate::metrics::{ErrorKind, Metrics};
 use crate::protocol::WireProtocol;
 use crate::service::UpdateService;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 /// Largest request body the update endpoint reads (update_engine sends about 1 KiB).
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -26,6 +30,52 @@ pub struct AppState {
     pub service: UpdateService,
     /// The wire format of the update endpoint.
     pub protocol: Arc<dyn WireProtocol>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The header that carries a request's id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps every route of the server: a request id on every request (the client's
+/// `x-request-id` when it sent one, else a fresh UUID), echoed in the response and recorded in
+/// the request's tracing span with the method and path; and the response counter of the
+/// metrics.
+pub fn observed(router: Router, metrics: Arc<Metrics>) -> Router {
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            count_response,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn count_response(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    metrics.response(response.status().as_u16());
+    response
 }
 
 /// The server's routes.
@@ -52,12 +102,17 @@ fn plain(status: StatusCode, message: String) -> Response {
 }
 
 async fn update(State(state): State<AppState>, body: Bytes) -> Response {
+    state.metrics.request();
     if body.iter().all(u8::is_ascii_whitespace) {
+        state.metrics.error(ErrorKind::BadRequest);
         return plain(StatusCode::BAD_REQUEST, "empty request body".into());
     }
     let request = match state.protocol.decode(&body) {
         Ok(request) => request,
-        Err(err) => return plain(StatusCode::BAD_REQUEST, err.to_string()),
+        Err(err) => {
+            state.metrics.error(ErrorKind::BadRequest);
+            return plain(StatusCode::BAD_REQUEST, err.to_string());
+        }
     };
     match state.service.answer(&request).await {
         Ok(answers) => (

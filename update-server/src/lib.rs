@@ -19,6 +19,7 @@
 //! - [`service`]: the update check, fast path and write path;
 //! - [`writer`]: events and grant decisions, atomically, in shared transactions;
 //! - [`sightings`]: write-behind of "last seen" and counters;
+//! - [`metrics`]: `/metrics` (Prometheus) and `/readyz`;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
 //! - [`store`]: SQLite and PostgreSQL;
@@ -42,6 +43,8 @@ pub mod config;
 pub mod hosting;
 #[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod metrics;
 #[cfg(feature = "server")]
 pub mod openapi;
 #[cfg(feature = "server")]

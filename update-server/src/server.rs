@@ -7,7 +7,8 @@ use crate::cache::ConfigCache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
-use crate::http::{AppState, router};
+use crate::http::{AppState, observed, router};
+use crate::metrics::{self, Metrics, OpsState};
 use crate::protocol::OmahaV3;
 use crate::service::UpdateService;
 use crate::sightings::Sightings;
@@ -244,11 +245,12 @@ async fn serve_with(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let metrics = Arc::new(Metrics::default());
     let poller = cache.spawn_poller();
     let (stop_flusher, flusher_stopped) = oneshot::channel();
-    let flusher = sightings.spawn_flusher(store.clone(), flusher_stopped);
+    let flusher = sightings.spawn_flusher(store.clone(), metrics.clone(), flusher_stopped);
     let instances = Arc::new(InstanceCache::default());
-    let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone());
+    let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone(), metrics.clone());
     let admin_state = AdminState {
         store: store.clone(),
         cache: cache.clone(),
@@ -293,11 +295,26 @@ async fn serve_with(
         .upstream_sync_interval
         .filter(|every| !every.is_zero())
         .map(|every| upstream::spawn_interval(admin_state, every, sync_stopped));
+    let ops = metrics::router(OpsState {
+        metrics: metrics.clone(),
+        store: store.clone(),
+        cache: cache.clone(),
+        clock: clock.clone(),
+    });
     let state = AppState {
-        service: UpdateService::new(cache, clock, writer, instances, sightings.clone()),
+        service: UpdateService::new(
+            cache,
+            clock,
+            writer,
+            instances,
+            sightings.clone(),
+            metrics.clone(),
+        ),
         protocol: Arc::new(OmahaV3::new(&options.server_name)),
+        metrics: metrics.clone(),
     };
-    let served = axum::serve(listener, router(state).merge(admin))
+    let app = observed(router(state).merge(admin).merge(ops), metrics);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop_sync.send(());

@@ -17,12 +17,13 @@
 
 use crate::cache::{ConfigCache, Route};
 use crate::clock::{Clock, millis};
+use crate::metrics::{CheckPath, Metrics};
 use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest};
 use crate::sightings::Sightings;
 use crate::store::{RollupDelta, RollupKey, Sighting, canonical_app_id};
 use crate::writer::{InstanceCache, Job, WriteError, Writer};
 use jiff::Timestamp;
-use rollout_core::{Decision, Version};
+use rollout_core::{Decision, Reason, Version};
 use std::sync::Arc;
 
 /// The update-check service.
@@ -33,6 +34,7 @@ pub struct UpdateService {
     writer: Writer,
     instances: Arc<InstanceCache>,
     sightings: Arc<Sightings>,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for UpdateService {
@@ -49,6 +51,7 @@ impl UpdateService {
         writer: Writer,
         instances: Arc<InstanceCache>,
         sightings: Arc<Sightings>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             cache,
@@ -56,6 +59,7 @@ impl UpdateService {
             writer,
             instances,
             sightings,
+            metrics,
         }
     }
 
@@ -94,7 +98,15 @@ impl UpdateService {
         let route = snapshot.route(entry, &group_id);
         let version = parse_version(&app.version);
 
-        if self.fast_path(&app_id, &machine_id, app, route.as_ref(), version.as_ref()) {
+        if let Some(reason) =
+            self.fast_path(&app_id, &machine_id, app, route.as_ref(), version.as_ref())
+        {
+            if app.update_check {
+                self.metrics.check(CheckPath::Fast);
+                self.metrics.decision(reason.as_ref());
+            }
+            self.metrics
+                .events(app.events.iter().map(|e| (e.event_type, e.event_result)));
             let at = millis(now);
             let key = |event: Option<(i64, i64)>| RollupDelta {
                 key: RollupKey {
@@ -129,6 +141,9 @@ impl UpdateService {
             });
         }
 
+        if app.update_check {
+            self.metrics.check(CheckPath::Writer);
+        }
         let decision = self
             .writer
             .submit(Job {
@@ -155,7 +170,9 @@ impl UpdateService {
         Ok(AppAnswer::Ok { update })
     }
 
-    /// Whether the check can be answered without the writer (see the module docs).
+    /// Whether the check can be answered without the writer (see the module docs): `None`
+    /// when it cannot; otherwise why there is no update, in the engine's terms (for the
+    /// metrics; a group that does not exist counts as paused, as the writer treats it).
     fn fast_path(
         &self,
         app_id: &str,
@@ -163,17 +180,15 @@ impl UpdateService {
         app: &AppRequest,
         route: Option<&Route>,
         version: Option<&Version>,
-    ) -> bool {
+    ) -> Option<Option<Reason>> {
         // A ping or a bare check-in of an instance of a group that does not exist carries
         // nothing to decide or to move.
         if app.events.is_empty() && (!app.update_check || route.is_none()) {
-            return true;
+            return Some(Some(Reason::Paused));
         }
-        let Some(known) = self.instances.get(app_id, machine_id) else {
-            return false;
-        };
+        let known = self.instances.get(app_id, machine_id)?;
         if known.version != app.version || known.has_grant {
-            return false;
+            return None;
         }
         let routine_events = app
             .events
@@ -181,22 +196,24 @@ impl UpdateService {
             .all(|e| e.event_type == 3 && e.event_result == 2)
             && (app.events.is_empty() || known.complete);
         if !routine_events {
-            return false;
+            return None;
         }
         if !app.update_check {
-            return true;
+            return Some(None);
         }
         let Some(route) = route else {
-            return true;
+            return Some(Some(Reason::Paused));
         };
         let target = route
             .channel
             .as_ref()
             .and_then(|c| c.channel.target.as_ref());
         match (target, version) {
-            (None, _) => true,
-            (Some(target), Some(version)) if target == version => true,
-            _ => route.package.is_none() || route.group.policy.paused(),
+            (None, _) => Some(Some(Reason::NoTarget)),
+            (Some(target), Some(version)) if target == version => Some(Some(Reason::UpToDate)),
+            _ if route.group.policy.paused() => Some(Some(Reason::Paused)),
+            _ if route.package.is_none() => Some(Some(Reason::NoPackage)),
+            _ => None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! it changed is buffered and written in one transaction at least every
 //! [`FLUSH_INTERVAL`] and on shutdown.
 
+use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
 use crate::store::{RollupDelta, Sighting, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -76,9 +77,23 @@ impl Sightings {
     pub fn spawn_flusher(
         self: &Arc<Self>,
         store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
         mut stop: tokio::sync::oneshot::Receiver<()>,
     ) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
+        let flush = move |this: Arc<Self>, store: Arc<dyn Store>, metrics: Arc<Metrics>| async move {
+            let started = std::time::Instant::now();
+            let result = this.flush(store.as_ref()).await;
+            match &result {
+                Ok(0) => {}
+                Ok(n) => {
+                    metrics.store_latency(StoreOp::RecordSightings, started.elapsed());
+                    metrics.batch(BatchKind::Sightings, *n);
+                }
+                Err(_) => metrics.error(ErrorKind::RecordSightings),
+            }
+            result
+        };
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FLUSH_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,11 +102,11 @@ impl Sightings {
                     _ = tick.tick() => {}
                     _ = &mut stop => break,
                 }
-                if let Err(err) = this.flush(store.as_ref()).await {
+                if let Err(err) = flush(this.clone(), store.clone(), metrics.clone()).await {
                     tracing::warn!(error = %err, "writing last-seen times failed; will retry");
                 }
             }
-            if let Err(err) = this.flush(store.as_ref()).await {
+            if let Err(err) = flush(this, store, metrics).await {
                 tracing::error!(error = %err, "last-seen times could not be written at shutdown");
             }
         })

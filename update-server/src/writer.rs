@@ -20,6 +20,7 @@
 
 use crate::cache::{Route, paused_policy};
 use crate::clock::{from_millis, millis};
+use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
 use crate::protocol::ClientEvent;
 use crate::store::{
     ActivityRecord, GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta,
@@ -170,9 +171,10 @@ impl Writer {
     pub fn spawn(
         store: Arc<dyn Store>,
         instances: Arc<InstanceCache>,
+        metrics: Arc<Metrics>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, instances, rx));
+        let task = tokio::spawn(run(store, instances, metrics, rx));
         (Self { tx }, task)
     }
 
@@ -198,6 +200,7 @@ type GroupKey = (String, String);
 async fn run(
     store: Arc<dyn Store>,
     instances: Arc<InstanceCache>,
+    metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<(Job, oneshot::Sender<JobResult>)>,
 ) {
     let mut states: HashMap<GroupKey, CachedState> = HashMap::new();
@@ -210,15 +213,32 @@ async fn run(
             }
         }
         let jobs: Vec<&Job> = batch.iter().map(|(job, _)| job).collect();
-        match process(store.as_ref(), &mut states, &jobs).await {
+        metrics.batch(BatchKind::Writer, jobs.len());
+        let started = std::time::Instant::now();
+        let result = process(store.as_ref(), &mut states, &jobs).await;
+        metrics.store_latency(StoreOp::WriteBatch, started.elapsed());
+        match result {
             Ok(outcomes) => {
                 for ((job, reply), outcome) in batch.into_iter().zip(outcomes) {
+                    // Counted once committed: what the metrics show happened.
+                    metrics.events(job.events.iter().map(|e| (e.event_type, e.event_result)));
+                    if let Some(decision) = &outcome.decision {
+                        metrics.decision(decision.reason());
+                        if let Decision::Update {
+                            reissued: false, ..
+                        } = decision
+                            && job.route.is_some()
+                        {
+                            metrics.grant(&job.app_id, &job.group_id);
+                        }
+                    }
                     instances.put(&job.app_id, &job.machine_id, outcome.known);
                     let _ = reply.send(Ok(outcome.decision));
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, jobs = batch.len(), "write batch failed");
+                metrics.error(ErrorKind::WriteBatch);
                 let message = err.to_string();
                 for (job, reply) in batch {
                     instances.forget(&job.app_id, &job.machine_id);

@@ -759,6 +759,88 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+            let applied: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(SchemaStatus {
+                applied,
+                expected: MIGRATOR.migrations.iter().map(|m| m.version).max().unwrap_or(0),
+            })
+        }
+
+        async fn instance_status_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+            use super::common::backend;
+            let rows = sqlx::query(
+                "SELECT app_id, group_id, version, status, COUNT(*) AS n FROM instances \
+                 GROUP BY app_id, group_id, version, status",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+            rows.iter()
+                .map(|row| {
+                    Ok(StatusCount {
+                        app_id: row.try_get("app_id").map_err(backend)?,
+                        group_id: row.try_get("group_id").map_err(backend)?,
+                        version: row.try_get("version").map_err(backend)?,
+                        status: row.try_get("status").map_err(backend)?,
+                        count: row.try_get("n").map_err(backend)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn prune_history(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
+            sqlx::query(
+                "DELETE FROM instance_history WHERE id IN \
+                 (SELECT id FROM instance_history WHERE at < $1 ORDER BY at LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(super::common::backend)
+        }
+
+        async fn prune_activity(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
+            sqlx::query(
+                "DELETE FROM activity WHERE id IN \
+                 (SELECT id FROM activity WHERE at < $1 ORDER BY at LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(super::common::backend)
+        }
+
+        async fn prune_rollups(
+            &self,
+            resolution: i64,
+            before_bucket: i64,
+            limit: i64,
+        ) -> Result<u64, StoreError> {
+            sqlx::query(
+                "DELETE FROM rollups WHERE (app_id, group_id, resolution, bucket, version, \
+                 event_type, event_result) IN (SELECT app_id, group_id, resolution, bucket, \
+                 version, event_type, event_result FROM rollups \
+                 WHERE resolution = $1 AND bucket < $2 LIMIT $3)",
+            )
+            .bind(resolution)
+            .bind(before_bucket)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(super::common::backend)
+        }
+
         async fn record_sightings(
             &self,
             sightings: &[Sighting],

@@ -431,6 +431,37 @@ pub struct VersionCount {
     pub count: i64,
 }
 
+/// Instance count per (app, group, version, status), for the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCount {
+    /// Canonical app id.
+    pub app_id: String,
+    /// Group named.
+    pub group_id: String,
+    /// Version reported.
+    pub version: String,
+    /// Update status.
+    pub status: String,
+    /// Number of instances.
+    pub count: i64,
+}
+
+/// Where the database schema stands, for the readiness probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// The latest migration applied to the database.
+    pub applied: i64,
+    /// The latest migration this build knows.
+    pub expected: i64,
+}
+
+impl SchemaStatus {
+    /// Whether every migration this build needs is applied.
+    pub fn is_current(&self) -> bool {
+        self.applied >= self.expected
+    }
+}
+
 /// The persistence layer. Every method is one transaction unless it hands out a [`WriteTx`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -502,6 +533,27 @@ pub trait Store: Send + Sync + 'static {
     async fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError>;
     /// Deletes an upstream.
     async fn delete_upstream(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Asks the database for the latest migration applied (the readiness probe: it fails
+    /// when the database does not answer).
+    async fn schema_status(&self) -> Result<SchemaStatus, StoreError>;
+    /// Instance counts per (app, group, version, status): one grouped scan of the instances.
+    async fn instance_status_counts(&self) -> Result<Vec<StatusCount>, StoreError>;
+    /// Deletes up to `limit` history entries older than `before` (unix ms), oldest first;
+    /// returns how many it deleted. Retention calls it in small batches until it deletes
+    /// fewer than `limit`, so no transaction holds locks for long.
+    async fn prune_history(&self, before: i64, limit: i64) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` activity log entries older than `before` (unix ms), oldest
+    /// first; returns how many it deleted.
+    async fn prune_activity(&self, before: i64, limit: i64) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` rollup rows of one resolution (seconds) whose bucket starts
+    /// before `before_bucket` (unix seconds); returns how many it deleted.
+    async fn prune_rollups(
+        &self,
+        resolution: i64,
+        before_bucket: i64,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Writes a batch of routine check-ins and counter increments in one transaction.
     /// Instances seen for the first time are created with status `unknown`.

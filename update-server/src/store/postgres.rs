@@ -9,8 +9,8 @@ use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_write
 use super::{
     ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
     GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
-    RollupDelta, RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord,
-    VersionCount, WriteTx,
+    RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError,
+    UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use futures_util::TryStreamExt as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
@@ -20,6 +20,9 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+
+/// The migrations of this backend, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The store on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -39,10 +42,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Backend)?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migration)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
         Ok(Self { pool })
     }
 }

@@ -9,8 +9,8 @@ use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_write
 use super::{
     ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
     GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
-    RollupDelta, RollupKind, RollupPoint, Sighting, Store, StoreError, UpstreamRecord, UserRecord,
-    VersionCount, WriteTx,
+    RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError,
+    UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -19,6 +19,9 @@ use sqlx::sqlite::{
 use sqlx::{FromRow as _, Row};
 use std::path::Path;
 use std::time::Duration;
+
+/// The migrations of this backend, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The store on SQLite.
 #[derive(Debug, Clone)]
@@ -58,10 +61,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Backend)?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(StoreError::Migration)?;
+        MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
         Ok(Self { pool })
     }
 }

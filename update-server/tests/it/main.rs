@@ -4,6 +4,7 @@ mod admin;
 mod backup;
 mod omaha;
 mod openapi;
+mod ops;
 mod packages;
 mod panel;
 mod processes;

@@ -142,7 +142,7 @@ pub async fn populate(
 }
 
 enum Guard {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Dir(tempfile::TempDir),
     Schema(PgSchema),
 }
 
@@ -208,6 +208,19 @@ impl TestServer {
     }
     pub fn addr(&self) -> std::net::SocketAddr {
         self.running.addr()
+    }
+
+    /// A connection pool of its own to the SQLite database of a server started with
+    /// [`TestServer::start_sqlite`].
+    pub async fn data_db(&self) -> sqlx::SqlitePool {
+        let Guard::Dir(dir) = &self.guard else {
+            panic!("not a SQLite test server");
+        };
+        sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("db.sqlite3")),
+        )
+        .await
+        .unwrap()
     }
 
     /// Points channel `stable` at `version` and makes the server see it now.
