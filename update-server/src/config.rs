@@ -1,14 +1,41 @@
-//! The server's configuration: command-line flags, each also read from an
-//! `UPDATE_SERVER_*` environment variable.
+//! The server's configuration: command-line flags, `UPDATE_SERVER_*` environment variables,
+//! and a TOML file.
+//!
+//! Every flag can be given in all three places. Precedence, highest first:
+//!
+//! 1. the flag on the command line;
+//! 2. its environment variable (for `--log`: `UPDATE_SERVER_LOG`, then `RUST_LOG`);
+//! 3. the file named by `--config` (or `UPDATE_SERVER_CONFIG`);
+//! 4. the default.
+//!
+//! The file's keys are the flags' long names without the dashes (`listen`, `data-dir`,
+//! `history-retention-days`, ...), at the top level; values are strings, integers or
+//! booleans. A key that names no flag is an error that names the key.
+//! `update-server --print-config` prints the effective configuration in the same format,
+//! with the secret, the admin key and a database password masked.
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `update-server`: a self-hosted Omaha update service.
-#[derive(Debug, Clone, Parser)]
+#[derive(Debug, Clone, Parser, serde::Serialize)]
 #[command(name = "update-server", version, about)]
+#[serde(rename_all = "kebab-case")]
 pub struct Config {
+    /// A TOML file with any of these settings (keys are the flags' names); flags and
+    /// environment variables override it.
+    #[arg(long, global = true, env = "UPDATE_SERVER_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Prints the effective configuration as TOML (secrets masked) and exits.
+    #[arg(long)]
+    #[serde(skip)]
+    pub print_config: bool,
+
     /// Address to listen on (the default server of updateservicectl).
     #[arg(long, env = "UPDATE_SERVER_LISTEN", default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
@@ -70,13 +97,83 @@ pub struct Config {
     )]
     pub upstream_sync_interval: u64,
 
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "UPDATE_SERVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "UPDATE_SERVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Days of per-instance history (events and grants) kept; 0 keeps it forever.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_HISTORY_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub history_retention_days: u32,
+
+    /// Days of per-minute request and event counts kept (the graphs' finest resolution);
+    /// 0 keeps them forever.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_MINUTE_ROLLUP_RETENTION_DAYS",
+        default_value_t = 2
+    )]
+    pub minute_rollup_retention_days: u32,
+
+    /// Days of hourly counts kept; 0 keeps them forever.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_HOURLY_ROLLUP_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub hourly_rollup_retention_days: u32,
+
+    /// Days of daily counts kept; 0 keeps them forever.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_DAILY_ROLLUP_RETENTION_DAYS",
+        default_value_t = 730
+    )]
+    pub daily_rollup_retention_days: u32,
+
+    /// Days of the activity log kept; 0 keeps it forever.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_ACTIVITY_RETENTION_DAYS",
+        default_value_t = 365
+    )]
+    pub activity_retention_days: u32,
+
     /// A subcommand instead of serving.
     #[command(subcommand)]
+    #[serde(skip)]
     pub command: Option<Command>,
 
-    /// Log filter (tracing's `EnvFilter` syntax: `info`, `update_server=debug`, ...).
+    /// Log filter (tracing's `EnvFilter` syntax: `info`, `update_server=debug`, ...);
+    /// `RUST_LOG` is read when neither this flag nor `UPDATE_SERVER_LOG` is set.
     #[arg(long, env = "UPDATE_SERVER_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log format: `text` for people, `json` (one object per line) for log collectors.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the span fields (request id, method, path).
+    Json,
 }
 
 /// What to do instead of serving.
@@ -88,4 +185,248 @@ pub enum Command {
         /// The backup archive (`.tar.gz`).
         archive: PathBuf,
     },
+}
+
+/// Why the configuration could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The command line or an environment variable is wrong (clap's message, with usage).
+    #[error("{0}")]
+    Args(#[from] clap::Error),
+    /// The configuration file could not be read.
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML.
+    #[error("the configuration file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with the line.
+        message: String,
+    },
+    /// A key of the configuration file names no setting.
+    #[error("the configuration file {path} has an unknown key `{key}`")]
+    UnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// A value of the configuration file is unusable.
+    #[error("the configuration file {path}: key `{key}`: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// Flags that only make sense on the command line.
+const COMMAND_LINE_ONLY: [&str; 4] = ["config", "print-config", "help", "version"];
+
+impl Config {
+    /// The configuration from the process's arguments and environment, and the file they
+    /// name.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(std::env::args_os(), |name| std::env::var_os(name))
+    }
+
+    /// The configuration from `args` (the first is the program name), the environment as
+    /// `env` reads it, and the file they name. The environment of the arguments is read by
+    /// clap from the process; `env` is consulted for `RUST_LOG` only.
+    pub fn load_from(
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Self, ConfigError> {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let command = Self::command();
+        let first = command.clone().try_get_matches_from(&args)?;
+        let given = |id: &str| {
+            matches!(
+                first.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        let rust_log = (!given("log"))
+            .then(|| env("RUST_LOG"))
+            .flatten()
+            .filter(|v| !v.is_empty());
+
+        let mut from_file: Vec<OsString> = Vec::new();
+        if let Some(path) = first.get_one::<PathBuf>("config") {
+            let table = read_file(path)?;
+            for (key, value) in table {
+                let arg = command
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(key.as_str()))
+                    .filter(|_| !COMMAND_LINE_ONLY.contains(&key.as_str()))
+                    .ok_or_else(|| ConfigError::UnknownKey {
+                        path: path.clone(),
+                        key: key.clone(),
+                    })?;
+                let id = arg.get_id().as_str();
+                if given(id) || (id == "log" && rust_log.is_some()) {
+                    continue;
+                }
+                let flag = matches!(arg.get_action(), ArgAction::SetTrue);
+                let bad = |message: String| ConfigError::Value {
+                    path: path.clone(),
+                    key: key.clone(),
+                    message,
+                };
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Float(f) => f.to_string(),
+                    toml::Value::Boolean(b) if flag => {
+                        if b {
+                            from_file.push(format!("--{key}").into());
+                        }
+                        continue;
+                    }
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(bad(format!(
+                            "expected a string, a number or a boolean, found {}",
+                            other.type_str()
+                        )));
+                    }
+                };
+                if flag {
+                    return Err(bad(format!("expected true or false, found {text:?}")));
+                }
+                // Checked alone (the value parser without the other flags' rules), so that a
+                // bad value is reported with the file and the key.
+                let probe = clap::Command::new("update-server").arg(
+                    clap::Arg::new("value")
+                        .long("value")
+                        .value_parser(arg.get_value_parser().clone()),
+                );
+                if let Err(err) = probe.try_get_matches_from(["update-server", "--value", &text]) {
+                    return Err(bad(
+                        clap_message(&err).replace("--value <value>", &format!("--{key}"))
+                    ));
+                }
+                let arg = OsString::from(format!("--{key}={text}"));
+                from_file.push(arg);
+            }
+        }
+        let mut merged = Vec::with_capacity(args.len() + from_file.len());
+        merged.extend(args.first().cloned());
+        merged.extend(from_file);
+        merged.extend(args.into_iter().skip(1));
+        let matches = command.try_get_matches_from(merged)?;
+        let mut config = Self::from_arg_matches(&matches)?;
+        if let Some(filter) = rust_log {
+            config.log = filter.to_string_lossy().into_owned();
+        }
+        Ok(config)
+    }
+
+    /// The effective configuration as TOML, with the secret, the admin key and the
+    /// database password masked. Settings without a value are listed as comments.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.secret.is_some() {
+            shown.secret = Some(MASK.into());
+        }
+        if shown.admin_key.is_some() {
+            shown.admin_key = Some(MASK.into());
+        }
+        shown.database_url = shown.database_url.as_deref().map(mask_url_password);
+        let mut out = toml::to_string(&shown).expect("the configuration serializes as TOML");
+        let table: toml::Table = toml::from_str(&out).expect("what was written parses");
+        for arg in Self::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if !COMMAND_LINE_ONLY.contains(&long) && !table.contains_key(long) {
+                out.push_str(&format!("# {long} is not set\n"));
+            }
+        }
+        out
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix.
+fn clap_message(err: &clap::Error) -> String {
+    let text = err.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
+}
+
+/// What a masked secret reads as.
+const MASK: &str = "********";
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|err| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: err.to_string().trim_end().to_owned(),
+    })
+}
+
+/// A database URL with its password (in the authority or as a `password=` parameter)
+/// replaced by the mask.
+fn mask_url_password(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = &out[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, MASK);
+            }
+        }
+    }
+    if let Some(query_start) = out.find('?') {
+        let (head, query) = out.split_at(query_start + 1);
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={MASK}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!("{head}{}", masked.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_masked() {
+        for (url, masked) in [
+            (
+                "postgres://app:s3cr%40t@db:5432/updates",
+                "postgres://app:********@db:5432/updates",
+            ),
+            ("postgres://app@db/updates", "postgres://app@db/updates"),
+            (
+                "postgres://db/updates?user=app&password=hunter2&sslmode=require",
+                "postgres://db/updates?user=app&password=********&sslmode=require",
+            ),
+            (
+                "postgresql://u:p@h/d?password=x",
+                "postgresql://u:********@h/d?password=********",
+            ),
+        ] {
+            assert_eq!(mask_url_password(url), masked, "{url}");
+        }
+    }
 }

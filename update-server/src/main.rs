@@ -11,20 +11,34 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
-use clap::Parser as _;
 use std::sync::Arc;
 use update_server::clock::SystemClock;
-use update_server::config::{Command, Config};
+use update_server::config::{Command, Config, ConfigError, LogFormat};
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&config.log)
-                .with_context(|| format!("invalid --log filter {:?}", config.log))?,
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let config = match Config::load() {
+        Ok(config) => config,
+        // --help, --version and usage errors print as clap prints them.
+        Err(ConfigError::Args(err)) => err.exit(),
+        Err(err) => return Err(err.into()),
+    };
+    if config.print_config {
+        say!("{}", config.to_toml().trim_end());
+        return Ok(());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .with_context(|| format!("invalid --log filter {:?}", config.log))?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

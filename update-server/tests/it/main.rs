@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod config;
 mod omaha;
 mod openapi;
 mod ops;
