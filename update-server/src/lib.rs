@@ -15,6 +15,7 @@
 //! - [`hosting`]: payload uploads and downloads (with ranges), detached signatures;
 //! - [`backup`]: `GET /db/backup` and `update-server restore`;
 //! - [`upstream`]: syncing published channels and packages from upstream servers;
+//! - [`tls`]: HTTPS with rustls;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
 //! - [`service`]: the update check, fast path and write path;
 //! - [`writer`]: events and grant decisions, atomically, in shared transactions;
@@ -59,6 +60,8 @@ pub mod service;
 pub mod sightings;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod tls;
 #[cfg(feature = "server")]
 pub mod upstream;
 #[cfg(feature = "server")]

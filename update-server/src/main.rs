@@ -47,6 +47,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Checked before anything else, so that a bad certificate fails fast and clearly.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(update_server::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let store = update_server::open_store(&config)
         .await
         .context("cannot open the store")?;
@@ -77,7 +83,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     .await
     .context("cannot create the admin user")?;
     say!(
-        "update-server listening on http://{addr} (storage: {})",
+        "update-server listening on {scheme}://{addr} (storage: {})",
         store.backend()
     );
     match created {
@@ -98,6 +104,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             max_upload_size: config.max_upload_size,
             upstream_sync_interval: (config.upstream_sync_interval > 0)
                 .then(|| std::time::Duration::from_secs(config.upstream_sync_interval)),
+            tls,
             ..update_server::ServerOptions::new(&config.server_name, secret)
         },
         shutdown_signal(),

@@ -13,6 +13,7 @@ use crate::protocol::OmahaV3;
 use crate::service::UpdateService;
 use crate::sightings::Sightings;
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::tls::TlsListener;
 use crate::writer::{InstanceCache, Writer};
 use crate::{backup, panel, upstream};
 use std::future::Future;
@@ -104,6 +105,8 @@ pub struct ServerOptions {
     pub max_upload_size: u64,
     /// How often to sync from the upstreams; `None` only on demand.
     pub upstream_sync_interval: Option<Duration>,
+    /// Serve HTTPS with this configuration ([`crate::tls::server_config`]).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl ServerOptions {
@@ -118,6 +121,7 @@ impl ServerOptions {
             package_uploads: true,
             max_upload_size: 8 * 1024 * 1024 * 1024,
             upstream_sync_interval: None,
+            tls: None,
         }
     }
 }
@@ -277,7 +281,12 @@ async fn serve_with(
                         "hosted payloads get URLs of an unspecified address: set --base-url"
                     );
                 }
-                format!("http://{addr}")
+                let scheme = if options.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{addr}")
             }
         };
         admin = admin.merge(hosting::router(
@@ -314,9 +323,18 @@ async fn serve_with(
         metrics: metrics.clone(),
     };
     let app = observed(router(state).merge(admin).merge(ops), metrics);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = match options.tls {
+        Some(tls) => {
+            axum::serve(TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     let _ = stop_sync.send(());
     if let Some(syncer) = syncer
         && let Err(err) = syncer.await

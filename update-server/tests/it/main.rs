@@ -11,4 +11,5 @@ mod panel;
 mod processes;
 mod store_contract;
 mod support;
+mod tls;
 mod upstream;

@@ -36,7 +36,7 @@ impl ServerProcess {
             .expect("read stdout")
             .expect("the server prints where it listens");
         let addr = line
-            .split("http://")
+            .split("://")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
