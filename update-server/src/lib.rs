@@ -21,6 +21,7 @@
 //! - [`writer`]: events and grant decisions, atomically, in shared transactions;
 //! - [`sightings`]: write-behind of "last seen" and counters;
 //! - [`metrics`]: `/metrics` (Prometheus) and `/readyz`;
+//! - [`retention`]: pruning old history, rollups and activity in the background;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
 //! - [`store`]: SQLite and PostgreSQL;
@@ -54,6 +55,8 @@ pub mod panel;
 pub mod policy;
 #[cfg(feature = "server")]
 pub mod protocol;
+#[cfg(feature = "server")]
+pub mod retention;
 #[cfg(feature = "server")]
 pub mod service;
 #[cfg(feature = "server")]

@@ -105,6 +105,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
             upstream_sync_interval: (config.upstream_sync_interval > 0)
                 .then(|| std::time::Duration::from_secs(config.upstream_sync_interval)),
             tls,
+            retention: update_server::retention::Retention::from_days(
+                config.history_retention_days,
+                config.minute_rollup_retention_days,
+                config.hourly_rollup_retention_days,
+                config.daily_rollup_retention_days,
+                config.activity_retention_days,
+            ),
             ..update_server::ServerOptions::new(&config.server_name, secret)
         },
         shutdown_signal(),

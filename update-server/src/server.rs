@@ -10,6 +10,7 @@ use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
 use crate::http::{AppState, observed, router};
 use crate::metrics::{self, Metrics, OpsState};
 use crate::protocol::OmahaV3;
+use crate::retention::{self, Retention};
 use crate::service::UpdateService;
 use crate::sightings::Sightings;
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
@@ -107,11 +108,14 @@ pub struct ServerOptions {
     pub upstream_sync_interval: Option<Duration>,
     /// Serve HTTPS with this configuration ([`crate::tls::server_config`]).
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// How long history, rollups and the activity log are kept.
+    pub retention: Retention,
 }
 
 impl ServerOptions {
     /// Options with a name and a secret, no data directory (no hosted payloads), uploads on
-    /// (once a data directory is set) up to 8 GiB, and no periodic upstream sync.
+    /// (once a data directory is set) up to 8 GiB, no periodic upstream sync, plain HTTP and
+    /// the default retention.
     pub fn new(server_name: &str, secret: Secret) -> Self {
         Self {
             server_name: server_name.to_owned(),
@@ -122,6 +126,7 @@ impl ServerOptions {
             max_upload_size: 8 * 1024 * 1024 * 1024,
             upstream_sync_interval: None,
             tls: None,
+            retention: Retention::default(),
         }
     }
 }
@@ -299,6 +304,14 @@ async fn serve_with(
             },
         ));
     }
+    let (stop_retention, retention_stopped) = oneshot::channel();
+    let retention = retention::spawn(
+        store.clone(),
+        options.retention,
+        clock.clone(),
+        metrics.clone(),
+        retention_stopped,
+    );
     let (stop_sync, sync_stopped) = oneshot::channel();
     let syncer = options
         .upstream_sync_interval
@@ -336,6 +349,10 @@ async fn serve_with(
         }
     };
     let _ = stop_sync.send(());
+    let _ = stop_retention.send(());
+    if let Err(err) = retention.await {
+        tracing::error!(error = %err, "the retention task failed");
+    }
     if let Some(syncer) = syncer
         && let Err(err) = syncer.await
     {

@@ -9,6 +9,7 @@ mod ops;
 mod packages;
 mod panel;
 mod processes;
+mod retention;
 mod store_contract;
 mod support;
 mod tls;

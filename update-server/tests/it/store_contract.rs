@@ -50,6 +50,7 @@ mod contract {
         history_is_ordered_and_limited,
         rollups_count_per_bucket_and_resolution,
         instance_queries_filter_count_and_page,
+        pruning_deletes_only_older_rows_a_batch_at_a_time,
     );
 }
 
@@ -599,4 +600,104 @@ async fn instance_queries_filter_count_and_page(store: Arc<dyn Store>) {
             ("stable", "1.1.0", 4)
         ]
     );
+}
+
+async fn pruning_deletes_only_older_rows_a_batch_at_a_time(store: Arc<dyn Store>) {
+    // History at 100..=500 ms for two machines.
+    let mut tx = store.begin().await.unwrap();
+    let entries: Vec<HistoryRecord> = (1..=5)
+        .flat_map(|i| [event("a", i * 100, 3, 2), event("b", i * 100, 3, 2)])
+        .collect();
+    tx.append_history(&entries).await.unwrap();
+    tx.commit().await.unwrap();
+    // Three rows deleted at most per call, only entries before 300 ms (four of them).
+    assert_eq!(store.prune_history(300, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_history(300, 3).await.unwrap(), 1);
+    assert_eq!(store.prune_history(300, 3).await.unwrap(), 0);
+    for machine in ["a", "b"] {
+        let times: Vec<i64> = store
+            .history(Some(APP), machine, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|h| h.at)
+            .collect();
+        assert_eq!(times, vec![300, 400, 500], "{machine}");
+    }
+
+    // Rollups: one resolution at a time, by bucket start.
+    let key = |version: &str| RollupKey {
+        app_id: APP.into(),
+        group_id: "stable".into(),
+        version: version.into(),
+        event: None,
+    };
+    let deltas: Vec<RollupDelta> = [0_i64, 60, 120, 86_400]
+        .iter()
+        .flat_map(|secs| {
+            ["1.0.0", "1.1.0"].map(|v| RollupDelta {
+                key: key(v),
+                at: secs * 1000,
+                count: 1,
+            })
+        })
+        .collect();
+    store.record_sightings(&[], &deltas).await.unwrap();
+    let count = |resolution: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .rollups(APP, "stable", RollupKind::Versions, resolution, 0, i64::MAX)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(
+        (count(60).await, count(3600).await, count(86_400).await),
+        (8, 4, 4)
+    );
+    // Minute buckets before 120 s: 0 and 60, two versions each.
+    assert_eq!(store.prune_rollups(60, 120, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_rollups(60, 120, 3).await.unwrap(), 1);
+    assert_eq!(store.prune_rollups(60, 120, 3).await.unwrap(), 0);
+    let mut left: Vec<i64> = store
+        .rollups(APP, "stable", RollupKind::Versions, 60, 0, i64::MAX)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.bucket)
+        .collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![120, 120, 86_400, 86_400]);
+    assert_eq!(
+        (count(3600).await, count(86_400).await),
+        (4, 4),
+        "other resolutions are untouched"
+    );
+
+    // The activity log.
+    for at in [10, 20, 30] {
+        store
+            .append_activity(&update_server::store::ActivityRecord {
+                id: 0,
+                at,
+                actor: "admin".into(),
+                action: "group.update".into(),
+                app_id: APP.into(),
+                group_id: "stable".into(),
+                detail: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.prune_activity(25, 100).await.unwrap(), 2);
+    let kept: Vec<i64> = store
+        .activity(None, 10, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.at)
+        .collect();
+    assert_eq!(kept, vec![30]);
 }
