@@ -207,20 +207,8 @@ async fn worker(shared: Arc<Shared>) -> Tally {
             println!("request: {}", String::from_utf8_lossy(&body));
         }
         let sent = Instant::now();
-        let exchange = async {
-            let response = shared
-                .http
-                .post(shared.url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "text/xml")
-                .body(body)
-                .send()
-                .await?;
-            let status = response.status();
-            let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
-        };
         let answer = tokio::select! {
-            answer = exchange => answer,
+            answer = crate::omaha::post(&shared.http, &shared.url, body) => answer,
             // An answer that comes after the end is not counted.
             () = tokio::time::sleep_until(shared.deadline) => return tally,
         };

@@ -535,19 +535,9 @@ async fn modify(
         .await
 }
 
-/// Size, SHA-1 and SHA-256 (standard base64 of the raw digests) of a payload.
-#[must_use]
-pub fn payload_sums(payload: &[u8]) -> (String, String, String) {
-    (
-        payload.len().to_string(),
-        STANDARD.encode(sha1::Sha1::digest(payload)),
-        STANDARD.encode(sha2::Sha256::digest(payload)),
-    )
-}
-
-/// Size, SHA-1 and SHA-256 of a payload file, read in chunks (a payload of gigabytes is
-/// never held in memory).
-fn file_sums(path: &std::path::Path) -> Result<(String, String, String), Error> {
+/// Size, SHA-1 and SHA-256 (standard base64) of a payload file, read in chunks (a payload
+/// of gigabytes is never held in memory).
+pub(crate) fn file_sums(path: &std::path::Path) -> Result<(String, String, String), Error> {
     use std::io::Read as _;
     let io = |source| Error::Io {
         path: path.display().to_string(),
@@ -856,7 +846,10 @@ mod tests {
 
     #[test]
     fn sums_are_base64_of_raw_digests() {
-        let (size, sha1, sha256) = payload_sums(b"hello");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hello");
+        std::fs::write(&file, b"hello").unwrap();
+        let (size, sha1, sha256) = file_sums(&file).unwrap();
         assert_eq!(size, "5");
         assert_eq!(sha1, "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
         assert_eq!(sha256, "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");

@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use omaha_proto::appid::same_app_id;
-use omaha_proto::codes::UpdateCheckStatus;
 use omaha_proto::request::Event;
 use omaha_proto::{Request, Response};
 use reqwest::Url;
@@ -28,6 +26,7 @@ use updater_sdk::core::Identity;
 use crate::Error;
 use crate::cli::FakeArgs;
 use crate::client::Client;
+use crate::omaha::{self, Direction, read_answer};
 
 /// The instance id of the `index`-th fake instance: `fake-client-000`, ...
 #[must_use]
@@ -131,8 +130,8 @@ async fn instance(shared: Arc<Shared>, index: usize) {
                 continue;
             }
         };
-        let offered = match offered_version(&answer, &args.app_id) {
-            Ok(Some(new)) => new,
+        let offered = match read_answer(&answer, &args.app_id) {
+            Ok(Some(offer)) => offer.version,
             Ok(None) => {
                 println!("{{{id}}}: noupdate");
                 continue;
@@ -194,35 +193,6 @@ async fn instance(shared: Arc<Shared>, index: usize) {
     }
 }
 
-/// The version an update-check answer offers: `Ok(None)` for `noupdate`, `Err(status)`
-/// for anything else that is not an update.
-fn offered_version(response: &Response, app_id: &str) -> Result<Option<String>, String> {
-    let app = response
-        .apps
-        .iter()
-        .find(|a| same_app_id(&a.appid, app_id))
-        .ok_or_else(|| "the response has no <app> for this app".to_owned())?;
-    if let Some(status) = &app.status
-        && status.as_str() != "ok"
-    {
-        return Err(status.as_str().to_owned());
-    }
-    let check = app
-        .update_check
-        .as_ref()
-        .ok_or_else(|| "no <updatecheck> in the response".to_owned())?;
-    match &check.status {
-        Some(UpdateCheckStatus::NoUpdate) => Ok(None),
-        Some(UpdateCheckStatus::Ok) => check
-            .manifests
-            .first()
-            .map(|m| Some(m.version.clone()))
-            .ok_or_else(|| "an update without <manifest>".to_owned()),
-        Some(other) => Err(other.as_str().to_owned()),
-        None => Err("<updatecheck> without status".to_owned()),
-    }
-}
-
 async fn exchange(
     shared: &Shared,
     id: &str,
@@ -233,35 +203,24 @@ async fn exchange(
         app.oem = Some(shared.args.oem.clone());
         app.boot_id = Some(boot_id.to_owned());
     }
-    let body = request.encode();
-    if shared.args.verbose {
-        println!("{{{id}}}: request: {}", String::from_utf8_lossy(&body));
-    }
-    if shared.debug {
-        eprintln!("Request: {}", String::from_utf8_lossy(&body));
-    }
-    let response = shared
-        .http
-        .post(shared.url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "text/xml")
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    if shared.args.verbose {
-        println!("{{{id}}}: response: {}", String::from_utf8_lossy(&bytes));
-    }
-    if shared.debug {
-        eprintln!("Response: {}", String::from_utf8_lossy(&bytes));
-    }
-    if !status.is_success() {
-        return Err(Error::Omaha(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes).trim()
-        )));
-    }
-    Response::decode(&bytes).map_err(|e| Error::Omaha(e.to_string()))
+    omaha::exchange(
+        &shared.http,
+        &shared.url,
+        request.encode(),
+        |direction, body| {
+            let (label, debug_label) = match direction {
+                Direction::Request => ("request", "Request"),
+                Direction::Response => ("response", "Response"),
+            };
+            if shared.args.verbose {
+                println!("{{{id}}}: {label}: {}", String::from_utf8_lossy(body));
+            }
+            if shared.debug {
+                eprintln!("{debug_label}: {}", String::from_utf8_lossy(body));
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

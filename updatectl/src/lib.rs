@@ -14,6 +14,7 @@ pub mod commands;
 pub mod error;
 pub mod fake;
 pub mod hawk;
+pub mod omaha;
 pub mod progress;
 pub mod rollout;
 pub mod tabwriter;

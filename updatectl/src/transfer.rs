@@ -10,10 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, Url};
-use sha2::Digest as _;
 use update_server::api::{Package, PublicPackageList};
 
 use crate::Error;
@@ -211,36 +208,22 @@ async fn download_one(client: &Client, package: &Package, dir: &Path) -> Result<
 
 /// Checks a downloaded payload against the package's size and digests.
 async fn verify(file: &Path, package: &Package) -> Result<(), Error> {
-    use tokio::io::AsyncReadExt as _;
-    let mut f = tokio::fs::File::open(file).await.map_err(io_error(file))?;
-    let mut sha1 = sha1::Sha1::new();
-    let mut sha256 = sha2::Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).await.map_err(io_error(file))?;
-        if n == 0 {
-            break;
+    let path = file.to_owned();
+    let (size, sha1, sha256) =
+        tokio::task::spawn_blocking(move || crate::commands::file_sums(&path))
+            .await
+            .map_err(|e| Error::Invalid(format!("hashing {}: {e}", file.display())))??;
+    let checks = [
+        ("size", &package.size, size),
+        ("SHA-1", &package.sha1_sum, sha1),
+        ("SHA-256", &package.sha256_sum, sha256),
+    ];
+    for (what, want, got) in checks {
+        if !want.is_empty() && *want != got {
+            return Err(Error::Invalid(format!(
+                "{what} mismatch: the package says {want}, the download has {got}"
+            )));
         }
-        size += n as u64;
-        sha1.update(&buf[..n]);
-        sha256.update(&buf[..n]);
-    }
-    let mismatch = |what: &str, want: &str, got: &str| {
-        Err(Error::Invalid(format!(
-            "{what} mismatch: the package says {want}, the download has {got}"
-        )))
-    };
-    if !package.size.is_empty() && package.size != size.to_string() {
-        return mismatch("size", &package.size, &size.to_string());
-    }
-    let got = STANDARD.encode(sha1.finalize());
-    if !package.sha1_sum.is_empty() && package.sha1_sum != got {
-        return mismatch("SHA-1", &package.sha1_sum, &got);
-    }
-    let got = STANDARD.encode(sha256.finalize());
-    if !package.sha256_sum.is_empty() && package.sha256_sum != got {
-        return mismatch("SHA-256", &package.sha256_sum, &got);
     }
     Ok(())
 }

@@ -16,8 +16,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use omaha_proto::appid::same_app_id;
-use omaha_proto::codes::UpdateCheckStatus;
 use omaha_proto::request::Event;
 use omaha_proto::{Request, Response};
 use updater_sdk::core::Identity;
@@ -25,58 +23,7 @@ use updater_sdk::core::Identity;
 use crate::Error;
 use crate::cli::WatchArgs;
 use crate::client::Client;
-
-/// An update the server offered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Offer {
-    /// `manifest@version`.
-    pub version: String,
-    /// The first codebase followed by the first package's name (empty without either).
-    pub url: String,
-}
-
-/// What an update-check answer says: `Ok(Some(offer))` for an update, `Ok(None)` for
-/// `noupdate`, `Err(status)` for an error status.
-///
-/// # Errors
-/// The status or the reason the answer is unusable, as text.
-pub fn read_answer(response: &Response, app_id: &str) -> Result<Option<Offer>, String> {
-    let app = response
-        .apps
-        .iter()
-        .find(|a| same_app_id(&a.appid, app_id))
-        .ok_or_else(|| "the response has no <app> for this app".to_owned())?;
-    if let Some(status) = &app.status
-        && status.as_str() != "ok"
-    {
-        return Err(status.as_str().to_owned());
-    }
-    let check = app
-        .update_check
-        .as_ref()
-        .ok_or_else(|| "no <updatecheck> in the response".to_owned())?;
-    match &check.status {
-        Some(UpdateCheckStatus::NoUpdate) => Ok(None),
-        Some(UpdateCheckStatus::Ok) => {
-            let manifest = check
-                .manifests
-                .first()
-                .ok_or_else(|| "an update without <manifest>".to_owned())?;
-            let url = match (check.urls.first(), manifest.packages.first()) {
-                (Some(base), Some(package)) => {
-                    format!("{}{}", base.codebase.as_str(), package.name)
-                }
-                _ => String::new(),
-            };
-            Ok(Some(Offer {
-                version: manifest.version.clone(),
-                url,
-            }))
-        }
-        Some(other) => Err(other.as_str().to_owned()),
-        None => Err("<updatecheck> without status".to_owned()),
-    }
-}
+use crate::omaha::{self, Direction, Offer, read_answer};
 
 /// Runs the watch loop until SIGINT (or `--checks` checks, a test aid).
 ///
@@ -175,27 +122,14 @@ async fn exchange(
     request: Request,
     debug: bool,
 ) -> Result<Response, Error> {
-    let body = request.encode();
-    if debug {
-        eprintln!("Request: {}", String::from_utf8_lossy(&body));
-    }
-    let response = client
-        .http()
-        .post(url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "text/xml")
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status();
-    let bytes = response.bytes().await?;
-    if debug {
-        eprintln!("Response: {}", String::from_utf8_lossy(&bytes));
-    }
-    if !status.is_success() {
-        return Err(Error::Omaha(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&bytes).trim()
-        )));
-    }
-    Response::decode(&bytes).map_err(|e| Error::Omaha(e.to_string()))
+    omaha::exchange(client.http(), url, request.encode(), |direction, body| {
+        if debug {
+            let label = match direction {
+                Direction::Request => "Request",
+                Direction::Response => "Response",
+            };
+            eprintln!("{label}: {}", String::from_utf8_lossy(body));
+        }
+    })
+    .await
 }
