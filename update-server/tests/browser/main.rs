@@ -1,0 +1,519 @@
+//! The control panel in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, started on a free port and stopped at the end).
+//!
+//! Without chromedriver the test prints why and passes, except on CI (`CI=true`), where a
+//! missing browser is a failure (`.ci/run` installs Debian's `chromium` and
+//! `chromium-driver`). Screenshots of the main pages are kept under
+//! `<target dir>/panel-screenshots/`.
+
+#[allow(dead_code)]
+#[path = "../it/support.rs"]
+mod support;
+
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use omaha_proto::request::{App, Event, Os};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{ADMIN_KEY, TestServer};
+use update_server::policy::GroupPolicy;
+
+/// chromedriver, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_program(env: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Starts chromedriver on a free port; `None` (after saying why) when it is not installed
+/// and this is not CI.
+fn start_driver() -> Option<Driver> {
+    let Some(program) = find_program("CHROMEDRIVER", &["chromedriver"]) else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "chromedriver is not installed; CI must run the browser tests (.ci/run installs chromium-driver)"
+        );
+        eprintln!(
+            "browser test skipped: chromedriver not found (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(&program)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().expect("a temporary directory"),
+    };
+    // Wait (bounded) until it accepts connections.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start listening"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(driver)
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut options = json!({
+        "args": [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+            format!("--user-data-dir={}", driver._profile.path().display()),
+        ]
+    });
+    if let Some(chromium) = find_program("CHROMIUM", &["chromium", "chromium-browser"]) {
+        options["binary"] = json!(chromium.display().to_string());
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .join("panel-screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshot directory");
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("a screenshot");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).expect("saved");
+}
+
+/// The page fits the window's width (no sideways scrolling of the page itself).
+async fn fits_width(c: &Client, what: &str) {
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "{what} scrolls sideways by {overflow} px"
+    );
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn fill(c: &Client, id: &str, text: &str) {
+    let field = c.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn path_of(c: &Client) -> String {
+    c.current_url().await.unwrap().path().to_owned()
+}
+
+fn values(attr: Option<String>) -> Vec<i64> {
+    attr.expect("data-values")
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect()
+}
+
+/// One round of the fleet: every instance checks in once; an instance granted the update
+/// in the round before reports completion on the new version (its download, install and
+/// reboot happened in between).
+async fn fleet_round(s: &TestServer, app_id: &str, versions: &mut [String], granted: &mut [bool]) {
+    let client = reqwest::Client::new();
+    for (i, version) in versions.iter_mut().enumerate() {
+        let machine = format!("browser-{i:02}");
+        let mut app = App::new(app_id, version.as_str())
+            .with_track("prod")
+            .with_machine_id(&machine)
+            .with_update_check(None);
+        if granted[i] {
+            app = App::new(app_id, "1.1.0")
+                .with_track("prod")
+                .with_machine_id(&machine)
+                .with_event(Event::update_complete("1.0.0"))
+                .with_update_check(None);
+            *version = "1.1.0".into();
+            granted[i] = false;
+        }
+        let request = omaha_proto::Request::update_engine(
+            "update_engine-0.4.10",
+            "scheduler",
+            Os::new("CoreOS", "Chateau", ""),
+        )
+        .with_app(app);
+        let text = client
+            .post(format!("http://{}/v1/update/", s.addr()))
+            .body(request.encode())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let response = omaha_proto::Response::decode(text.as_bytes()).expect("an Omaha answer");
+        let offered = response.apps[0]
+            .update_check
+            .as_ref()
+            .is_some_and(|u| u.status == Some(omaha_proto::codes::UpdateCheckStatus::Ok));
+        if offered && version == "1.0.0" {
+            granted[i] = true;
+        }
+    }
+    s.flush().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panel_drives_and_shows_a_rollout() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let c = browser(&driver).await;
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let scenario = tokio::spawn(scenario(c.clone(), s));
+    let outcome = scenario.await;
+    let _ = c.close().await;
+    drop(driver);
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+async fn scenario(c: Client, s: TestServer) {
+    let base = format!("http://{}", s.addr());
+    const API: &str = "/_ah/api/update/v1";
+
+    // Set up through the API: an app, two packages, a channel at 1.1.0 and a group rate
+    // limited to two updates a minute.
+    let (status, app) = s
+        .api(
+            "POST",
+            &format!("{API}/apps"),
+            Some(json!({"label": "Demo", "description": "browser test"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{app}");
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    for version in ["1.0.0", "1.1.0"] {
+        let (status, body) = s
+            .api(
+                "POST",
+                &format!("{API}/apps/{app_id}/packages/{version}"),
+                Some(json!({"url": format!("https://pkg.example.test/demo/{version}/update.gz"), "size": "5"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = s
+        .api(
+            "POST",
+            &format!("{API}/apps/{app_id}/channels"),
+            Some(json!({"label": "stable", "version": "1.1.0"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s
+        .api(
+            "POST",
+            &format!("{API}/apps/{app_id}/groups"),
+            Some(
+                json!({"id": "prod", "label": "Production", "channelId": "stable",
+                        "updatePooling": true, "updateCount": 2, "updateInterval": 60}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Not logged in: the login page. A wrong key does not get in.
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(path_of(&c).await, "/login");
+    fill(&c, "user", "admin").await;
+    fill(&c, "key", "not-the-key").await;
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#login-error").await, "Wrong user or key.");
+    screenshot(&c, "login-refused").await;
+    c.goto(&format!("{base}/activity")).await.unwrap();
+    assert_eq!(path_of(&c).await, "/login", "still not logged in");
+
+    // The right key does. The first Tab reaches the skip link.
+    fill(&c, "user", "admin").await;
+    fill(&c, "key", ADMIN_KEY).await;
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "main h1").await, "Applications");
+    c.perform_actions(
+        KeyActions::new("keyboard".into())
+            .then(KeyAction::Down {
+                value: Key::Tab.into(),
+            })
+            .then(KeyAction::Up {
+                value: Key::Tab.into(),
+            }),
+    )
+    .await
+    .unwrap();
+    let focused = c.active_element().await.unwrap();
+    assert_eq!(focused.text().await.unwrap(), "Skip to content");
+
+    // Ten instances on 1.0.0 go through the rate-limited rollout, a round a minute.
+    let mut versions = vec!["1.0.0".to_owned(); 10];
+    let mut granted = vec![false; 10];
+    let rounds = 7;
+    for round in 0..rounds {
+        fleet_round(&s, &app_id, &mut versions, &mut granted).await;
+        if round == 2 {
+            // Mid-rollout: the group page says who waits and why, and refreshes itself.
+            c.goto(&format!("{base}/apps/{app_id}/groups/prod"))
+                .await
+                .unwrap();
+            let why = text_of(&c, "#why").await;
+            assert!(why.contains("rate limited until"), "{why}");
+            assert!(
+                c.find(Locator::Css("#live[data-refresh]")).await.is_ok(),
+                "refreshing while the rollout runs"
+            );
+            screenshot(&c, "group-during-rollout").await;
+        }
+        s.clock.advance_secs(60);
+    }
+    assert!(versions.iter().all(|v| v == "1.1.0"), "{versions:?}");
+
+    // Applications -> Demo -> Production, by following the links.
+    c.goto(&format!("{base}/")).await.unwrap();
+    screenshot(&c, "applications").await;
+    c.find(Locator::LinkText("Demo"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text_of(&c, "main h1").await.starts_with("Demo"));
+    let groups = text_of(&c, "main table").await;
+    assert!(groups.contains("1.1.0: 10"), "{groups}");
+    screenshot(&c, "application").await;
+    c.find(Locator::LinkText("Production"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(text_of(&c, "main h1").await.starts_with("Production"));
+    let why = text_of(&c, "#why").await;
+    assert!(why.contains("10 run the target version"), "{why}");
+    screenshot(&c, "group").await;
+
+    // View all graphs: the 1.1.0 line rises to all ten instances while 1.0.0 falls to none.
+    c.find(Locator::Id("graphs-link"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("svg[data-chart='versions']"))
+        .await
+        .unwrap();
+    let old = values(
+        c.find(Locator::Css(
+            "svg[data-chart='versions'] path[data-series='1.0.0']",
+        ))
+        .await
+        .unwrap()
+        .attr("data-values")
+        .await
+        .unwrap(),
+    );
+    let new = values(
+        c.find(Locator::Css(
+            "svg[data-chart='versions'] path[data-series='1.1.0']",
+        ))
+        .await
+        .unwrap()
+        .attr("data-values")
+        .await
+        .unwrap(),
+    );
+    assert_eq!(old.len(), 60, "a minute per bucket over an hour");
+    let minutes: Vec<usize> = (0..60).filter(|i| old[*i] + new[*i] > 0).collect();
+    assert_eq!(minutes.len(), rounds, "one bucket per round");
+    let old: Vec<i64> = minutes.iter().map(|i| old[*i]).collect();
+    let new: Vec<i64> = minutes.iter().map(|i| new[*i]).collect();
+    assert_eq!(old, vec![10, 8, 6, 4, 2, 0, 0], "1.0.0 falls to none");
+    assert_eq!(new, vec![0, 2, 4, 6, 8, 10, 10], "1.1.0 rises to all");
+    let events = c
+        .find_all(Locator::Css("svg[data-chart='events'] path[data-series]"))
+        .await
+        .unwrap();
+    let mut labels = Vec::new();
+    for e in &events {
+        labels.push(e.attr("data-series").await.unwrap().unwrap());
+    }
+    assert_eq!(labels, vec!["complete (3/2)"], "the completions");
+    screenshot(&c, "graphs-1h").await;
+    c.find(Locator::LinkText("1 day"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let day = c
+        .find(Locator::Css(
+            "svg[data-chart='versions'] path[data-series='1.1.0']",
+        ))
+        .await
+        .unwrap()
+        .attr("data-values")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(day.ends_with(",40"), "the hour's requests of 1.1.0: {day}");
+    screenshot(&c, "graphs-1d").await;
+
+    // Pause from the page; the API reports it.
+    c.goto(&format!("{base}/apps/{app_id}/groups/prod"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("pause-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#flash").await, "Updates are paused.");
+    let (_, group) = s
+        .api("GET", &format!("{API}/apps/{app_id}/groups/prod"), None)
+        .await;
+    assert_eq!(group["updatesPaused"], true, "{group}");
+
+    // The same form without its CSRF token is refused, and changes nothing.
+    c.execute(
+        "document.querySelector('#pause-form input[name=csrf]').remove();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Id("pause-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "main h1").await, "Forbidden");
+    screenshot(&c, "csrf-refused").await;
+    let (_, group) = s
+        .api("GET", &format!("{API}/apps/{app_id}/groups/prod"), None)
+        .await;
+    assert_eq!(group["updatesPaused"], true, "still paused");
+
+    // Instances, one instance, the activity log.
+    c.goto(&format!("{base}/instances?app={app_id}"))
+        .await
+        .unwrap();
+    assert!(text_of(&c, "main").await.contains("10 instances."));
+    screenshot(&c, "instances").await;
+    c.find(Locator::LinkText("browser-00"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let history = text_of(&c, "main").await;
+    assert!(history.contains("granted update to 1.1.0"), "{history}");
+    assert!(history.contains("complete (3/2)"), "{history}");
+    screenshot(&c, "instance").await;
+    c.goto(&format!("{base}/activity")).await.unwrap();
+    let activity = text_of(&c, "main table").await;
+    assert!(activity.contains("paused group prod"), "{activity}");
+    screenshot(&c, "activity").await;
+
+    // Phone width: every main page still fits.
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/".to_owned(), "applications"),
+        (format!("/apps/{app_id}"), "application"),
+        (format!("/apps/{app_id}/groups/prod"), "group"),
+        (format!("/apps/{app_id}/groups/prod/graphs"), "graphs"),
+        (format!("/instances?app={app_id}"), "instances"),
+        ("/activity".to_owned(), "activity"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        fits_width(&c, name).await;
+        screenshot(&c, &format!("phone-{name}")).await;
+    }
+    c.set_window_size(1280, 1000).await.unwrap();
+
+    // Log out: back to the login page, and the panel is closed again.
+    c.find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(path_of(&c).await, "/login");
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert_eq!(path_of(&c).await, "/login");
+    s.stop().await;
+}
