@@ -274,6 +274,7 @@ async fn serve_with(
         .merge(panel::router(
             admin_state.clone(),
             options.base_url.as_deref(),
+            options.tls.is_some(),
         ));
     if let Some(dir) = &options.data_dir {
         let base_url = match &options.base_url {

@@ -31,19 +31,21 @@ pub(crate) struct PanelState {
     pub admin: AdminState,
     /// Signs session cookies and CSRF tokens (derived from the server secret).
     pub key: [u8; 32],
-    /// The server is reached over https (`--base-url https://...`): cookies are `Secure`.
+    /// The server is reached over https (TLS here, or an https base URL): cookies are
+    /// `Secure`.
     pub https: bool,
 }
 
-/// The panel's routes, mounted at the root. `base_url` is the URL the server is reached at
-/// (`--base-url`), if configured: an `https` one makes the session cookie `Secure` (so does
-/// `X-Forwarded-Proto: https` from a TLS-terminating proxy).
-pub fn router(admin: AdminState, base_url: Option<&str>) -> Router {
+/// The panel's routes, mounted at the root. The session cookie is `Secure` when the server
+/// serves TLS itself (`tls`), when `base_url` (`--base-url`, the URL the server is reached at)
+/// is https, or when a TLS-terminating proxy sends `X-Forwarded-Proto: https`.
+pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
     let key = admin.secret.derive_key("update-server panel session v1");
-    let https = base_url.is_some_and(|u| {
-        u.get(..8)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-    });
+    let https = tls
+        || base_url.is_some_and(|u| {
+            u.get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        });
     let state = PanelState { admin, key, https };
     Router::new()
         .route("/", get(pages::apps))

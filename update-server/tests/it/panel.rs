@@ -590,3 +590,62 @@ async fn the_pages_show_the_fleet() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_server_serves_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    let server = crate::processes::ServerProcess::start(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--admin-key",
+        ADMIN_KEY,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
+    .await;
+    let client = reqwest::Client::builder()
+        .tls_certs_only(reqwest::Certificate::from_pem_bundle(pair.cert.pem().as_bytes()).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = format!("https://{}", server.addr);
+    let form = client.get(format!("{base}/login")).send().await.unwrap();
+    let pre = form
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(pre.ends_with("; Secure"), "{pre}");
+    let token = csrf_of(&form.text().await.unwrap());
+    let login = client
+        .post(format!("{base}/login"))
+        .header("cookie", format!("us_login={}", cookie_value(&pre)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&user=admin&key={ADMIN_KEY}",
+            urlencode(&token)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("us_session="))
+        .unwrap();
+    assert!(session.ends_with("; Secure"), "{session}");
+    server.terminate().await;
+}
