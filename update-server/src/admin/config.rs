@@ -383,7 +383,7 @@ async fn put_channel(
     Ok(Json(channel_json(&record)))
 }
 
-pub(super) async fn update_channel(
+pub(crate) async fn update_channel(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
     Path((app, label)): Path<(String, String)>,

@@ -54,6 +54,7 @@ pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
         .route("/apps/{app}", get(pages::app))
+        .route("/apps/{app}/channels/{channel}", post(pages::channel))
         .route("/apps/{app}/groups/{group}", get(pages::group))
         .route("/apps/{app}/groups/{group}/graphs", get(pages::graphs))
         .route("/apps/{app}/groups/{group}/pause", post(pages::pause))

@@ -285,10 +285,68 @@ pub(crate) async fn app(
     State(state): State<PanelState>,
     session: Session,
     Path(app): Path<String>,
+    Query(query): Query<Params>,
+) -> Response {
+    let flash = query.get("saved").map(|channel| Flash {
+        ok: true,
+        text: format!("Channel {channel} is saved."),
+    });
+    app_page(&state, &session, &app, flash, StatusCode::OK).await
+}
+
+/// `POST /apps/{app}/channels/{channel}`: points a channel at a version (promotion) and sets
+/// whether it is published.
+pub(crate) async fn channel(
+    State(state): State<PanelState>,
+    session: Session,
+    Path((app, channel)): Path<(String, String)>,
+    Form(form): Form<Params>,
+) -> Response {
+    if let Some(refused) = session.csrf_refusal(&state.key, form.get(CSRF_FIELD)) {
+        return refused;
+    }
+    let app_id = canonical_app_id(&app);
+    let result = admin_config::update_channel(
+        State(state.admin.clone()),
+        Extension(Actor(session.user.clone())),
+        Path((app_id.clone(), channel.clone())),
+        Json(api::ChannelRequest {
+            app_id: app_id.clone(),
+            label: channel.clone(),
+            version: form
+                .get("version")
+                .map_or(String::new(), |v| v.trim().to_owned()),
+            publish: form.contains_key("publish"),
+        }),
+    )
+    .await;
+    match result {
+        Ok(_) => {
+            Redirect::to(&format!("/apps/{}?saved={}", url(&app_id), url(&channel))).into_response()
+        }
+        Err(ApiError::Invalid(message)) => {
+            let flash = Flash {
+                ok: false,
+                text: message,
+            };
+            app_page(&state, &session, &app, Some(flash), StatusCode::BAD_REQUEST).await
+        }
+        Err(ApiError::NotFound(message)) => html::not_found(Some(&session), &message),
+        Err(err) => html::internal_error(Some(&session), &err),
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+async fn app_page(
+    state: &PanelState,
+    session: &Session,
+    app: &str,
+    flash: Option<Flash>,
+    status: StatusCode,
 ) -> Response {
     let snapshot = state.admin.cache.snapshot();
-    let Some((app_id, entry)) = find_app(&snapshot, &app) else {
-        return html::not_found(Some(&session), &format!("Application {app}"));
+    let Some((app_id, entry)) = find_app(&snapshot, app) else {
+        return html::not_found(Some(session), &format!("Application {app}"));
     };
     let filter = InstanceFilter {
         app_id: Some(app_id.clone()),
@@ -296,32 +354,66 @@ pub(crate) async fn app(
     };
     let counts = match state.admin.store.version_counts(&filter).await {
         Ok(counts) => counts,
-        Err(err) => return html::internal_error(Some(&session), &err),
+        Err(err) => return html::internal_error(Some(session), &err),
     };
     let mut channels: Vec<_> = entry.channels.values().collect();
     channels.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+    let mut versions: Vec<&String> = entry.packages.keys().collect();
+    versions.sort_by(|a, b| by_version_desc(a, b));
+    let csrf = csrf_field(session);
     let mut channel_rows = String::new();
-    for c in &channels {
+    for (n, c) in channels.iter().enumerate() {
+        let mut options = String::new();
+        if !c.record.version.is_empty() && !entry.packages.contains_key(&c.record.version) {
+            let _ = write!(
+                options,
+                r#"<option value="{v}" selected>{v} (no package)</option>"#,
+                v = esc(&c.record.version)
+            );
+        }
+        for v in &versions {
+            let _ = write!(
+                options,
+                r#"<option value="{v}"{sel}>{v}</option>"#,
+                v = esc(v),
+                sel = if **v == c.record.version {
+                    " selected"
+                } else {
+                    ""
+                },
+            );
+        }
         let _ = write!(
             channel_rows,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.record.name),
-            if c.record.version.is_empty() {
+            r#"<tr><th scope="row">{name}</th><td>{version}</td><td>{publish}</td><td>{source}</td><td><form class="inline" method="post" action="/apps/{appq}/channels/{nameq}">{csrf}<label for="ch-{n}">Version <select id="ch-{n}" name="version">{options}</select></label> <label class="check" for="pub-{n}"><input id="pub-{n}" type="checkbox" name="publish"{checked}> published</label> <button type="submit">Save {name}</button></form></td></tr>"#,
+            name = esc(&c.record.name),
+            nameq = url(&c.record.name),
+            appq = url(&app_id),
+            version = if c.record.version.is_empty() {
                 r#"<span class="muted">none</span>"#.to_owned()
             } else {
                 esc(&c.record.version)
             },
-            if c.record.publish { "yes" } else { "no" },
-            if c.record.upstream.is_empty() {
+            publish = if c.record.publish { "yes" } else { "no" },
+            source = if c.record.upstream.is_empty() {
                 "local".to_owned()
             } else {
                 format!("upstream {}", esc(&c.record.upstream))
             },
+            checked = if c.record.publish { " checked" } else { "" },
         );
     }
     if channels.is_empty() {
-        channel_rows = empty_row(4, "No channels.");
+        channel_rows = empty_row(5, "No channels.");
     }
+    let flash = flash.map_or_else(String::new, |f| {
+        format!(
+            r#"<p class="{}" role="{}" id="flash">{}</p>"#,
+            if f.ok { "ok" } else { "error" },
+            if f.ok { "status" } else { "alert" },
+            esc(&f.text)
+        )
+    });
     let mut groups: Vec<_> = entry.groups.values().collect();
     groups.sort_by(|a, b| {
         a.record
@@ -392,13 +484,14 @@ pub(crate) async fn app(
     let body = format!(
         r#"<h1>{label} <span class="muted">application</span></h1>
 <p class="muted">Id <code>{id}</code>{description} · <a href="/instances?app={idq}">Instances</a> · <a href="/activity?app={idq}">Activity</a></p>
+{flash}
 <h2>Groups</h2>
 <div class="table-wrap"><table>
 <thead><tr><th scope="col">Group</th><th scope="col">Channel</th><th scope="col">Policy</th><th scope="col" class="num">Instances</th><th scope="col">Versions</th></tr></thead>
 <tbody>{group_rows}</tbody></table></div>
 <h2>Channels</h2>
 <div class="table-wrap"><table>
-<thead><tr><th scope="col">Channel</th><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Source</th></tr></thead>
+<thead><tr><th scope="col">Channel</th><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Source</th><th scope="col">Promote</th></tr></thead>
 <tbody>{channel_rows}</tbody></table></div>
 <h2>Packages</h2>
 <div class="table-wrap"><table>
@@ -413,7 +506,7 @@ pub(crate) async fn app(
             .filter(|r| !r.description.is_empty())
             .map_or_else(String::new, |r| format!(" · {}", esc(&r.description))),
     );
-    page(StatusCode::OK, &label, Some(&session), &body)
+    page(status, &label, Some(session), &body)
 }
 
 // ----- one group -----
@@ -889,7 +982,7 @@ async fn group_page(
         r#"<p class="muted"><a href="/apps/{appq}">{app_label}</a> › group</p>
 <h1>{label} <span class="muted">({id})</span></h1>
 {flash}
-<p>{state_line} · follows {channel_line} · {total} instances</p>
+<p>{state_line} · follows {channel_line} · {total} instances</p>{policy_error}
 <p><a href="{base}/graphs" id="graphs-link">View all graphs</a> · <a href="/instances?app={appq}&amp;group={groupq}">Instances of this group</a> · <a href="/activity?app={appq}">Activity</a></p>
 {pause_form}
 <div id="live"{refresh}>
@@ -916,6 +1009,10 @@ async fn group_page(
         refresh = if running { r#" data-refresh="10""# } else { "" },
         now = esc(&now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
         summary = esc(&policy_summary(&policy)),
+        policy_error = route.group.policy_error.as_ref().map_or_else(String::new, |e| format!(
+            r#"<p class="error" role="alert">The stored policy is unusable, so the group is treated as paused: {}. Saving the policy below replaces it.</p>"#,
+            esc(e)
+        )),
     );
     page(status, label, Some(session), &body)
 }
@@ -1030,7 +1127,11 @@ fn policy_body(form: &Params, paused: bool) -> Result<serde_json::Value, ApiErro
         "channelId": text("channelId"),
         "updatesPaused": paused,
         "oemBlacklist": text("oemBlacklist"),
-        "updatePercent": number_field(form, "updatePercent", "Percent")?,
+        "updatePercent": if text("updatePercent").is_empty() {
+            return Err(ApiError::Invalid("Percent is required (0 to 100)".into()));
+        } else {
+            number_field(form, "updatePercent", "Percent")?
+        },
         "updatePooling": on("updatePooling"),
         "updateCount": whole_field(form, "updateCount", "Updates per interval")?,
         "updateInterval": whole_field(form, "updateInterval", "Interval")?,
@@ -1303,7 +1404,7 @@ pub(crate) async fn graphs(
 <h1>Graphs of {label}</h1>
 <nav aria-label="Period"><ul class="tabs">{tabs}</ul></nav>
 <div id="charts"{refresh}>
-<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Each instance checks in about once per poll interval, so the requests per bucket follow the instances on each version.</p>
+<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Each instance checks in about once per poll interval, so the requests per bucket follow the instances on each version; the last bucket is the current one, still filling.</p>
 <figure aria-labelledby="versions-caption"><figcaption id="versions-caption">{versions_title}</figcaption>{vsvg}{vlegend}{vtable}</figure>
 <figure aria-labelledby="events-caption"><figcaption id="events-caption">{events_title}</figcaption>{esvg}{elegend}{etable}</figure>
 </div>"#,

@@ -236,7 +236,7 @@ async fn scenario(c: Client, s: TestServer) {
     let base = format!("http://{}", s.addr());
     const API: &str = "/_ah/api/update/v1";
 
-    // Set up through the API: an app, two packages, a channel at 1.1.0 and a group rate
+    // Set up through the API: an app, two packages, a channel at 1.0.0 and a group rate
     // limited to two updates a minute.
     let (status, app) = s
         .api(
@@ -261,7 +261,7 @@ async fn scenario(c: Client, s: TestServer) {
         .api(
             "POST",
             &format!("{API}/apps/{app_id}/channels"),
-            Some(json!({"label": "stable", "version": "1.1.0"})),
+            Some(json!({"label": "stable", "version": "1.0.0"})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -316,6 +316,31 @@ async fn scenario(c: Client, s: TestServer) {
     .unwrap();
     let focused = c.active_element().await.unwrap();
     assert_eq!(focused.text().await.unwrap(), "Skip to content");
+
+    // Promote the channel to 1.1.0 from the application page.
+    c.find(Locator::LinkText("Demo"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("select[name='version']"))
+        .await
+        .unwrap()
+        .select_by_value("1.1.0")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/channels/stable'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#flash").await, "Channel stable is saved.");
+    let (_, channels) = s
+        .api("GET", &format!("{API}/apps/{app_id}/channels"), None)
+        .await;
+    assert_eq!(channels["items"][0]["version"], "1.1.0");
 
     // Ten instances on 1.0.0 go through the rate-limited rollout, a round a minute.
     let mut versions = vec!["1.0.0".to_owned(); 10];

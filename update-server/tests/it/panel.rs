@@ -338,6 +338,7 @@ async fn the_policy_forms_change_what_the_api_reports() {
 
     // Bad input: the page again with the error, nothing changed.
     for (name, value, message) in [
+        ("updatePercent", "", "Percent is required"),
         (
             "updateCount",
             "many",
@@ -351,17 +352,16 @@ async fn the_policy_forms_change_what_the_api_reports() {
         ("maintenanceTimeZone", "Mars/Olympus", "group policy"),
         ("updatePercent", "150", "percent"),
     ] {
-        let answer = b
-            .post(
-                &format!("{GROUP}/policy"),
-                &[
-                    ("csrf", &token),
-                    ("label", "Broken"),
-                    ("channelId", "stable"),
-                    (name, value),
-                ],
-            )
-            .await;
+        let mut fields = vec![
+            ("csrf", token.as_str()),
+            ("label", "Broken"),
+            ("channelId", "stable"),
+        ];
+        if name != "updatePercent" {
+            fields.push(("updatePercent", "100"));
+        }
+        fields.push((name, value));
+        let answer = b.post(&format!("{GROUP}/policy"), &fields).await;
         assert_eq!(answer.status, 400, "{name}={value}");
         assert!(answer.body.contains(r#"role="alert""#), "{name}");
         assert!(
@@ -648,4 +648,73 @@ async fn the_session_cookie_is_secure_when_the_server_serves_tls() {
         .unwrap();
     assert!(session.ends_with("; Secure"), "{session}");
     server.terminate().await;
+}
+
+#[tokio::test]
+async fn a_channel_is_promoted_from_the_application_page() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    let app = format!("/apps/{APP}");
+    let page = b.get(&app).await;
+    assert!(
+        page.body
+            .contains(r#"<option value="1.1.0">1.1.0</option>"#)
+    );
+    assert!(
+        page.body
+            .contains(r#"<option value="1.0.0" selected>1.0.0</option>"#)
+    );
+    let token = csrf_of(&page.body);
+    let path = format!("{app}/channels/stable");
+
+    let refused = b.post(&path, &[("version", "1.1.0")]).await;
+    assert_eq!(refused.status, 403);
+    let bad = b
+        .post(&path, &[("csrf", &token), ("version", "one point one")])
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains(r#"role="alert""#) && bad.body.contains("one point one"));
+    let unknown = b
+        .post(
+            &format!("{app}/channels/nightly"),
+            &[("csrf", &token), ("version", "1.1.0")],
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    let (_, channels) = s
+        .api(
+            "GET",
+            &format!("/_ah/api/update/v1/apps/{APP}/channels"),
+            None,
+        )
+        .await;
+    assert_eq!(channels["items"][0]["version"], "1.0.0", "unchanged");
+
+    let saved = b
+        .post(
+            &path,
+            &[("csrf", &token), ("version", "1.1.0"), ("publish", "on")],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    assert_eq!(saved.location, format!("{app}?saved=stable"));
+    let (_, channels) = s
+        .api(
+            "GET",
+            &format!("/_ah/api/update/v1/apps/{APP}/channels"),
+            None,
+        )
+        .await;
+    assert_eq!(channels["items"][0]["version"], "1.1.0");
+    assert_eq!(channels["items"][0]["publish"], true);
+    let page = b.get(&saved.location).await;
+    assert!(page.body.contains("Channel stable is saved."));
+    // The group follows: its instances are now offered 1.1.0.
+    let (_, response) = s.omaha(&check_request("m1", "1.0.0")).await;
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(omaha_proto::codes::UpdateCheckStatus::Ok)
+    );
+    s.stop().await;
 }
