@@ -142,7 +142,7 @@ pub(crate) async fn login(
     };
     // As the API does: an unknown user is checked against a fresh key nobody has.
     let exists = stored.is_some();
-    let expected = match stored {
+    let expected = match &stored {
         Some(record) => match state.admin.secret.open(&record.key_sealed) {
             Ok(key) => key,
             Err(err) => return html::internal_error(None, &err),
@@ -158,7 +158,8 @@ pub(crate) async fn login(
         );
     }
     let now = state.admin.clock.now().as_second();
-    let value = session::issue(&state.key, user, now + SESSION_SECS);
+    let binding = stored.as_ref().map_or(&[][..], |r| r.key_sealed.as_slice());
+    let value = session::issue(&state.key, user, now + SESSION_SECS, binding);
     let secure = secure(&state, &headers);
     let mut response = Redirect::to("/").into_response();
     set(

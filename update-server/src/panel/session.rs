@@ -1,10 +1,11 @@
 //! Stateless sessions and CSRF tokens.
 //!
 //! The session cookie is `base64url(user) . expiry . nonce . base64url(HMAC-SHA256)`, the MAC keyed
-//! with a key derived from the server secret: any replica holding the secret checks it
-//! without a database row, and no migration is needed. The user must still exist on every
-//! request, so deleting a user ends its sessions; logging out clears the cookie (a copy of
-//! the cookie taken before stays valid until it expires, [`SESSION_SECS`] after login).
+//! with a key derived from the server secret and covering the user's sealed API key as
+//! stored: any replica holding the secret checks it without a session row, and no migration
+//! is needed. The user is read on every request, so deleting a user or giving it a new key
+//! ends its sessions; logging out clears the cookie (a copy of the cookie taken before stays
+//! valid until it expires, [`SESSION_SECS`] after login, or until the key changes).
 //!
 //! A CSRF token is the MAC of the session cookie under a separate label: bound to the
 //! session, so a token from another session (or none) is refused. The login form, which
@@ -51,30 +52,54 @@ fn verify(key: &[u8; 32], text: &str, signature: &str) -> bool {
     }
 }
 
-/// A session cookie value for `user`, valid until `expires` (unix seconds). A random nonce
-/// makes every login a session of its own, with CSRF tokens of its own.
-pub fn issue(key: &[u8; 32], user: &str, expires: i64) -> String {
+/// The MAC of a session: its fields and the user's sealed key (`binding`), so that a new
+/// key for the user ends the sessions opened with the old one.
+fn session_mac(
+    key: &[u8; 32],
+    user: &str,
+    expires: &str,
+    nonce: &str,
+    binding: &[u8],
+) -> HmacSha256 {
+    let mut mac = mac(key, &format!("session\n{user}\n{expires}\n{nonce}\n"));
+    mac.update(binding);
+    mac
+}
+
+/// A session cookie value for `user`, valid until `expires` (unix seconds) and while the
+/// user's sealed key is `binding`. A random nonce makes every login a session of its own,
+/// with CSRF tokens of its own.
+pub fn issue(key: &[u8; 32], user: &str, expires: i64, binding: &[u8]) -> String {
     let user = B64.encode(user.as_bytes());
     let nonce = crate::auth::generate_key();
-    let signature = sign(key, &format!("session\n{user}\n{expires}\n{nonce}"));
+    let expires = expires.to_string();
+    let signature = B64.encode(
+        session_mac(key, &user, &expires, &nonce, binding)
+            .finalize()
+            .into_bytes(),
+    );
     format!("{user}.{expires}.{nonce}.{signature}")
 }
 
-/// The user of a session cookie value, if its signature holds and it has not expired at
-/// `now` (unix seconds).
-pub fn open(key: &[u8; 32], value: &str, now: i64) -> Option<String> {
+/// The user a session cookie value names, before any check (to look the user up).
+pub fn claimed_user(value: &str) -> Option<String> {
+    let user = value.split('.').next()?;
+    String::from_utf8(B64.decode(user).ok()?).ok()
+}
+
+/// The user of a session cookie value, if its signature holds for the user's sealed key
+/// `binding` and it has not expired at `now` (unix seconds).
+pub fn open(key: &[u8; 32], value: &str, now: i64, binding: &[u8]) -> Option<String> {
     let mut parts = value.split('.');
     let (user, expires, nonce, signature) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || !verify(
-            key,
-            &format!("session\n{user}\n{expires}\n{nonce}"),
-            signature,
-        )
-    {
+    if parts.next().is_some() {
         return None;
     }
+    let signature = B64.decode(signature).ok()?;
+    session_mac(key, user, expires, nonce, binding)
+        .verify_slice(&signature)
+        .ok()?;
     let expires: i64 = expires.parse().ok()?;
     if expires <= now {
         return None;
@@ -177,18 +202,24 @@ impl FromRequestParts<PanelState> for Session {
         let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(refuse(parts));
         };
-        let now = state.admin.clock.now().as_second();
-        let Some(user) = open(&state.key, value, now) else {
+        let Some(claimed) = claimed_user(value) else {
             return Err(refuse(parts));
         };
-        match state.admin.store.user(&user).await {
-            Ok(Some(_)) => Ok(Self {
+        let record = match state.admin.store.user(&claimed).await {
+            Ok(record) => record,
+            Err(err) => return Err(html::internal_error(None, &err)),
+        };
+        // The signature is checked whether or not the user exists (against no key when it
+        // does not), so that the answer does not tell.
+        let binding = record.as_ref().map_or(&[][..], |r| r.key_sealed.as_slice());
+        let now = state.admin.clock.now().as_second();
+        match open(&state.key, value, now, binding) {
+            Some(user) if record.is_some() => Ok(Self {
                 csrf: csrf_token(&state.key, value),
                 cookie: value.to_owned(),
                 user,
             }),
-            Ok(None) => Err(refuse(parts)),
-            Err(err) => Err(html::internal_error(None, &err)),
+            _ => Err(refuse(parts)),
         }
     }
 }
@@ -201,17 +232,29 @@ mod tests {
 
     #[test]
     fn a_session_opens_until_it_expires_and_not_when_changed() {
-        let value = issue(&KEY, "admin", 1_000);
-        assert_eq!(open(&KEY, &value, 999).as_deref(), Some("admin"));
-        assert_eq!(open(&KEY, &value, 1_000), None, "expired");
-        assert_eq!(open(&[8; 32], &value, 0), None, "another key");
+        let sealed = b"sealed key";
+        let value = issue(&KEY, "admin", 1_000, sealed);
+        assert_eq!(claimed_user(&value).as_deref(), Some("admin"));
+        assert_eq!(open(&KEY, &value, 999, sealed).as_deref(), Some("admin"));
+        assert_eq!(open(&KEY, &value, 1_000, sealed), None, "expired");
+        assert_eq!(open(&[8; 32], &value, 0, sealed), None, "another key");
+        assert_eq!(
+            open(&KEY, &value, 0, b"new key"),
+            None,
+            "the user's key changed"
+        );
+        assert_eq!(open(&KEY, &value, 0, b""), None, "no user");
         let (user, rest) = value.split_once('.').unwrap();
         let forged_user = format!("{}.{rest}", B64.encode("root"));
         assert_ne!(user, B64.encode("root"));
-        assert_eq!(open(&KEY, &forged_user, 0), None, "another user");
+        assert_eq!(open(&KEY, &forged_user, 0, sealed), None, "another user");
         let longer = value.replacen(".1000.", ".9999.", 1);
-        assert_eq!(open(&KEY, &longer, 0), None, "a later expiry");
-        assert_ne!(value, issue(&KEY, "admin", 1_000), "every session differs");
+        assert_eq!(open(&KEY, &longer, 0, sealed), None, "a later expiry");
+        assert_ne!(
+            value,
+            issue(&KEY, "admin", 1_000, sealed),
+            "every session differs"
+        );
         for bad in [
             "",
             "a",
@@ -221,14 +264,14 @@ mod tests {
             "!!.1.n.x",
             &format!("{value}."),
         ] {
-            assert_eq!(open(&KEY, bad, 0), None, "{bad:?}");
+            assert_eq!(open(&KEY, bad, 0, sealed), None, "{bad:?}");
         }
     }
 
     #[test]
     fn csrf_tokens_are_bound_to_their_session() {
-        let a = issue(&KEY, "admin", 1_000);
-        let b = issue(&KEY, "admin", 2_000);
+        let a = issue(&KEY, "admin", 1_000, b"k");
+        let b = issue(&KEY, "admin", 1_000, b"k");
         let token = csrf_token(&KEY, &a);
         assert!(csrf_ok(&KEY, &a, &token));
         assert!(!csrf_ok(&KEY, &b, &token));

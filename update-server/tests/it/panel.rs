@@ -422,7 +422,7 @@ async fn the_policy_forms_change_what_the_api_reports() {
 }
 
 #[tokio::test]
-async fn sessions_end_when_changed_expired_or_their_user_is_deleted() {
+async fn sessions_end_when_changed_expired_or_their_user_is_deleted_or_rekeyed() {
     let s = TestServer::start_sqlite(GroupPolicy::default()).await;
     let mut b = Browser::new(&s);
     b.login("admin", ADMIN_KEY, &[]).await;
@@ -467,6 +467,32 @@ async fn sessions_end_when_changed_expired_or_their_user_is_deleted() {
     assert_eq!(status, 200);
     let after = ops.get("/activity").await;
     assert_eq!((after.status, after.location.as_str()), (303, "/login"));
+
+    // A new key for a user ends the sessions opened with the old one.
+    let mut dev = Browser::new(&s);
+    let (_, created) = s
+        .api(
+            "POST",
+            "/_ah/api/update/v1/admin/user",
+            Some(serde_json::json!({"userName": "dev"})),
+        )
+        .await;
+    let key = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(dev.login("dev", &key, &[]).await.status, 303);
+    assert_eq!(dev.get("/").await.status, 200);
+    let (status, renewed) = s
+        .api("PUT", "/_ah/api/update/v1/admin/user/dev/token/new", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        dev.get("/").await.status,
+        303,
+        "the old key's session ended"
+    );
+    let new_key = renewed["token"].as_str().unwrap().to_owned();
+    assert_eq!(dev.login("dev", &key, &[]).await.status, 401, "the old key");
+    assert_eq!(dev.login("dev", &new_key, &[]).await.status, 303);
+    assert_eq!(dev.get("/").await.status, 200);
 
     // Twelve hours on, the admin's session has expired.
     s.clock.advance_secs(12 * 3600 - 1);
