@@ -226,8 +226,9 @@ header button { background: transparent; border-color: #fff; }
 .tabs a[aria-current="page"] { background: var(--accent); color: #fff; border-color: var(--accent); }
 figure { margin: 0 0 1.5rem; }
 figcaption { font-weight: 600; margin-bottom: .4rem; }
-svg.chart { width: 100%; height: auto; max-height: 60vh; background: var(--bg);
-  border: 1px solid var(--line); border-radius: 4px; }
+.chart-wrap { overflow-x: auto; }
+svg.chart { width: 100%; min-width: 640px; height: auto; background: var(--bg);
+  border: 1px solid var(--line); border-radius: 4px; display: block; }
 svg.chart text { font-size: 12px; fill: #3b4454; font-family: system-ui, sans-serif; }
 ul.legend { display: flex; flex-wrap: wrap; gap: .3rem 1rem; list-style: none; padding: 0; margin: .5rem 0; }
 ul.legend svg { vertical-align: middle; }
@@ -244,18 +245,30 @@ code { overflow-wrap: anywhere; }
 "#;
 
 /// Refreshes the part of a page marked `data-refresh="<seconds>"` (the live counts and the
-/// graphs while a rollout runs) by fetching the page again and swapping that element.
+/// graphs while a rollout runs) by fetching the page again and swapping that element, unless
+/// the keyboard focus is in it; scrolls charts that are wider than the screen to their
+/// latest end.
 const SCRIPT: &str = r#"(function () {
   "use strict";
+  // Charts wider than a phone scroll sideways: show their latest end first.
+  function latest(root) {
+    root.querySelectorAll(".chart-wrap").forEach(function (w) { w.scrollLeft = w.scrollWidth; });
+  }
+  latest(document);
   function start(el) {
     var secs = parseInt(el.getAttribute("data-refresh"), 10) || 15;
     function tick() {
       fetch(window.location.href, { credentials: "same-origin" })
         .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
         .then(function (text) {
+          // Keep the keyboard focus where it is: swap only while it is elsewhere.
+          if (el.contains(document.activeElement)) {
+            window.setTimeout(tick, secs * 1000);
+            return;
+          }
           var doc = new DOMParser().parseFromString(text, "text/html");
           var fresh = doc.getElementById(el.id);
-          if (fresh) { el.replaceWith(fresh); el = fresh; }
+          if (fresh) { el.replaceWith(fresh); el = fresh; latest(el); }
           if (el.hasAttribute("data-refresh")) { window.setTimeout(tick, secs * 1000); }
         })
         .catch(function () { window.setTimeout(tick, secs * 2000); });

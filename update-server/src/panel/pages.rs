@@ -1406,8 +1406,8 @@ pub(crate) async fn graphs(
 <nav aria-label="Period"><ul class="tabs">{tabs}</ul></nav>
 <div id="charts"{refresh}>
 <p class="muted">Target version: {target}. Counted at {now}{refreshing}. Each instance checks in about once per poll interval, so the requests per bucket follow the instances on each version; the last bucket is the current one, still filling.</p>
-<figure aria-labelledby="versions-caption"><figcaption id="versions-caption">{versions_title}</figcaption>{vsvg}{vlegend}{vtable}</figure>
-<figure aria-labelledby="events-caption"><figcaption id="events-caption">{events_title}</figcaption>{esvg}{elegend}{etable}</figure>
+<figure aria-labelledby="versions-caption"><figcaption id="versions-caption">{versions_title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{versions_title} (scrolls sideways on narrow screens)">{vsvg}</div>{vlegend}{vtable}</figure>
+<figure aria-labelledby="events-caption"><figcaption id="events-caption">{events_title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{events_title} (scrolls sideways on narrow screens)">{esvg}</div>{elegend}{etable}</figure>
 </div>"#,
         appq = url(&app_id),
         app_label = esc(&app_label(entry)),

@@ -140,19 +140,60 @@ async fn fits_width(c: &Client, what: &str) {
     );
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+/// Waits (up to ten seconds) until the element's text satisfies `want`, through page loads
+/// (an element of the page being replaced goes stale: it is looked up again). Returns the
+/// text; panics with the last text seen when it never does.
+async fn text_where(c: &Client, css: &str, want: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::from("(no such element)");
+    loop {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+        {
+            if want(&text) {
+                return text;
+            }
+            last = text;
+        }
+        assert!(Instant::now() < deadline, "{css}: still {last:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The element's text, once it has the given one.
+async fn expect_text(c: &Client, css: &str, expected: &str) {
+    text_where(c, css, |t| t == expected).await;
+}
+
+/// The element's text, once it contains `part`.
+async fn text_containing(c: &Client, css: &str, part: &str) -> String {
+    text_where(c, css, |t| t.contains(part)).await
+}
+
+/// An element, once it is there (up to ten seconds: a click may still be loading the page).
+async fn find(c: &Client, locator: Locator<'_>) -> fantoccini::elements::Element {
     c.wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
+        .for_element(locator)
         .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("{locator:?}: {e}"))
+}
+
+/// Waits until the browser is at `path`.
+async fn expect_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = path_of(c).await;
+        if now == path {
+            return;
+        }
+        assert!(Instant::now() < deadline, "at {now}, not {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn fill(c: &Client, id: &str, text: &str) {
-    let field = c.find(Locator::Id(id)).await.unwrap();
+    let field = find(c, Locator::Id(id)).await;
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
@@ -279,30 +320,28 @@ async fn scenario(c: Client, s: TestServer) {
 
     // Not logged in: the login page. A wrong key does not get in.
     c.goto(&format!("{base}/")).await.unwrap();
-    assert_eq!(path_of(&c).await, "/login");
+    expect_path(&c, "/login").await;
     fill(&c, "user", "admin").await;
     fill(&c, "key", "not-the-key").await;
-    c.find(Locator::Css("form[action='/login'] button"))
+    find(&c, Locator::Css("form[action='/login'] button"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&c, "#login-error").await, "Wrong user or key.");
+    expect_text(&c, "#login-error", "Wrong user or key.").await;
     screenshot(&c, "login-refused").await;
     c.goto(&format!("{base}/activity")).await.unwrap();
-    assert_eq!(path_of(&c).await, "/login", "still not logged in");
+    expect_path(&c, "/login").await;
 
     // The right key does. The first Tab reaches the skip link.
     fill(&c, "user", "admin").await;
     fill(&c, "key", ADMIN_KEY).await;
-    c.find(Locator::Css("form[action='/login'] button"))
+    find(&c, Locator::Css("form[action='/login'] button"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&c, "main h1").await, "Applications");
+    expect_text(&c, "main h1", "Applications").await;
     c.perform_actions(
         KeyActions::new("keyboard".into())
             .then(KeyAction::Down {
@@ -318,25 +357,22 @@ async fn scenario(c: Client, s: TestServer) {
     assert_eq!(focused.text().await.unwrap(), "Skip to content");
 
     // Promote the channel to 1.1.0 from the application page.
-    c.find(Locator::LinkText("Demo"))
+    find(&c, Locator::LinkText("Demo"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    c.find(Locator::Css("select[name='version']"))
+    find(&c, Locator::Css("select[name='version']"))
         .await
-        .unwrap()
         .select_by_value("1.1.0")
         .await
         .unwrap();
-    c.find(Locator::Css("form[action$='/channels/stable'] button"))
+    find(&c, Locator::Css("form[action$='/channels/stable'] button"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&c, "#flash").await, "Channel stable is saved.");
+    expect_text(&c, "#flash", "Channel stable is saved.").await;
     let (_, channels) = s
         .api("GET", &format!("{API}/apps/{app_id}/channels"), None)
         .await;
@@ -353,8 +389,7 @@ async fn scenario(c: Client, s: TestServer) {
             c.goto(&format!("{base}/apps/{app_id}/groups/prod"))
                 .await
                 .unwrap();
-            let why = text_of(&c, "#why").await;
-            assert!(why.contains("rate limited until"), "{why}");
+            text_containing(&c, "#why", "rate limited until").await;
             assert!(
                 c.find(Locator::Css("#live[data-refresh]")).await.is_ok(),
                 "refreshing while the rollout runs"
@@ -368,31 +403,26 @@ async fn scenario(c: Client, s: TestServer) {
     // Applications -> Demo -> Production, by following the links.
     c.goto(&format!("{base}/")).await.unwrap();
     screenshot(&c, "applications").await;
-    c.find(Locator::LinkText("Demo"))
+    find(&c, Locator::LinkText("Demo"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert!(text_of(&c, "main h1").await.starts_with("Demo"));
-    let groups = text_of(&c, "main table").await;
-    assert!(groups.contains("1.1.0: 10"), "{groups}");
+    text_where(&c, "main h1", |t| t.starts_with("Demo")).await;
+    text_containing(&c, "main table", "1.1.0: 10").await;
     screenshot(&c, "application").await;
-    c.find(Locator::LinkText("Production"))
+    find(&c, Locator::LinkText("Production"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert!(text_of(&c, "main h1").await.starts_with("Production"));
-    let why = text_of(&c, "#why").await;
-    assert!(why.contains("10 run the target version"), "{why}");
+    text_where(&c, "main h1", |t| t.starts_with("Production")).await;
+    text_containing(&c, "#why", "10 run the target version").await;
     screenshot(&c, "group").await;
 
     // View all graphs: the 1.1.0 line rises to all ten instances while 1.0.0 falls to none.
-    c.find(Locator::Id("graphs-link"))
+    find(&c, Locator::Id("graphs-link"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
@@ -402,21 +432,21 @@ async fn scenario(c: Client, s: TestServer) {
         .await
         .unwrap();
     let old = values(
-        c.find(Locator::Css(
-            "svg[data-chart='versions'] path[data-series='1.0.0']",
-        ))
+        find(
+            &c,
+            Locator::Css("svg[data-chart='versions'] path[data-series='1.0.0']"),
+        )
         .await
-        .unwrap()
         .attr("data-values")
         .await
         .unwrap(),
     );
     let new = values(
-        c.find(Locator::Css(
-            "svg[data-chart='versions'] path[data-series='1.1.0']",
-        ))
+        find(
+            &c,
+            Locator::Css("svg[data-chart='versions'] path[data-series='1.1.0']"),
+        )
         .await
-        .unwrap()
         .attr("data-values")
         .await
         .unwrap(),
@@ -438,9 +468,8 @@ async fn scenario(c: Client, s: TestServer) {
     }
     assert_eq!(labels, vec!["complete (3/2)"], "the completions");
     screenshot(&c, "graphs-1h").await;
-    c.find(Locator::LinkText("1 day"))
+    find(&c, Locator::LinkText("1 day"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
@@ -461,13 +490,12 @@ async fn scenario(c: Client, s: TestServer) {
     c.goto(&format!("{base}/apps/{app_id}/groups/prod"))
         .await
         .unwrap();
-    c.find(Locator::Id("pause-button"))
+    find(&c, Locator::Id("pause-button"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&c, "#flash").await, "Updates are paused.");
+    expect_text(&c, "#flash", "Updates are paused.").await;
     let (_, group) = s
         .api("GET", &format!("{API}/apps/{app_id}/groups/prod"), None)
         .await;
@@ -480,13 +508,12 @@ async fn scenario(c: Client, s: TestServer) {
     )
     .await
     .unwrap();
-    c.find(Locator::Id("pause-button"))
+    find(&c, Locator::Id("pause-button"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(&c, "main h1").await, "Forbidden");
+    expect_text(&c, "main h1", "Forbidden").await;
     screenshot(&c, "csrf-refused").await;
     let (_, group) = s
         .api("GET", &format!("{API}/apps/{app_id}/groups/prod"), None)
@@ -497,21 +524,18 @@ async fn scenario(c: Client, s: TestServer) {
     c.goto(&format!("{base}/instances?app={app_id}"))
         .await
         .unwrap();
-    assert!(text_of(&c, "main").await.contains("10 instances."));
+    text_containing(&c, "main", "10 instances.").await;
     screenshot(&c, "instances").await;
-    c.find(Locator::LinkText("browser-00"))
+    find(&c, Locator::LinkText("browser-00"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    let history = text_of(&c, "main").await;
-    assert!(history.contains("granted update to 1.1.0"), "{history}");
+    let history = text_containing(&c, "main", "granted update to 1.1.0").await;
     assert!(history.contains("complete (3/2)"), "{history}");
     screenshot(&c, "instance").await;
     c.goto(&format!("{base}/activity")).await.unwrap();
-    let activity = text_of(&c, "main table").await;
-    assert!(activity.contains("paused group prod"), "{activity}");
+    text_containing(&c, "main table", "paused group prod").await;
     screenshot(&c, "activity").await;
 
     // Phone width: every main page still fits.
@@ -531,14 +555,13 @@ async fn scenario(c: Client, s: TestServer) {
     c.set_window_size(1280, 1000).await.unwrap();
 
     // Log out: back to the login page, and the panel is closed again.
-    c.find(Locator::Css("form.logout button"))
+    find(&c, Locator::Css("form.logout button"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    assert_eq!(path_of(&c).await, "/login");
+    expect_path(&c, "/login").await;
     c.goto(&format!("{base}/")).await.unwrap();
-    assert_eq!(path_of(&c).await, "/login");
+    expect_path(&c, "/login").await;
     s.stop().await;
 }
