@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod config;
+mod deploy;
 mod omaha;
 mod openapi;
 mod ops;
