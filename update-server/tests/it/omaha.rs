@@ -345,7 +345,7 @@ async fn shutdown_writes_what_was_buffered() {
     let (status, _) = server.omaha(&ping).await;
     assert_eq!(status, 200);
     let store = server.store.clone();
-    server.stop().await;
+    let _data = server.stop().await;
     let instance = store.instance(APP, "pinger").await.unwrap();
     assert!(
         instance.is_some(),

@@ -376,10 +376,17 @@ impl TestServer {
         self.api_as("admin", ADMIN_KEY, method, path, body).await
     }
 
-    pub async fn stop(self) {
+    /// Stops the server. A PostgreSQL schema is dropped at once; a SQLite directory lives
+    /// as long as the value returned, so a test can still read the store after the stop
+    /// (a pool may need to open a new connection to the file).
+    pub async fn stop(self) -> Option<tempfile::TempDir> {
         self.running.stop().await.unwrap();
-        if let Guard::Schema(schema) = self.guard {
-            schema.drop().await;
+        match self.guard {
+            Guard::Schema(schema) => {
+                schema.drop().await;
+                None
+            }
+            Guard::Dir(dir) => Some(dir),
         }
     }
 }
