@@ -11,6 +11,7 @@ mod packages;
 mod panel;
 mod processes;
 mod retention;
+mod soak;
 mod store_contract;
 mod support;
 mod tls;

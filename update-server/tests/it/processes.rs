@@ -20,8 +20,13 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on 127.0.0.1 port 0 and waits for it to say where it listens.
     pub(crate) async fn start(args: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", args).await
+    }
+
+    /// Starts the binary listening on `listen` and waits for it to say where it listens.
+    pub(crate) async fn start_on(listen: &str, args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_update-server"))
-            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(["--listen", listen, "--log", "warn"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -51,7 +56,7 @@ impl ServerProcess {
     }
 
     /// `kill -9`.
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.kill().await.expect("kill the server");
     }
 
