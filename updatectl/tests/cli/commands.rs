@@ -663,6 +663,7 @@ fn help_prints_usage_and_rejects_unknown_commands() {
     );
 }
 
+/// 10,000 clients with the default sleeps in one process: every one polls, none fails.
 #[test]
 fn ten_thousand_fake_clients_run_in_one_process() {
     let server = Server::start();
@@ -676,8 +677,7 @@ fn ten_thousand_fake_clients_run_in_one_process() {
             &app,
             "--group-id=many",
             "--clients-per-app=10000",
-            "--min-sleep=0.2",
-            "--max-sleep=2",
+            // The default sleeps (1 to 10 s): every client polls within 10 s.
             "--version=1.0.0",
             "--errorrate=0",
             "--duration=240",
