@@ -32,7 +32,8 @@ pub const FIRST_PASS_AFTER: Duration = Duration::from_secs(60);
 
 const DAY_MS: i64 = 86_400_000;
 
-/// How long each kind of record is kept, in days; `None` keeps it forever.
+/// How long each kind of record is kept, in days (`None` keeps it forever), and when the
+/// background passes run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// Per-instance history.
@@ -41,6 +42,10 @@ pub struct Retention {
     pub rollup_days: [Option<u32>; 3],
     /// Activity log.
     pub activity_days: Option<u32>,
+    /// Delay of the first pass after start ([`FIRST_PASS_AFTER`]).
+    pub first_pass_after: Duration,
+    /// Time between two passes ([`INTERVAL`]).
+    pub every: Duration,
 }
 
 impl Default for Retention {
@@ -57,6 +62,8 @@ impl Retention {
             history_days: keep(history),
             rollup_days: [keep(minute), keep(hourly), keep(daily)],
             activity_days: keep(activity),
+            first_pass_after: FIRST_PASS_AFTER,
+            every: INTERVAL,
         }
     }
 
@@ -147,8 +154,8 @@ where
     }
 }
 
-/// Runs a pass [`FIRST_PASS_AFTER`] after start and then every [`INTERVAL`], until `stop`
-/// fires. A pass under way finishes its current batch first.
+/// Runs a pass `retention.first_pass_after` after start and then every `retention.every`,
+/// until `stop` fires.
 pub fn spawn(
     store: Arc<dyn Store>,
     retention: Retention,
@@ -157,8 +164,11 @@ pub fn spawn(
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + FIRST_PASS_AFTER, INTERVAL);
+        let every = retention.every.max(Duration::from_secs(1));
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::now() + retention.first_pass_after,
+            every,
+        );
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -174,7 +184,7 @@ pub fn spawn(
                         activity = pruned.activity,
                         "retention pass done"
                     ),
-                    Err(err) => tracing::warn!(error = %err, "retention pass failed; next one in an hour"),
+                    Err(err) => tracing::warn!(error = %err, "retention pass failed; will retry at the next"),
                 },
                 // Each batch is one statement deleting only expired rows: a pass cut short
                 // leaves nothing half done that matters.

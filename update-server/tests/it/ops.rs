@@ -321,6 +321,38 @@ async fn readyz_answers_when_the_store_does_and_the_schema_is_current() {
 }
 
 #[tokio::test]
+async fn metrics_answer_when_the_store_fails() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let client = reqwest::Client::new();
+    server.omaha(&check_request("m1", "1.0.0")).await;
+    let first = scrape(&client, server.addr()).await;
+    let series = format!(
+        "update_server_instances{{app=\"{APP}\",group=\"stable\",version=\"1.0.0\",status=\"complete\"}}"
+    );
+    assert_eq!(get(&first, &series), 1.0);
+
+    // The instance counts cannot be read any more: the scrape still answers, with the
+    // counters, the last fleet gauges it had, and the error counted.
+    let db = server.data_db().await;
+    sqlx::query("DROP TABLE instances")
+        .execute(&db)
+        .await
+        .unwrap();
+    server.clock.advance_secs(60);
+    let second = scrape(&client, server.addr()).await;
+    assert_eq!(
+        get(
+            &second,
+            "update_server_errors_total{kind=\"instance_counts\"}"
+        ),
+        1.0
+    );
+    assert_eq!(get(&second, &series), 1.0, "the last gauges are kept");
+    assert_eq!(get(&second, "update_server_update_requests_total"), 1.0);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn readyz_on_postgres() {
     let Some(server) = TestServer::start_postgres(GroupPolicy::default()).await else {
         return;

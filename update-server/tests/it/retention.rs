@@ -188,3 +188,60 @@ async fn old_records_are_pruned_and_recent_ones_kept_on_postgres() {
     check(Arc::new(store)).await;
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn the_server_prunes_in_the_background_and_counts_it() {
+    let (_dir, store) = crate::support::sqlite().await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let clock = Arc::new(ManualClock::new("2026-11-27T12:00:00Z".parse().unwrap()));
+    let now = millis(clock.now());
+    fill(store.as_ref(), now).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secret = update_server::auth::Secret::from_hex(&"5e".repeat(32)).unwrap();
+    let running = update_server::Running::start_with(
+        listener,
+        store.clone(),
+        clock.clone(),
+        update_server::ServerOptions {
+            retention: Retention {
+                first_pass_after: std::time::Duration::ZERO,
+                ..Retention::default()
+            },
+            ..update_server::ServerOptions::new("test", secret)
+        },
+    )
+    .await
+    .unwrap();
+    // The activity log is pruned last in a pass: once it is, the pass is done (bounded wait).
+    let started = std::time::Instant::now();
+    while store.activity(None, 100, 0).await.unwrap().len() != 5 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no retention pass within 10 s of the start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let [history, minute, hour, day, activity] = left(store.as_ref(), now).await;
+    assert_eq!(
+        (
+            history.len(),
+            minute.len(),
+            hour.len(),
+            day.len(),
+            activity.len()
+        ),
+        (4, 2, 4, 6, 5)
+    );
+    let metrics = crate::ops::scrape(&reqwest::Client::new(), running.addr()).await;
+    for (table, rows) in [
+        ("history", 3.0),
+        ("rollups_60", 5.0),
+        ("rollups_3600", 3.0),
+        ("rollups_86400", 1.0),
+        ("activity", 2.0),
+    ] {
+        let series = format!("update_server_retention_pruned_rows_total{{table=\"{table}\"}}");
+        assert_eq!(metrics.get(&series), Some(&rows), "{series}");
+    }
+    running.stop().await.unwrap();
+}
