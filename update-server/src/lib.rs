@@ -22,6 +22,7 @@
 //! - [`sightings`]: write-behind of "last seen" and counters;
 //! - [`metrics`]: `/metrics` (Prometheus) and `/readyz`;
 //! - [`retention`]: pruning old history, rollups and activity in the background;
+//! - [`census`]: counting the instances per version for the graphs;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
 //! - [`store`]: SQLite and PostgreSQL;
@@ -37,6 +38,8 @@ pub mod auth;
 pub mod backup;
 #[cfg(feature = "server")]
 pub mod cache;
+#[cfg(feature = "server")]
+pub mod census;
 #[cfg(feature = "server")]
 pub mod clock;
 #[cfg(feature = "server")]

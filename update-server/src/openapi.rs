@@ -178,7 +178,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         v1!("/apps/{appId}/groups/{groupId}/requests/{kind}/{dateStart}/{dateEnd}"),
-        "A graph: requests per version (kind=versions) or events per version, type and result (kind=events), in buckets of `resolution` seconds (60, 3600, 86400)",
+        "A graph: requests per version (kind=versions), events per version, type and result (kind=events), or instances per version at the end of each bucket (kind=instances, an extension), in buckets of `resolution` seconds (60, 3600, 86400)",
         None,
         Some("RequestsRollup"),
     ),

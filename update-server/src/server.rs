@@ -4,6 +4,7 @@
 use crate::admin::{self, AdminState};
 use crate::auth::{AuthError, Secret};
 use crate::cache::ConfigCache;
+use crate::census;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
@@ -134,6 +135,7 @@ impl ServerOptions {
 /// A server running in the background (see [`Running::start`]).
 pub struct Running {
     addr: SocketAddr,
+    clock: Arc<dyn Clock>,
     cache: Arc<ConfigCache>,
     sightings: Arc<Sightings>,
     store: Arc<dyn Store>,
@@ -182,7 +184,7 @@ impl Running {
         let task = tokio::spawn(serve_with(
             listener,
             store.clone(),
-            clock,
+            clock.clone(),
             cache.clone(),
             sightings.clone(),
             options,
@@ -192,6 +194,7 @@ impl Running {
         ));
         Ok(Self {
             addr,
+            clock,
             cache,
             sightings,
             store,
@@ -212,9 +215,11 @@ impl Running {
         Ok(())
     }
 
-    /// Writes the write-behind buffer now (it is written every second on its own).
+    /// Writes the write-behind buffer now (it is written every second on its own), then
+    /// takes a census of the instances (taken every [`census::INTERVAL`] on its own).
     pub async fn flush(&self) -> Result<(), ServerError> {
         self.sightings.flush(self.store.as_ref()).await?;
+        census::take(self.store.as_ref(), self.clock.as_ref()).await?;
         Ok(())
     }
 
@@ -313,6 +318,13 @@ async fn serve_with(
         metrics.clone(),
         retention_stopped,
     );
+    let (stop_census, census_stopped) = oneshot::channel();
+    let census = census::spawn(
+        store.clone(),
+        clock.clone(),
+        census::INTERVAL,
+        census_stopped,
+    );
     let (stop_sync, sync_stopped) = oneshot::channel();
     let syncer = options
         .upstream_sync_interval
@@ -350,6 +362,10 @@ async fn serve_with(
         }
     };
     let _ = stop_sync.send(());
+    let _ = stop_census.send(());
+    if let Err(err) = census.await {
+        tracing::error!(error = %err, "the census task failed");
+    }
     let _ = stop_retention.send(());
     if let Err(err) = retention.await {
         tracing::error!(error = %err, "the retention task failed");

@@ -884,8 +884,10 @@ pub(super) struct RollupQuery {
     versions: Option<String>,
 }
 
-/// `GET .../requests/{versions|events}/{start}/{end}?resolution=`: the graphs. Start and
-/// end are unix seconds; 0/0 (the CLI's defaults) means the last 60 buckets.
+/// `GET .../requests/{versions|events|instances}/{start}/{end}?resolution=`: the graphs.
+/// Start and end are unix seconds; 0/0 (the CLI's defaults) means the last 60 buckets.
+/// `instances` (an extension) is the census: instances per version at the end of each
+/// bucket.
 pub(super) async fn group_requests(
     State(state): State<AdminState>,
     Path((app, group, kind, start, end)): Path<(String, String, String, i64, i64)>,
@@ -895,6 +897,7 @@ pub(super) async fn group_requests(
     let kind = match kind.as_str() {
         "versions" => RollupKind::Versions,
         "events" => RollupKind::Events,
+        "instances" => RollupKind::Instances,
         other => return Err(ApiError::NotFound(format!("no {other} rollup"))),
     };
     let resolution = query.resolution.filter(|r| *r != 0).unwrap_or(60);

@@ -1270,6 +1270,47 @@ fn event_label(event: (i64, i64)) -> String {
     format!("{name} ({}/{})", event.0, event.1)
 }
 
+/// The instances-by-version series of a graph of `len` buckets: each bucket's census
+/// ([`RollupKind::Instances`]), a bucket without one repeating the bucket before it (no
+/// server counted then; the fleet did not vanish), and the last bucket the live counts.
+fn census_series(
+    points: &[crate::store::RollupPoint],
+    live: &[(String, i64)],
+    len: usize,
+    index: impl Fn(i64) -> Option<usize>,
+) -> BTreeMap<String, Vec<i64>> {
+    let mut counted = vec![false; len];
+    let mut by_version: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for p in points {
+        if let Some(i) = index(p.bucket).filter(|i| *i < len) {
+            counted[i] = true;
+            by_version
+                .entry(p.version.clone())
+                .or_insert_with(|| vec![0; len])[i] = p.count;
+        }
+    }
+    if let Some(last) = len.checked_sub(1) {
+        counted[last] = true;
+        for values in by_version.values_mut() {
+            values[last] = 0;
+        }
+        for (version, count) in live {
+            by_version
+                .entry(version.clone())
+                .or_insert_with(|| vec![0; len])[last] = *count;
+        }
+    }
+    for i in 1..len {
+        if !counted[i] {
+            for values in by_version.values_mut() {
+                values[i] = values[i - 1];
+            }
+        }
+    }
+    by_version.retain(|_, values| values.iter().any(|v| *v > 0));
+    by_version
+}
+
 /// `GET .../graphs?range=1h|1d|7d|30d`: instances by version and events over time.
 pub(crate) async fn graphs(
     State(state): State<PanelState>,
@@ -1305,7 +1346,7 @@ pub(crate) async fn graphs(
             .rollups(
                 &app_id,
                 &group,
-                RollupKind::Versions,
+                RollupKind::Instances,
                 resolution,
                 first,
                 last,
@@ -1328,13 +1369,11 @@ pub(crate) async fn graphs(
         Err(err) => return html::internal_error(Some(&session), &err),
     };
     let len = usize::try_from(n).unwrap_or(0);
-    let mut by_version: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for p in version_points {
-        if let Some(i) = index(p.bucket).filter(|i| *i < len) {
-            by_version.entry(p.version).or_insert_with(|| vec![0; len])[i] += p.count;
-        }
-    }
-    let mut version_series: Vec<Series> = by_version
+    let live: Vec<(String, i64)> = counts
+        .iter()
+        .map(|c| (c.version.clone(), c.count))
+        .collect();
+    let mut version_series: Vec<Series> = census_series(&version_points, &live, len, index)
         .into_iter()
         .map(|(label, values)| Series { label, values })
         .collect();
@@ -1366,7 +1405,7 @@ pub(crate) async fn graphs(
         3600 => "hour",
         _ => "day",
     };
-    let versions_title = format!("Instances checking in per {unit}, by version ({range_label})");
+    let versions_title = format!("Instances by version, per {unit} ({range_label})");
     let events_title = format!("Events per {unit} ({range_label})");
     let versions_chart = LineChart {
         id: "versions",
@@ -1405,7 +1444,7 @@ pub(crate) async fn graphs(
 <h1>Graphs of {label}</h1>
 <nav aria-label="Period"><ul class="tabs">{tabs}</ul></nav>
 <div id="charts"{refresh}>
-<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Each instance checks in about once per poll interval, so the requests per bucket follow the instances on each version; the last bucket is the current one, still filling.</p>
+<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Instances are counted every few seconds; each past {unit} shows the count at its end, the last one the count now. A {unit} with no count (no server running) repeats the one before.</p>
 <figure aria-labelledby="versions-caption"><figcaption id="versions-caption">{versions_title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{versions_title} (scrolls sideways on narrow screens)">{vsvg}</div>{vlegend}{vtable}</figure>
 <figure aria-labelledby="events-caption"><figcaption id="events-caption">{events_title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{events_title} (scrolls sideways on narrow screens)">{esvg}</div>{elegend}{etable}</figure>
 </div>"#,
@@ -1775,4 +1814,42 @@ pub(crate) async fn activity(
         pager = pager(&base, page_no, pages),
     );
     page(StatusCode::OK, "Activity", Some(&session), &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RollupPoint;
+
+    fn point(version: &str, bucket: i64, count: i64) -> RollupPoint {
+        RollupPoint {
+            version: version.to_owned(),
+            event: None,
+            bucket,
+            count,
+        }
+    }
+
+    #[test]
+    fn the_census_series_fills_gaps_and_ends_with_the_live_counts() {
+        // Five one-minute buckets from 600; no census in the third.
+        let points = [
+            point("1.0.0", 600, 10),
+            point("1.0.0", 660, 8),
+            point("1.1.0", 660, 2),
+            point("1.0.0", 780, 4),
+            point("1.1.0", 780, 6),
+            point("0.9.0", 600, 1),
+        ];
+        let live = [("1.1.0".to_owned(), 10)];
+        let index = |bucket: i64| usize::try_from((bucket - 600) / 60).ok();
+        let series = census_series(&points, &live, 5, index);
+        assert_eq!(series["1.0.0"], [10, 8, 8, 4, 0]);
+        assert_eq!(series["1.1.0"], [0, 2, 2, 6, 10]);
+        assert_eq!(series["0.9.0"], [1, 0, 0, 0, 0]);
+        // A version with no instance anywhere in the range has no line.
+        let series = census_series(&[point("0.1.0", 600, 0)], &[], 3, index);
+        assert!(series.is_empty());
+        assert!(census_series(&points, &live, 0, index).is_empty());
+    }
 }

@@ -224,7 +224,9 @@ macro_rules! shared_batch_writes {
                      event_type, event_result, count) ",
                 );
                 qb.push_values(chunk, |mut b, (key, resolution, bucket, count)| {
-                    let (t, r) = key.event.unwrap_or((-1, -1));
+                    let (t, r) = key
+                        .event
+                        .unwrap_or((super::REQUESTS_EVENT, super::REQUESTS_EVENT));
                     b.push_bind(key.app_id.clone())
                         .push_bind(key.group_id.clone())
                         .push_bind(*resolution)
@@ -950,6 +952,52 @@ macro_rules! impl_store {
             Ok(rows)
         }
 
+        async fn record_census(
+            &self,
+            at: i64,
+            counts: &[VersionCount],
+        ) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            for resolution in super::ROLLUP_RESOLUTIONS {
+                let bucket = at.div_euclid(resolution) * resolution;
+                sqlx::query(
+                    "DELETE FROM rollups WHERE resolution = $1 AND bucket = $2 \
+                     AND event_type = $3",
+                )
+                .bind(resolution)
+                .bind(bucket)
+                .bind(super::CENSUS_EVENT)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                for chunk in counts.chunks(super::common::CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO rollups (app_id, group_id, resolution, bucket, version, \
+                         event_type, event_result, count) ",
+                    );
+                    qb.push_values(chunk, |mut b, c| {
+                        b.push_bind(c.app_id.clone())
+                            .push_bind(c.group_id.clone())
+                            .push_bind(resolution)
+                            .push_bind(bucket)
+                            .push_bind(c.version.clone())
+                            .push_bind(super::CENSUS_EVENT)
+                            .push_bind(super::CENSUS_EVENT)
+                            .push_bind(c.count);
+                    });
+                    // Another replica may have written this bucket's census meanwhile:
+                    // the later census wins.
+                    qb.push(
+                        " ON CONFLICT (app_id, group_id, resolution, bucket, version, \
+                         event_type, event_result) DO UPDATE SET count = excluded.count",
+                    );
+                    qb.build().execute(&mut *tx).await.map_err(backend)?;
+                }
+            }
+            tx.commit().await.map_err(backend)
+        }
+
         async fn rollups(
             &self,
             app_id: &str,
@@ -969,18 +1017,23 @@ macro_rules! impl_store {
             } else {
                 "SELECT version, event_type, event_result, bucket, count FROM rollups \
                  WHERE app_id = $1 AND group_id = $2 AND resolution = $3 \
-                 AND bucket >= $4 AND bucket <= $5 AND event_type = -1 \
+                 AND bucket >= $4 AND bucket <= $5 AND event_type = $6 \
                  ORDER BY version, bucket"
             };
-            let rows = sqlx::query(sql)
+            let series = match kind {
+                RollupKind::Instances => super::CENSUS_EVENT,
+                _ => super::REQUESTS_EVENT,
+            };
+            let mut query = sqlx::query(sql)
                 .bind(app_id)
                 .bind(group_id)
                 .bind(resolution)
                 .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
+                .bind(to);
+            if !events {
+                query = query.bind(series);
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
             rows.iter()
                 .map(|row| {
                     let event_type: i64 = row.try_get("event_type")?;

@@ -294,7 +294,16 @@ pub enum RollupKind {
     Versions,
     /// Events per (version, type, result).
     Events,
+    /// Instances per version: the census ([`Store::record_census`]) last taken in each
+    /// bucket.
+    Instances,
 }
+
+/// `event_type` of the rollup rows: requests per version carry this one, the census
+/// [`CENSUS_EVENT`], events their own (zero or more).
+pub(crate) const REQUESTS_EVENT: i64 = -1;
+/// `event_type` of the census rows.
+pub(crate) const CENSUS_EVENT: i64 = -2;
 
 /// One point of a rollup series.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -601,6 +610,12 @@ pub trait Store: Send + Sync + 'static {
         machine_id: &str,
         limit: i64,
     ) -> Result<Vec<HistoryRecord>, StoreError>;
+    /// Records a census of the fleet taken at `at` (unix seconds): the instances per
+    /// (app, group, version), as [`Store::version_counts`] gives them, replace the census of
+    /// the bucket holding `at` at every resolution of [`ROLLUP_RESOLUTIONS`]. So each
+    /// bucket ends up holding the last census taken in it; a version no instance runs any
+    /// more drops out. The census shares the rollups' table, retention and backup.
+    async fn record_census(&self, at: i64, counts: &[VersionCount]) -> Result<(), StoreError>;
     /// A rollup series between two bucket starts (unix seconds, inclusive).
     async fn rollups(
         &self,

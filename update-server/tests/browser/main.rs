@@ -452,12 +452,18 @@ async fn scenario(c: Client, s: TestServer) {
         .unwrap(),
     );
     assert_eq!(old.len(), 60, "a minute per bucket over an hour");
+    // A census per round (the flush after it), and the current minute counted live.
     let minutes: Vec<usize> = (0..60).filter(|i| old[*i] + new[*i] > 0).collect();
-    assert_eq!(minutes.len(), rounds, "one bucket per round");
+    assert_eq!(minutes.len(), rounds + 1, "one bucket per round, and now");
+    assert_eq!(
+        *minutes.last().unwrap(),
+        59,
+        "the last bucket is the current minute"
+    );
     let old: Vec<i64> = minutes.iter().map(|i| old[*i]).collect();
     let new: Vec<i64> = minutes.iter().map(|i| new[*i]).collect();
-    assert_eq!(old, vec![10, 8, 6, 4, 2, 0, 0], "1.0.0 falls to none");
-    assert_eq!(new, vec![0, 2, 4, 6, 8, 10, 10], "1.1.0 rises to all");
+    assert_eq!(old, vec![10, 8, 6, 4, 2, 0, 0, 0], "1.0.0 falls to none");
+    assert_eq!(new, vec![0, 2, 4, 6, 8, 10, 10, 10], "1.1.0 rises to all");
     let events = c
         .find_all(Locator::Css("svg[data-chart='events'] path[data-series]"))
         .await
@@ -483,7 +489,10 @@ async fn scenario(c: Client, s: TestServer) {
         .await
         .unwrap()
         .unwrap();
-    assert!(day.ends_with(",40"), "the hour's requests of 1.1.0: {day}");
+    assert!(
+        day.ends_with(",10"),
+        "this hour all ten instances run 1.1.0: {day}"
+    );
     screenshot(&c, "graphs-1d").await;
 
     // Pause from the page; the API reports it.

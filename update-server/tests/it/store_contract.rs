@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use update_server::store::{
     AppRecord, ChannelRecord, GrantRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceFilter,
-    InstanceRecord, PackageRecord, RollupDelta, RollupKey, RollupKind, Sighting, Store, StoreError,
+    InstanceRecord, PackageRecord, RollupDelta, RollupKey, RollupKind, RollupPoint, Sighting,
+    Store, StoreError, VersionCount,
 };
 
 /// Instantiates each contract check for both backends.
@@ -49,6 +50,7 @@ mod contract {
         grants_are_kept_per_group_and_go_with_it,
         history_is_ordered_and_limited,
         rollups_count_per_bucket_and_resolution,
+        the_census_keeps_the_last_count_of_each_bucket,
         instance_queries_filter_count_and_page,
         pruning_deletes_only_older_rows_a_batch_at_a_time,
     );
@@ -549,6 +551,81 @@ async fn rollups_count_per_bucket_and_resolution(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(outside.is_empty(), "the range bounds bucket starts");
+}
+
+async fn the_census_keeps_the_last_count_of_each_bucket(store: Arc<dyn Store>) {
+    let count = |version: &str, n: i64| VersionCount {
+        app_id: APP.into(),
+        group_id: "stable".into(),
+        version: version.into(),
+        count: n,
+    };
+    // Request counters of the same group must not mix with the census.
+    store
+        .record_sightings(
+            &[],
+            &[RollupDelta {
+                key: RollupKey {
+                    app_id: APP.into(),
+                    group_id: "stable".into(),
+                    version: "1.0.0".into(),
+                    event: None,
+                },
+                at: 36_010_000,
+                count: 99,
+            }],
+        )
+        .await
+        .unwrap();
+    // Two censuses in the minute starting at 36_000, one in the next.
+    store
+        .record_census(36_010, &[count("1.0.0", 10)])
+        .await
+        .unwrap();
+    store
+        .record_census(36_050, &[count("1.0.0", 8), count("1.1.0", 2)])
+        .await
+        .unwrap();
+    store
+        .record_census(36_070, &[count("1.1.0", 10)])
+        .await
+        .unwrap();
+    let series = |points: Vec<RollupPoint>| -> Vec<(String, i64, i64)> {
+        points
+            .into_iter()
+            .map(|p| (p.version, p.bucket, p.count))
+            .collect()
+    };
+    let minutes = store
+        .rollups(APP, "stable", RollupKind::Instances, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        series(minutes),
+        vec![
+            ("1.0.0".to_owned(), 36_000, 8),
+            ("1.1.0".to_owned(), 36_000, 2),
+            ("1.1.0".to_owned(), 36_060, 10),
+        ],
+        "the last census of a bucket replaces the earlier one, and a version gone drops out"
+    );
+    let hours = store
+        .rollups(APP, "stable", RollupKind::Instances, 3600, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(series(hours), vec![("1.1.0".to_owned(), 36_000, 10)]);
+    let requests = store
+        .rollups(APP, "stable", RollupKind::Versions, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(series(requests), vec![("1.0.0".to_owned(), 36_000, 99)]);
+    // The census is pruned with the rollups of its resolution.
+    assert!(store.prune_rollups(60, 36_060, 100).await.unwrap() >= 2);
+    let left = store
+        .rollups(APP, "stable", RollupKind::Instances, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(series(left), vec![("1.1.0".to_owned(), 36_060, 10)]);
 }
 
 async fn instance_queries_filter_count_and_page(store: Arc<dyn Store>) {
