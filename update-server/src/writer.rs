@@ -289,6 +289,7 @@ async fn process(
     let mut history = Vec::new();
     let mut rollups = Vec::new();
     let mut pauses = Vec::new();
+    let mut records = Records::load(tx.as_mut(), jobs).await?;
     for job in jobs {
         let key = (job.app_id.clone(), job.group_id.clone());
         let group = working.get_mut(&key).filter(|_| job.route.is_some());
@@ -296,9 +297,11 @@ async fn process(
             history: &mut history,
             rollups: &mut rollups,
             pauses: &mut pauses,
+            records: &mut records,
         };
         outcomes.push(process_job(tx.as_mut(), job, group.map(|w| &mut w.state), &mut out).await?);
     }
+    tx.put_instances(&records.changed()).await?;
     tx.append_history(&history).await?;
     tx.add_rollups(&rollups).await?;
     for ((app_id, group_id), w) in &working {
@@ -355,6 +358,69 @@ struct Batch<'a> {
     history: &'a mut Vec<HistoryRecord>,
     rollups: &'a mut Vec<RollupDelta>,
     pauses: &'a mut Vec<ActivityRecord>,
+    records: &'a mut Records,
+}
+
+/// A batch's instances: read in one statement before its jobs run, changed in memory by
+/// them (a later job of the same instance sees what an earlier one did), written in one
+/// statement before the commit.
+#[derive(Default)]
+struct Records {
+    by_key: HashMap<(String, String), InstanceRecord>,
+    changed: std::collections::BTreeSet<(String, String)>,
+}
+
+impl Records {
+    async fn load(tx: &mut dyn WriteTx, jobs: &[&Job]) -> Result<Self, StoreError> {
+        let keys: Vec<(String, String)> = jobs
+            .iter()
+            .map(|job| (job.app_id.clone(), job.machine_id.clone()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let by_key = tx
+            .instances_by_key(&keys)
+            .await?
+            .into_iter()
+            .map(|r| ((r.app_id.clone(), r.machine_id.clone()), r))
+            .collect();
+        Ok(Self {
+            by_key,
+            changed: std::collections::BTreeSet::new(),
+        })
+    }
+
+    fn get(&self, app_id: &str, machine_id: &str) -> Option<InstanceRecord> {
+        self.by_key
+            .get(&(app_id.to_owned(), machine_id.to_owned()))
+            .cloned()
+    }
+
+    fn put(&mut self, record: &InstanceRecord) {
+        let key = (record.app_id.clone(), record.machine_id.clone());
+        self.changed.insert(key.clone());
+        self.by_key.insert(key, record.clone());
+    }
+
+    /// Clears an instance's grant of `version` if the batch holds the instance (the
+    /// statement that clears it in the store would be overwritten by the batch's write).
+    fn clear_grant(&mut self, app_id: &str, machine_id: &str, version: &str) {
+        let key = (app_id.to_owned(), machine_id.to_owned());
+        if let Some(record) = self.by_key.get_mut(&key)
+            && record.grant_version.as_deref() == Some(version)
+        {
+            record.grant_version = None;
+            record.granted_at = None;
+            self.changed.insert(key);
+        }
+    }
+
+    fn changed(&self) -> Vec<InstanceRecord> {
+        self.changed
+            .iter()
+            .filter_map(|key| self.by_key.get(key).cloned())
+            .collect()
+    }
 }
 
 async fn process_job(
@@ -365,7 +431,7 @@ async fn process_job(
 ) -> Result<Outcome, StoreError> {
     let (history, rollups) = (&mut *out.history, &mut *out.rollups);
     let now_ms = millis(job.now);
-    let stored = tx.instance(&job.app_id, &job.machine_id).await?;
+    let stored = out.records.get(&job.app_id, &job.machine_id);
     let mut record = stored.unwrap_or_else(|| InstanceRecord {
         app_id: job.app_id.clone(),
         machine_id: job.machine_id.clone(),
@@ -426,7 +492,7 @@ async fn process_job(
     let Some(version) = job.version.clone() else {
         // A version the engine cannot order: the events are recorded, the status cannot
         // move and no decision is made (the caller answers "no update").
-        tx.put_instance(&record).await?;
+        out.records.put(&record);
         return Ok(Outcome {
             decision: None,
             known: known(&record),
@@ -468,7 +534,7 @@ async fn process_job(
             },
             job.now,
         );
-        persist_effects(tx, job, &outcome.effects, out.pauses).await?;
+        persist_effects(tx, job, &outcome.effects, out.pauses, out.records).await?;
     }
 
     let mut decision = None;
@@ -490,7 +556,7 @@ async fn process_job(
             install_source: install_source(&job.install_source),
         };
         let outcome = state.decide(policy, &mut instance, &check, job.now);
-        persist_effects(tx, job, &outcome.effects, out.pauses).await?;
+        persist_effects(tx, job, &outcome.effects, out.pauses, out.records).await?;
         if let Decision::Update {
             target,
             reissued: false,
@@ -511,7 +577,7 @@ async fn process_job(
     }
     record.grant_version = instance.grant.as_ref().map(|g| g.target.to_string());
     record.granted_at = instance.grant.as_ref().map(|g| millis(g.granted_at));
-    tx.put_instance(&record).await?;
+    out.records.put(&record);
     Ok(Outcome {
         decision,
         known: known(&record),
@@ -572,13 +638,16 @@ async fn persist_effects(
     job: &Job,
     effects: &Effects,
     pauses: &mut Vec<ActivityRecord>,
+    records: &mut Records,
 ) -> Result<(), StoreError> {
     for released in &effects.released {
         let machine = released.grant.machine_id.as_str();
         tx.delete_grant(&job.app_id, &job.group_id, machine).await?;
         if machine != job.machine_id {
-            tx.clear_instance_grant(&job.app_id, machine, &released.grant.target.to_string())
+            let version = released.grant.target.to_string();
+            tx.clear_instance_grant(&job.app_id, machine, &version)
                 .await?;
+            records.clear_grant(&job.app_id, machine, &version);
         }
     }
     if let Some(grant) = &effects.granted {

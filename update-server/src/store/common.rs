@@ -248,6 +248,78 @@ macro_rules! shared_batch_writes {
             Ok(())
         }
 
+        async fn read_instances(
+            conn: &mut $conn,
+            keys: &[(String, String)],
+        ) -> Result<Vec<InstanceRecord>, StoreError> {
+            use super::common::backend;
+            let mut found = Vec::with_capacity(keys.len());
+            for chunk in keys.chunks(super::common::CHUNK) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT * FROM instances WHERE (app_id, machine_id) IN (",
+                );
+                qb.push_values(chunk, |mut b, (app_id, machine_id)| {
+                    b.push_bind(app_id.clone()).push_bind(machine_id.clone());
+                });
+                qb.push(")");
+                for row in qb
+                    .build()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(backend)?
+                {
+                    found.push(
+                        <InstanceRecord as sqlx::FromRow<'_, _>>::from_row(&row)
+                            .map_err(backend)?,
+                    );
+                }
+            }
+            Ok(found)
+        }
+
+        async fn write_instances(
+            conn: &mut $conn,
+            instances: &[InstanceRecord],
+        ) -> Result<(), StoreError> {
+            // 13 parameters a row: stay far below both backends' limits.
+            for chunk in instances.chunks(super::common::CHUNK / 2) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
+                     last_event_type, last_event_result, last_error_code, grant_version, \
+                     granted_at, first_seen, last_seen) ",
+                );
+                qb.push_values(chunk, |mut b, i| {
+                    b.push_bind(i.app_id.clone())
+                        .push_bind(i.machine_id.clone())
+                        .push_bind(i.group_id.clone())
+                        .push_bind(i.version.clone())
+                        .push_bind(i.oem.clone())
+                        .push_bind(i.status.clone())
+                        .push_bind(i.last_event_type)
+                        .push_bind(i.last_event_result)
+                        .push_bind(i.last_error_code)
+                        .push_bind(i.grant_version.clone())
+                        .push_bind(i.granted_at)
+                        .push_bind(i.first_seen)
+                        .push_bind(i.last_seen);
+                });
+                qb.push(
+                    " ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, \
+                     version = excluded.version, oem = excluded.oem, status = excluded.status, \
+                     last_event_type = excluded.last_event_type, \
+                     last_event_result = excluded.last_event_result, \
+                     last_error_code = excluded.last_error_code, \
+                     grant_version = excluded.grant_version, granted_at = excluded.granted_at, \
+                     last_seen = excluded.last_seen",
+                );
+                qb.build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(super::common::backend)?;
+            }
+            Ok(())
+        }
+
         async fn write_sightings(conn: &mut $conn, sightings: &[Sighting]) -> Result<(), StoreError> {
             let latest = super::common::latest_sightings(sightings);
             for chunk in latest.chunks(super::common::CHUNK) {
@@ -1173,37 +1245,19 @@ macro_rules! impl_write_tx {
             Ok(())
         }
 
+        async fn instances_by_key(
+            &mut self,
+            keys: &[(String, String)],
+        ) -> Result<Vec<InstanceRecord>, StoreError> {
+            read_instances(&mut *self.tx, keys).await
+        }
+
+        async fn put_instances(&mut self, instances: &[InstanceRecord]) -> Result<(), StoreError> {
+            write_instances(&mut *self.tx, instances).await
+        }
+
         async fn put_instance(&mut self, i: &InstanceRecord) -> Result<(), StoreError> {
-            sqlx::query(
-                "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
-                 last_event_type, last_event_result, last_error_code, grant_version, \
-                 granted_at, first_seen, last_seen) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                 ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, \
-                 version = excluded.version, oem = excluded.oem, status = excluded.status, \
-                 last_event_type = excluded.last_event_type, \
-                 last_event_result = excluded.last_event_result, \
-                 last_error_code = excluded.last_error_code, \
-                 grant_version = excluded.grant_version, granted_at = excluded.granted_at, \
-                 last_seen = excluded.last_seen",
-            )
-            .bind(&i.app_id)
-            .bind(&i.machine_id)
-            .bind(&i.group_id)
-            .bind(&i.version)
-            .bind(&i.oem)
-            .bind(&i.status)
-            .bind(i.last_event_type)
-            .bind(i.last_event_result)
-            .bind(i.last_error_code)
-            .bind(&i.grant_version)
-            .bind(i.granted_at)
-            .bind(i.first_seen)
-            .bind(i.last_seen)
-            .execute(&mut *self.tx)
-            .await
-            .map_err(super::common::backend)?;
-            Ok(())
+            self.put_instances(std::slice::from_ref(i)).await
         }
 
         async fn append_history(&mut self, entries: &[HistoryRecord]) -> Result<(), StoreError> {

@@ -678,6 +678,14 @@ pub trait WriteTx: Send {
     ) -> Result<Option<InstanceRecord>, StoreError>;
     /// Creates or replaces an instance.
     async fn put_instance(&mut self, instance: &InstanceRecord) -> Result<(), StoreError>;
+    /// Reads the instances of the given (app, machine) keys that exist, in any order: one
+    /// statement per few hundred keys (the writer reads a whole batch's instances at once).
+    async fn instances_by_key(
+        &mut self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<InstanceRecord>, StoreError>;
+    /// Creates or replaces instances, a few hundred per statement.
+    async fn put_instances(&mut self, instances: &[InstanceRecord]) -> Result<(), StoreError>;
     /// Appends history entries.
     async fn append_history(&mut self, entries: &[HistoryRecord]) -> Result<(), StoreError>;
     /// Adds counter increments.

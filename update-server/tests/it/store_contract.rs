@@ -46,6 +46,7 @@ mod contract {
         deleting_an_app_removes_what_belongs_to_it,
         sightings_create_and_refresh_instances,
         write_transactions_commit_or_roll_back,
+        instances_are_read_and_written_by_the_batch,
         group_state_read_modify_write_is_atomic,
         grants_are_kept_per_group_and_go_with_it,
         history_is_ordered_and_limited,
@@ -281,6 +282,60 @@ async fn sightings_create_and_refresh_instances(store: Arc<dyn Store>) {
     assert_eq!((m1.version.as_str(), m1.last_seen), ("1.1.0", 20_000));
     assert_eq!(m1.first_seen, 12_000);
     assert!(store.instance(APP, "m3").await.unwrap().is_none());
+}
+
+async fn instances_are_read_and_written_by_the_batch(store: Arc<dyn Store>) {
+    let record = |machine: &str, status: &str, seen: i64| InstanceRecord {
+        app_id: APP.into(),
+        machine_id: machine.into(),
+        group_id: "stable".into(),
+        version: "1.0.0".into(),
+        oem: "oem".into(),
+        status: status.into(),
+        last_event_type: Some(3),
+        last_event_result: Some(2),
+        last_error_code: None,
+        grant_version: None,
+        granted_at: None,
+        first_seen: 1,
+        last_seen: seen,
+    };
+    // More than one statement's worth, so the chunking is exercised.
+    let many: Vec<InstanceRecord> = (0..700)
+        .map(|i| record(&format!("m{i:03}"), "unknown", 10))
+        .collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.put_instances(&many).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    // One replaced in the same transaction before it is read back.
+    tx.put_instances(&[record("m001", "complete", 20)])
+        .await
+        .unwrap();
+    let mut keys: Vec<(String, String)> = (0..700)
+        .step_by(7)
+        .map(|i| (APP.to_owned(), format!("m{i:03}")))
+        .collect();
+    keys.push((APP.to_owned(), "m001".to_owned()));
+    keys.push((APP.to_owned(), "nobody".to_owned()));
+    keys.push(("other-app".to_owned(), "m000".to_owned()));
+    let mut found = tx.instances_by_key(&keys).await.unwrap();
+    tx.commit().await.unwrap();
+    found.sort_by(|a, b| a.machine_id.cmp(&b.machine_id));
+    assert_eq!(
+        found.len(),
+        101,
+        "100 of every 7th, m001, none missing or foreign"
+    );
+    assert_eq!(found[0], record("m000", "unknown", 10));
+    assert_eq!(found[1], record("m001", "complete", 20));
+    assert_eq!(
+        store
+            .count_instances(&InstanceFilter::default())
+            .await
+            .unwrap(),
+        700
+    );
 }
 
 async fn write_transactions_commit_or_roll_back(store: Arc<dyn Store>) {
