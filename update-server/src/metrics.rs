@@ -305,7 +305,10 @@ impl Metrics {
             return Some(f.counts.clone());
         }
         let started = Instant::now();
-        match store.instance_status_counts().await {
+        match store
+            .instance_status_counts(&crate::store::InstanceFilter::default())
+            .await
+        {
             Ok(counts) => {
                 self.store_latency(StoreOp::InstanceCounts, started.elapsed());
                 *fleet = Some(Fleet {

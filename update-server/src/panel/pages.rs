@@ -15,7 +15,8 @@ use crate::cache::{AppEntry, Snapshot};
 use crate::clock::millis;
 use crate::policy::GroupPolicy;
 use crate::store::{
-    HistoryKind, InstanceFilter, ROLLUP_RESOLUTIONS, RollupKind, bucket_of, canonical_app_id,
+    HistoryKind, InstanceFilter, ROLLUP_RESOLUTIONS, RollupKind, VersionCount, bucket_of,
+    canonical_app_id,
 };
 use crate::writer::status_name;
 use axum::extract::{Form, Path, Query, State};
@@ -596,10 +597,22 @@ async fn group_page(
         ..InstanceFilter::default()
     };
     let loaded = async {
-        let mut counts = store.version_counts(&filter).await?;
+        // One grouped scan of the group's instances gives both breakdowns.
+        let by_status = store.instance_status_counts(&filter).await?;
+        let mut counts: Vec<VersionCount> = Vec::new();
+        for c in &by_status {
+            match counts.iter_mut().find(|v| v.version == c.version) {
+                Some(v) => v.count += c.count,
+                None => counts.push(VersionCount {
+                    app_id: c.app_id.clone(),
+                    group_id: c.group_id.clone(),
+                    version: c.version.clone(),
+                    count: c.count,
+                }),
+            }
+        }
         counts.sort_by(|a, b| by_version_desc(&a.version, &b.version));
-        let mut statuses = Vec::new();
-        for status in [
+        let statuses: Vec<(&str, i64)> = [
             InstanceStatus::Unknown,
             InstanceStatus::Granted,
             InstanceStatus::Downloading,
@@ -608,16 +621,18 @@ async fn group_page(
             InstanceStatus::InstalledHeld,
             InstanceStatus::Complete,
             InstanceStatus::Error(rollout_core::ErrorCode(0)),
-        ] {
+        ]
+        .into_iter()
+        .map(|status| {
             let name = status_name(status);
-            let n = store
-                .count_instances(&InstanceFilter {
-                    status: Some(name.to_owned()),
-                    ..filter.clone()
-                })
-                .await?;
-            statuses.push((name, n));
-        }
+            let n = by_status
+                .iter()
+                .filter(|c| c.status == name)
+                .map(|c| c.count)
+                .sum();
+            (name, n)
+        })
+        .collect();
         let rollout_state = why::group_state(store, &app_id, group).await?;
         let instances = why::instances(store, &app_id, group).await?;
         Ok::<_, crate::store::StoreError>((counts, statuses, rollout_state, instances))

@@ -846,15 +846,17 @@ macro_rules! impl_store {
             })
         }
 
-        async fn instance_status_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+        async fn instance_status_counts(
+            &self,
+            filter: &InstanceFilter,
+        ) -> Result<Vec<StatusCount>, StoreError> {
             use super::common::backend;
-            let rows = sqlx::query(
-                "SELECT app_id, group_id, version, status, COUNT(*) AS n FROM instances \
-                 GROUP BY app_id, group_id, version, status",
-            )
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT app_id, group_id, version, status, COUNT(*) AS n FROM instances",
+            );
+            super::common::push_instance_filter!(qb, filter);
+            qb.push(" GROUP BY app_id, group_id, version, status");
+            let rows = qb.build().fetch_all(&self.pool).await.map_err(backend)?;
             rows.iter()
                 .map(|row| {
                     Ok(StatusCount {

@@ -546,8 +546,12 @@ pub trait Store: Send + Sync + 'static {
     /// Asks the database for the latest migration applied (the readiness probe: it fails
     /// when the database does not answer).
     async fn schema_status(&self) -> Result<SchemaStatus, StoreError>;
-    /// Instance counts per (app, group, version, status): one grouped scan of the instances.
-    async fn instance_status_counts(&self) -> Result<Vec<StatusCount>, StoreError>;
+    /// Instance counts per (app, group, version, status) among those matching the filter:
+    /// one grouped scan.
+    async fn instance_status_counts(
+        &self,
+        filter: &InstanceFilter,
+    ) -> Result<Vec<StatusCount>, StoreError>;
     /// Deletes up to `limit` history entries older than `before` (unix ms), oldest first;
     /// returns how many it deleted. Retention calls it in small batches until it deletes
     /// fewer than `limit`, so no transaction holds locks for long.

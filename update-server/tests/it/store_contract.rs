@@ -732,6 +732,31 @@ async fn instance_queries_filter_count_and_page(store: Arc<dyn Store>) {
             ("stable", "1.1.0", 4)
         ]
     );
+    // The same breakdown by status, filtered to one group: every sighting is `unknown`.
+    let beta = InstanceFilter {
+        group_id: Some("beta".into()),
+        ..all.clone()
+    };
+    let mut by_status: Vec<(String, String, i64)> = store
+        .instance_status_counts(&beta)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.version, c.status, c.count))
+        .collect();
+    by_status.sort();
+    assert_eq!(
+        by_status,
+        vec![
+            ("1.0.0".to_owned(), "unknown".to_owned(), 4),
+            ("1.1.0".to_owned(), "unknown".to_owned(), 1)
+        ]
+    );
+    let everyone = store
+        .instance_status_counts(&InstanceFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(everyone.iter().map(|c| c.count).sum::<i64>(), 25);
 }
 
 async fn pruning_deletes_only_older_rows_a_batch_at_a_time(store: Arc<dyn Store>) {
