@@ -458,6 +458,9 @@ pub enum GroupCommand {
     Versions(RollupArgs),
     /// Events per version, type and result over time.
     Events(RollupArgs),
+    /// Instances per version over time, as the server counts them every 20 s (an
+    /// extension).
+    Instances(RollupArgs),
     /// Delete a group.
     Delete(GroupRef),
     /// Pause updates for a group.

@@ -358,6 +358,7 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
         }
         GroupCommand::Versions(args) => crate::rollout::versions(client, &args).await,
         GroupCommand::Events(args) => crate::rollout::events(client, &args).await,
+        GroupCommand::Instances(args) => crate::rollout::instances(client, &args).await,
         GroupCommand::Delete(group) => {
             let path = [
                 "apps",

@@ -145,6 +145,25 @@ pub async fn versions(client: &Client, args: &RollupArgs) -> Result<Output, Erro
     Ok(Output::lines(lines, &rollup.items))
 }
 
+/// Runs `group instances`: one row per version and bucket, the instances the server
+/// counted in that bucket (the last count taken in it).
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn instances(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
+    let rollup = rollup(client, "instances", args).await?;
+    let mut lines = vec!["Version\tTimestamp\tInstances".to_owned()];
+    for item in &rollup.items {
+        for value in &item.values {
+            lines.push(format!(
+                "{}\t{}\t{}",
+                item.version, value.timestamp, value.count
+            ));
+        }
+    }
+    Ok(Output::lines(lines, &rollup.items))
+}
+
 /// Runs `group events`: one row per version, event type, result and bucket.
 ///
 /// # Errors

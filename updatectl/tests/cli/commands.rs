@@ -590,6 +590,32 @@ fn group_show_versions_events_and_the_extra_policy_fields() {
     let row: Vec<&str> = lines.next().expect("a row").split('\t').collect();
     assert_eq!(row[0], "1.0.0");
     assert!(row[2].parse::<u64>().unwrap() > 0, "{versions}");
+    // The census counts the bench's instances (one per response), within a census period.
+    let mut census = String::new();
+    for _ in 0..150 {
+        census = server.ok(&["group", "instances", &app, "--group-id=g"]);
+        if census.lines().count() > 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut lines = census.lines();
+    assert_eq!(lines.next(), Some("Version\tTimestamp\tInstances"));
+    let row: Vec<&str> = lines.next().expect("a census row").split('\t').collect();
+    assert_eq!(row[0], "1.0.0");
+    let counted: u64 = row[2].parse().unwrap();
+    let known: serde_json::Value = serde_json::from_str(&server.ok(&[
+        "--json",
+        "instance",
+        "list-app-versions",
+        &app,
+        "--group-id=g",
+    ]))
+    .unwrap();
+    assert!(
+        counted > 0 && counted <= known[0]["count"].as_u64().unwrap(),
+        "{census} vs {known}"
+    );
     let events = server.ok(&["group", "events", &app, "--group-id=g", "--resolution=3600"]);
     let mut lines = events.lines();
     assert_eq!(
