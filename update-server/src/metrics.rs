@@ -128,21 +128,72 @@ impl ErrorKind {
 
 /// The label of a decision: `update` or the reason for none.
 pub fn reason_label(reason: Option<&Reason>) -> &'static str {
+    REASON_LABELS[reason_index(reason)]
+}
+
+/// Every decision label, in the order `/metrics` lists them.
+const REASON_LABELS: [&str; 13] = [
+    "ahead_of_target",
+    "auto_paused",
+    "blacklisted",
+    "in_flight_cap",
+    "no_package",
+    "no_target",
+    "not_in_percent",
+    "other",
+    "outside_window",
+    "paused",
+    "rate_limited",
+    "up_to_date",
+    "update",
+];
+
+/// The index of a decision's label in [`REASON_LABELS`].
+fn reason_index(reason: Option<&Reason>) -> usize {
     match reason {
-        None => "update",
-        Some(Reason::UpToDate) => "up_to_date",
-        Some(Reason::AheadOfTarget) => "ahead_of_target",
-        Some(Reason::NoTarget) => "no_target",
-        Some(Reason::NoPackage) => "no_package",
-        Some(Reason::Paused) => "paused",
-        Some(Reason::AutoPaused { .. }) => "auto_paused",
-        Some(Reason::Blacklisted) => "blacklisted",
-        Some(Reason::OutsideWindow { .. }) => "outside_window",
-        Some(Reason::NotInPercent { .. }) => "not_in_percent",
-        Some(Reason::RateLimited { .. }) => "rate_limited",
-        Some(Reason::InFlightCap { .. }) => "in_flight_cap",
-        // A reason added to the engine after this list: counted, not lost.
-        Some(_) => "other",
+        Some(Reason::AheadOfTarget) => 0,
+        Some(Reason::AutoPaused { .. }) => 1,
+        Some(Reason::Blacklisted) => 2,
+        Some(Reason::InFlightCap { .. }) => 3,
+        Some(Reason::NoPackage) => 4,
+        Some(Reason::NoTarget) => 5,
+        Some(Reason::NotInPercent { .. }) => 6,
+        Some(Reason::OutsideWindow { .. }) => 8,
+        Some(Reason::Paused) => 9,
+        Some(Reason::RateLimited { .. }) => 10,
+        Some(Reason::UpToDate) => 11,
+        None => 12,
+        // A reason added to the engine after this list: counted as `other`, not lost.
+        Some(_) => 7,
+    }
+}
+
+/// HTTP status codes 100 to 999, each a counter: bumped on every response without a lock.
+#[derive(Debug)]
+struct StatusCounters(Vec<AtomicU64>);
+
+impl Default for StatusCounters {
+    fn default() -> Self {
+        Self((100..1000).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+impl StatusCounters {
+    fn bump(&self, status: u16) {
+        if let Some(counter) = status
+            .checked_sub(100)
+            .and_then(|i| self.0.get(usize::from(i)))
+        {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The codes answered at least once, with their counts.
+    fn seen(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        (100u16..)
+            .zip(&self.0)
+            .map(|(status, n)| (status, n.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
     }
 }
 
@@ -190,11 +241,9 @@ impl Histogram {
 
 #[derive(Debug, Default)]
 struct Counters {
-    decisions: BTreeMap<&'static str, u64>,
     grants: BTreeMap<(String, String), u64>,
     events: BTreeMap<(String, String), u64>,
     errors: BTreeMap<&'static str, u64>,
-    responses: BTreeMap<u16, u64>,
     store_latency: BTreeMap<StoreOp, Histogram>,
     batches: BTreeMap<BatchKind, Histogram>,
     pruned: BTreeMap<&'static str, u64>,
@@ -212,6 +261,9 @@ pub struct Metrics {
     checks_fast: AtomicU64,
     checks_writer: AtomicU64,
     requests: AtomicU64,
+    // Bumped on every update check and response: atomics, not the counters' lock.
+    decisions: [AtomicU64; REASON_LABELS.len()],
+    responses: StatusCounters,
     counters: Mutex<Counters>,
     fleet: tokio::sync::Mutex<Option<Fleet>>,
 }
@@ -237,11 +289,7 @@ impl Metrics {
 
     /// The engine decided (`None`: an update; otherwise why not).
     pub fn decision(&self, reason: Option<&Reason>) {
-        *self
-            .counters()
-            .decisions
-            .entry(reason_label(reason))
-            .or_default() += 1;
+        self.decisions[reason_index(reason)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A new grant (not a re-issue) in a group that exists.
@@ -268,7 +316,7 @@ impl Metrics {
 
     /// An HTTP response went out.
     pub fn response(&self, status: u16) {
-        *self.counters().responses.entry(status).or_default() += 1;
+        self.responses.bump(status);
     }
 
     /// A store operation took `elapsed`.
@@ -370,13 +418,16 @@ impl Metrics {
                 "counter",
                 "Decisions of the rollout engine: update, or the reason for none.",
             );
-            for (reason, n) in &c.decisions {
-                sample(
-                    &mut out,
-                    "update_server_decisions_total",
-                    &[("reason", reason)],
-                    *n,
-                );
+            for (reason, n) in REASON_LABELS.iter().zip(&self.decisions) {
+                let n = n.load(Ordering::Relaxed);
+                if n > 0 {
+                    sample(
+                        &mut out,
+                        "update_server_decisions_total",
+                        &[("reason", reason)],
+                        n,
+                    );
+                }
             }
             header(
                 &mut out,
@@ -426,12 +477,12 @@ impl Metrics {
                 "counter",
                 "HTTP responses, by status code.",
             );
-            for (status, n) in &c.responses {
+            for (status, n) in self.responses.seen() {
                 sample(
                     &mut out,
                     "update_server_http_responses_total",
                     &[("status", &status.to_string())],
-                    *n,
+                    n,
                 );
             }
             header(
@@ -743,6 +794,38 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_labels_are_distinct_sorted_and_mapped() {
+        let mut sorted = REASON_LABELS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, REASON_LABELS, "sorted, no duplicates");
+        assert_eq!(reason_label(None), "update");
+        assert_eq!(reason_label(Some(&Reason::UpToDate)), "up_to_date");
+        assert_eq!(
+            reason_label(Some(&Reason::AheadOfTarget)),
+            "ahead_of_target"
+        );
+        assert_eq!(reason_label(Some(&Reason::NoTarget)), "no_target");
+        assert_eq!(reason_label(Some(&Reason::NoPackage)), "no_package");
+        assert_eq!(reason_label(Some(&Reason::Paused)), "paused");
+        assert_eq!(reason_label(Some(&Reason::Blacklisted)), "blacklisted");
+    }
+
+    #[test]
+    fn responses_are_counted_per_status_without_the_lock() {
+        let metrics = Metrics::default();
+        for status in [200, 200, 404, 999, 1000, 42] {
+            metrics.response(status);
+        }
+        let seen: Vec<(u16, u64)> = metrics.responses.seen().collect();
+        assert_eq!(
+            seen,
+            vec![(200, 2), (404, 1), (999, 1)],
+            "out-of-range codes dropped"
+        );
+    }
 
     #[test]
     fn label_values_are_escaped() {
