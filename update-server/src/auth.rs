@@ -74,13 +74,16 @@ impl Secret {
             path: "--secret".into(),
             reason: reason.into(),
         };
-        if text.len() != 64 {
+        // Checked byte by byte before anything is sliced or parsed: a multi-byte character
+        // must not split a slice (a panic that would print the secret), and `u8::from_str_radix`
+        // would take a `+` sign.
+        let digits = text.as_bytes();
+        if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
             return Err(bad("expected 64 hex digits"));
         }
         let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-                .map_err(|_| bad("expected 64 hex digits"))?;
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (hex_value(pair[0]) << 4) | hex_value(pair[1]);
         }
         Ok(Self(bytes))
     }
@@ -158,6 +161,16 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
+}
+
+/// The value of one ASCII hex digit (0 for anything else; the caller checked).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -361,6 +374,35 @@ mod tests {
             host: "localhost",
             port: 8000,
         }
+    }
+
+    #[test]
+    fn secrets_are_exactly_64_hex_digits_and_never_echoed() {
+        let good = "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789";
+        assert!(Secret::from_hex(good).is_ok());
+        assert!(Secret::from_hex(&format!("  {good}\n")).is_ok());
+        let sign = "+f".repeat(32);
+        let multibyte = format!("{}é{}", "a".repeat(31), "b".repeat(31));
+        for bad in [
+            sign.as_str(),
+            multibyte.as_str(),
+            &good[..63],
+            &format!("{good}0"),
+            "",
+        ] {
+            let err = Secret::from_hex(bad).expect_err(bad).to_string();
+            assert!(err.contains("expected 64 hex digits"), "{err}");
+            if !bad.is_empty() {
+                assert!(!err.contains(bad), "the error echoes the secret: {err}");
+            }
+        }
+        let a = Secret::from_hex(good).expect("parses");
+        let b = Secret::from_hex(&good.to_ascii_lowercase()).expect("parses");
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.0[0], 0x01);
+        assert_eq!(a.0[5], 0xab);
+        assert_eq!(a.0[7], 0xef);
+        assert_eq!(a.0[8], 0xab, "upper-case digits");
     }
 
     #[test]

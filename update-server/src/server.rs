@@ -20,7 +20,7 @@ use crate::writer::{InstanceCache, Writer};
 use crate::{backup, panel, upstream};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -64,14 +64,67 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
         }
         Some(url) => Err(ServerError::DatabaseUrl(url.clone())),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-                path: config.data_dir.clone(),
-                source,
-            })?;
+            prepare_data_dir(&config.data_dir)?;
             let path = config.data_dir.join("update-server.sqlite3");
-            Ok(Arc::new(SqliteStore::open(&path).await?))
+            private_file(&path, true)?;
+            let store = SqliteStore::open(&path).await?;
+            // SQLite gives its -wal and -shm files the database's mode; these exist only
+            // now, and an earlier version may have left them readable.
+            for suffix in ["-wal", "-shm"] {
+                let mut name = path.clone().into_os_string();
+                name.push(suffix);
+                private_file(Path::new(&name), false)?;
+            }
+            Ok(Arc::new(store))
         }
     }
+}
+
+/// Creates the data directory (and its parents) if missing, and makes it private to the
+/// server's user (mode 0700): it holds the database, the server secret and the payloads.
+pub fn prepare_data_dir(dir: &Path) -> Result<(), ServerError> {
+    let err = |source| ServerError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        builder.mode(0o700);
+        builder.create(dir).map_err(err)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    #[cfg(not(unix))]
+    builder.create(dir).map_err(err)?;
+    Ok(())
+}
+
+/// Makes a file of the data directory readable and writable by the server's user alone
+/// (mode 0600); with `create`, creates it empty first when missing (an empty file is an
+/// empty SQLite database). A missing file without `create` is left missing.
+fn private_file(path: &Path, create: bool) -> Result<(), ServerError> {
+    let err = |source| ServerError::DataDir {
+        path: path.to_path_buf(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        if create {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(false).mode(0o600);
+            options.open(path).map_err(err)?;
+        }
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => {}
+            other => other.map_err(err)?,
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, create, err);
+    Ok(())
 }
 
 /// The server secret the configuration names: `--secret`, else `secret.key` in the data
@@ -80,11 +133,11 @@ pub fn load_secret(config: &Config) -> Result<Secret, ServerError> {
     match &config.secret {
         Some(text) => Ok(Secret::from_hex(text)?),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-                path: config.data_dir.clone(),
-                source,
-            })?;
-            Ok(Secret::load_or_create(&config.data_dir.join("secret.key"))?)
+            prepare_data_dir(&config.data_dir)?;
+            let path = config.data_dir.join("secret.key");
+            let secret = Secret::load_or_create(&path)?;
+            private_file(&path, false)?;
+            Ok(secret)
         }
     }
 }

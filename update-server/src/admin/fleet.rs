@@ -58,8 +58,16 @@ impl InstanceQuery {
             event_type: code(self.event_type.as_ref(), "eventType")?,
             event_result: code(self.event_result.as_ref(), "eventResult")?,
             // Dates are unix seconds; 0 means no bound.
-            seen_after: self.date_start.filter(|d| *d > 0).map(|d| d * 1000),
-            seen_before: self.date_end.filter(|d| *d > 0).map(|d| d * 1000 + 999),
+            // Saturating: a date past the year 292,277,026 is "no bound" in that direction,
+            // not a wrapped negative time.
+            seen_after: self
+                .date_start
+                .filter(|d| *d > 0)
+                .map(|d| d.saturating_mul(1000)),
+            seen_before: self
+                .date_end
+                .filter(|d| *d > 0)
+                .map(|d| d.saturating_mul(1000).saturating_add(999)),
         })
     }
 

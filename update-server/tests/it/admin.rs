@@ -466,6 +466,23 @@ async fn instances_history_versions_and_graphs() {
             .unwrap()
             .starts_with("2026-11-27T08:00:00")
     );
+    // Dates at the largest 64-bit value are bounds, not wrapped times.
+    for (range, expected) in [
+        (format!("dateStart={}&dateEnd=0", i64::MAX), 0),
+        (format!("dateStart=1&dateEnd={}", i64::MAX), 3),
+        (format!("dateStart={0}&dateEnd={0}", i64::MAX), 0),
+    ] {
+        let (status, updates) = s
+            .api(
+                "GET",
+                &format!("{V1}/clientupdates?{range}&groupId=stable&appId={APP}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{range}: {updates}");
+        let found = updates["items"].as_array().map_or(0, Vec::len);
+        assert_eq!(found, expected, "{range}: {updates}");
+    }
     let (_, versions) = s
         .api("GET", &format!("{V1}/appversions?appId={APP}"), None)
         .await;

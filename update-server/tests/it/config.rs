@@ -222,3 +222,90 @@ fn bad_files_are_clear_errors() {
         "{stderr}"
     );
 }
+
+/// A malformed `--secret` (a multi-byte character, a `+` sign that integer parsing would
+/// take) stops the server at start with a clear error that does not print the secret, and no
+/// panic.
+#[test]
+fn a_malformed_secret_is_refused_without_echoing_it() {
+    let multibyte = format!("{}é{}", "a1".repeat(15), "b2".repeat(16));
+    for secret in [multibyte, "+f".repeat(32), "zz".repeat(32)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_update-server"))
+            .env_clear()
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("UPDATE_SERVER_SECRET", &secret)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run update-server");
+        // A server that accepted the secret would serve until killed.
+        let started = std::time::Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                child.kill().ok();
+                panic!("the server started with the secret {secret:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{secret:?} was accepted");
+        assert!(stderr.contains("expected 64 hex digits"), "{stderr}");
+        assert!(
+            !stderr.contains(&secret),
+            "the secret was printed: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// The data directory is the server's alone: the directory 0700, the database (with its
+/// WAL files) and the secret 0600, also when an earlier version left them readable.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let config = update_server::config::Config::load_from(
+        [
+            std::ffi::OsStr::new("update-server"),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ],
+        |_| None,
+    )
+    .expect("configuration");
+    for round in 0..2 {
+        let store = update_server::open_store(&config).await.expect("store");
+        update_server::load_secret(&config).expect("secret");
+        store.config_generation().await.expect("the store answers");
+        assert_eq!(mode(&data), 0o700, "round {round}");
+        for file in [
+            "update-server.sqlite3",
+            "update-server.sqlite3-wal",
+            "update-server.sqlite3-shm",
+            "secret.key",
+        ] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}, round {round}");
+        }
+        drop(store);
+        // As an earlier version left them: readable by everybody. The next start tightens.
+        for (path, bits) in [
+            (data.clone(), 0o755),
+            (data.join("update-server.sqlite3"), 0o644),
+            (data.join("secret.key"), 0o644),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bits)).unwrap();
+        }
+    }
+}
