@@ -97,6 +97,26 @@ pub struct Config {
     )]
     pub upstream_sync_interval: u64,
 
+    /// Connections open at once; more are closed as they arrive (capped by the open-file
+    /// limit, which the server raises to its hard limit at start).
+    #[arg(long, env = "UPDATE_SERVER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send a request's line and headers, from their first
+    /// byte.
+    #[arg(long, env = "UPDATE_SERVER_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a connection may stay open with no request in flight and no byte moving
+    /// (an idle keep-alive connection, one that never sent a byte, a stalled download).
+    #[arg(long, env = "UPDATE_SERVER_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+
+    /// Seconds a request body may take to arrive (for payload uploads: the longest pause
+    /// between two reads).
+    #[arg(long, env = "UPDATE_SERVER_BODY_TIMEOUT", default_value_t = 30)]
+    pub body_timeout: u64,
+
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "UPDATE_SERVER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -15,6 +15,7 @@
 //! - [`hosting`]: payload uploads and downloads (with ranges), detached signatures;
 //! - [`backup`]: `GET /db/backup` and `update-server restore`;
 //! - [`upstream`]: syncing published channels and packages from upstream servers;
+//! - [`conn`]: the accept loop and the connection limits and timeouts;
 //! - [`tls`]: HTTPS with rustls;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
 //! - [`service`]: the update check, fast path and write path;
@@ -44,6 +45,8 @@ pub mod census;
 pub mod clock;
 #[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod conn;
 #[cfg(feature = "server")]
 pub mod hosting;
 #[cfg(feature = "server")]

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 use std::sync::Arc;
 use update_server::clock::SystemClock;
+
 use update_server::config::{Command, Config, ConfigError, LogFormat};
 
 fn main() -> anyhow::Result<()> {
@@ -105,6 +106,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
             upstream_sync_interval: (config.upstream_sync_interval > 0)
                 .then(|| std::time::Duration::from_secs(config.upstream_sync_interval)),
             tls,
+            connections: update_server::conn::ConnectionLimits {
+                max_connections: config.max_connections.max(1),
+                header_read_timeout: std::time::Duration::from_secs(
+                    config.header_read_timeout.max(1),
+                ),
+                idle_timeout: std::time::Duration::from_secs(config.idle_timeout.max(1)),
+                body_timeout: std::time::Duration::from_secs(config.body_timeout.max(1)),
+            },
             retention: update_server::retention::Retention::from_days(
                 config.history_retention_days,
                 config.minute_rollup_retention_days,

@@ -14,6 +14,7 @@
 
 use crate::cache::ConfigCache;
 use crate::clock::Clock;
+use crate::conn::ConnectionStats;
 use crate::store::{StatusCount, Store};
 use axum::Router;
 use axum::extract::State;
@@ -266,11 +267,17 @@ pub struct Metrics {
     responses: StatusCounters,
     counters: Mutex<Counters>,
     fleet: tokio::sync::Mutex<Option<Fleet>>,
+    connections: Arc<ConnectionStats>,
 }
 
 impl Metrics {
     fn counters(&self) -> std::sync::MutexGuard<'_, Counters> {
         self.counters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The connection counters the accept loop bumps ([`crate::conn`]).
+    pub fn connections(&self) -> Arc<ConnectionStats> {
+        self.connections.clone()
     }
 
     /// An update request arrived (any number of apps).
@@ -484,6 +491,50 @@ impl Metrics {
                     &[("status", &status.to_string())],
                     n,
                 );
+            }
+            let conns = &self.connections;
+            header(
+                &mut out,
+                "update_server_connections_open",
+                "gauge",
+                "HTTP connections open now.",
+            );
+            sample(
+                &mut out,
+                "update_server_connections_open",
+                &[],
+                u64::try_from(conns.open()).unwrap_or(u64::MAX),
+            );
+            for (name, help, n) in [
+                (
+                    "update_server_connections_accepted_total",
+                    "HTTP connections accepted.",
+                    conns.accepted(),
+                ),
+                (
+                    "update_server_connections_refused_total",
+                    "HTTP connections closed on arrival because --max-connections were open.",
+                    conns.refused(),
+                ),
+                (
+                    "update_server_connections_idle_closed_total",
+                    "HTTP connections closed by --idle-timeout.",
+                    conns.idle_closed(),
+                ),
+                (
+                    "update_server_connections_slow_head_closed_total",
+                    "HTTP connections closed because a request head took longer than \
+                     --header-read-timeout.",
+                    conns.slow_heads(),
+                ),
+                (
+                    "update_server_request_body_timeouts_total",
+                    "Request bodies that did not arrive within --body-timeout.",
+                    conns.body_timeouts(),
+                ),
+            ] {
+                header(&mut out, name, "counter", help);
+                sample(&mut out, name, &[], n);
             }
             header(
                 &mut out,

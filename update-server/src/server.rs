@@ -7,6 +7,7 @@ use crate::cache::ConfigCache;
 use crate::census;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::conn::{self, ConnectionLimits};
 use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
 use crate::http::{AppState, observed, router};
 use crate::metrics::{self, Metrics, OpsState};
@@ -164,6 +165,8 @@ pub struct ServerOptions {
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// How long history, rollups and the activity log are kept.
     pub retention: Retention,
+    /// The connection limits and timeouts ([`crate::conn`]).
+    pub connections: ConnectionLimits,
 }
 
 impl ServerOptions {
@@ -181,6 +184,7 @@ impl ServerOptions {
             upstream_sync_interval: None,
             tls: None,
             retention: Retention::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -401,19 +405,23 @@ async fn serve_with(
         protocol: Arc::new(OmahaV3::new(&options.server_name)),
         metrics: metrics.clone(),
     };
+    let connections = metrics.connections();
     let app = observed(router(state).merge(admin).merge(ops), metrics);
-    let served = match options.tls {
-        Some(tls) => {
-            axum::serve(TlsListener::new(listener, tls)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+    let max_connections = conn::fit_to_open_files(
+        options.connections.max_connections,
+        conn::raise_open_file_limit(),
+    );
+    let limits = ConnectionLimits {
+        max_connections,
+        ..options.connections
     };
+    match options.tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls)?;
+            conn::serve(listener, app, limits, connections, shutdown).await;
+        }
+        None => conn::serve(listener, app, limits, connections, shutdown).await,
+    }
     let _ = stop_sync.send(());
     let _ = stop_census.send(());
     if let Err(err) = census.await {
@@ -438,6 +446,5 @@ async fn serve_with(
     if let Err(err) = flusher.await {
         tracing::error!(error = %err, "the last-seen flusher failed");
     }
-    served?;
     Ok(())
 }

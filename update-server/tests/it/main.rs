@@ -4,6 +4,7 @@ mod admin;
 mod backup;
 mod config;
 mod deploy;
+mod hostile;
 mod omaha;
 mod openapi;
 mod ops;

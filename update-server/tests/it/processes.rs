@@ -55,6 +55,11 @@ impl ServerProcess {
         format!("http://{}/v1/update/", self.addr)
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id().expect("still running")
+    }
+
     /// `kill -9`.
     pub(crate) async fn kill(mut self) {
         self.child.kill().await.expect("kill the server");
