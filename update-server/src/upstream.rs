@@ -30,6 +30,11 @@ use tokio::task::JoinHandle;
 /// How long one request to an upstream may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The largest reply read from an upstream (a package or channel list): 16 MiB, tens of
+/// thousands of packages. A larger reply fails the sync from that upstream as soon as it
+/// passes the limit; it is read in chunks and never held whole beyond it.
+pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+
 /// Why the sync from one upstream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -151,14 +156,28 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .send()
         .await
         .and_then(reqwest::Response::error_for_status);
-    let body = match response {
-        Ok(response) => response.bytes().await,
-        Err(err) => Err(err),
-    }
-    .map_err(|source| SyncError::Http {
+    let http = |source| SyncError::Http {
         url: url.clone(),
         source,
-    })?;
+    };
+    let mut response = response.map_err(http)?;
+    let too_large = || SyncError::Decode {
+        url: url.clone(),
+        reason: format!("the reply is larger than {MAX_REPLY_BYTES} bytes"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_REPLY_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(http)? {
+        if body.len() + chunk.len() > MAX_REPLY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     serde_json::from_slice(&body).map_err(|e| SyncError::Decode {
         url,
         reason: e.to_string(),

@@ -344,3 +344,63 @@ async fn the_interval_sync_follows_the_upstream() {
     downstream.terminate().await;
     upstream.terminate().await;
 }
+
+/// An upstream whose package list never ends (64 MiB, chunked, with no length): the sync
+/// from it fails as soon as the reply passes the limit, saying so, and the server stops
+/// reading: it never holds the reply whole.
+#[tokio::test]
+async fn an_endless_upstream_reply_is_cut_off_at_the_limit() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const TOTAL: usize = 64 * 1024 * 1024;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hostile = listener.local_addr().unwrap();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    let serving = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = vec![0u8; 4096];
+        let _ = stream.read(&mut head).await;
+        let _ = stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                  transfer-encoding: chunked\r\n\r\n",
+            )
+            .await;
+        let chunk = vec![b' '; 64 * 1024];
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
+        while counter.load(std::sync::atomic::Ordering::Relaxed) < TOTAL {
+            if stream.write_all(&framed).await.is_err() {
+                break;
+            }
+            counter.fetch_add(64 * 1024, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    open(dir.path())
+        .await
+        .put_upstream(&UpstreamRecord {
+            id: "1".into(),
+            url: format!("http://{hostile}"),
+            label: "hostile".into(),
+        })
+        .await
+        .unwrap();
+    let server = ServerProcess::start(&args(dir.path().to_str().unwrap(), &[])).await;
+    let (status, body) = api(server.addr, "POST", &format!("{V1}/upstream/sync"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "error", "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("larger than 16777216 bytes"), "{detail}");
+    serving.await.unwrap();
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < TOTAL / 2,
+        "the server read {sent} bytes of a {TOTAL}-byte reply"
+    );
+    server.terminate().await;
+}
