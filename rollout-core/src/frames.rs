@@ -139,19 +139,97 @@ impl TimedRollout {
     /// the end of frame `i - 1` up to (excluding) its own end; after the last frame ends,
     /// the last frame's percentage holds. Cost: a binary search over the frames.
     pub fn percent_at(&self, now: Timestamp) -> Option<Percent> {
+        match self.phase_at(now) {
+            RolloutPhase::Inactive => None,
+            RolloutPhase::Running { percent, .. } | RolloutPhase::Finished { percent, .. } => {
+                Some(percent)
+            }
+        }
+    }
+
+    /// The percentage of the last frame: what the group keeps once the rollout has ended.
+    pub fn final_percent(&self) -> Percent {
+        self.percents.last().copied().unwrap_or(Percent::ZERO)
+    }
+
+    /// When an active rollout ends: its activation plus the frames' durations. `None` when
+    /// it is not active (or the end is beyond the representable time range).
+    pub fn ends_at(&self) -> Option<Timestamp> {
         let start = self.active_since?;
-        let elapsed = now.duration_since(start);
+        let total = self.ends.last().copied().unwrap_or(SignedDuration::ZERO);
+        start.checked_add(total).ok()
+    }
+
+    /// Where the rollout stands at `now`. An active rollout runs from its activation until
+    /// the end of its last frame (excluded) and is finished from then on, holding the last
+    /// frame's percentage; a moment before the activation (a clock that went back) counts
+    /// as running at 0 %. Cost: a binary search over the frames.
+    pub fn phase_at(&self, now: Timestamp) -> RolloutPhase {
+        let Some(start) = self.active_since else {
+            return RolloutPhase::Inactive;
+        };
+        let Some(ends_at) = self.ends_at() else {
+            // An end beyond the time range is never reached.
+            return RolloutPhase::Running {
+                percent: self.running_percent(now.duration_since(start)),
+                ends_at: Timestamp::MAX,
+            };
+        };
+        if now >= ends_at {
+            return RolloutPhase::Finished {
+                percent: self.final_percent(),
+                ended_at: ends_at,
+            };
+        }
+        RolloutPhase::Running {
+            percent: self.running_percent(now.duration_since(start)),
+            ends_at,
+        }
+    }
+
+    fn running_percent(&self, elapsed: SignedDuration) -> Percent {
         if elapsed.is_negative() {
-            return Some(Percent::ZERO);
+            return Percent::ZERO;
         }
         let index = self.ends.partition_point(|&end| end <= elapsed);
-        Some(
-            self.percents
-                .get(index)
-                .or(self.percents.last())
-                .copied()
-                .unwrap_or(Percent::ZERO),
-        )
+        self.percents
+            .get(index)
+            .or(self.percents.last())
+            .copied()
+            .unwrap_or(Percent::ZERO)
+    }
+}
+
+/// Where a timed rollout stands at a moment ([`TimedRollout::phase_at`]).
+///
+/// The lifecycle: a rollout is `Inactive` until activated, `Running` while its frames are
+/// walked, and `Finished` after its last frame; a finished rollout leaves the group at the
+/// last frame's percentage, and deactivating a running one keeps the percentage in force at
+/// that moment, so ending a rollout, either way, never changes the percentage in force.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RolloutPhase {
+    /// Not activated (or deactivated): the group's own percentage applies.
+    Inactive,
+    /// Walking the frames: `percent` is the current frame's, until `ends_at`.
+    Running {
+        /// The percentage in force.
+        percent: Percent,
+        /// When the last frame ends.
+        ends_at: Timestamp,
+    },
+    /// Past the last frame since `ended_at`: the last frame's `percent` holds.
+    Finished {
+        /// The last frame's percentage.
+        percent: Percent,
+        /// When the last frame ended.
+        ended_at: Timestamp,
+    },
+}
+
+impl RolloutPhase {
+    /// Whether the rollout is walking its frames (what `rolloutActive` reports).
+    pub fn is_running(&self) -> bool {
+        matches!(self, Self::Running { .. })
     }
 }
 
@@ -296,6 +374,61 @@ mod tests {
         assert_eq!(rollout.percent_at(ts(59)).map(Percent::get), Some(10.0));
         assert_eq!(rollout.percent_at(ts(60)).map(Percent::get), Some(40.0));
         assert_eq!(rollout.percent_at(ts(10_000)).map(Percent::get), Some(40.0));
+    }
+
+    #[test]
+    fn phases_of_a_rollout() {
+        let frames = linear_frames(30, 100).expect("valid");
+        let inactive = TimedRollout::new(frames.clone(), None).expect("valid");
+        assert_eq!(inactive.phase_at(ts(5)), RolloutPhase::Inactive);
+        assert_eq!(inactive.ends_at(), None);
+        let rollout = TimedRollout::new(frames, Some(ts(1000))).expect("valid");
+        assert_eq!(rollout.ends_at(), Some(ts(1100)));
+        assert_eq!(
+            rollout.phase_at(ts(1099)),
+            RolloutPhase::Running {
+                percent: Percent::FULL,
+                ends_at: ts(1100)
+            }
+        );
+        assert_eq!(
+            rollout.phase_at(ts(1000)),
+            RolloutPhase::Running {
+                percent: Percent::new(25.0).expect("valid"),
+                ends_at: ts(1100)
+            }
+        );
+        assert_eq!(
+            rollout.phase_at(ts(1100)),
+            RolloutPhase::Finished {
+                percent: Percent::FULL,
+                ended_at: ts(1100)
+            }
+        );
+        assert!(!rollout.phase_at(ts(5000)).is_running());
+        // A rollout whose last frame is not 100 % leaves the group at that frame's percent.
+        let partial = TimedRollout::new(
+            vec![
+                Frame {
+                    percent: 10.0,
+                    duration_secs: 60,
+                },
+                Frame {
+                    percent: 25.0,
+                    duration_secs: 0,
+                },
+            ],
+            Some(ts(0)),
+        )
+        .expect("valid");
+        assert_eq!(
+            partial.phase_at(ts(60)),
+            RolloutPhase::Finished {
+                percent: Percent::new(25.0).expect("valid"),
+                ended_at: ts(60)
+            }
+        );
+        assert_eq!(partial.final_percent().get(), 25.0);
     }
 
     #[test]

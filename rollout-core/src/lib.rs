@@ -87,7 +87,7 @@ pub mod window;
 pub use bucket::{Percent, Position, position};
 pub use decision::{Check, Decision, InstallSource, Reason};
 pub use event::{Event, EventKind};
-pub use frames::{Frame, MAX_FRAMES, TimedRollout, linear_frames};
+pub use frames::{Frame, MAX_FRAMES, RolloutPhase, TimedRollout, linear_frames};
 pub use model::{
     App, Channel, ErrorCode, Group, Instance, InstanceGrant, InstanceStatus, MachineId, Package,
 };

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::{Frame, MaintenanceConfig, MaintenanceWindows, Percent, TimedRollout};
+use crate::{Frame, MaintenanceConfig, MaintenanceWindows, Percent, RolloutPhase, TimedRollout};
 
 /// Why a [`PolicyConfig`] (or a linear rollout request) is invalid.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -297,6 +297,13 @@ impl Policy {
             .as_ref()
             .and_then(|r| r.percent_at(now))
             .unwrap_or(self.percent)
+    }
+
+    /// Where the timed rollout stands at `now` ([`RolloutPhase::Inactive`] without one).
+    pub fn rollout_phase(&self, now: Timestamp) -> RolloutPhase {
+        self.rollout
+            .as_ref()
+            .map_or(RolloutPhase::Inactive, |r| r.phase_at(now))
     }
 
     /// Whether `oem` is blacklisted (ASCII case-insensitive, trimmed).
