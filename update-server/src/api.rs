@@ -206,6 +206,10 @@ pub struct GroupPercent {
     /// The percentage.
     #[serde(deserialize_with = "float::deserialize")]
     pub update_percent: f64,
+    /// Extension (answers only): setting the percentage stopped the group's running timed
+    /// rollout. Absent when it did not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rollout_stopped: bool,
 }
 
 /// One frame of a timed rollout.

@@ -24,6 +24,7 @@
 //! - [`metrics`]: `/metrics` (Prometheus) and `/readyz`;
 //! - [`retention`]: pruning old history, rollups and activity in the background;
 //! - [`census`]: counting the instances per version for the graphs;
+//! - [`lifecycle`]: recording the end of timed rollouts;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
 //! - [`store`]: SQLite and PostgreSQL;
@@ -51,6 +52,8 @@ pub mod conn;
 pub mod hosting;
 #[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod lifecycle;
 #[cfg(feature = "server")]
 pub mod metrics;
 #[cfg(feature = "server")]

@@ -6,9 +6,10 @@
 //! fields are ignored).
 
 use crate::clock::from_millis;
+use jiff::Timestamp;
 use rollout_core::{
     AutoPauseConfig, FailureThreshold, Frame, MaintenanceConfig, Policy, PolicyConfig, PolicyError,
-    RateLimitConfig, RolloutConfig, WindowConfig,
+    RateLimitConfig, RolloutConfig, RolloutPhase, WindowConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +145,48 @@ impl GroupPolicy {
     /// The engine's view of the document, validated.
     pub fn to_policy(&self) -> Result<Policy, PolicyDocError> {
         Ok(Policy::new(self.to_config()?)?)
+    }
+
+    /// Where the timed rollout stands at `now` (inactive when the document is invalid).
+    pub fn rollout_phase(&self, now: Timestamp) -> RolloutPhase {
+        self.to_policy()
+            .map_or(RolloutPhase::Inactive, |p| p.rollout_phase(now))
+    }
+
+    /// The percentage in force at `now`: the running (or finished) rollout's, else the
+    /// group's own.
+    pub fn percent_at(&self, now: Timestamp) -> f64 {
+        self.to_policy()
+            .map_or(self.update_percent, |p| p.percent_at(now).get())
+    }
+
+    /// Records the end of a rollout that has finished at `now`: the group keeps the last
+    /// frame's percentage as its own and the rollout is no longer active. Returns the
+    /// percentage and when the last frame ended, or `None` (nothing changed) when the
+    /// rollout is not finished.
+    pub fn finish_rollout(&mut self, now: Timestamp) -> Option<(f64, Timestamp)> {
+        match self.rollout_phase(now) {
+            RolloutPhase::Finished { percent, ended_at } => {
+                self.update_percent = percent.get();
+                self.rollout_active_since = None;
+                Some((percent.get(), ended_at))
+            }
+            RolloutPhase::Inactive | RolloutPhase::Running { .. } => None,
+        }
+    }
+
+    /// Stops a running rollout at `now`, keeping the percentage in force at that moment as
+    /// the group's own. Returns that percentage, or `None` (nothing changed) when no rollout
+    /// was running.
+    pub fn stop_rollout(&mut self, now: Timestamp) -> Option<f64> {
+        match self.rollout_phase(now) {
+            RolloutPhase::Running { percent, .. } => {
+                self.update_percent = percent.get();
+                self.rollout_active_since = None;
+                Some(percent.get())
+            }
+            RolloutPhase::Inactive | RolloutPhase::Finished { .. } => None,
+        }
     }
 
     fn to_config(&self) -> Result<PolicyConfig, PolicyDocError> {
@@ -291,6 +334,46 @@ mod tests {
         assert!(p.to_policy().unwrap().rate_limit().is_some());
         p.update_interval_secs = 0;
         assert!(p.to_policy().unwrap().rate_limit().is_none());
+    }
+
+    #[test]
+    fn finishing_and_stopping_a_rollout_keep_the_percent_in_force() {
+        let at = |s: i64| Timestamp::from_second(s).unwrap();
+        let running = GroupPolicy {
+            update_percent: 10.0,
+            rollout_frames: vec![
+                FrameDoc {
+                    percent: 25.0,
+                    duration_secs: 30,
+                },
+                FrameDoc {
+                    percent: 60.0,
+                    duration_secs: 30,
+                },
+            ],
+            rollout_active_since: Some(0),
+            ..GroupPolicy::default()
+        };
+        // Stopping during the second frame keeps 60, not the stored 10.
+        let mut stopped = running.clone();
+        assert_eq!(stopped.finish_rollout(at(45)), None, "still running");
+        assert_eq!(stopped.stop_rollout(at(45)), Some(60.0));
+        assert_eq!(
+            (stopped.update_percent, stopped.rollout_active_since),
+            (60.0, None)
+        );
+        assert_eq!(stopped.percent_at(at(45)), 60.0);
+        assert_eq!(stopped.stop_rollout(at(46)), None, "stopped once");
+        // After the last frame: finished at 60 from second 60.
+        let mut finished = running.clone();
+        assert_eq!(finished.stop_rollout(at(61)), None, "not running any more");
+        assert_eq!(finished.finish_rollout(at(61)), Some((60.0, at(60))));
+        assert_eq!(
+            (finished.update_percent, finished.rollout_active_since),
+            (60.0, None)
+        );
+        assert_eq!(finished.finish_rollout(at(62)), None, "finished once");
+        assert_eq!(running.percent_at(at(1000)), finished.percent_at(at(1000)));
     }
 
     #[test]

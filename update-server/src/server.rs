@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::conn::{self, ConnectionLimits};
 use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
 use crate::http::{AppState, observed, router};
+use crate::lifecycle;
 use crate::metrics::{self, Metrics, OpsState};
 use crate::protocol::OmahaV3;
 use crate::retention::{self, Retention};
@@ -280,6 +281,15 @@ impl Running {
         Ok(())
     }
 
+    /// Records now the timed rollouts that have finished at the clock's time (done every
+    /// [`lifecycle::INTERVAL`] on its own); returns how many this call recorded.
+    pub async fn finish_rollouts(&self) -> Result<usize, ServerError> {
+        Ok(
+            lifecycle::finish_rollouts(self.store.as_ref(), &self.cache, self.clock.as_ref())
+                .await?,
+        )
+    }
+
     /// Shuts down as on SIGTERM and waits until everything is written.
     pub async fn stop(mut self) -> Result<(), ServerError> {
         if let Some(stop) = self.stop.take() {
@@ -382,6 +392,14 @@ async fn serve_with(
         census::INTERVAL,
         census_stopped,
     );
+    let (stop_lifecycle, lifecycle_stopped) = oneshot::channel();
+    let lifecycle = lifecycle::spawn(
+        store.clone(),
+        cache.clone(),
+        clock.clone(),
+        lifecycle::INTERVAL,
+        lifecycle_stopped,
+    );
     let (stop_sync, sync_stopped) = oneshot::channel();
     let syncer = options
         .upstream_sync_interval
@@ -423,6 +441,10 @@ async fn serve_with(
         None => conn::serve(listener, app, limits, connections, shutdown).await,
     }
     let _ = stop_sync.send(());
+    let _ = stop_lifecycle.send(());
+    if let Err(err) = lifecycle.await {
+        tracing::error!(error = %err, "the rollout lifecycle task failed");
+    }
     let _ = stop_census.send(());
     if let Err(err) = census.await {
         tracing::error!(error = %err, "the census task failed");

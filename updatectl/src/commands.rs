@@ -82,6 +82,16 @@ fn channel_row(c: &AppChannel) -> String {
     format!("{}\t{}\t{}\t{}", c.label, c.version, c.publish, c.upstream)
 }
 
+/// The `Updates Paused` cell: `true` (paused by an operator), `auto` (the group paused
+/// itself on failures; `autoPausedAt` says when) or `false`.
+fn paused_cell(g: &Group) -> String {
+    if !g.updates_paused && !g.auto_paused_at.is_empty() {
+        "auto".to_owned()
+    } else {
+        g.updates_paused.to_string()
+    }
+}
+
 fn group_row(g: &Group) -> String {
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -89,7 +99,7 @@ fn group_row(g: &Group) -> String {
         g.app_id,
         g.channel_id,
         g.id,
-        g.updates_paused,
+        paused_cell(g),
         go_float(g.update_percent),
         g.rollout_active
     )
@@ -98,7 +108,13 @@ fn group_row(g: &Group) -> String {
 fn group_rate_row(g: &Group) -> String {
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-        g.label, g.app_id, g.channel_id, g.id, g.updates_paused, g.update_count, g.update_interval
+        g.label,
+        g.app_id,
+        g.channel_id,
+        g.id,
+        paused_cell(g),
+        g.update_count,
+        g.update_interval
     )
 }
 
@@ -386,6 +402,7 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
                 app_id: group.app_id.clone(),
                 id: group.group_id.clone(),
                 update_percent,
+                ..GroupPercent::default()
             };
             let path = [
                 "apps",
@@ -394,10 +411,11 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
                 group.group_id.as_str(),
             ];
             let set: GroupPercent = client.call(Method::POST, &path, &[], Some(&body)).await?;
-            Ok(Output::new(
-                vec![format!("update percent set to {:.6}", set.update_percent)],
-                &set,
-            ))
+            let mut lines = vec![format!("update percent set to {:.6}", set.update_percent)];
+            if set.rollout_stopped {
+                lines.push("the group's timed rollout was running: it is stopped now".to_owned());
+            }
+            Ok(Output::new(lines, &set))
         }
     }
 }

@@ -436,9 +436,8 @@ pub(super) async fn delete_channel(
 
 fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
     let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
-    let effective = policy.to_policy().map_or(policy.update_percent, |p| {
-        p.percent_at(state.clock.now()).get()
-    });
+    let now = state.clock.now();
+    let effective = policy.percent_at(now);
     let (count, percent, window, timeouts) = policy.auto_pause.map_or((0, 0.0, 0, false), |a| {
         (
             i64::from(a.failures_count.unwrap_or(0)),
@@ -455,7 +454,7 @@ fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
         channel_id: record.channel.clone(),
         updates_paused: policy.paused,
         update_percent: effective,
-        rollout_active: policy.rollout_active_since.is_some(),
+        rollout_active: policy.rollout_phase(now).is_running(),
         oem_blacklist: policy.oem_blacklist.join(","),
         update_count: i64::from(policy.update_count),
         update_interval: to_i64(policy.update_interval_secs),
@@ -479,6 +478,20 @@ fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
         allow_downgrade: policy.allow_downgrade,
         auto_paused_at: String::new(),
     }
+}
+
+/// [`group_json`] with `autoPausedAt` filled in from the group's rollout state.
+async fn group_json_with_state(
+    state: &AdminState,
+    record: &GroupRecord,
+) -> Result<api::Group, ApiError> {
+    let mut json = group_json(state, record);
+    json.auto_paused_at =
+        crate::writer::auto_paused_at(state.store.as_ref(), &record.app_id, &record.id)
+            .await?
+            .map(rfc3339)
+            .unwrap_or_default();
+    Ok(json)
 }
 
 /// `mon,tue 02-05; sat 00-24`.
@@ -552,15 +565,20 @@ fn apply_group(
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect();
-    if has("updatePercent") {
-        policy.update_percent = body.update_percent;
+    // While a timed rollout runs its frames set the percentage: the percentage a client
+    // sends back with a pause, an unpause or a label change (what it read) is not stored.
+    // `rolloutActive: false` stops the rollout at the percentage in force, and only then
+    // (or without a running rollout) does `updatePercent` apply. Starting a rollout is
+    // `POST .../rollout/active`: `rolloutActive: true` keeps a running one and starts none,
+    // so a client echoing what it read just before the end does not restart it.
+    let now = crate::clock::from_millis(now_ms);
+    let mut running = policy.rollout_phase(now).is_running();
+    if running && has("rolloutActive") && !body.rollout_active {
+        policy.stop_rollout(now);
+        running = false;
     }
-    if has("rolloutActive") {
-        policy.rollout_active_since = match (body.rollout_active, policy.rollout_active_since) {
-            (true, Some(since)) => Some(since),
-            (true, None) => Some(now_ms),
-            (false, _) => None,
-        };
+    if has("updatePercent") && !running {
+        policy.update_percent = body.update_percent;
     }
     if has("updateCount") {
         policy.update_count = count(body.update_count, "updateCount")?;
@@ -610,6 +628,37 @@ fn apply_group(
     Ok(policy)
 }
 
+/// The group as stored, after recording the end of its rollout if that has finished, so a
+/// change applies to what is really in force (see [`crate::lifecycle`]).
+async fn settled_group_record(
+    state: &AdminState,
+    app: &AppRecord,
+    group: &str,
+) -> Result<GroupRecord, ApiError> {
+    let record = group_record(state, app, group).await?;
+    match crate::lifecycle::finish_rollout(state.store.as_ref(), &record, state.clock.now()).await?
+    {
+        Some(finished) => {
+            state.refreshed().await;
+            Ok(finished)
+        }
+        None if record_finished(&record, state.clock.now()) => {
+            // Another request or replica wrote the group first: read what it wrote.
+            group_record(state, app, group).await
+        }
+        None => Ok(record),
+    }
+}
+
+fn record_finished(record: &GroupRecord, now: jiff::Timestamp) -> bool {
+    GroupPolicy::from_json(&record.policy).is_ok_and(|p| {
+        matches!(
+            p.rollout_phase(now),
+            rollout_core::RolloutPhase::Finished { .. }
+        )
+    })
+}
+
 async fn group_record(
     state: &AdminState,
     app: &AppRecord,
@@ -631,14 +680,12 @@ pub(super) async fn list_groups(
 ) -> ApiResult<api::GroupList> {
     let app = state.app(&app).await?;
     let config = state.store.load_config().await?;
-    Ok(Json(api::GroupList {
-        items: config
-            .groups
-            .iter()
-            .filter(|g| g.app_id == app.id)
-            .map(|g| group_json(&state, g))
-            .collect(),
-    }))
+    let mut items = Vec::new();
+    for record in config.groups.iter().filter(|g| g.app_id == app.id) {
+        // An automatic pause shows wherever the operator's does.
+        items.push(group_json_with_state(&state, record).await?);
+    }
+    Ok(Json(api::GroupList { items }))
 }
 
 pub(super) async fn create_group(
@@ -678,12 +725,7 @@ pub(super) async fn get_group(
 ) -> ApiResult<api::Group> {
     let app = state.app(&app).await?;
     let record = group_record(&state, &app, &group).await?;
-    let mut json = group_json(&state, &record);
-    json.auto_paused_at = crate::writer::auto_paused_at(state.store.as_ref(), &app.id, &group)
-        .await?
-        .map(rfc3339)
-        .unwrap_or_default();
-    Ok(Json(json))
+    Ok(Json(group_json_with_state(&state, &record).await?))
 }
 
 pub(crate) async fn update_group(
@@ -693,7 +735,7 @@ pub(crate) async fn update_group(
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<api::Group> {
     let app = state.app(&app).await?;
-    let mut record = group_record(&state, &app, &group).await?;
+    let mut record = settled_group_record(&state, &app, &group).await?;
     let (update, present) = group_from_body(&body)?;
     let before = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     let policy = apply_group(state.now_ms(), before.clone(), &update, &present)?;
@@ -717,7 +759,17 @@ pub(crate) async fn update_group(
     state
         .log(&actor, "group.update", &app.id, &group, detail)
         .await;
-    Ok(Json(group_json(&state, &record)))
+    let now = state.clock.now();
+    if before.rollout_phase(now).is_running() && !policy.rollout_phase(now).is_running() {
+        let detail = format!(
+            "timed rollout stopped; the group stays at {} %",
+            policy.update_percent
+        );
+        state
+            .log(&actor, "rollout.deactivate", &app.id, &group, detail)
+            .await;
+    }
+    Ok(Json(group_json_with_state(&state, &record).await?))
 }
 
 pub(super) async fn set_group_percent(
@@ -732,13 +784,22 @@ pub(super) async fn set_group_percent(
         ));
     }
     let app = state.app(&app).await?;
-    let mut record = group_record(&state, &app, &group).await?;
+    let mut record = settled_group_record(&state, &app, &group).await?;
     let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    // An explicit percentage ends a running rollout: otherwise its frames would go on
+    // setting the percentage and this one would never apply.
+    let stopped_at = policy.stop_rollout(state.clock.now());
     policy.update_percent = body.update_percent;
     record.policy = policy.to_json();
     state.store.update_group(&record).await?;
     state.refreshed().await;
-    let detail = format!("percent set to {}", body.update_percent);
+    let detail = match stopped_at {
+        Some(was) => format!(
+            "percent set to {}; this stopped the timed rollout (it was at {was} %)",
+            body.update_percent
+        ),
+        None => format!("percent set to {}", body.update_percent),
+    };
     state
         .log(&actor, "group.percent", &app.id, &group, detail)
         .await;
@@ -746,6 +807,7 @@ pub(super) async fn set_group_percent(
         app_id: app.id,
         id: group,
         update_percent: body.update_percent,
+        rollout_stopped: stopped_at.is_some(),
     }))
 }
 
@@ -795,8 +857,11 @@ pub(crate) async fn set_rollout(
     Json(body): Json<api::Rollout>,
 ) -> ApiResult<api::Rollout> {
     let app = state.app(&app).await?;
-    let mut record = group_record(&state, &app, &group).await?;
+    let mut record = settled_group_record(&state, &app, &group).await?;
     let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
+    // A rollout replaced while it runs hands over at the percentage in force, so new frames
+    // without any (or an invalid set) never make the group jump.
+    policy.stop_rollout(state.clock.now());
     policy.rollout_frames = body
         .rollout
         .iter()
@@ -815,7 +880,17 @@ pub(crate) async fn set_rollout(
     record.policy = policy.to_json();
     state.store.update_group(&record).await?;
     state.refreshed().await;
-    let detail = format!("{} frames, started", policy.rollout_frames.len());
+    let detail = match policy
+        .to_policy()
+        .ok()
+        .and_then(|p| p.rollout().and_then(|r| r.ends_at()))
+    {
+        Some(ends_at) => format!(
+            "{} frames, started; ends at {ends_at}",
+            policy.rollout_frames.len()
+        ),
+        None => format!("{} frames, not started", policy.rollout_frames.len()),
+    };
     state
         .log(&actor, "rollout.set", &app.id, &group, detail)
         .await;
@@ -836,7 +911,7 @@ pub(super) async fn get_rollout_active(
     Ok(Json(api::RolloutActive {
         app_id: app.id,
         group_id: group,
-        active: policy.rollout_active_since.is_some(),
+        active: policy.rollout_phase(state.clock.now()).is_running(),
     }))
 }
 
@@ -847,33 +922,49 @@ pub(crate) async fn set_rollout_active(
     Json(body): Json<api::RolloutActive>,
 ) -> ApiResult<api::RolloutActive> {
     let app = state.app(&app).await?;
-    let mut record = group_record(&state, &app, &group).await?;
+    let mut record = settled_group_record(&state, &app, &group).await?;
     let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     if body.active && policy.rollout_frames.is_empty() {
         return Err(ApiError::Invalid(
             "the group has no rollout frames to activate".into(),
         ));
     }
-    policy.rollout_active_since = match (body.active, policy.rollout_active_since) {
-        (true, Some(since)) => Some(since),
-        (true, None) => Some(state.now_ms()),
-        (false, _) => None,
+    let now = state.clock.now();
+    let running = policy.rollout_phase(now).is_running();
+    // Activating a running rollout changes nothing; activating one that is not running
+    // (never started, deactivated or finished) walks its frames from the start.
+    // Deactivating keeps the percentage in force at this moment.
+    let (action, detail) = match (body.active, running) {
+        (true, true) => ("rollout.activate", "already running".to_owned()),
+        (true, false) => {
+            policy.rollout_active_since = Some(state.now_ms());
+            let ends = policy
+                .to_policy()
+                .ok()
+                .and_then(|p| p.rollout().and_then(|r| r.ends_at()));
+            let detail = ends.map_or_else(String::new, |at| format!("started; ends at {at}"));
+            ("rollout.activate", detail)
+        }
+        (false, true) => {
+            let percent = policy.stop_rollout(now).unwrap_or(policy.update_percent);
+            (
+                "rollout.deactivate",
+                format!("stopped; the group stays at {percent} %"),
+            )
+        }
+        (false, false) => {
+            policy.rollout_active_since = None;
+            ("rollout.deactivate", "was not running".to_owned())
+        }
     };
     record.policy = policy.to_json();
     state.store.update_group(&record).await?;
     state.refreshed().await;
-    let action = if body.active {
-        "rollout.activate"
-    } else {
-        "rollout.deactivate"
-    };
-    state
-        .log(&actor, action, &app.id, &group, String::new())
-        .await;
+    state.log(&actor, action, &app.id, &group, detail).await;
     Ok(Json(api::RolloutActive {
         app_id: app.id,
         group_id: group,
-        active: body.active,
+        active: policy.rollout_phase(now).is_running(),
     }))
 }
 

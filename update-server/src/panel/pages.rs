@@ -237,10 +237,19 @@ pub(crate) async fn apps(State(state): State<PanelState>, session: Session) -> R
     page(StatusCode::OK, "Applications", Some(&session), &body)
 }
 
-/// A policy in a few words.
-fn policy_summary(policy: &GroupPolicy) -> String {
+/// A policy in a few words, at `now`; `auto_paused` when the group paused itself.
+fn policy_summary(policy: &GroupPolicy, now: jiff::Timestamp, auto_paused: bool) -> String {
     let mut parts = Vec::new();
-    parts.push(if policy.paused { "paused" } else { "updating" }.to_owned());
+    parts.push(
+        if policy.paused {
+            "paused"
+        } else if auto_paused {
+            "paused automatically"
+        } else {
+            "updating"
+        }
+        .to_owned(),
+    );
     if policy.update_pooling && policy.update_count > 0 && policy.update_interval_secs > 0 {
         parts.push(format!(
             "at most {} per {} s",
@@ -254,7 +263,7 @@ fn policy_summary(policy: &GroupPolicy) -> String {
         parts.push(format!(
             "timed rollout of {} frames ({})",
             policy.rollout_frames.len(),
-            if policy.rollout_active_since.is_some() {
+            if policy.rollout_phase(now).is_running() {
                 "active"
             } else {
                 "inactive"
@@ -424,8 +433,16 @@ async fn app_page(
             .then(a.record.id.cmp(&b.record.id))
     });
     let mut group_rows = String::new();
+    let now = state.admin.clock.now();
     for g in &groups {
         let policy = GroupPolicy::from_json(&g.record.policy).unwrap_or_default();
+        let auto_paused =
+            match crate::writer::auto_paused_at(state.admin.store.as_ref(), &app_id, &g.record.id)
+                .await
+            {
+                Ok(at) => at.is_some(),
+                Err(err) => return html::internal_error(Some(session), &err),
+            };
         let mut versions: Vec<_> = counts
             .iter()
             .filter(|c| c.group_id == g.record.id)
@@ -452,7 +469,7 @@ async fn app_page(
             }),
             id = esc(&g.record.id),
             channel = esc(&g.record.channel),
-            policy = esc(&policy_summary(&policy)),
+            policy = esc(&policy_summary(&policy, now, auto_paused)),
             error = g
                 .policy_error
                 .as_ref()
@@ -961,16 +978,23 @@ async fn group_page(
         .map(|f| format!("{}:{}", f.percent, f.duration_secs))
         .collect::<Vec<_>>()
         .join(", ");
-    let rollout_state_text = match policy.rollout_active_since {
-        Some(since) if !policy.rollout_frames.is_empty() => format!(
-            "Active since {}; the percentage now is {}.",
+    let phase = policy.rollout_phase(now);
+    let rollout_state_text = match (phase, policy.rollout_active_since) {
+        (rollout_core::RolloutPhase::Running { ends_at, .. }, Some(since)) => format!(
+            "Active since {}; the percentage now is {}; it ends at {}.",
             html::time(since),
-            route.group.policy.percent_at(now)
+            route.group.policy.percent_at(now),
+            esc(&ends_at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        ),
+        (rollout_core::RolloutPhase::Finished { percent, ended_at }, _) => format!(
+            "Finished at {}; the group stays at {}.",
+            esc(&ended_at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            percent
         ),
         _ if policy.rollout_frames.is_empty() => "No timed rollout.".to_owned(),
         _ => "Not active.".to_owned(),
     };
-    let stop = if policy.rollout_active_since.is_some() {
+    let stop = if phase.is_running() {
         r#" <button type="submit" name="action" value="stop" class="danger">Stop rollout</button>"#
     } else {
         ""
@@ -1024,7 +1048,7 @@ async fn group_page(
         id = esc(&record.id),
         refresh = if running { r#" data-refresh="10""# } else { "" },
         now = esc(&now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
-        summary = esc(&policy_summary(&policy)),
+        summary = esc(&policy_summary(&policy, now, auto_paused.is_some())),
         policy_error = route.group.policy_error.as_ref().map_or_else(String::new, |e| format!(
             r#"<p class="error" role="alert">The stored policy is unusable, so the group is treated as paused: {}. Saving the policy below replaces it.</p>"#,
             esc(e)

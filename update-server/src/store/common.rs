@@ -685,6 +685,49 @@ macro_rules! impl_store {
                 .collect()
         }
 
+        async fn replace_group_policy(
+            &self,
+            app_id: &str,
+            group_id: &str,
+            expected: &str,
+            policy: &str,
+            activity: &ActivityRecord,
+        ) -> Result<bool, StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            // Under PostgreSQL's READ COMMITTED a concurrent UPDATE of the row waits for the
+            // first and re-checks the condition on the new row: one of them wins.
+            let done = sqlx::query(
+                "UPDATE groups SET policy = $4 WHERE app_id = $1 AND id = $2 AND policy = $3",
+            )
+            .bind(app_id)
+            .bind(group_id)
+            .bind(expected)
+            .bind(policy)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO activity (at, actor, action, app_id, group_id, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(activity.at)
+            .bind(&activity.actor)
+            .bind(&activity.action)
+            .bind(&activity.app_id)
+            .bind(&activity.group_id)
+            .bind(&activity.detail)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)?;
+            Ok(true)
+        }
+
         async fn set_user_key(&self, name: &str, key_sealed: &[u8]) -> Result<(), StoreError> {
             let done = sqlx::query("UPDATE users SET key_sealed = $2 WHERE name = $1")
                 .bind(name)

@@ -505,6 +505,17 @@ pub trait Store: Send + Sync + 'static {
     async fn update_group(&self, group: &GroupRecord) -> Result<(), StoreError>;
     /// Deletes a group and its rollout state.
     async fn delete_group(&self, app_id: &str, group_id: &str) -> Result<(), StoreError>;
+    /// Replaces a group's policy document only if it is still `expected` (compare and
+    /// swap), appending `activity` in the same transaction. `Ok(false)` when the document
+    /// changed in between (another request or replica got there first): nothing is written.
+    async fn replace_group_policy(
+        &self,
+        app_id: &str,
+        group_id: &str,
+        expected: &str,
+        policy: &str,
+        activity: &ActivityRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Creates a user. [`StoreError::Conflict`] when the name is taken.
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
@@ -516,6 +527,9 @@ pub trait Store: Send + Sync + 'static {
     async fn set_user_key(&self, name: &str, key_sealed: &[u8]) -> Result<(), StoreError>;
     /// Deletes a user.
     async fn delete_user(&self, name: &str) -> Result<(), StoreError>;
+    /// Deletes a user unless it is the only one left (`Ok(false)`, nothing deleted), so the
+    /// service always keeps a user who can sign in; safe against concurrent deletes.
+    async fn delete_user_unless_last(&self, name: &str) -> Result<bool, StoreError>;
     /// Records a Hawk nonce of `user` used at `at` (unix ms), forgetting nonces older than
     /// `forget_before`. Returns `false` when the nonce was seen already (a replay).
     async fn use_nonce(

@@ -220,6 +220,30 @@ impl_store!(PostgresStore, Postgres, {
         self.restore_from(dir, version).await
     }
 
+    async fn delete_user_unless_last(&self, name: &str) -> Result<bool, StoreError> {
+        // Every user row locked first, so of two concurrent deletes the second sees the
+        // first one's outcome.
+        let mut tx = self.pool.begin().await.map_err(StoreError::Backend)?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM users ORDER BY name FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::Backend)?;
+        if !names.iter().any(|n| n == name) {
+            return Err(StoreError::not_found(format!("user {name}")));
+        }
+        if names.len() < 2 {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM users WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::Backend)?;
+        tx.commit().await.map_err(StoreError::Backend)?;
+        Ok(true)
+    }
+
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
         let tx = self.pool.begin().await.map_err(StoreError::Backend)?;
         Ok(Box::new(PgTx { tx }))

@@ -191,6 +191,25 @@ impl_store!(SqliteStore, Sqlite, {
         self.restore_from(dir).await
     }
 
+    async fn delete_user_unless_last(&self, name: &str) -> Result<bool, StoreError> {
+        // One statement: SQLite runs writes one at a time, so two concurrent deletes of the
+        // last two users cannot both see the other one.
+        let done = sqlx::query(
+            "DELETE FROM users WHERE name = $1 AND EXISTS (SELECT 1 FROM users WHERE name <> $1)",
+        )
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::Backend)?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        match self.user(name).await? {
+            Some(_) => Ok(false),
+            None => Err(StoreError::not_found(format!("user {name}"))),
+        }
+    }
+
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
         let tx = self
             .pool

@@ -346,7 +346,11 @@ async fn rollouts_drive_the_percent() {
         .api("GET", &format!("{V1}/apps/{APP}/groups/stable"), None)
         .await;
     assert_eq!(group["rolloutActive"], false);
-    assert_eq!(percent(&group), 100.0, "back to the group's own percent");
+    assert_eq!(
+        percent(&group),
+        50.0,
+        "deactivating keeps the percent in force (it jumped back to the stored 100)"
+    );
     s.stop().await;
 }
 

@@ -5,6 +5,7 @@ mod backup;
 mod config;
 mod deploy;
 mod hostile;
+mod lifecycle;
 mod omaha;
 mod openapi;
 mod ops;

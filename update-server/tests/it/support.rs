@@ -243,6 +243,17 @@ impl TestServer {
         self.running.flush().await.unwrap();
     }
 
+    /// Makes the server see configuration written to the store directly.
+    pub async fn refresh_config(&self) {
+        self.running.refresh_config().await.unwrap();
+    }
+
+    /// Records the timed rollouts finished at the clock's time, as the background task
+    /// does every second; returns how many this call recorded.
+    pub async fn finish_rollouts(&self) -> usize {
+        self.running.finish_rollouts().await.unwrap()
+    }
+
     /// POSTs a body to `/v1/update/`: status and body text.
     pub async fn post_raw(&self, body: Vec<u8>) -> (u16, String) {
         let response = self
