@@ -62,11 +62,12 @@ pub struct Config {
     /// The server secret that seals API keys at rest: 64 hex digits. Without it the secret
     /// is read from (or created in) `secret.key` in the data directory. Replicas sharing a
     /// database must share the secret.
-    #[arg(long, env = "UPDATE_SERVER_SECRET", hide_env_values = true)]
+    #[arg(long, global = true, env = "UPDATE_SERVER_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 
     /// The key of user `admin`, created on the first start (for automated deployments);
-    /// without it a random key is generated and printed once.
+    /// without it a random key is generated and printed once. Once the database has users
+    /// it is ignored, with a warning (`update-server reset-admin-key` gives a new key).
     #[arg(long, env = "UPDATE_SERVER_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
 
@@ -205,6 +206,11 @@ pub enum Command {
         /// The backup archive (`.tar.gz`).
         archive: PathBuf,
     },
+    /// Gives user `admin` a new API key (creating the user if it was deleted), prints the
+    /// key, and exits: the way back in when every key is lost. Works on the store of
+    /// `--data-dir` or `--database-url`, with the server secret of `--secret` or the data
+    /// directory, while servers run or not; the old key stops working at once.
+    ResetAdminKey,
 }
 
 /// Why the configuration could not be assembled.

@@ -70,6 +70,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Some(Command::ResetAdminKey) = &config.command {
+        let secret =
+            update_server::load_secret(&config).context("cannot load the server secret")?;
+        let key = update_server::admin::reset_admin_key(
+            store.as_ref(),
+            &secret,
+            jiff::Timestamp::now().as_millisecond(),
+        )
+        .await
+        .context("cannot give admin a new key")?;
+        say!("new key for user admin: {key}");
+        say!("(shown only now: keep it; the old key no longer works)");
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -92,6 +106,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
             say!("created user admin with the key given by --admin-key");
         }
         Some(key) => say!("created user admin with key {key} (shown only now: keep it)"),
+        None if config.admin_key.is_some() => {
+            tracing::warn!(
+                "--admin-key is ignored: the database has users already, so it is not a key of \
+                 any user; run `update-server reset-admin-key` to give admin a new key"
+            );
+        }
         None => {}
     }
     update_server::serve(

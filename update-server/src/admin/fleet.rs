@@ -387,7 +387,17 @@ pub(super) async fn delete_user(
     Extension(actor): Extension<Actor>,
     Path(user): Path<String>,
 ) -> ApiResult<api::AdminUser> {
-    state.store.delete_user(&user).await?;
+    // Every user has admin rights: the service must keep one who can sign in.
+    if user == actor.0 {
+        return Err(ApiError::Forbidden(format!(
+            "user {user} cannot delete itself: sign in as another user to delete it"
+        )));
+    }
+    if !state.store.delete_user_unless_last(&user).await? {
+        return Err(ApiError::Conflict(format!(
+            "user {user} is the last user with admin rights and cannot be deleted"
+        )));
+    }
     state
         .log(
             &actor,
@@ -423,6 +433,47 @@ pub(super) async fn regenerate_key(
         )
         .await;
     Ok(Json(api::AdminUser { user, token: key }))
+}
+
+/// Gives user `admin` a new random key, sealed with `secret` (creating the user when it
+/// does not exist), records it in the activity log, and returns the key. Used offline by
+/// `update-server reset-admin-key`.
+///
+/// # Errors
+/// The store's.
+pub async fn reset_admin_key(
+    store: &dyn Store,
+    secret: &Secret,
+    now_ms: i64,
+) -> Result<String, StoreError> {
+    let key = auth::generate_key();
+    let sealed = secret.seal(&key);
+    let detail = match store.set_user_key("admin", &sealed).await {
+        Ok(()) => "new key for user admin (update-server reset-admin-key)",
+        Err(StoreError::NotFound { .. }) => {
+            store
+                .create_user(&UserRecord {
+                    name: "admin".into(),
+                    key_sealed: sealed,
+                    created_at: now_ms,
+                })
+                .await?;
+            "created user admin (update-server reset-admin-key)"
+        }
+        Err(err) => return Err(err),
+    };
+    store
+        .append_activity(&crate::store::ActivityRecord {
+            id: 0,
+            at: now_ms,
+            actor: crate::lifecycle::SYSTEM_ACTOR.to_owned(),
+            action: "user.key".to_owned(),
+            app_id: String::new(),
+            group_id: String::new(),
+            detail: detail.to_owned(),
+        })
+        .await?;
+    Ok(key)
 }
 
 /// Creates user `admin` when there is no user yet: with `key` when given, else a random

@@ -14,7 +14,7 @@
 pub(crate) mod config;
 mod fleet;
 
-pub use fleet::ensure_admin;
+pub use fleet::{ensure_admin, reset_admin_key};
 
 use crate::api;
 use crate::auth::{self, AuthError, Credentials, HawkRequest, Secret};
@@ -61,6 +61,9 @@ pub enum ApiError {
     /// 400.
     #[error("{0}")]
     Invalid(String),
+    /// 403: allowed to nobody, whoever asks (such as a user deleting itself).
+    #[error("{0}")]
+    Forbidden(String),
     /// 401, with the `WWW-Authenticate` value to send.
     #[error("{message}")]
     Unauthorized {
@@ -91,6 +94,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "notFound"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "admin API request failed");

@@ -1,0 +1,264 @@
+//! Users: the service always keeps a user who can sign in (nobody deletes itself or the last
+//! user), `update-server reset-admin-key` gives `admin` a new key offline, and an
+//! `--admin-key` that cannot apply is a warning. On SQLite and PostgreSQL, over HTTP and
+//! with the real binary.
+
+use crate::support::{self, TestServer};
+use base64::Engine as _;
+use serde_json::json;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use update_server::policy::GroupPolicy;
+use update_server::store::{Store, UserRecord};
+
+const V1: &str = "/_ah/api/update/v1";
+
+async fn nobody_deletes_itself_or_the_last_user(s: TestServer) {
+    let (status, answer) = s
+        .api("DELETE", &format!("{V1}/admin/user/admin"), None)
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    assert_eq!(
+        answer["error"]["message"],
+        "user admin cannot delete itself: sign in as another user to delete it"
+    );
+    let (status, bob) = s
+        .api(
+            "POST",
+            &format!("{V1}/admin/user"),
+            Some(json!({"userName": "bob"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{bob}");
+    let bob_key = bob["token"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .api_as(
+            "bob",
+            &bob_key,
+            "DELETE",
+            &format!("{V1}/admin/user/bob"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "bob cannot delete himself either");
+    // Another user may be deleted.
+    let (status, _) = s
+        .api_as(
+            "bob",
+            &bob_key,
+            "DELETE",
+            &format!("{V1}/admin/user/admin"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "bob deletes admin");
+    let (_, users) = s
+        .api_as("bob", &bob_key, "GET", &format!("{V1}/admin/user"), None)
+        .await;
+    assert_eq!(users["users"], json!([{"user": "bob", "token": ""}]));
+    let (status, answer) = s
+        .api_as(
+            "bob",
+            &bob_key,
+            "DELETE",
+            &format!("{V1}/admin/user/bob"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, _) = s
+        .api_as(
+            "bob",
+            &bob_key,
+            "DELETE",
+            &format!("{V1}/admin/user/nobody"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Two users deleting each other at once: the store lets only one go (409 for the other
+    // through the API), so a user is always left.
+    for name in ["carol", "dave"] {
+        s.store
+            .create_user(&UserRecord {
+                name: name.into(),
+                key_sealed: vec![1],
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    s.store.delete_user("bob").await.unwrap();
+    let (a, b) = tokio::join!(
+        s.store.delete_user_unless_last("carol"),
+        s.store.delete_user_unless_last("dave"),
+    );
+    assert_eq!(
+        usize::from(a.unwrap()) + usize::from(b.unwrap()),
+        1,
+        "exactly one of the last two is deleted"
+    );
+    assert_eq!(s.store.users().await.unwrap().len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_deletes_itself_or_the_last_user_on_sqlite() {
+    nobody_deletes_itself_or_the_last_user(TestServer::start_sqlite(GroupPolicy::default()).await)
+        .await;
+}
+
+#[tokio::test]
+async fn nobody_deletes_itself_or_the_last_user_on_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        nobody_deletes_itself_or_the_last_user(s).await;
+    }
+}
+
+/// A server process: its address, and its stderr once it stopped.
+struct Process {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+}
+
+impl Process {
+    async fn start(args: &[&str]) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_update-server"))
+            .args(["--listen", "127.0.0.1:0", "--log", "warn"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the update-server binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next_line().await.unwrap().expect("a first line");
+        let addr = line
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, addr }
+    }
+
+    /// `GET .../admin/user` with Basic `admin:key`: the status.
+    async fn users_status(&self, key: &str) -> u16 {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("admin:{key}"));
+        reqwest::Client::new()
+            .get(format!("http://{}{V1}/admin/user", self.addr))
+            .header("authorization", format!("Basic {basic}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// SIGTERM, a clean exit; returns what it logged.
+    async fn stop(mut self) -> String {
+        let pid = self.child.id().expect("running");
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert!(self.child.wait().await.unwrap().success());
+        stderr
+    }
+}
+
+/// `update-server reset-admin-key` with `store_args`: the key it printed.
+async fn reset_admin_key(store_args: &[&str]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_update-server"))
+        .arg("reset-admin-key")
+        .args(store_args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("new key for user admin: "))
+        .unwrap_or_else(|| panic!("no key in {stdout:?}"))
+        .to_owned()
+}
+
+async fn reset_admin_key_recovers_a_lost_key(store_args: &[&str]) {
+    let first = "first-key-0123456789";
+    let mut args = store_args.to_vec();
+    args.extend(["--admin-key", first]);
+    let server = Process::start(&args).await;
+    assert_eq!(server.users_status(first).await, 200);
+    // The key is lost: a new one, given while the server runs.
+    let new_key = reset_admin_key(store_args).await;
+    assert_ne!(new_key, first);
+    assert_eq!(
+        server.users_status(&new_key).await,
+        200,
+        "the new key works"
+    );
+    assert_eq!(
+        server.users_status(first).await,
+        401,
+        "the old one does not"
+    );
+    assert!(!server.stop().await.contains("--admin-key is ignored"));
+
+    // Restarted with an --admin-key: there are users, so it cannot apply, and says so.
+    let mut args = store_args.to_vec();
+    args.extend(["--admin-key", "another-key-0123456789"]);
+    let server = Process::start(&args).await;
+    assert_eq!(server.users_status("another-key-0123456789").await, 401);
+    assert_eq!(server.users_status(&new_key).await, 200);
+    let log = server.stop().await;
+    assert!(
+        log.contains("--admin-key is ignored") && log.contains("reset-admin-key"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn reset_admin_key_recovers_a_lost_key_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    reset_admin_key_recovers_a_lost_key(&["--data-dir", data.to_str().unwrap()]).await;
+    // The key is sealed with the data directory's secret, like every key.
+    assert!(Path::new(&data).join("secret.key").exists());
+}
+
+#[tokio::test]
+async fn reset_admin_key_recovers_a_lost_key_on_postgres() {
+    let Some((schema, _store)) = support::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret = "7a".repeat(32);
+    reset_admin_key_recovers_a_lost_key(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database-url",
+        &schema.url,
+        "--secret",
+        &secret,
+    ])
+    .await;
+    schema.drop().await;
+}
