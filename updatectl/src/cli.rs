@@ -169,7 +169,8 @@ pub enum AdminUserCommand {
     },
     /// List the user names.
     List,
-    /// Delete a user.
+    /// Delete a user. Nobody can delete itself, nor the last user (`update-server
+    /// reset-admin-key` recovers a lost key).
     Delete {
         /// The user name.
         username: String,
@@ -225,6 +226,11 @@ pub enum UpstreamCommand {
 }
 
 /// `rollout`: shows a group's rollout, or changes it with a subcommand.
+///
+/// A rollout sets the group's percentage frame by frame from its start. After the last
+/// frame it ends by itself and the group keeps the last frame's percentage; `deactivate`
+/// stops it at the percentage in force; `group percent` stops it too. Pausing and
+/// unpausing the group leave the percentage alone.
 #[derive(Debug, Args)]
 #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
 pub struct RolloutCommand {
@@ -242,12 +248,12 @@ pub struct RolloutCommand {
 /// `rollout` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RolloutChange {
-    /// Create a rollout.
+    /// Create a rollout (it starts at once).
     #[command(subcommand)]
     Create(RolloutCreate),
-    /// Start the group's rollout.
+    /// Start the group's rollout (from its first frame, unless it is running).
     Activate(GroupRef),
-    /// Stop the group's rollout.
+    /// Stop the group's rollout; the group keeps the percentage in force.
     Deactivate(GroupRef),
 }
 
@@ -463,11 +469,13 @@ pub enum GroupCommand {
     Instances(RollupArgs),
     /// Delete a group.
     Delete(GroupRef),
-    /// Pause updates for a group.
+    /// Pause updates for a group. `group list` shows a group that paused itself on
+    /// failures as `auto` under `Updates Paused`; unpausing lifts that too.
     Pause(GroupRef),
     /// Resume updates for a group.
     Unpause(GroupRef),
-    /// Set the percentage of a group's instances that may update.
+    /// Set the percentage of a group's instances that may update. A running timed
+    /// rollout stops (and the output says so), so the percentage holds.
     Percent {
         /// The group.
         #[command(flatten)]
@@ -729,6 +737,11 @@ pub struct FakeArgs {
     /// Number of simulated instances.
     #[arg(long, default_value_t = 20)]
     pub clients_per_app: usize,
+    /// The instance ids are this prefix and a number: `<prefix>000`, `<prefix>001`, ...
+    /// Default `fake-client-<run>-` with a random run tag, so each run simulates instances
+    /// of its own; give a prefix to run the same instances again.
+    #[arg(long)]
+    pub client_prefix: Option<String>,
     /// Minimum seconds between update checks (fractions allowed).
     #[arg(long, default_value_t = 1.0)]
     pub min_sleep: f64,

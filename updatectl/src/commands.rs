@@ -864,6 +864,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_automatic_pause_shows_in_the_group_tables() {
+        let mut g = Group {
+            label: "L".into(),
+            app_id: "a".into(),
+            channel_id: "c".into(),
+            id: "g".into(),
+            update_percent: 100.0,
+            ..Group::default()
+        };
+        let rows = |g: &Group| (group_row(g), group_rate_row(g));
+        assert_eq!(rows(&g).0, "L\ta\tc\tg\tfalse\t100\tfalse");
+        g.auto_paused_at = "2026-11-27T08:00:00Z".into();
+        assert_eq!(rows(&g).0, "L\ta\tc\tg\tauto\t100\tfalse");
+        assert_eq!(rows(&g).1, "L\ta\tc\tg\tauto\t0\t0");
+        g.updates_paused = true;
+        assert_eq!(
+            rows(&g).0,
+            "L\ta\tc\tg\ttrue\t100\tfalse",
+            "an operator's pause first"
+        );
+    }
+
+    #[test]
     fn sums_are_base64_of_raw_digests() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hello");

@@ -28,10 +28,22 @@ use crate::cli::FakeArgs;
 use crate::client::Client;
 use crate::omaha::{self, Direction, read_answer};
 
-/// The instance id of the `index`-th fake instance: `fake-client-000`, ...
+/// The instance id of the `index`-th fake instance: the prefix and the number, at least
+/// three digits (`fake-client-1a2b3c4d-000`, ...).
 #[must_use]
-pub fn instance_id(index: usize) -> String {
-    format!("fake-client-{index:03}")
+pub fn instance_id(prefix: &str, index: usize) -> String {
+    format!("{prefix}{index:03}")
+}
+
+/// The ids' prefix of a run: `--client-prefix` when given, else `fake-client-<run>-` with
+/// 8 random hex digits, so two runs (for two groups of one app, say) never share
+/// instances.
+#[must_use]
+pub fn run_prefix(client_prefix: Option<&str>) -> String {
+    match client_prefix {
+        Some(prefix) => prefix.to_owned(),
+        None => format!("fake-client-{:08x}-", fastrand::u32(..)),
+    }
 }
 
 /// Why [`run`] returned.
@@ -48,6 +60,7 @@ pub enum Stop {
 struct Shared {
     http: reqwest::Client,
     url: Url,
+    prefix: String,
     args: FakeArgs,
     debug: bool,
     updates: AtomicUsize,
@@ -63,6 +76,7 @@ pub async fn run(client: &Client, args: FakeArgs, debug: bool) -> Result<Stop, E
     let shared = Arc::new(Shared {
         http: client.http().clone(),
         url: client.url(&["v1", "update", ""]),
+        prefix: run_prefix(args.client_prefix.as_deref()),
         args,
         debug,
         updates: AtomicUsize::new(0),
@@ -105,7 +119,7 @@ fn poll_wait(args: &FakeArgs) -> Duration {
 
 async fn instance(shared: Arc<Shared>, index: usize) {
     let args = &shared.args;
-    let id = instance_id(index);
+    let id = instance_id(&shared.prefix, index);
     let identity = Identity {
         app_id: args.app_id.clone(),
         group: args.group_id.clone(),
@@ -229,8 +243,25 @@ mod tests {
 
     #[test]
     fn ids_are_numbered_from_zero() {
-        assert_eq!(instance_id(0), "fake-client-000");
-        assert_eq!(instance_id(12), "fake-client-012");
-        assert_eq!(instance_id(10_000), "fake-client-10000");
+        assert_eq!(instance_id("fake-client-", 0), "fake-client-000");
+        assert_eq!(instance_id("fake-client-", 12), "fake-client-012");
+        assert_eq!(instance_id("x-", 10_000), "x-10000");
+    }
+
+    #[test]
+    fn each_run_has_ids_of_its_own_unless_pinned() {
+        let runs: std::collections::HashSet<String> = (0..50).map(|_| run_prefix(None)).collect();
+        assert_eq!(runs.len(), 50, "random run tags");
+        for prefix in &runs {
+            let tag = prefix
+                .strip_prefix("fake-client-")
+                .and_then(|t| t.strip_suffix('-'))
+                .unwrap_or_default();
+            assert!(
+                tag.len() == 8 && tag.chars().all(|c| c.is_ascii_hexdigit()),
+                "{prefix}"
+            );
+        }
+        assert_eq!(run_prefix(Some("fake-client-")), "fake-client-");
     }
 }

@@ -51,6 +51,13 @@ fn admin_users_are_created_listed_used_and_deleted() {
         Some(1),
         "a deleted user's key is refused"
     );
+    // Nobody deletes itself (nor, so, the last user).
+    let itself = server.run(&["admin-user", "delete", "admin"]);
+    assert_eq!(itself.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&itself.stderr).trim_end(),
+        "googleapi: Error 403: user admin cannot delete itself: sign in as another user to delete it, forbidden"
+    );
     let unknown = server.run(&["admin-user", "delete", "nobody"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).starts_with("googleapi: Error 404"));
@@ -166,8 +173,24 @@ fn rollouts_are_created_shown_activated_and_deactivated() {
     );
     let groups = server.ok(&["group", "list", &app]);
     assert!(
-        groups.lines().nth(1).unwrap().ends_with("\tfalse"),
+        groups.lines().nth(1).unwrap().ends_with("\t25\tfalse"),
+        "deactivating keeps the percent in force: {groups}"
+    );
+    // An explicit percentage stops a running rollout, and says so.
+    server.ok(&["rollout", "activate", &app, group]);
+    assert_eq!(
+        server.ok(&["group", "percent", &app, group, "--update-percent=10"]),
+        "update percent set to 10.000000\n\
+         the group's timed rollout was running: it is stopped now\n"
+    );
+    let groups = server.ok(&["group", "list", &app]);
+    assert!(
+        groups.lines().nth(1).unwrap().ends_with("\t10\tfalse"),
         "{groups}"
+    );
+    assert_eq!(
+        server.ok(&["group", "percent", &app, group, "--update-percent=20"]),
+        "update percent set to 20.000000\n"
     );
 
     // `rollout create` alone and a zero frame are usage errors; an unknown group is an
@@ -687,6 +710,90 @@ fn help_prints_usage_and_rejects_unknown_commands() {
         String::from_utf8_lossy(&unknown.stdout),
         "Unrecognized command: bogus\n"
     );
+}
+
+/// `instance fake` for `group` until each of its `n` instances polled: the ids it printed.
+fn fake_run(server: &Server, group: &str, n: usize, prefix: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "instance".to_owned(),
+        "fake".to_owned(),
+        app_id(),
+        format!("--group-id={group}"),
+        format!("--clients-per-app={n}"),
+        "--min-sleep=0.05".to_owned(),
+        "--max-sleep=0.1".to_owned(),
+        "--version=1.0.0".to_owned(),
+        "--errorrate=0".to_owned(),
+        "--duration=60".to_owned(),
+    ];
+    if let Some(prefix) = prefix {
+        args.push(format!("--client-prefix={prefix}"));
+    }
+    let mut fake = server
+        .ctl()
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = fake.stdout.take().unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+        let id = line
+            .strip_prefix('{')
+            .and_then(|l| l.split_once("}: noupdate"))
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_else(|| panic!("unexpected {line:?}"));
+        ids.insert(id);
+        if ids.len() == n {
+            break;
+        }
+    }
+    let _ = fake.kill();
+    let _ = fake.wait();
+    ids.into_iter().collect()
+}
+
+/// Two simulations for two groups of one app: each run has instances of its own (they
+/// were `fake-client-000`, ... every time, so the second took over the first's), unless
+/// `--client-prefix` pins the ids.
+#[test]
+fn each_fake_run_has_instances_of_its_own() {
+    let server = Server::start();
+    setup_group(&server, "g1", "1.0.0");
+    server.ok(&[
+        "group",
+        "create",
+        &app_id(),
+        "--channel=stable",
+        "--group-id=g2",
+    ]);
+    let first = fake_run(&server, "g1", 3, None);
+    let second = fake_run(&server, "g2", 3, None);
+    assert!(
+        first.iter().all(|id| !second.contains(id)),
+        "{first:?} {second:?}"
+    );
+    let count = |group: &str| -> u64 {
+        let json: serde_json::Value = serde_json::from_str(&server.ok(&[
+            "--json",
+            "instance",
+            "list-app-versions",
+            &app_id(),
+            &format!("--group-id={group}"),
+        ]))
+        .unwrap();
+        json[0]["count"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(
+        (count("g1"), count("g2")),
+        (3, 3),
+        "the first group keeps its instances"
+    );
+    // A pinned prefix runs the same instances again.
+    let pinned = fake_run(&server, "g2", 2, Some("fake-client-"));
+    assert_eq!(pinned, ["fake-client-000", "fake-client-001"]);
+    assert_eq!(fake_run(&server, "g2", 2, Some("fake-client-")), pinned);
+    assert_eq!(count("g2"), 5);
 }
 
 /// 10,000 clients with the default sleeps in one process: every one polls, none fails.

@@ -236,9 +236,16 @@ fn walkthrough() {
         .recv_timeout(Duration::from_secs(30))
         .expect("fake clients poll");
     assert!(
-        first.starts_with("{fake-client-0") && first.ends_with("}: noupdate"),
+        first.starts_with("{fake-client-") && first.ends_with("}: noupdate"),
         "{first}"
     );
+    // The ids of this run: `fake-client-<run tag>-NNN`.
+    let prefix = first
+        .trim_start_matches('{')
+        .rsplit_once('-')
+        .map(|(prefix, _)| format!("{prefix}-"))
+        .expect("an id with a number");
+    assert_eq!(prefix.len(), "fake-client-12345678-".len(), "{first}");
 
     let interval = 2;
     let updated = server.ok(&[
@@ -268,7 +275,7 @@ fn walkthrough() {
     assert!(status.success(), "{status:?}");
     let lines: Vec<String> = rx.try_iter().collect();
     for i in 0..10 {
-        let expected = format!("{{fake-client-{i:03}}}: updated from 1.0.0 to 1.1.0");
+        let expected = format!("{{{prefix}{i:03}}}: updated from 1.0.0 to 1.1.0");
         assert!(
             lines.contains(&expected),
             "missing {expected:?} in {lines:#?}"
@@ -278,7 +285,7 @@ fn walkthrough() {
     // Grants, read from each instance's history: never more than 2 per 2-second window.
     let mut grants = Vec::new();
     for i in 0..10 {
-        let history = history(&server, &format!("fake-client-{i:03}"));
+        let history = history(&server, &format!("{prefix}{i:03}"));
         let items = history["items"].as_array().cloned().unwrap_or_default();
         let mine: Vec<i64> = items
             .iter()
