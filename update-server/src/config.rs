@@ -62,7 +62,12 @@ pub struct Config {
     /// The server secret that seals API keys at rest: 64 hex digits. Without it the secret
     /// is read from (or created in) `secret.key` in the data directory. Replicas sharing a
     /// database must share the secret.
-    #[arg(long, global = true, env = "UPDATE_SERVER_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "UPDATE_SERVER_SECRET",
+        hide_env_values = true
+    )]
     pub secret: Option<String>,
 
     /// The key of user `admin`, created on the first start (for automated deployments);

@@ -164,7 +164,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         v1!("/apps/{appId}/groups/{groupId}"),
-        "Set a group's percentage",
+        "Set a group's percentage; stops a running timed rollout (rolloutStopped)",
         Some("GroupPercent"),
         Some("GroupPercent"),
     ),
@@ -206,7 +206,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         v1!("/apps/{appId}/groups/{groupId}/rollout/active"),
-        "Activate or deactivate the timed rollout",
+        "Activate the timed rollout (from its first frame unless it runs) or deactivate it (the percentage in force stays)",
         Some("RolloutActive"),
         Some("RolloutActive"),
     ),
@@ -318,7 +318,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "delete",
         v1!("/admin/user/{userName}"),
-        "Delete a user",
+        "Delete a user; 403 for oneself, 409 for the last user",
         None,
         Some("AdminUser"),
     ),

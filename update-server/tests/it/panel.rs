@@ -744,3 +744,122 @@ async fn a_channel_is_promoted_from_the_application_page() {
     );
     s.stop().await;
 }
+
+/// A group that paused itself on failures shows as paused wherever an operator's pause
+/// does: the group list (API), the application page, the group's header and policy
+/// summary, and "why not updating" (the list said "updating" and `updatesPaused` false).
+async fn an_automatic_pause_shows_everywhere(s: TestServer) {
+    s.move_channel("1.1.0").await;
+    let (_, response) = s.omaha(&check_request("m-failing", "1.0.0")).await;
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(omaha_proto::codes::UpdateCheckStatus::Ok)
+    );
+    let failure = omaha_proto::Request::update_engine(
+        "update_engine-0.4.10",
+        "scheduler",
+        omaha_proto::request::Os::new("CoreOS", "Chateau", ""),
+    )
+    .with_app(
+        omaha_proto::request::App::new(APP, "1.0.0")
+            .with_track("stable")
+            .with_machine_id("m-failing")
+            .with_event(omaha_proto::request::Event::error(2000)),
+    );
+    s.omaha(&failure).await;
+    // Another instance is held back by the pause.
+    let (_, response) = s.omaha(&check_request("m-waiting", "1.0.0")).await;
+    assert_eq!(
+        response.apps[0].update_check.as_ref().unwrap().status,
+        Some(omaha_proto::codes::UpdateCheckStatus::NoUpdate)
+    );
+
+    let (status, list) = s
+        .api(
+            "GET",
+            &format!("/_ah/api/update/v1/apps/{APP}/groups"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let group = &list["items"][0];
+    assert_eq!(
+        group["updatesPaused"], false,
+        "the operator did not pause it"
+    );
+    let at = group["autoPausedAt"].as_str().unwrap();
+    assert!(at.starts_with("2026-11-27T08:00:00"), "{group}");
+
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("admin", ADMIN_KEY, &[]).await.status, 303);
+    let app_page = b.get(&format!("/apps/{APP}")).await;
+    assert_eq!(app_page.status, 200);
+    assert!(
+        app_page.body.contains("paused automatically"),
+        "{}",
+        app_page.body
+    );
+    assert!(!app_page.body.contains("updating"), "{}", app_page.body);
+    let group_page = b.get(GROUP).await;
+    assert_eq!(group_page.status, 200);
+    assert!(
+        group_page
+            .body
+            .contains("Paused automatically</strong> at 2026-11-27 08:00:00 UTC")
+    );
+    let summary = group_page.body.split("<h2>Policy</h2>").nth(1).unwrap();
+    assert!(
+        summary.starts_with("\n<p class=\"muted\">paused automatically"),
+        "{summary}"
+    );
+    assert!(
+        group_page.body.contains(r#"data-reason="auto_paused""#),
+        "{}",
+        group_page.body
+    );
+
+    // Unpausing lifts it, everywhere.
+    let (status, _) = s
+        .api(
+            "PATCH",
+            &format!("/_ah/api/update/v1/apps/{APP}/groups/stable"),
+            Some(serde_json::json!({"appId": APP, "id": "stable", "label": "Stable", "channelId": "stable"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = s
+        .api(
+            "GET",
+            &format!("/_ah/api/update/v1/apps/{APP}/groups"),
+            None,
+        )
+        .await;
+    assert_eq!(list["items"][0]["autoPausedAt"], "");
+    let app_page = b.get(&format!("/apps/{APP}")).await;
+    assert!(!app_page.body.contains("paused automatically"));
+    s.stop().await;
+}
+
+fn auto_pausing() -> GroupPolicy {
+    GroupPolicy {
+        auto_pause: Some(update_server::policy::AutoPauseDoc {
+            failures_count: Some(1),
+            failures_percent: None,
+            last_attempts: 1,
+            count_timeouts: false,
+        }),
+        ..GroupPolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn an_automatic_pause_shows_everywhere_on_sqlite() {
+    an_automatic_pause_shows_everywhere(TestServer::start_sqlite(auto_pausing()).await).await;
+}
+
+#[tokio::test]
+async fn an_automatic_pause_shows_everywhere_on_postgres() {
+    if let Some(s) = TestServer::start_postgres(auto_pausing()).await {
+        an_automatic_pause_shows_everywhere(s).await;
+    }
+}
