@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use update_server::policy::GroupPolicy;
-use update_server::store::{Store, UserRecord};
+use update_server::store::UserRecord;
 
 const V1: &str = "/_ah/api/update/v1";
 
