@@ -10,6 +10,13 @@
 //! v1.4's `updateCount`, `updateInterval` and `updatePooling`) and this server's extensions
 //! keep their value when absent, so a v1.4 or v2.1 client's GET-then-PATCH never clears
 //! what it cannot see.
+//!
+//! Timed rollouts (see [`crate::lifecycle`]): while a rollout runs, a group PATCH does not
+//! store the `updatePercent` it carries (clients send back the percentage they read, so a
+//! pause or unpause would overwrite the group's own); `rolloutActive: false` stops the
+//! rollout at the percentage in force, and `rolloutActive: true` never starts one (that is
+//! `POST .../rollout/active`). `group percent` stops a running rollout and answers
+//! `rolloutStopped: true`.
 
 pub(crate) mod config;
 mod fleet;
