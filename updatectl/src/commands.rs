@@ -82,6 +82,18 @@ fn channel_row(c: &AppChannel) -> String {
     format!("{}\t{}\t{}\t{}", c.label, c.version, c.publish, c.upstream)
 }
 
+/// Says plainly, on stderr (the table stays the real client's), which channels point at a
+/// version whose groups get no update: no package, or a package waiting for its payload.
+fn warn_package_missing(channels: &[AppChannel]) {
+    for c in channels.iter().filter(|c| c.package_missing) {
+        eprintln!(
+            "warning: channel {} points at {}, which has no package with a payload: \
+             its groups get no update until one exists",
+            c.label, c.version
+        );
+    }
+}
+
 fn group_row(g: &Group) -> String {
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -103,7 +115,12 @@ fn group_rate_row(g: &Group) -> String {
 }
 
 fn package_row(p: &Package) -> String {
-    format!("{}\t{}\t{}", p.version, p.url, p.size)
+    let url = if p.payload_missing {
+        "(payload missing)"
+    } else {
+        p.url.as_str()
+    };
+    format!("{}\t{url}\t{}", p.version, p.size)
 }
 
 /// The package table (`Version\tURL\tSize`) of some packages.
@@ -216,6 +233,7 @@ fn channel_body(args: &ChannelArgs) -> ChannelRequest {
 /// The API's or the transport's.
 pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output, Error> {
     let one = |c: AppChannel| {
+        warn_package_missing(std::slice::from_ref(&c));
         Output::new(
             table(CHANNEL_HEADER, std::slice::from_ref(&c), channel_row),
             &c,
@@ -226,6 +244,7 @@ pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output,
             let list: ChannelList = client
                 .call(Method::GET, &["apps", &app_id, "channels"], &[], NO_BODY)
                 .await?;
+            warn_package_missing(&list.items);
             Ok(Output::new(
                 table(CHANNEL_HEADER, &list.items, channel_row),
                 &list.items,
@@ -613,6 +632,7 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             url,
             meta,
             release_notes,
+            replace,
             bulk: None,
         } => {
             // clap requires the three without a subcommand.
@@ -642,7 +662,8 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                         size.parse().ok(),
                         &file.display().to_string(),
                     );
-                    let uploaded = client.upload_file(&file, &progress).await;
+                    let package = Some((app_id.as_str(), version.as_str()));
+                    let uploaded = client.upload_file(&file, package, &progress).await;
                     progress.finish();
                     uploaded?.url
                 }
@@ -658,9 +679,8 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                 ..Package::default()
             };
             let path = ["apps", app_id.as_str(), "packages", version.as_str()];
-            Ok(one(client
-                .call(Method::POST, &path, &[], Some(&body))
-                .await?))
+            let method = if replace { Method::PATCH } else { Method::POST };
+            Ok(one(client.call(method, &path, &[], Some(&body)).await?))
         }
         PackageCommand::Download {
             app_id,
