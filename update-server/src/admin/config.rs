@@ -207,23 +207,10 @@ fn package_record(
     check_digest("sha1Sum", &body.sha1_sum, 20)?;
     check_digest("sha256Sum", &body.sha256_sum, 32)?;
     let url = body.url.trim().to_owned();
-    if !url.is_empty() {
-        if size == 0 {
-            return Err(ApiError::Invalid(format!(
-                "package {version}: size must be above 0 (update_engine refuses an empty payload)"
-            )));
-        }
-        if body.sha256_sum.is_empty() {
-            return Err(ApiError::Invalid(format!(
-                "package {version}: sha256Sum is required (update_engine checks the payload against it)"
-            )));
-        }
-        let name = crate::hosting::url_file_name(&url);
-        if !(url.starts_with("http://") || url.starts_with("https://")) || name.is_empty() {
-            return Err(ApiError::Invalid(format!(
-                "package {version}: url {url:?} must be an http(s) URL that ends in a file name"
-            )));
-        }
+    if !url.is_empty()
+        && let Some(problem) = unservable(&url, size, &body.sha256_sum)
+    {
+        return Err(ApiError::Invalid(format!("package {version}: {problem}")));
     }
     Ok(PackageRecord {
         app_id: app.id.clone(),
@@ -239,6 +226,24 @@ fn package_record(
         required: body.required,
         created_at,
     })
+}
+
+/// Why update_engine could not install a package served from `url` (it answers error 34
+/// and the instance stays granted): no size, no SHA-256, or a URL without a file name.
+pub(crate) fn unservable(url: &str, size: u64, sha256: &str) -> Option<String> {
+    if size == 0 {
+        return Some("size must be above 0 (update_engine refuses an empty payload)".into());
+    }
+    if sha256.is_empty() {
+        return Some("sha256Sum is required (update_engine checks the payload against it)".into());
+    }
+    let name = crate::hosting::url_file_name(url);
+    if !(url.starts_with("http://") || url.starts_with("https://")) || name.is_empty() {
+        return Some(format!(
+            "url {url:?} must be an http(s) URL that ends in a file name"
+        ));
+    }
+    None
 }
 
 fn package_detail(record: &PackageRecord) -> String {
