@@ -123,7 +123,8 @@ async fn the_go_clients_mac_over_the_decoded_path_is_accepted() {
         assert_eq!(created["version"], "1.5.0+build.7");
 
         // (user, method, path on the wire, path as the Go client signs it, body, status)
-        let cases: Vec<(&str, &str, String, String, Option<Value>, u16)> = vec![
+        type Case<'a> = (&'a str, &'a str, String, String, Option<Value>, u16);
+        let cases: Vec<Case<'_>> = vec![
             (
                 "admin",
                 "GET",
