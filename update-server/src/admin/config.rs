@@ -275,7 +275,7 @@ pub(super) async fn create_package(
     {
         return Err(ApiError::Conflict(format!(
             "package {} of app {} exists already; change it with PATCH apps/{}/packages/{} \
-             (updatectl package update)",
+             (updatectl package create --replace)",
             record.version, app.id, app.id, record.version
         )));
     }

@@ -869,3 +869,71 @@ fn walkthrough_as_updateservicectl_sends_it() {
         }
     }
 }
+
+/// `package list` shows a package registered without a URL as payload missing, a channel
+/// pointing at it warns, creating an existing version is refused and `--replace` changes it.
+#[test]
+fn payload_missing_package_missing_and_replace() {
+    let server = Server::start();
+    setup_app(&server);
+    let app_id = format!("--app-id={APP}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = updatectl::client::Client::new(&server.url, "admin", KEY, false).expect("client");
+    // As updateservicectl registers it without --url.
+    let _: serde_json::Value = runtime
+        .block_on(client.call(
+            reqwest::Method::POST,
+            &["apps", APP, "packages", "1.1.0"],
+            &[],
+            Some(&serde_json::json!({"size": "5",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="})),
+        ))
+        .expect("registered");
+    let list = server.ok(&["package", "list", &app_id]);
+    assert!(list.contains("1.1.0\t(payload missing)\t5"), "{list}");
+
+    let created = server.run(&[
+        "channel",
+        "create",
+        &app_id,
+        "--channel=master",
+        "--version=1.1.0",
+    ]);
+    assert!(created.status.success());
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        stderr.contains("channel master points at 1.1.0, which has no package with a payload"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payload = dir.path().join("update.gz");
+    std::fs::write(&payload, b"hello").expect("write payload");
+    let file = format!("--file={}", payload.display());
+    let url = "--url=http://files.example.com/1.1.0/update.gz";
+    let again = server.run(&["package", "create", &app_id, "--version=1.1.0", &file, url]);
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("Error 409") && stderr.contains("--replace"),
+        "{stderr}"
+    );
+    let replaced = server.ok(&[
+        "package",
+        "create",
+        &app_id,
+        "--version=1.1.0",
+        &file,
+        url,
+        "--replace",
+    ]);
+    assert!(
+        replaced.contains("1.1.0\thttp://files.example.com/1.1.0/update.gz\t5"),
+        "{replaced}"
+    );
+    let listed = server.run(&["channel", "list", &app_id]);
+    assert!(listed.stderr.is_empty(), "{listed:?}");
+}
