@@ -237,13 +237,23 @@ async fn a_package_without_url_waits_for_its_payload_stored_per_version() {
         let check = response.apps[0].update_check.clone().unwrap();
         assert_eq!(check.status, Some(UpdateCheckStatus::NoUpdate));
         s.flush().await;
+        // Again, now that the instance is known: answered on the fast path, same reason.
+        let (_, response) = s.omaha(&check_request("waiting-1", "1.0.0")).await;
+        let check = response.apps[0].update_check.clone().unwrap();
+        assert_eq!(check.status, Some(UpdateCheckStatus::NoUpdate));
+        s.flush().await;
         let counted = metric(
             &s,
             "update_server_decisions_total{reason=\"payload_missing\"}",
         )
         .await
         .expect("payload_missing counted");
-        assert!(counted.ends_with(" 1"), "{counted}");
+        assert!(counted.ends_with(" 2"), "{counted}");
+        let fast = metric(&s, "update_server_update_checks_total{path=\"fast\"}").await;
+        assert!(
+            fast.as_deref().is_some_and(|f| f.ends_with(" 1")),
+            "{fast:?}"
+        );
         let gauge = metric(&s, "update_server_channel_package_missing{").await;
         assert!(
             gauge.as_deref().is_some_and(
