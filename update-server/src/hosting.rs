@@ -148,7 +148,7 @@ struct Hosting {
 }
 
 /// The routes: `POST /package-upload` (authenticated like the admin API) and
-/// `GET`/`HEAD /packages/{name}` (public).
+/// `GET`/`HEAD /packages/{name}` and `/packages/{app}/{version}/{name}` (public).
 pub fn router(admin: AdminState, options: HostingOptions) -> Router {
     let state = Hosting {
         admin: admin.clone(),
