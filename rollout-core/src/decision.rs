@@ -77,6 +77,9 @@ pub enum Reason {
     NoTarget,
     /// The server has no package for the target version.
     NoPackage,
+    /// The target's package is registered for the server's own hosting, but its payload has
+    /// not been uploaded yet (the package's URL is empty).
+    PayloadMissing,
     /// The operator paused the group.
     Paused,
     /// The group paused itself when failures reached its threshold at `since`.
@@ -117,6 +120,7 @@ impl Reason {
             Self::AheadOfTarget => "ahead_of_target",
             Self::NoTarget => "no_target",
             Self::NoPackage => "no_package",
+            Self::PayloadMissing => "payload_missing",
             Self::Paused => "paused",
             Self::AutoPaused { .. } => "auto_paused",
             Self::Blacklisted => "blacklisted",
@@ -135,6 +139,9 @@ impl fmt::Display for Reason {
             Self::AheadOfTarget => f.write_str("ahead of the target and downgrades are off"),
             Self::NoTarget => f.write_str("the channel has no version"),
             Self::NoPackage => f.write_str("no package for the target version"),
+            Self::PayloadMissing => {
+                f.write_str("the target's package has no payload yet (upload it)")
+            }
             Self::Paused => f.write_str("updates are paused"),
             Self::AutoPaused { since } => write!(f, "paused automatically at {since}"),
             Self::Blacklisted => f.write_str("the OEM is blacklisted"),
@@ -161,6 +168,7 @@ mod tests {
             Reason::AheadOfTarget,
             Reason::NoTarget,
             Reason::NoPackage,
+            Reason::PayloadMissing,
             Reason::Paused,
             Reason::AutoPaused { since: t },
             Reason::Blacklisted,

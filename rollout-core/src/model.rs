@@ -45,7 +45,8 @@ pub struct Group {
 pub struct Package {
     /// The version this package installs.
     pub version: Version,
-    /// Where the payload is served from.
+    /// Where the payload is served from; empty while a package registered for the server's
+    /// own hosting waits for its payload (no instance is offered it then).
     pub url: String,
     /// The payload size in bytes.
     pub size: u64,

@@ -182,7 +182,7 @@ fn run(p: &Params, ops: &[Op]) -> Result<Trace, TestCaseError> {
                 };
                 let package = Package {
                     version: target.clone(),
-                    url: String::new(),
+                    url: "https://example.com/".into(),
                     size: 0,
                     sha256: [0; 32],
                 };
@@ -330,7 +330,7 @@ proptest! {
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
         let target = v("1.1.0");
         let channel = Channel { name: "c".into(), target: Some(target.clone()) };
-        let package = Package { version: target, url: String::new(), size: 0, sha256: [0; 32] };
+        let package = Package { version: target, url: "https://example.com/".into(), size: 1, sha256: [0; 32] };
         let check = Check { channel: &channel, package: Some(&package), install_source: InstallSource::Scheduler };
         let decide = |p: f64| {
             let policy = Policy::new(PolicyConfig { update_percent: p, ..PolicyConfig::default() })
@@ -350,7 +350,7 @@ proptest! {
         }).expect("valid");
         let target = v("1.1.0");
         let channel = Channel { name: "c".into(), target: Some(target.clone()) };
-        let package = Package { version: target, url: String::new(), size: 0, sha256: [0; 32] };
+        let package = Package { version: target, url: "https://example.com/".into(), size: 1, sha256: [0; 32] };
         let check = Check { channel: &channel, package: Some(&package), install_source: InstallSource::Scheduler };
         let mut state = RolloutState::new();
         let mut a = Instance::new("a", v("1.0.0"), "");

@@ -106,6 +106,11 @@ pub struct AppChannel {
     pub upstream: String,
     /// Creation time, RFC 3339.
     pub date_created: String,
+    /// Extension: the channel points at a version that has no package (or whose package
+    /// waits for its payload), so its groups' instances get no update until one exists.
+    /// Sent only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub package_missing: bool,
 }
 
 /// A channel create or update request.
@@ -281,6 +286,10 @@ pub struct Package {
     pub required: bool,
     /// Creation time, RFC 3339.
     pub date_created: String,
+    /// Extension: registered without a URL for the server's own hosting, and its payload
+    /// is not uploaded yet; no instance is offered it until it is. Sent only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub payload_missing: bool,
 }
 
 /// A page of packages.

@@ -338,10 +338,25 @@ pub fn verify_hawk(
     let expected = base64::engine::general_purpose::STANDARD
         .decode(&header.mac)
         .map_err(|_| AuthError::Invalid)?;
-    let mut mac = HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any size");
-    mac.update(normalized(header, request).as_bytes());
-    mac.verify_slice(&expected)
-        .map_err(|_| AuthError::Invalid)?;
+    let matches = |request: &HawkRequest<'_>| {
+        let mut mac =
+            HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any size");
+        mac.update(normalized(header, request).as_bytes());
+        mac.verify_slice(&expected).is_ok()
+    };
+    // The Go client (`updateservicectl`) signs the path as it was before escaping
+    // (`bob@example.com`, `my group`), other clients the path as sent: either is accepted.
+    let decoded = decoded_resource(request.resource);
+    let signed = matches(request)
+        || decoded.as_deref().is_some_and(|resource| {
+            matches(&HawkRequest {
+                resource,
+                ..*request
+            })
+        });
+    if !signed {
+        return Err(AuthError::Invalid);
+    }
     if (header.ts - now).abs() > CLOCK_SKEW_SECS {
         let tsm = base64::engine::general_purpose::STANDARD
             .encode(mac_of(key.as_bytes(), &format!("hawk.1.ts\n{now}\n")));
@@ -351,6 +366,47 @@ pub fn verify_hawk(
         });
     }
     Ok(())
+}
+
+/// The resource of a request (`path?query`) with its path percent-decoded, as Go's
+/// `url.URL.Path` holds it; `None` when decoding changes nothing or the decoded path is
+/// not UTF-8. The query stays as sent: Go signs its raw form.
+pub fn decoded_resource(resource: &str) -> Option<String> {
+    let (path, query) = match resource.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (resource, None),
+    };
+    if !path.contains('%') {
+        return None;
+    }
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            // Two hex digits make a byte below 256.
+            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let mut decoded = String::from_utf8(out).ok()?;
+    if decoded == path {
+        return None;
+    }
+    if let Some(query) = query {
+        decoded.push('?');
+        decoded.push_str(query);
+    }
+    Some(decoded)
 }
 
 /// Compares a Basic key with the stored one in constant time.
@@ -521,5 +577,58 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_mac_over_the_decoded_path_verifies_too() {
+        let key = "d3b07384d113edec49eaa6238ad5ff00";
+        for (escaped, decoded) in [
+            (
+                "/_ah/api/update/v1/admin/user/bob%40example.com",
+                "/_ah/api/update/v1/admin/user/bob@example.com",
+            ),
+            (
+                "/_ah/api/update/v1/apps/a/groups/my%20group?alt=json",
+                "/_ah/api/update/v1/apps/a/groups/my group?alt=json",
+            ),
+            (
+                "/_ah/api/update/v1/apps/a/packages/1.5.0%2Bbuild.7",
+                "/_ah/api/update/v1/apps/a/packages/1.5.0+build.7",
+            ),
+        ] {
+            assert_eq!(decoded_resource(escaped).as_deref(), Some(decoded));
+            let sent = HawkRequest {
+                resource: escaped,
+                ..request()
+            };
+            for signed in [escaped, decoded] {
+                let mut header = HawkHeader {
+                    id: "admin".into(),
+                    ts: 1_000,
+                    nonce: "n0nce123".into(),
+                    ..HawkHeader::default()
+                };
+                header.mac = hawk_mac(
+                    key,
+                    &header,
+                    &HawkRequest {
+                        resource: signed,
+                        ..request()
+                    },
+                );
+                verify_hawk(key, &header, &sent, 1_000).unwrap();
+                let elsewhere = HawkRequest {
+                    resource: "/_ah/api/update/v1/apps",
+                    ..request()
+                };
+                assert!(matches!(
+                    verify_hawk(key, &header, &elsewhere, 1_000),
+                    Err(AuthError::Invalid)
+                ));
+            }
+        }
+        assert_eq!(decoded_resource("/apps?q=%40"), None);
+        assert_eq!(decoded_resource("/apps/%zz"), None);
+        assert_eq!(decoded_resource("/apps/%ff"), None);
     }
 }

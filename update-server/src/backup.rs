@@ -39,7 +39,8 @@ pub struct Manifest {
     pub created_at: String,
     /// The database's files in the archive.
     pub database_files: Vec<String>,
-    /// The payloads, as file names under `packages/`.
+    /// The payloads, as paths under `packages/`: `<name>` (stored flat) or
+    /// `<app>/<version>/<name>` (a version's payload).
     pub packages: Vec<String>,
 }
 
@@ -159,8 +160,10 @@ async fn download_backup(
     Ok(response)
 }
 
-/// The payload file names in `dir` (none when it does not exist).
-fn payload_names(dir: &Path) -> Result<Vec<String>, BackupError> {
+/// The plain entries of `dir` (none when it does not exist): files and directories whose
+/// names may name a payload or its directory. Uploads in progress are dot files; they are
+/// not payloads yet.
+fn plain_entries(dir: &Path) -> Result<Vec<(String, bool)>, BackupError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -174,20 +177,46 @@ fn payload_names(dir: &Path) -> Result<Vec<String>, BackupError> {
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io(format!("cannot list {}", dir.display())))?;
-        let is_file = entry
+        let kind = entry
             .file_type()
-            .map_err(io(format!("cannot list {}", dir.display())))?
-            .is_file();
-        // Uploads in progress are dot files; they are not payloads yet.
+            .map_err(io(format!("cannot list {}", dir.display())))?;
         if let Some(name) = entry.file_name().to_str()
-            && is_file
+            && (kind.is_file() || kind.is_dir())
             && hosting::valid_name(name)
         {
-            names.push(name.to_owned());
+            names.push((name.to_owned(), kind.is_dir()));
+        }
+    }
+    Ok(names)
+}
+
+/// The payloads in `dir`: flat files, and `<app>/<version>/<name>` files.
+fn payload_names(dir: &Path) -> Result<Vec<String>, BackupError> {
+    let mut names = Vec::new();
+    for (name, is_dir) in plain_entries(dir)? {
+        if !is_dir {
+            names.push(name);
+            continue;
+        }
+        for (version, is_dir) in plain_entries(&dir.join(&name))? {
+            if !is_dir {
+                continue;
+            }
+            for (file, is_dir) in plain_entries(&dir.join(&name).join(&version))? {
+                if !is_dir {
+                    names.push(format!("{name}/{version}/{file}"));
+                }
+            }
         }
     }
     names.sort();
     Ok(names)
+}
+
+/// Whether `name` of a manifest is a payload path: `<name>` or `<app>/<version>/<name>`.
+fn valid_payload_path(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('/').collect();
+    matches!(parts.len(), 1 | 3) && parts.iter().all(|p| hosting::valid_name(p))
 }
 
 /// Writes a backup of `store` and of the payloads in `packages` to the archive `out`,
@@ -328,13 +357,18 @@ pub async fn restore(
         .map_err(io(format!("cannot create {}", packages.display())))?;
     let mut payloads_restored = 0;
     for name in &manifest.packages {
-        if !hosting::valid_name(name) {
+        if !valid_payload_path(name) {
             return Err(BackupError::Invalid(format!(
                 "the manifest names an invalid payload {name:?}"
             )));
         }
         let from = staging.0.join(PACKAGES_DIR).join(name);
         let to = packages.join(name);
+        if let Some(parent) = to.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io(format!("cannot create {}", parent.display())))?;
+        }
         if tokio::fs::metadata(&to).await.is_ok() {
             let ours = hosting::hash_file(&to)
                 .await

@@ -1,6 +1,16 @@
 //! Payload hosting: `POST /package-upload` stores a payload in `<data-dir>/packages/`, and
-//! `GET /packages/{name}` serves it to instances, with HTTP range requests so that an
+//! `GET /packages/...` serves it to instances, with HTTP range requests so that an
 //! interrupted download resumes where it stopped.
+//!
+//! Payloads of packages are stored per app and version, in
+//! `<data-dir>/packages/<app>/<version>/<name>` served at `/packages/<app>/<version>/<name>`,
+//! so every version's payload can be named `update.gz`. An upload lands there when it says
+//! which package it is for (`?appId=..&version=..`, as `updatectl package create` sends
+//! it), or when it matches (size and SHA-256) a package registered without a URL
+//! (`updateservicectl package create` without `--url`, then `package upload`): that
+//! package then gets the payload's URL. Any other upload is stored flat, as
+//! `<data-dir>/packages/<name>` served at `/packages/<name>`, the layout of earlier
+//! versions, which keeps being served.
 //!
 //! Uploads are authenticated like the admin API (Hawk or Basic) and streamed to a temporary
 //! file in the same directory, hashed (SHA-1 and SHA-256) on the way, and renamed into place
@@ -138,7 +148,7 @@ struct Hosting {
 }
 
 /// The routes: `POST /package-upload` (authenticated like the admin API) and
-/// `GET`/`HEAD /packages/{name}` (public).
+/// `GET`/`HEAD /packages/{name}` and `/packages/{app}/{version}/{name}` (public).
 pub fn router(admin: AdminState, options: HostingOptions) -> Router {
     let state = Hosting {
         admin: admin.clone(),
@@ -154,6 +164,7 @@ pub fn router(admin: AdminState, options: HostingOptions) -> Router {
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/packages/{name}", get(download))
+        .route("/packages/{app}/{version}/{name}", get(download_hosted))
         .merge(upload)
         .with_state(state)
 }
@@ -166,6 +177,29 @@ pub fn valid_name(name: &str) -> bool {
         && !name
             .chars()
             .any(|c| c == '/' || c == '\\' || c == ':' || c.is_control())
+}
+
+/// Percent-encodes one URL path segment (everything but RFC 3986's unreserved characters).
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The URL of a hosted payload of `app`'s `version`.
+pub fn hosted_url(base_url: &str, app: &str, version: &str, name: &str) -> String {
+    format!(
+        "{base_url}/{PACKAGES_DIR}/{}/{}/{}",
+        encode_segment(app),
+        encode_segment(version),
+        encode_segment(name)
+    )
 }
 
 /// The last path segment of a URL, without query or fragment.
@@ -223,13 +257,78 @@ pub(crate) async fn hash_file(path: &FsPath) -> Result<(u64, String, String), st
     }
 }
 
+/// Which package an upload is for (`updatectl package create` says so).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct UploadQuery {
+    app_id: String,
+    version: String,
+}
+
+/// Places the complete temporary file `temp` at `target` without replacing an existing
+/// file: of two concurrent uploads of one name exactly one is placed, and the other is
+/// compared with it (the same payload again is fine, a different one a conflict).
+async fn place(
+    temp: &FsPath,
+    target: &FsPath,
+    hashes: &(u64, String, String),
+    name: &str,
+) -> Result<(), HostingError> {
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(HostingError::io(format!(
+                "cannot create {}",
+                parent.display()
+            )))?;
+    }
+    match tokio::fs::hard_link(temp, target).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let existing = hash_file(target).await.map_err(HostingError::io(format!(
+                "cannot read {}",
+                target.display()
+            )))?;
+            if &existing == hashes {
+                Ok(())
+            } else {
+                Err(HostingError::Conflict(format!(
+                    "a different payload named {name} exists already"
+                )))
+            }
+        }
+        Err(err) => Err(HostingError::Io {
+            what: format!("cannot move the payload into place as {}", target.display()),
+            source: err,
+        }),
+    }
+}
+
+/// Whether a package registered without a URL waits for exactly this payload.
+fn awaits(package: &crate::store::PackageRecord, size: u64, sha256: &str) -> bool {
+    package.url.is_empty() && package.size == size && package.sha256 == sha256
+}
+
 async fn upload(
     State(state): State<Hosting>,
     Extension(actor): Extension<Actor>,
+    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<UploadedPayload>, HostingError> {
     if !state.options.uploads {
         return Err(HostingError::Disabled);
+    }
+    if query.app_id.is_empty() != query.version.is_empty() {
+        return Err(HostingError::Invalid(
+            "appId and version go together: name both, or neither".into(),
+        ));
+    }
+    for (what, value) in [("appId", &query.app_id), ("version", &query.version)] {
+        if !value.is_empty() && !valid_name(value) {
+            return Err(HostingError::Invalid(format!(
+                "{what} {value:?} cannot name a payload directory"
+            )));
+        }
     }
     let mut multipart = multipart
         .map_err(|e| HostingError::Invalid(format!("expected a multipart/form-data body: {e}")))?;
@@ -272,44 +371,84 @@ async fn upload(
             .await
             .map_err(HostingError::io("cannot write the payload"))?;
         drop(file);
-        let (size, sha1, sha256) = hashes.finish();
-        let target = dir.join(&name);
-        // A link never replaces an existing file: of two concurrent uploads of one name,
-        // exactly one is placed, and the other is compared with it.
-        match tokio::fs::hard_link(&temp_path, &target).await {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                let existing = hash_file(&target).await.map_err(HostingError::io(format!(
-                    "cannot read {}",
-                    target.display()
-                )))?;
-                if existing != (size, sha1.clone(), sha256.clone()) {
-                    return Err(HostingError::Conflict(format!(
-                        "a different payload named {name} exists already"
-                    )));
-                }
-                // The same payload again (a retried upload): nothing to do.
+        let sums = hashes.finish();
+        let (size, sha1, sha256) = sums.clone();
+        if size == 0 {
+            return Err(HostingError::Invalid(format!(
+                "{name} is empty: update_engine refuses an empty payload"
+            )));
+        }
+        let config = state.admin.store.load_config().await?;
+        // The packages this payload is for: the one named, or those waiting for it.
+        let targets: Vec<crate::store::PackageRecord> = if query.app_id.is_empty() {
+            config
+                .packages
+                .into_iter()
+                .filter(|p| awaits(p, size, &sha256))
+                .collect()
+        } else {
+            let app = state
+                .admin
+                .app(&query.app_id)
+                .await
+                .map_err(|e| HostingError::NotFound(e.to_string()))?;
+            let registered = config
+                .packages
+                .into_iter()
+                .find(|p| p.app_id == app.id && p.version == query.version);
+            if let Some(package) = &registered
+                && package.url.is_empty()
+                && !awaits(package, size, &sha256)
+            {
+                return Err(HostingError::Conflict(format!(
+                    "package {} of app {} was registered with another size or SHA-256 than {name}'s",
+                    package.version, app.id
+                )));
             }
-            Err(err) => {
-                return Err(HostingError::Io {
-                    what: format!("cannot move the payload into place as {}", target.display()),
-                    source: err,
-                });
+            let url = hosted_url(&state.options.base_url, &app.id, &query.version, &name);
+            let target = dir.join(&app.id).join(&query.version).join(&name);
+            place(&temp_path, &target, &sums, &name).await?;
+            let mut filled = Vec::new();
+            if let Some(mut package) = registered.filter(|p| p.url.is_empty()) {
+                package.url = url.clone();
+                filled.push(package);
             }
+            state.record(&actor, &name, size, &url, &filled).await?;
+            return Ok(Json(UploadedPayload {
+                name,
+                size,
+                sha1_sum: sha1,
+                sha256_sum: sha256,
+                url,
+            }));
+        };
+        let mut url = String::new();
+        let mut filled = Vec::new();
+        for mut package in targets {
+            let target = dir.join(&package.app_id).join(&package.version).join(&name);
+            place(&temp_path, &target, &sums, &name).await?;
+            package.url = hosted_url(
+                &state.options.base_url,
+                &package.app_id,
+                &package.version,
+                &name,
+            );
+            if url.is_empty() {
+                url = package.url.clone();
+            }
+            filled.push(package);
+        }
+        if filled.is_empty() {
+            place(&temp_path, &dir.join(&name), &sums, &name).await?;
+            url = format!(
+                "{}/{PACKAGES_DIR}/{}",
+                state.options.base_url,
+                encode_segment(&name)
+            );
         }
         // The temporary name goes with the guard.
         drop(temp);
-        let url = format!("{}/{PACKAGES_DIR}/{name}", state.options.base_url);
-        state
-            .admin
-            .log(
-                &actor,
-                "package.upload",
-                "",
-                "",
-                format!("payload {name} ({size} bytes) at {url}"),
-            )
-            .await;
+        state.record(&actor, &name, size, &url, &filled).await?;
         return Ok(Json(UploadedPayload {
             name,
             size,
@@ -321,6 +460,46 @@ async fn upload(
     Err(HostingError::Invalid(
         "the multipart body has no part named \"file\"".into(),
     ))
+}
+
+impl Hosting {
+    /// Gives the packages that waited for a payload its URL, and logs the upload.
+    async fn record(
+        &self,
+        actor: &Actor,
+        name: &str,
+        size: u64,
+        url: &str,
+        filled: &[crate::store::PackageRecord],
+    ) -> Result<(), HostingError> {
+        for package in filled {
+            self.admin.store.put_package(package).await?;
+        }
+        if !filled.is_empty() {
+            self.admin.refreshed().await;
+        }
+        self.admin
+            .log(
+                actor,
+                "package.upload",
+                "",
+                "",
+                format!("payload {name} ({size} bytes) at {url}"),
+            )
+            .await;
+        for package in filled {
+            self.admin
+                .log(
+                    actor,
+                    "package.payload",
+                    &package.app_id,
+                    "",
+                    format!("package {} has its payload at {url}", package.version),
+                )
+                .await;
+        }
+        Ok(())
+    }
 }
 
 /// A byte range of a file of length `len`, as a `Range` header asks for it.
@@ -392,26 +571,55 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeRequest {
     }
 }
 
+/// `GET /packages/{name}`: a payload stored flat (uploads that name no package, and every
+/// payload of earlier versions).
 async fn download(
     State(state): State<Hosting>,
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HostingError> {
-    let not_found = || HostingError::NotFound(format!("payload {name} not found"));
     if !valid_name(&name) {
-        return Err(not_found());
+        return Err(HostingError::NotFound(format!("payload {name} not found")));
     }
     if let Some(payload) = name.strip_suffix(".sig")
-        && let Some(signature) = signature_of(&state, payload).await?
+        && let Some(signature) = signature_of(&state, None, payload).await?
     {
-        return Ok((
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            signature,
-        )
-            .into_response());
+        return Ok(signature_response(signature));
     }
     let path = state.options.dir.join(&name);
-    let mut file = match tokio::fs::File::open(&path).await {
+    serve(&path, &name, &headers).await
+}
+
+/// `GET /packages/{app}/{version}/{name}`: the payload of one app's version.
+async fn download_hosted(
+    State(state): State<Hosting>,
+    Path((app, version, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, HostingError> {
+    if ![&app, &version, &name].into_iter().all(|n| valid_name(n)) {
+        return Err(HostingError::NotFound(format!("payload {name} not found")));
+    }
+    if let Some(payload) = name.strip_suffix(".sig")
+        && let Some(signature) = signature_of(&state, Some((&app, &version)), payload).await?
+    {
+        return Ok(signature_response(signature));
+    }
+    let path = state.options.dir.join(&app).join(&version).join(&name);
+    serve(&path, &name, &headers).await
+}
+
+fn signature_response(signature: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        signature,
+    )
+        .into_response()
+}
+
+/// Serves the file at `path` (named `name` in errors), honouring `Range` and `If-Range`.
+async fn serve(path: &FsPath, name: &str, headers: &HeaderMap) -> Result<Response, HostingError> {
+    let not_found = || HostingError::NotFound(format!("payload {name} not found"));
+    let mut file = match tokio::fs::File::open(path).await {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(not_found()),
         Err(err) => {
@@ -498,12 +706,18 @@ async fn download(
     Ok(response)
 }
 
-/// The signature of the package whose URL ends in `payload`, if it has one.
-async fn signature_of(state: &Hosting, payload: &str) -> Result<Option<String>, HostingError> {
+/// The signature of the package whose URL ends in `payload` (of `app`'s `version` when
+/// given), if it has one.
+async fn signature_of(
+    state: &Hosting,
+    package: Option<(&str, &str)>,
+    payload: &str,
+) -> Result<Option<String>, HostingError> {
     let config = state.admin.store.load_config().await?;
     Ok(config
         .packages
         .iter()
+        .filter(|p| package.is_none_or(|(app, version)| p.app_id == app && p.version == version))
         .filter(|p| !p.signature.is_empty() && url_file_name(&p.url) == payload)
         .max_by_key(|p| p.created_at)
         .map(|p| p.signature.clone()))

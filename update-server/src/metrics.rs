@@ -133,7 +133,7 @@ pub fn reason_label(reason: Option<&Reason>) -> &'static str {
 }
 
 /// Every decision label, in the order `/metrics` lists them.
-const REASON_LABELS: [&str; 13] = [
+const REASON_LABELS: [&str; 14] = [
     "ahead_of_target",
     "auto_paused",
     "blacklisted",
@@ -144,6 +144,7 @@ const REASON_LABELS: [&str; 13] = [
     "other",
     "outside_window",
     "paused",
+    "payload_missing",
     "rate_limited",
     "up_to_date",
     "update",
@@ -161,9 +162,10 @@ fn reason_index(reason: Option<&Reason>) -> usize {
         Some(Reason::NotInPercent { .. }) => 6,
         Some(Reason::OutsideWindow { .. }) => 8,
         Some(Reason::Paused) => 9,
-        Some(Reason::RateLimited { .. }) => 10,
-        Some(Reason::UpToDate) => 11,
-        None => 12,
+        Some(Reason::PayloadMissing) => 10,
+        Some(Reason::RateLimited { .. }) => 11,
+        Some(Reason::UpToDate) => 12,
+        None => 13,
         // A reason added to the engine after this list: counted as `other`, not lost.
         Some(_) => 7,
     }
@@ -579,10 +581,53 @@ impl Metrics {
                 );
             }
         }
+        render_missing_packages(&mut out, cache);
         if let Some(counts) = fleet {
             render_fleet(&mut out, &counts, cache);
         }
         out
+    }
+}
+
+/// One sample per channel that points at a version without a package, or whose package
+/// still waits for its payload: its groups' instances get no update until one exists.
+fn render_missing_packages(out: &mut String, cache: &ConfigCache) {
+    let snapshot = cache.snapshot();
+    let mut missing: Vec<(&str, &str, &str, &str)> = Vec::new();
+    for (app_id, app) in &snapshot.apps {
+        for (name, channel) in &app.channels {
+            let version = channel.record.version.as_str();
+            if version.is_empty() {
+                continue;
+            }
+            let what = match app.packages.get(version) {
+                None => "no_package",
+                Some(p) if p.record.url.is_empty() => "payload_missing",
+                Some(_) => continue,
+            };
+            missing.push((app_id, name, version, what));
+        }
+    }
+    missing.sort_unstable();
+    header(
+        out,
+        "update_server_channel_package_missing",
+        "gauge",
+        "1 for each channel whose version has no package (what=\"no_package\") or whose \
+         package waits for its payload (what=\"payload_missing\"): its groups get no update.",
+    );
+    for (app, channel, version, what) in missing {
+        sample(
+            out,
+            "update_server_channel_package_missing",
+            &[
+                ("app", app),
+                ("channel", channel),
+                ("version", version),
+                ("what", what),
+            ],
+            1,
+        );
     }
 }
 
@@ -860,6 +905,10 @@ mod tests {
         );
         assert_eq!(reason_label(Some(&Reason::NoTarget)), "no_target");
         assert_eq!(reason_label(Some(&Reason::NoPackage)), "no_package");
+        assert_eq!(
+            reason_label(Some(&Reason::PayloadMissing)),
+            "payload_missing"
+        );
         assert_eq!(reason_label(Some(&Reason::Paused)), "paused");
         assert_eq!(reason_label(Some(&Reason::Blacklisted)), "blacklisted");
     }

@@ -94,7 +94,16 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         v1!("/apps/{appId}/packages/{version}"),
-        "Register a package",
+        "Register a package: with a URL (size above 0, sha256Sum, a URL ending in a file name), \
+         or without one for the server's own hosting (payloadMissing until uploaded); 409 if \
+         the version exists",
+        Some("Package"),
+        Some("Package"),
+    ),
+    op(
+        "patch",
+        v1!("/apps/{appId}/packages/{version}"),
+        "Replace an existing package (the whole object, as POST takes it)",
         Some("Package"),
         Some("Package"),
     ),
@@ -346,7 +355,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/package-upload",
-        summary: "Upload a payload (multipart/form-data, part `file`); answers its name, size, hashes and URL",
+        summary: "Upload a payload (multipart/form-data, part `file`; `appId` and `version` name its package, else it fills the packages registered without a URL that match its size and SHA-256); answers its name, size, hashes and URL",
         request: None,
         response: None,
         authenticated: true,
@@ -355,6 +364,13 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/packages/{name}",
         "Download a payload (HTTP Range supported); `<name>.sig` is its detached ed25519 signature",
+        None,
+        None,
+    )),
+    public(op(
+        "get",
+        "/packages/{appId}/{version}/{name}",
+        "Download the payload of an app's version (HTTP Range supported); `<name>.sig` is its detached ed25519 signature",
         None,
         None,
     )),

@@ -213,6 +213,13 @@ impl UpdateService {
             (Some(target), Some(version)) if target == version => Some(Some(Reason::UpToDate)),
             _ if route.group.policy.paused() => Some(Some(Reason::Paused)),
             _ if route.package.is_none() => Some(Some(Reason::NoPackage)),
+            _ if route
+                .package
+                .as_ref()
+                .is_some_and(|p| p.record.url.is_empty()) =>
+            {
+                Some(Some(Reason::PayloadMissing))
+            }
             _ => None,
         }
     }

@@ -221,6 +221,14 @@ pub async fn sync_one(
                 ));
                 continue;
             };
+            if let Some(problem) =
+                crate::admin::config::unservable(&package.url, size, &package.sha256_sum)
+            {
+                report.skipped.push(format!(
+                    "package {version} of app {app_id} cannot be offered: {problem}: skipped"
+                ));
+                continue;
+            }
             let existing = config
                 .packages
                 .iter()

@@ -535,7 +535,8 @@ pub enum PackageCommand {
         #[arg(long)]
         app_id: String,
     },
-    /// Register a package: hash the payload, upload it unless `--url` is given.
+    /// Register a package: hash the payload, upload it unless `--url` is given. An existing
+    /// version is refused unless `--replace` says to change it.
     #[command(subcommand_negates_reqs = true, args_conflicts_with_subcommands = true)]
     Create {
         /// Application id.
@@ -556,6 +557,9 @@ pub enum PackageCommand {
         /// Text file with release notes.
         #[arg(long)]
         release_notes: Option<std::path::PathBuf>,
+        /// Replace the existing package of this version (PATCH) instead of creating one.
+        #[arg(long)]
+        replace: bool,
         /// `bulk`.
         #[command(subcommand)]
         bulk: Option<PackageCreateBulk>,

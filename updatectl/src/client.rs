@@ -149,7 +149,9 @@ impl Client {
     }
 
     /// Streams a payload file to `POST /package-upload` (multipart, field `file`, named
-    /// after the file), reporting the bytes sent to `progress`.
+    /// after the file), reporting the bytes sent to `progress`. With `package` (app id and
+    /// version) the server stores it as that version's payload, so every version's payload
+    /// may have the same file name.
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, [`Error::UploadUnavailable`] when the
@@ -157,6 +159,7 @@ impl Client {
     pub async fn upload_file(
         &self,
         path: &std::path::Path,
+        package: Option<(&str, &str)>,
         progress: &crate::progress::Progress,
     ) -> Result<Uploaded, Error> {
         use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -170,7 +173,12 @@ impl Client {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "payload".to_owned());
-        let url = self.url(&["package-upload"]);
+        let mut url = self.url(&["package-upload"]);
+        if let Some((app_id, version)) = package {
+            url.query_pairs_mut()
+                .append_pair("appId", app_id)
+                .append_pair("version", version);
+        }
         let boundary = format!("updatectl-{:016x}", fastrand::u64(..));
         let safe_name = file_name.replace(['"', '\r', '\n'], "_");
         let head = bytes::Bytes::from(format!(

@@ -92,6 +92,18 @@ fn paused_cell(g: &Group) -> String {
     }
 }
 
+/// Says plainly, on stderr (the table stays the real client's), which channels point at a
+/// version whose groups get no update: no package, or a package waiting for its payload.
+fn warn_package_missing(channels: &[AppChannel]) {
+    for c in channels.iter().filter(|c| c.package_missing) {
+        eprintln!(
+            "warning: channel {} points at {}, which has no package with a payload: \
+             its groups get no update until one exists",
+            c.label, c.version
+        );
+    }
+}
+
 fn group_row(g: &Group) -> String {
     format!(
         "{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -119,7 +131,12 @@ fn group_rate_row(g: &Group) -> String {
 }
 
 fn package_row(p: &Package) -> String {
-    format!("{}\t{}\t{}", p.version, p.url, p.size)
+    let url = if p.payload_missing {
+        "(payload missing)"
+    } else {
+        p.url.as_str()
+    };
+    format!("{}\t{url}\t{}", p.version, p.size)
 }
 
 /// The package table (`Version\tURL\tSize`) of some packages.
@@ -232,6 +249,7 @@ fn channel_body(args: &ChannelArgs) -> ChannelRequest {
 /// The API's or the transport's.
 pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output, Error> {
     let one = |c: AppChannel| {
+        warn_package_missing(std::slice::from_ref(&c));
         Output::new(
             table(CHANNEL_HEADER, std::slice::from_ref(&c), channel_row),
             &c,
@@ -242,6 +260,7 @@ pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output,
             let list: ChannelList = client
                 .call(Method::GET, &["apps", &app_id, "channels"], &[], NO_BODY)
                 .await?;
+            warn_package_missing(&list.items);
             Ok(Output::new(
                 table(CHANNEL_HEADER, &list.items, channel_row),
                 &list.items,
@@ -631,6 +650,7 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             url,
             meta,
             release_notes,
+            replace,
             bulk: None,
         } => {
             // clap requires the three without a subcommand.
@@ -660,7 +680,8 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                         size.parse().ok(),
                         &file.display().to_string(),
                     );
-                    let uploaded = client.upload_file(&file, &progress).await;
+                    let package = Some((app_id.as_str(), version.as_str()));
+                    let uploaded = client.upload_file(&file, package, &progress).await;
                     progress.finish();
                     uploaded?.url
                 }
@@ -676,9 +697,8 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                 ..Package::default()
             };
             let path = ["apps", app_id.as_str(), "packages", version.as_str()];
-            Ok(one(client
-                .call(Method::POST, &path, &[], Some(&body))
-                .await?))
+            let method = if replace { Method::PATCH } else { Method::POST };
+            Ok(one(client.call(method, &path, &[], Some(&body)).await?))
         }
         PackageCommand::Download {
             app_id,

@@ -316,7 +316,8 @@ impl RolloutState {
     /// 3. a grant for another target than the channel's is released (`Replaced`); the
     ///    instance runs the target: [`Reason::UpToDate`] (an outstanding grant for it
     ///    completes as a success); the instance runs a higher version and downgrades are
-    ///    off: [`Reason::AheadOfTarget`]; no package: [`Reason::NoPackage`];
+    ///    off: [`Reason::AheadOfTarget`]; no package: [`Reason::NoPackage`]; a package whose payload is not uploaded yet (empty URL):
+    ///    [`Reason::PayloadMissing`];
     /// 4. paused by the operator or automatically: [`Reason::Paused`],
     ///    [`Reason::AutoPaused`], also for on-demand checks;
     /// 5. blacklisted OEM: [`Reason::Blacklisted`];
@@ -387,8 +388,10 @@ impl RolloutState {
             std::cmp::Ordering::Greater => true,
             std::cmp::Ordering::Less => false,
         };
-        if check.package.is_none() {
-            return no(Reason::NoPackage);
+        match check.package {
+            None => return no(Reason::NoPackage),
+            Some(package) if package.url.is_empty() => return no(Reason::PayloadMissing),
+            Some(_) => {}
         }
         if policy.paused() {
             return no(Reason::Paused);

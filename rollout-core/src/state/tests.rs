@@ -4,7 +4,7 @@
 //! decision is rendered to a short string. Step and probe syntax (space separated):
 //!
 //! ```text
-//! MACHINE@SECONDS [v=VERSION] [oem=OEM] [ondemand] [target=VERSION|none] [nopackage]
+//! MACHINE@SECONDS [v=VERSION] [oem=OEM] [ondemand] [target=VERSION|none] [nopackage|nopayload]
 //! MACHINE@SECONDS event=TYPE/RESULT [v=VERSION] [code=N]
 //! resume@SECONDS
 //! ```
@@ -73,6 +73,7 @@ impl World {
         let mut source = InstallSource::Scheduler;
         let mut target = Some(v("1.1.0"));
         let mut package = true;
+        let mut payload = true;
         let mut event = None;
         let mut code = None;
         for word in words {
@@ -88,6 +89,7 @@ impl World {
                 Some(("code", x)) => code = Some(x.parse().expect("code")),
                 None if word == "ondemand" => source = InstallSource::OnDemand,
                 None if word == "nopackage" => package = false,
+                None if word == "nopayload" => payload = false,
                 _ => panic!("unknown word {word:?} in {spec:?}"),
             }
         }
@@ -123,7 +125,11 @@ impl World {
         }
         let package = target.clone().filter(|_| package).map(|version| Package {
             version,
-            url: "https://example.com/".into(),
+            url: if payload {
+                "https://example.com/".into()
+            } else {
+                String::new()
+            },
             size: 1,
             sha256: [0; 32],
         });
@@ -207,6 +213,8 @@ fn channel_and_version_rules() {
     check(open(), &[], "a@0 v=1.2.0", "ahead_of_target");
     check(open(), &[], "a@0 target=none", "no_target");
     check(open(), &[], "a@0 nopackage", "no_package");
+    check(open(), &[], "a@0 nopayload", "payload_missing");
+    check(open(), &[], "a@0 v=1.1.0 nopayload", "up_to_date");
     // Up to date wins over a missing package and over pause.
     check(
         PolicyConfig {
@@ -611,7 +619,7 @@ fn effects_report_what_to_persist() {
     };
     let package = Package {
         version: v("1.1.0"),
-        url: String::new(),
+        url: "https://example.com/".into(),
         size: 0,
         sha256: [0; 32],
     };

@@ -110,6 +110,7 @@ pub(crate) fn package_json(p: &PackageRecord) -> api::Package {
         release_notes: p.release_notes.clone(),
         required: p.required,
         date_created: rfc3339(p.created_at),
+        payload_missing: p.url.is_empty(),
     }
 }
 
@@ -182,13 +183,17 @@ fn check_digest(field: &str, text: &str, len: usize) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn create_package(
-    State(state): State<AdminState>,
-    Extension(actor): Extension<Actor>,
-    Path((app, version)): Path<(String, String)>,
-    Json(body): Json<api::Package>,
-) -> ApiResult<api::Package> {
-    let app = state.app(&app).await?;
+/// Checks a package body for `version` and turns it into a record. A package with a URL
+/// must have a size above 0, a SHA-256 and a URL that ends in a file name (update_engine
+/// refuses anything else, error 34). A package without a URL is registered for the
+/// server's own hosting: its payload is missing until `POST /package-upload` provides it,
+/// and no instance is offered it meanwhile.
+fn package_record(
+    app: &AppRecord,
+    version: String,
+    body: api::Package,
+    created_at: i64,
+) -> Result<PackageRecord, ApiError> {
     rollout_core::Version::parse(&version)
         .map_err(|e| ApiError::Invalid(format!("version {version:?}: {e}")))?;
     let size: u64 = if body.size.trim().is_empty() {
@@ -201,13 +206,16 @@ pub(super) async fn create_package(
     };
     check_digest("sha1Sum", &body.sha1_sum, 20)?;
     check_digest("sha256Sum", &body.sha256_sum, 32)?;
-    if body.url.trim().is_empty() {
-        return Err(ApiError::Invalid("url is required".into()));
+    let url = body.url.trim().to_owned();
+    if !url.is_empty()
+        && let Some(problem) = unservable(&url, size, &body.sha256_sum)
+    {
+        return Err(ApiError::Invalid(format!("package {version}: {problem}")));
     }
-    let record = PackageRecord {
+    Ok(PackageRecord {
         app_id: app.id.clone(),
         version,
-        url: body.url,
+        url,
         size,
         sha1: body.sha1_sum,
         sha256: body.sha256_sum,
@@ -216,13 +224,101 @@ pub(super) async fn create_package(
         signature: body.signature,
         release_notes: body.release_notes,
         required: body.required,
-        created_at: state.now_ms(),
-    };
+        created_at,
+    })
+}
+
+/// Why update_engine could not install a package served from `url` (it answers error 34
+/// and the instance stays granted): no size, no SHA-256, or a URL without a file name.
+pub(crate) fn unservable(url: &str, size: u64, sha256: &str) -> Option<String> {
+    if size == 0 {
+        return Some("size must be above 0 (update_engine refuses an empty payload)".into());
+    }
+    if sha256.is_empty() {
+        return Some("sha256Sum is required (update_engine checks the payload against it)".into());
+    }
+    let name = crate::hosting::url_file_name(url);
+    if !(url.starts_with("http://") || url.starts_with("https://")) || name.is_empty() {
+        return Some(format!(
+            "url {url:?} must be an http(s) URL that ends in a file name"
+        ));
+    }
+    None
+}
+
+fn package_detail(record: &PackageRecord) -> String {
+    if record.url.is_empty() {
+        format!(
+            "package {} for the server's hosting (payload missing)",
+            record.version
+        )
+    } else {
+        format!("package {} at {}", record.version, record.url)
+    }
+}
+
+/// `POST apps/{app}/packages/{version}`: a new package. An existing version is a conflict:
+/// `PATCH` on the same path changes it.
+pub(super) async fn create_package(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version)): Path<(String, String)>,
+    Json(body): Json<api::Package>,
+) -> ApiResult<api::Package> {
+    let app = state.app(&app).await?;
+    let record = package_record(&app, version, body, state.now_ms())?;
+    let config = state.store.load_config().await?;
+    if config
+        .packages
+        .iter()
+        .any(|p| p.app_id == app.id && p.version == record.version)
+    {
+        return Err(ApiError::Conflict(format!(
+            "package {} of app {} exists already; change it with PATCH apps/{}/packages/{} \
+             (updatectl package create --replace)",
+            record.version, app.id, app.id, record.version
+        )));
+    }
     state.store.put_package(&record).await?;
     state.refreshed().await;
-    let detail = format!("package {} at {}", record.version, record.url);
     state
-        .log(&actor, "package.create", &app.id, "", detail)
+        .log(
+            &actor,
+            "package.create",
+            &app.id,
+            "",
+            package_detail(&record),
+        )
+        .await;
+    Ok(Json(package_json(&record)))
+}
+
+/// `PATCH apps/{app}/packages/{version}`: replaces an existing package (the whole object,
+/// as `POST` takes it); its creation time stays.
+pub(crate) async fn update_package(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version)): Path<(String, String)>,
+    Json(body): Json<api::Package>,
+) -> ApiResult<api::Package> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let existing = config
+        .packages
+        .iter()
+        .find(|p| p.app_id == app.id && p.version == version)
+        .ok_or_else(|| ApiError::NotFound(format!("package {version} not found")))?;
+    let record = package_record(&app, version, body, existing.created_at)?;
+    state.store.put_package(&record).await?;
+    state.refreshed().await;
+    state
+        .log(
+            &actor,
+            "package.update",
+            &app.id,
+            "",
+            package_detail(&record),
+        )
         .await;
     Ok(Json(package_json(&record)))
 }
@@ -239,6 +335,18 @@ pub(super) async fn delete_package(
         .into_iter()
         .find(|p| p.app_id == app.id && p.version == version)
         .ok_or_else(|| ApiError::NotFound(format!("package {version} not found")))?;
+    let users: Vec<&str> = config
+        .channels
+        .iter()
+        .filter(|c| c.app_id == app.id && c.version == version)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "package {version} is in use by channel(s) {}: point them at another version first",
+            users.join(", ")
+        )));
+    }
     state.store.delete_package(&app.id, &version).await?;
     state.refreshed().await;
     let detail = format!("package {version}");
@@ -279,8 +387,17 @@ pub(super) async fn public_packages(
 
 // ----- channels -----
 
-fn channel_json(c: &ChannelRecord) -> api::AppChannel {
+/// Whether a channel points at a version that has no package with a payload.
+fn package_missing(c: &ChannelRecord, packages: &[PackageRecord]) -> bool {
+    !c.version.is_empty()
+        && !packages
+            .iter()
+            .any(|p| p.app_id == c.app_id && p.version == c.version && !p.url.is_empty())
+}
+
+fn channel_json(c: &ChannelRecord, packages: &[PackageRecord]) -> api::AppChannel {
     api::AppChannel {
+        package_missing: package_missing(c, packages),
         app_id: c.app_id.clone(),
         label: c.name.clone(),
         version: c.version.clone(),
@@ -300,7 +417,7 @@ pub(super) async fn public_channels(
             .channels
             .iter()
             .filter(|c| c.publish)
-            .map(channel_json)
+            .map(|c| channel_json(c, &config.packages))
             .collect(),
     }))
 }
@@ -316,7 +433,7 @@ pub(super) async fn list_channels(
             .channels
             .iter()
             .filter(|c| c.app_id == app.id)
-            .map(channel_json)
+            .map(|c| channel_json(c, &config.packages))
             .collect(),
     }))
 }
@@ -380,7 +497,7 @@ async fn put_channel(
     state.refreshed().await;
     let detail = format!("channel {label} at version {}", record.version);
     state.log(actor, action, &app.id, "", detail).await;
-    Ok(Json(channel_json(&record)))
+    Ok(Json(channel_json(&record, &config.packages)))
 }
 
 pub(crate) async fn update_channel(
@@ -413,6 +530,18 @@ pub(super) async fn delete_channel(
         .into_iter()
         .find(|c| c.app_id == app.id && c.name == label)
         .ok_or_else(|| ApiError::NotFound(format!("channel {label} not found")))?;
+    let users: Vec<&str> = config
+        .groups
+        .iter()
+        .filter(|g| g.app_id == app.id && g.channel == label)
+        .map(|g| g.id.as_str())
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "channel {label} is in use by group(s) {}: move them to another channel first",
+            users.join(", ")
+        )));
+    }
     state.store.delete_channel(&app.id, &label).await?;
     state.refreshed().await;
     state
@@ -674,6 +803,33 @@ async fn group_record(
         .ok_or_else(|| ApiError::NotFound(format!("group {group} not found")))
 }
 
+/// A group needs a channel of its app that exists.
+async fn require_channel(
+    state: &AdminState,
+    app: &AppRecord,
+    channel: &str,
+) -> Result<(), ApiError> {
+    if channel.trim().is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "channelId is required: a group follows one of app {}'s channels",
+            app.id
+        )));
+    }
+    let config = state.store.load_config().await?;
+    if config
+        .channels
+        .iter()
+        .any(|c| c.app_id == app.id && c.name == channel)
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid(format!(
+            "channel {channel} does not exist in app {}: create it first",
+            app.id
+        )))
+    }
+}
+
 pub(super) async fn list_groups(
     State(state): State<AdminState>,
     Path(app): Path<String>,
@@ -701,6 +857,7 @@ pub(super) async fn create_group(
     } else {
         group.id.trim().to_owned()
     };
+    require_channel(&state, &app, &group.channel_id).await?;
     let policy = apply_group(state.now_ms(), GroupPolicy::default(), &group, &present)?;
     let record = GroupRecord {
         app_id: app.id.clone(),
@@ -737,6 +894,7 @@ pub(crate) async fn update_group(
     let app = state.app(&app).await?;
     let mut record = settled_group_record(&state, &app, &group).await?;
     let (update, present) = group_from_body(&body)?;
+    require_channel(&state, &app, &update.channel_id).await?;
     let before = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     let policy = apply_group(state.now_ms(), before.clone(), &update, &present)?;
     record.label = update.label;
@@ -985,6 +1143,7 @@ pub(super) async fn group_requests(
     Query(query): Query<RollupQuery>,
 ) -> ApiResult<api::RequestsRollup> {
     let app = state.app(&app).await?;
+    group_record(&state, &app, &group).await?;
     let kind = match kind.as_str() {
         "versions" => RollupKind::Versions,
         "events" => RollupKind::Events,

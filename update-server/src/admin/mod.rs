@@ -147,7 +147,9 @@ pub fn router(state: AdminState) -> Router {
         .route("/apps/{app}/packages", get(list_packages))
         .route(
             "/apps/{app}/packages/{version}",
-            post(create_package).delete(delete_package),
+            post(create_package)
+                .patch(update_package)
+                .delete(delete_package),
         )
         .route(
             "/apps/{app}/channels",

@@ -489,10 +489,14 @@ async fn app_page(
     for p in &packages {
         let _ = write!(
             package_rows,
-            "<tr><th scope=\"row\">{}</th>{}<td><code>{}</code></td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}</th>{}<td>{}</td><td>{}</td></tr>",
             esc(&p.record.version),
             num(i64::try_from(p.record.size).unwrap_or(i64::MAX)),
-            esc(&p.record.url),
+            if p.record.url.is_empty() {
+                r#"<span class="error">payload missing: upload it</span>"#.to_owned()
+            } else {
+                format!("<code>{}</code>", esc(&p.record.url))
+            },
             html::time(p.record.created_at),
         );
     }
@@ -697,10 +701,14 @@ async fn group_page(
             "channel <strong>{}</strong> at version <strong>{}</strong>{}",
             esc(&c.record.name),
             esc(&c.record.version),
-            if route.package.is_some() {
-                ""
-            } else {
-                r#" <span class="error">(no package for it)</span>"#
+            match &route.package {
+                Some(p) if p.record.url.is_empty() => {
+                    r#" <span class="error">(its package has no payload yet: instances get no update until it is uploaded)</span>"#
+                }
+                Some(_) => "",
+                None => {
+                    r#" <span class="error">(no package for it: instances get no update until one exists)</span>"#
+                }
             }
         ),
         Some(c) => format!(

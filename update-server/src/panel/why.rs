@@ -150,6 +150,9 @@ pub(crate) fn advice(reason: &Reason) -> &'static str {
         }
         Reason::NoTarget => "Point the group's channel at a version.",
         Reason::NoPackage => "Add a package for the channel's version.",
+        Reason::PayloadMissing => {
+            "Upload the package's payload (updateservicectl package upload, or updatectl package create)."
+        }
         Reason::Paused => "Unpause the group.",
         Reason::AutoPaused { .. } => {
             "Failures reached the threshold. Look at the errors, then unpause the group."

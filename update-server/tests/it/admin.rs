@@ -394,7 +394,20 @@ async fn packages_are_registered_validated_and_published() {
     for (bad, what) in [
         (json!({"url": "u", "size": "five"}), "size"),
         (json!({"url": "u", "sha1Sum": "abc"}), "sha1Sum"),
-        (json!({"size": "5"}), "url"),
+        (
+            json!({"url": "https://pkg.example.test/3.0.0/", "size": "5",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="}),
+            "file name",
+        ),
+        (
+            json!({"url": "https://pkg.example.test/3.0.0/update.gz",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="}),
+            "size must be above 0",
+        ),
+        (
+            json!({"url": "https://pkg.example.test/3.0.0/update.gz", "size": "5"}),
+            "sha256Sum is required",
+        ),
     ] {
         let (status, error) = s
             .api(
@@ -435,6 +448,24 @@ async fn packages_are_registered_validated_and_published() {
     assert_eq!(public["items"][0]["AppId"], APP);
     assert_eq!(public["items"][0]["packages"][0]["version"], "2.0.0");
 
+    // In use by a channel: refused, naming it; once the channel moves on, deleted.
+    let (status, error) = s
+        .api("DELETE", &format!("{V1}/apps/{APP}/packages/2.0.0"), None)
+        .await;
+    assert_eq!(status, 409, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in use by channel(s) stable"),
+        "{error}"
+    );
+    s.api(
+        "PATCH",
+        &format!("{V1}/apps/{APP}/channels/stable"),
+        Some(json!({"version": "1.0.0"})),
+    )
+    .await;
     let (status, _) = s
         .api("DELETE", &format!("{V1}/apps/{APP}/packages/2.0.0"), None)
         .await;

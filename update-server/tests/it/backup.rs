@@ -228,6 +228,20 @@ async fn a_backup_taken_while_serving_restores_into_a_fresh_data_directory() {
 async fn a_quiet_backup_restores_everything_exactly() {
     let s = TestServer::start_sqlite(GroupPolicy::default()).await;
     let key = fill(&s).await;
+    // A version's payload, stored per app and version.
+    let (content_type, body) = crate::packages::multipart("update.gz", b"version 1.2.0");
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/package-upload?appId={APP}&version=1.2.0",
+            s.addr()
+        ))
+        .header("content-type", content_type)
+        .header("authorization", basic_auth())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let response = reqwest::Client::new()
         .get(format!("http://{}/db/backup", s.addr()))
         .header("authorization", basic_auth())
@@ -248,8 +262,15 @@ async fn a_quiet_backup_restores_everything_exactly() {
     let summary = update_server::backup::restore(&archive, &restored, &data_dir)
         .await
         .unwrap();
-    assert_eq!(summary.manifest.packages, vec!["update.gz".to_owned()]);
-    assert_eq!(summary.payloads_restored, 1);
+    assert_eq!(
+        summary.manifest.packages,
+        vec![format!("{APP}/1.2.0/update.gz"), "update.gz".to_owned()]
+    );
+    assert_eq!(summary.payloads_restored, 2);
+    assert_eq!(
+        std::fs::read(data_dir.join(format!("packages/{APP}/1.2.0/update.gz"))).unwrap(),
+        b"version 1.2.0"
+    );
     let mut after = contents(&restored).await;
     // The backup itself is in the activity log of the original, after the copy was taken.
     after.activity += 1;

@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod compat;
 mod config;
 mod deploy;
 mod hostile;

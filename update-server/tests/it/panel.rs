@@ -863,3 +863,43 @@ async fn an_automatic_pause_shows_everywhere_on_postgres() {
         an_automatic_pause_shows_everywhere(s).await;
     }
 }
+#[tokio::test]
+async fn the_pages_say_when_a_channels_package_or_its_payload_is_missing() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    s.move_channel("3.0.0").await;
+    let group = b.get(GROUP).await;
+    assert!(
+        group
+            .body
+            .contains("no package for it: instances get no update until one exists"),
+        "{}",
+        group.body
+    );
+    // Registered without a URL (updateservicectl package create without --url).
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("/_ah/api/update/v1/apps/{APP}/packages/3.0.0"),
+            Some(serde_json::json!({"size": "5",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let group = b.get(GROUP).await;
+    assert!(
+        group.body.contains(
+            "its package has no payload yet: instances get no update until it is uploaded"
+        ),
+        "{}",
+        group.body
+    );
+    let app = b.get(&format!("/apps/{APP}")).await;
+    assert!(
+        app.body.contains("payload missing: upload it"),
+        "{}",
+        app.body
+    );
+    s.stop().await;
+}

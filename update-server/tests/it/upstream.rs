@@ -404,3 +404,50 @@ async fn an_endless_upstream_reply_is_cut_off_at_the_limit() {
     );
     server.terminate().await;
 }
+
+#[tokio::test]
+async fn sync_skips_packages_that_cannot_be_offered() {
+    let up_dir = tempfile::tempdir().unwrap();
+    let down_dir = tempfile::tempdir().unwrap();
+    upstream_data(up_dir.path()).await;
+    {
+        // The upstream's 2.0.0 waits for its payload; 1.1.0 has no SHA-256.
+        let store = open(up_dir.path()).await;
+        let mut waiting = package(OTHER_APP, "2.0.0");
+        waiting.url = String::new();
+        store.put_package(&waiting).await.unwrap();
+        let mut unhashed = package(APP, "1.1.0");
+        unhashed.sha256 = String::new();
+        store.put_package(&unhashed).await.unwrap();
+    }
+    let up_path = up_dir.path().to_str().unwrap();
+    let down_path = down_dir.path().to_str().unwrap();
+    let upstream = ServerProcess::start(&args(up_path, &[])).await;
+    let downstream = ServerProcess::start(&args(down_path, &[])).await;
+    let (status, created) = api(
+        downstream.addr,
+        "POST",
+        &format!("{V1}/upstream"),
+        Some(serde_json::json!({"label": "up", "url": format!("http://{}/", upstream.addr)})),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let (status, body) = api(
+        downstream.addr,
+        "POST",
+        &format!("{V1}/upstream/sync"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("package 2.0.0 of app") && detail.contains("cannot be offered"),
+        "{detail}"
+    );
+    assert!(detail.contains("sha256Sum is required"), "{detail}");
+    let store = open(down_dir.path()).await;
+    let config = store.load_config().await.unwrap();
+    let versions: Vec<&str> = config.packages.iter().map(|p| p.version.as_str()).collect();
+    assert_eq!(versions, ["1.0.0"], "only the offerable package was copied");
+}

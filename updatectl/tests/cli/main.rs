@@ -72,6 +72,10 @@ impl Server {
                 "warn",
                 "--admin-key",
                 KEY,
+                // The fake-fleet tests hold a keep-alive connection per simulated instance
+                // (10,000), over the default connection limit.
+                "--max-connections",
+                "15000",
             ])
             .arg("--data-dir")
             .arg(data.path())
@@ -178,10 +182,11 @@ fn walkthrough() {
     ]);
     assert!(group.contains("Fake Clients\t"), "{group}");
 
-    // touch update-1.1.0.gz (empty, as in the walkthrough)
+    // The walkthrough's `touch update-1.1.0.gz`, with a byte in it: an empty payload is
+    // refused, since update_engine cannot install one.
     let dir = tempfile::tempdir().expect("temp dir");
     let payload = dir.path().join("update-1.1.0.gz");
-    std::fs::write(&payload, b"").expect("write payload");
+    std::fs::write(&payload, b"fake update 1.1.0").expect("write payload");
     let file = format!("--file={}", payload.display());
     let created = server.run(&["package", "create", &app_id, "--version=1.1.0", &file]);
     if !created.status.success() {
@@ -678,4 +683,268 @@ fn instance_bench_reports_throughput_and_registers_every_client() {
     assert_eq!(zero.status.code(), Some(2));
     let missing = server.run(&["instance", "bench", &app_id]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+/// One recorded exchange of `tests/data/updateservicectl-walkthrough.txt`.
+#[derive(Debug, Default)]
+struct Exchange {
+    /// `GET`, `POST`, ... or `UPLOAD` (a multipart `POST`).
+    method: String,
+    /// The path and query as the Go client signs them (decoded).
+    path: String,
+    body: String,
+    status: u16,
+    /// `=`, `!` and `~` lines.
+    checks: Vec<(char, String)>,
+    /// The comment above it: what the client ran.
+    what: String,
+}
+
+fn exchanges(script: &str) -> Vec<Exchange> {
+    let mut all: Vec<Exchange> = Vec::new();
+    let mut comment = String::new();
+    let mut in_body = false;
+    for line in script.lines() {
+        if let Some(request) = line.strip_prefix("> ") {
+            let (method, path) = request.split_once(' ').expect("> METHOD PATH");
+            all.push(Exchange {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                what: std::mem::take(&mut comment),
+                ..Exchange::default()
+            });
+            in_body = true;
+        } else if let Some(status) = line.strip_prefix("< ") {
+            all.last_mut().expect("a request first").status = status.parse().expect("status");
+            in_body = false;
+        } else if in_body {
+            let exchange = all.last_mut().expect("a request first");
+            if !exchange.body.is_empty() {
+                exchange.body.push('\n');
+            }
+            exchange.body.push_str(line);
+        } else if let Some(c) = line.chars().next().filter(|c| matches!(c, '=' | '!' | '~')) {
+            let check = line[1..].trim().to_owned();
+            all.last_mut()
+                .expect("a request first")
+                .checks
+                .push((c, check));
+        } else if let Some(text) = line.strip_prefix('#') {
+            comment.push_str(text.trim());
+            comment.push(' ');
+        } else if line.trim().is_empty() {
+            if all.last().is_some_and(|e| e.status != 0) {
+                comment.clear();
+            }
+        } else {
+            panic!("unexpected line {line:?}");
+        }
+    }
+    all
+}
+
+/// Escapes each segment of a decoded path as the Go client puts it on the wire.
+fn escape_path(decoded: &str) -> String {
+    let (path, query) = match decoded.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (decoded, None),
+    };
+    let mut out = String::new();
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// The `Authorization` header exactly as the Go client (hawk-go) builds it: the MAC over
+/// the decoded path, no payload hash, no ext, an 8-character nonce.
+fn go_hawk(server_url: &str, method: &str, decoded_path: &str) -> String {
+    use base64::Engine as _;
+    use hmac::{KeyInit as _, Mac as _};
+    let url = reqwest::Url::parse(server_url).expect("server URL");
+    let host = url.host_str().expect("host");
+    let port = url.port_or_known_default().expect("port");
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let random: [u8; 8] = std::array::from_fn(|_| fastrand::u8(..));
+    let nonce: String = base64::engine::general_purpose::STANDARD
+        .encode(random)
+        .chars()
+        .take(8)
+        .collect();
+    let normalized =
+        format!("hawk.1.header\n{ts}\n{nonce}\n{method}\n{decoded_path}\n{host}\n{port}\n\n\n");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(KEY.as_bytes()).expect("any key");
+    mac.update(normalized.as_bytes());
+    let mac = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!(r#"Hawk id="admin", mac="{mac}", ts="{ts}", nonce="{nonce}""#)
+}
+
+/// The walkthrough as the real `updateservicectl` sends it: every recorded exchange,
+/// Hawk-signed as the Go client signs (decoded paths), `package create` without `--url`,
+/// then `package upload`, and the fake clients' polls.
+#[test]
+fn walkthrough_as_updateservicectl_sends_it() {
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/updateservicectl-walkthrough.txt"
+    ))
+    .expect("recorded exchanges");
+    let server = Server::start();
+    let fill = |text: &str| text.replace("$APP", APP).replace("$SERVER", &server.url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let http = reqwest::Client::new();
+    let all = exchanges(&script);
+    assert!(all.len() > 15, "the script parses: {all:#?}");
+    for exchange in all {
+        let decoded = fill(&exchange.path);
+        let url = format!("{}{}", server.url, escape_path(&decoded));
+        let body = fill(&exchange.body);
+        let request = match exchange.method.as_str() {
+            "UPLOAD" => {
+                let (name, content) = body.split_once(' ').expect("UPLOAD: NAME CONTENT");
+                let boundary = "0123456789abcdef0123456789abcdef";
+                let multipart = format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+                     filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n\
+                     {content}\n\r\n--{boundary}--\r\n"
+                );
+                http.post(&url)
+                    .header("authorization", go_hawk(&server.url, "POST", &decoded))
+                    .header(
+                        "content-type",
+                        format!("multipart/form-data; boundary={boundary}"),
+                    )
+                    .body(multipart)
+            }
+            method => {
+                let method: reqwest::Method = method.parse().expect("a method");
+                let mut request = http.request(method.clone(), &url);
+                if decoded.starts_with("/_ah/api/") {
+                    request = request
+                        .header(
+                            "authorization",
+                            go_hawk(&server.url, method.as_str(), &decoded),
+                        )
+                        .header("user-agent", "google-api-go-client/0.5");
+                }
+                if body.starts_with('<') {
+                    request.header("content-type", "text/xml").body(body)
+                } else if body.is_empty() {
+                    request
+                } else {
+                    // The Go client's JSON ends with a newline.
+                    request
+                        .header("content-type", "application/json")
+                        .body(format!("{body}\n"))
+                }
+            }
+        };
+        let (status, text) = runtime.block_on(async {
+            let response = request.send().await.expect("send");
+            let status = response.status().as_u16();
+            (status, response.text().await.expect("body"))
+        });
+        let what = format!("{} {} ({})", exchange.method, decoded, exchange.what);
+        assert_eq!(status, exchange.status, "{what}: {text}");
+        let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+        for (kind, check) in &exchange.checks {
+            let check = fill(check);
+            match kind {
+                '=' => {
+                    let (pointer, expected) = check.split_once(' ').expect("= POINTER JSON");
+                    let expected: serde_json::Value =
+                        serde_json::from_str(expected).expect("expected JSON");
+                    let got = json.as_ref().and_then(|j| j.pointer(pointer));
+                    assert_eq!(got, Some(&expected), "{what}: {pointer} in {text}");
+                }
+                '!' => {
+                    let got = json.as_ref().and_then(|j| j.pointer(&check));
+                    assert_eq!(got, None, "{what}: {check} in {text}");
+                }
+                _ => assert!(text.contains(&check), "{what}: {check:?} in {text}"),
+            }
+        }
+    }
+}
+
+/// `package list` shows a package registered without a URL as payload missing, a channel
+/// pointing at it warns, creating an existing version is refused and `--replace` changes it.
+#[test]
+fn payload_missing_package_missing_and_replace() {
+    let server = Server::start();
+    setup_app(&server);
+    let app_id = format!("--app-id={APP}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = updatectl::client::Client::new(&server.url, "admin", KEY, false).expect("client");
+    // As updateservicectl registers it without --url.
+    let _: serde_json::Value = runtime
+        .block_on(client.call(
+            reqwest::Method::POST,
+            &["apps", APP, "packages", "1.1.0"],
+            &[],
+            Some(&serde_json::json!({"size": "5",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="})),
+        ))
+        .expect("registered");
+    let list = server.ok(&["package", "list", &app_id]);
+    assert!(list.contains("1.1.0\t(payload missing)\t5"), "{list}");
+
+    let created = server.run(&[
+        "channel",
+        "create",
+        &app_id,
+        "--channel=master",
+        "--version=1.1.0",
+    ]);
+    assert!(created.status.success());
+    let stderr = String::from_utf8_lossy(&created.stderr);
+    assert!(
+        stderr.contains("channel master points at 1.1.0, which has no package with a payload"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let payload = dir.path().join("update.gz");
+    std::fs::write(&payload, b"hello").expect("write payload");
+    let file = format!("--file={}", payload.display());
+    let url = "--url=http://files.example.com/1.1.0/update.gz";
+    let again = server.run(&["package", "create", &app_id, "--version=1.1.0", &file, url]);
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("Error 409") && stderr.contains("--replace"),
+        "{stderr}"
+    );
+    let replaced = server.ok(&[
+        "package",
+        "create",
+        &app_id,
+        "--version=1.1.0",
+        &file,
+        url,
+        "--replace",
+    ]);
+    assert!(
+        replaced.contains("1.1.0\thttp://files.example.com/1.1.0/update.gz\t5"),
+        "{replaced}"
+    );
+    let listed = server.run(&["channel", "list", &app_id]);
+    assert!(listed.stderr.is_empty(), "{listed:?}");
 }
