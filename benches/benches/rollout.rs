@@ -104,6 +104,7 @@ fn bench(c: &mut Criterion) {
         event_result: 2,
         error_code: None,
         version: target.clone(),
+        previous_version: None,
     };
 
     let mut group = c.benchmark_group("rollout");

@@ -110,6 +110,12 @@ pub enum Reason {
         /// The cap.
         limit: u32,
     },
+    /// The instance's last attempt failed: the same version is not offered again before
+    /// `until` (the group's retry delay).
+    RetryingAfterFailure {
+        /// When the retry delay ends.
+        until: Timestamp,
+    },
 }
 
 impl Reason {
@@ -128,6 +134,7 @@ impl Reason {
             Self::NotInPercent { .. } => "not_in_percent",
             Self::RateLimited { .. } => "rate_limited",
             Self::InFlightCap { .. } => "in_flight_cap",
+            Self::RetryingAfterFailure { .. } => "retrying_after_failure",
         }
     }
 }
@@ -152,6 +159,9 @@ impl fmt::Display for Reason {
             Self::NotInPercent { percent } => write!(f, "not within the rollout's {percent}"),
             Self::RateLimited { until } => write!(f, "rate limited until {until}"),
             Self::InFlightCap { limit } => write!(f, "{limit} updates already in flight"),
+            Self::RetryingAfterFailure { until } => {
+                write!(f, "retrying after failure until {until}")
+            }
         }
     }
 }
@@ -178,6 +188,7 @@ mod tests {
             },
             Reason::RateLimited { until: t },
             Reason::InFlightCap { limit: 1 },
+            Reason::RetryingAfterFailure { until: t },
         ];
         let labels: std::collections::BTreeSet<_> = all.iter().map(Reason::as_str).collect();
         assert_eq!(labels.len(), all.len());

@@ -11,10 +11,23 @@
 //! | 3/0   | update failed, with `errorcode`           | `Error(code)`               |
 //! | other | recorded by the server, no transition     | unchanged                   |
 //!
-//! 3/2 completes on the reported version: when the instance holds a grant for exactly that
-//! version, the grant succeeded (it is released and counted as a successful attempt). A
-//! 3/2 that reports another version while a grant is outstanding is update_engine's routine
-//! report from before the restart: the version is recorded, the status is left alone.
+//! update_engine attaches 3/2 to every routine check (with `previousversion=""`), so a 3/2
+//! is a **completion** only when it completes an attempt:
+//!
+//! - the instance holds a grant for exactly the reported version (the grant succeeded: it
+//!   is released and counted as a successful attempt);
+//! - or, holding no grant, it reports a version newer than the one stored;
+//! - or, holding no grant, its `previousversion` names a version older than the reported
+//!   one (update_engine's first check after an update).
+//!
+//! Any other 3/2 is a **check-in**: it refreshes "last seen" and moves nothing. In
+//! particular an instance in `Error` stays there until its next attempt starts (a new
+//! grant) or a completion arrives. A 3/2 that reports another version while a grant is
+//! outstanding is update_engine's routine report from before the restart: a check-in.
+//!
+//! A 3/0 records the failure and, when the group's policy has a retry delay, starts or
+//! extends the instance's [`Backoff`](crate::Backoff): the same version is not offered
+//! again before the delay, which doubles with each consecutive failure.
 
 use crate::{ErrorCode, Version};
 
@@ -29,6 +42,9 @@ pub struct Event {
     pub error_code: Option<i64>,
     /// The version the instance reported in the same request.
     pub version: Version,
+    /// Omaha `previousversion` when it names a version (`None` when absent, empty or not a
+    /// version).
+    pub previous_version: Option<Version>,
 }
 
 /// What an event means to the state machine.

@@ -61,7 +61,8 @@
 //! assert_eq!(decisions[2], Decision::NoUpdate { reason: Reason::RateLimited { until } });
 //!
 //! // The first instance reports success; its grant completes.
-//! let done = Event { event_type: 3, event_result: 2, error_code: None, version: target };
+//! let done = Event { event_type: 3, event_result: 2, error_code: None, version: target,
+//!                    previous_version: Some(v100.clone()) };
 //! let outcome = state.record_event(&policy, &mut fleet[0], &done, t0);
 //! assert_eq!(state.in_flight(), 1);
 //! assert!(outcome.instance_changed);
@@ -89,11 +90,12 @@ pub use decision::{Check, Decision, InstallSource, Reason};
 pub use event::{Event, EventKind};
 pub use frames::{Frame, MAX_FRAMES, RolloutPhase, TimedRollout, linear_frames};
 pub use model::{
-    App, Channel, ErrorCode, Group, Instance, InstanceGrant, InstanceStatus, MachineId, Package,
+    App, Backoff, Channel, ErrorCode, Group, Instance, InstanceGrant, InstanceStatus, MachineId,
+    Package,
 };
 pub use policy::{
     AutoPauseConfig, AutoPauseRule, FailureThreshold, Policy, PolicyConfig, PolicyError, RateLimit,
-    RateLimitConfig, RolloutConfig,
+    RateLimitConfig, RetryDelay, RetryDelayConfig, RolloutConfig,
 };
 pub use state::{
     Attempt, AutoPause, CheckOutcome, Effects, EventOutcome, Grant, ReleaseReason, Released,

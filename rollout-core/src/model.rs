@@ -118,8 +118,8 @@ pub enum InstanceStatus {
     Installed,
     /// Installed, but the instance holds back completion (event 800/1).
     InstalledHeld,
-    /// Running the reported version after a successful update or a routine report
-    /// (event 3/2).
+    /// Running the reported version after an update completed (event 3/2 completing an
+    /// attempt; a routine 3/2 check-in moves nothing).
     Complete,
     /// The update failed (event 3/0) with this error code (0 when none was sent).
     Error(ErrorCode),
@@ -135,6 +135,26 @@ pub struct InstanceGrant {
     pub granted_at: Timestamp,
 }
 
+/// The back-off of an instance whose update failed: it is not offered `version` (any
+/// version when `None`) again before `until`. Kept after `until` passes, so that the next
+/// failure doubles the delay; cleared by a completion or by the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    /// Consecutive failed attempts.
+    pub failures: u32,
+    /// The end of the retry delay.
+    pub until: Timestamp,
+    /// The version that failed (the grant's target), when known.
+    pub version: Option<Version>,
+}
+
+impl Backoff {
+    /// Whether the back-off keeps `target` from being offered at `now`.
+    pub fn holds(&self, target: &Version, now: Timestamp) -> bool {
+        now < self.until && self.version.as_ref().is_none_or(|v| v == target)
+    }
+}
+
 /// An instance of an app in a group, as the engine needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -148,6 +168,8 @@ pub struct Instance {
     pub status: InstanceStatus,
     /// The grant the instance holds, if any.
     pub grant: Option<InstanceGrant>,
+    /// The retry delay after failed attempts, if any.
+    pub backoff: Option<Backoff>,
 }
 
 impl Instance {
@@ -159,6 +181,7 @@ impl Instance {
             oem: oem.to_owned(),
             status: InstanceStatus::Unknown,
             grant: None,
+            backoff: None,
         }
     }
 }

@@ -63,6 +63,10 @@ pub enum PolicyError {
     /// The time zone is not in the bundled time zone database.
     #[error("unknown time zone {0:?}")]
     UnknownTimeZone(String),
+    /// The retry delay after a failure is zero, its maximum is below its first delay, or
+    /// either is above 100 years.
+    #[error("retry delay must be at least 1 second and at most its maximum (at most 100 years)")]
+    RetryDelay,
     /// Maintenance windows were configured with an empty list.
     #[error("maintenance windows need at least one window")]
     NoWindows,
@@ -109,6 +113,54 @@ pub struct AutoPauseConfig {
     pub count_timeouts: bool,
 }
 
+/// The retry delay after a failed attempt: an instance whose update failed (3/0) is not
+/// offered the same version again for `initial_secs`, doubling with each consecutive
+/// failure up to `max_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryDelayConfig {
+    /// The delay after the first failure, seconds; at least 1.
+    pub initial_secs: u64,
+    /// The longest delay, seconds; at least `initial_secs`.
+    pub max_secs: u64,
+}
+
+impl RetryDelayConfig {
+    /// The default: one hour after the first failure, doubling to at most one day.
+    pub const DEFAULT: Self = Self {
+        initial_secs: 3600,
+        max_secs: 86_400,
+    };
+}
+
+impl Default for RetryDelayConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A validated retry delay (see [`RetryDelayConfig`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryDelay {
+    /// The delay after the first failure.
+    pub initial: SignedDuration,
+    /// The longest delay.
+    pub max: SignedDuration,
+}
+
+impl RetryDelay {
+    /// The delay after the `failures`-th consecutive failure (1 for the first):
+    /// `initial × 2^(failures − 1)`, at most `max`.
+    pub fn after(&self, failures: u32) -> SignedDuration {
+        let doublings = failures.saturating_sub(1).min(62);
+        let initial = self.initial.as_secs();
+        let delay = 1_i64
+            .checked_shl(doublings)
+            .and_then(|factor| initial.checked_mul(factor))
+            .unwrap_or(i64::MAX);
+        SignedDuration::from_secs(delay.min(self.max.as_secs()))
+    }
+}
+
 /// A timed rollout as configured: frames, and the activation time when active.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutConfig {
@@ -143,6 +195,9 @@ pub struct PolicyConfig {
     pub maintenance: Option<MaintenanceConfig>,
     /// Serve the channel's version even when it is lower than the instance's (rollback).
     pub allow_downgrade: bool,
+    /// The retry delay after a failed attempt; `None` turns it off (a failed instance is
+    /// offered the update again at its next check).
+    pub retry_delay: Option<RetryDelayConfig>,
 }
 
 impl Default for PolicyConfig {
@@ -158,6 +213,7 @@ impl Default for PolicyConfig {
             auto_pause: None,
             maintenance: None,
             allow_downgrade: false,
+            retry_delay: Some(RetryDelayConfig::DEFAULT),
         }
     }
 }
@@ -196,6 +252,7 @@ pub struct Policy {
     auto_pause: Option<AutoPauseRule>,
     maintenance: Option<MaintenanceWindows>,
     allow_downgrade: bool,
+    retry_delay: Option<RetryDelay>,
 }
 
 /// The longest accepted update timeout and rate interval: 100 years.
@@ -251,6 +308,18 @@ impl Policy {
             .as_ref()
             .map(MaintenanceWindows::new)
             .transpose()?;
+        let retry_delay = match config.retry_delay {
+            None => None,
+            Some(r) => {
+                if r.initial_secs == 0 || r.max_secs < r.initial_secs || r.max_secs > MAX_SECS {
+                    return Err(PolicyError::RetryDelay);
+                }
+                Some(RetryDelay {
+                    initial: secs(r.initial_secs),
+                    max: secs(r.max_secs),
+                })
+            }
+        };
         let oem_blacklist = config
             .oem_blacklist
             .iter()
@@ -268,6 +337,7 @@ impl Policy {
             auto_pause,
             maintenance,
             allow_downgrade: config.allow_downgrade,
+            retry_delay,
         })
     }
 
@@ -339,6 +409,11 @@ impl Policy {
     pub fn allow_downgrade(&self) -> bool {
         self.allow_downgrade
     }
+
+    /// The retry delay after a failed attempt, if on.
+    pub fn retry_delay(&self) -> Option<RetryDelay> {
+        self.retry_delay
+    }
 }
 
 impl Default for Policy {
@@ -354,6 +429,10 @@ impl Default for Policy {
             auto_pause: None,
             maintenance: None,
             allow_downgrade: false,
+            retry_delay: Some(RetryDelay {
+                initial: secs(RetryDelayConfig::DEFAULT.initial_secs),
+                max: secs(RetryDelayConfig::DEFAULT.max_secs),
+            }),
         }
     }
 }
@@ -400,6 +479,28 @@ mod tests {
     #[test]
     fn default_config_is_the_default_policy() {
         assert_eq!(with(|_| {}), Ok(Policy::default()));
+    }
+
+    #[test]
+    fn retry_delay_doubles_to_its_maximum() {
+        let policy = with(|_| {}).expect("default policy");
+        let delay = policy.retry_delay().expect("on by default");
+        let hours: Vec<i64> = (1..=7).map(|n| delay.after(n).as_secs() / 3600).collect();
+        assert_eq!(hours, [1, 2, 4, 8, 16, 24, 24]);
+        assert_eq!(delay.after(u32::MAX).as_secs(), 86_400);
+        assert_eq!(delay.after(0).as_secs(), 3600);
+        let off = with(|c| c.retry_delay = None).expect("valid");
+        assert_eq!(off.retry_delay(), None);
+        for (initial_secs, max_secs) in [(0, 10), (10, 5), (1, MAX_SECS + 1)] {
+            assert_eq!(
+                with(|c| c.retry_delay = Some(RetryDelayConfig {
+                    initial_secs,
+                    max_secs
+                })),
+                Err(PolicyError::RetryDelay),
+                "{initial_secs}/{max_secs}"
+            );
+        }
     }
 
     #[test]

@@ -270,6 +270,7 @@ fn run(p: &Params, ops: &[Op]) -> Result<Trace, TestCaseError> {
                     event_result,
                     error_code: None,
                     version,
+                    previous_version: None,
                 };
                 let out = state.record_event(&policy, instance, &event, at(now));
                 check_attempts(&out.effects, &mut ring, &mut model_paused)?;

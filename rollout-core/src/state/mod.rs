@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use jiff::Timestamp;
 
 use crate::{
-    Check, Decision, ErrorCode, Event, EventKind, InstallSource, Instance, InstanceGrant,
+    Backoff, Check, Decision, ErrorCode, Event, EventKind, InstallSource, Instance, InstanceGrant,
     InstanceStatus, MachineId, Percent, Policy, Reason, Version, position,
 };
 
@@ -136,7 +136,7 @@ pub struct CheckOutcome {
     pub decision: Decision,
     /// What changed in the rollout state.
     pub effects: Effects,
-    /// Whether the instance (status, version or grant mirror) changed.
+    /// Whether the instance (status, grant mirror or back-off) changed.
     pub instance_changed: bool,
 }
 
@@ -166,8 +166,10 @@ pub struct EventOutcome {
     pub transition: Transition,
     /// What changed in the rollout state.
     pub effects: Effects,
-    /// Whether the instance (status, version or grant mirror) changed.
+    /// Whether the instance (status, version, grant mirror or back-off) changed.
     pub instance_changed: bool,
+    /// The event was a routine 3/2 check-in, not a completion (see [`crate::event`]).
+    pub check_in: bool,
 }
 
 /// The persisted parts of a [`RolloutState`], as plain values.
@@ -322,7 +324,9 @@ impl RolloutState {
     ///    [`Reason::AutoPaused`], also for on-demand checks;
     /// 5. blacklisted OEM: [`Reason::Blacklisted`];
     /// 6. an outstanding grant for the target: the same update again, no capacity used;
-    /// 7. scheduled checks only: maintenance window ([`Reason::OutsideWindow`]), then the
+    /// 7. scheduled checks only, when the policy has a retry delay: the instance's last
+    ///    attempt at the target failed and its delay has not passed
+    ///    ([`Reason::RetryingAfterFailure`]); then the maintenance window ([`Reason::OutsideWindow`]), then the
     ///    percentage ([`Reason::NotInPercent`]);
     /// 8. the in-flight cap ([`Reason::InFlightCap`]), for on-demand checks too;
     /// 9. scheduled checks only: the rate limit ([`Reason::RateLimited`]);
@@ -339,11 +343,15 @@ impl RolloutState {
         let mut fx = Effects::default();
         let now = self.advance(now);
         self.expire_into(policy, now, &mut fx);
-        // `decide` changes an instance's status and grant mirror, never its version.
+        // `decide` changes an instance's status, grant mirror and back-off, never its
+        // version.
         let status_before = instance.status;
+        let backoff_before = instance.backoff.clone();
         let decision = self.decide_inner(policy, instance, check, now, &mut fx);
         let mirror_changed = self.sync_mirror(instance);
-        let instance_changed = mirror_changed || instance.status != status_before;
+        let instance_changed = mirror_changed
+            || instance.status != status_before
+            || instance.backoff != backoff_before;
         CheckOutcome {
             decision,
             effects: fx,
@@ -379,6 +387,7 @@ impl RolloutState {
                     self.release(&machine, ReleaseReason::Completed, fx);
                     self.record_attempt(policy, Attempt::Succeeded, now, fx);
                     instance.status = InstanceStatus::Complete;
+                    instance.backoff = None;
                 }
                 return no(Reason::UpToDate);
             }
@@ -410,6 +419,15 @@ impl RolloutState {
             };
         }
         let scheduled = check.install_source == InstallSource::Scheduler;
+        if scheduled
+            && policy.retry_delay().is_some()
+            && let Some(backoff) = &instance.backoff
+            && backoff.holds(target, now)
+        {
+            return no(Reason::RetryingAfterFailure {
+                until: backoff.until,
+            });
+        }
         if scheduled {
             if let Some(windows) = policy.maintenance()
                 && !windows.is_open(now)
@@ -466,9 +484,10 @@ impl RolloutState {
         }
     }
 
-    /// Records an event of `instance` at `now`: moves its status (see [`crate::event`]),
-    /// releases its grant on completion or failure, records the attempt and reports an
-    /// automatic pause if the failure reached the threshold.
+    /// Records an event of `instance` at `now`: moves its status (see [`crate::event`]:
+    /// a routine 3/2 is a check-in and moves nothing), releases its grant on completion or
+    /// failure, records the attempt, starts the instance's retry delay on a failure, and
+    /// reports an automatic pause if the failure reached the threshold.
     pub fn record_event(
         &mut self,
         policy: &Policy,
@@ -481,30 +500,61 @@ impl RolloutState {
         self.expire_into(policy, now, &mut fx);
         let status_before = instance.status;
         let version_before = instance.version.clone();
+        let backoff_before = instance.backoff.clone();
         let kind = event.kind();
         let machine = instance.machine_id.clone();
+        let mut check_in = false;
         let new_status = match kind {
             EventKind::DownloadStarted => Some(InstanceStatus::Downloading),
             EventKind::DownloadFinished => Some(InstanceStatus::Downloaded),
             EventKind::Installed => Some(InstanceStatus::Installed),
             EventKind::InstalledHeld => Some(InstanceStatus::InstalledHeld),
             EventKind::Completed => {
-                instance.version = event.version.clone();
-                match self.grants.get(&machine) {
-                    Some(grant) if grant.target == event.version => {
+                let reported = &event.version;
+                let completes = match self.grants.get(&machine) {
+                    Some(grant) if grant.target == *reported => {
                         self.release(&machine, ReleaseReason::Completed, &mut fx);
                         self.record_attempt(policy, Attempt::Succeeded, now, &mut fx);
-                        Some(InstanceStatus::Complete)
+                        true
                     }
                     // The routine report of an instance still working on its grant.
-                    Some(_) => None,
-                    None => Some(InstanceStatus::Complete),
+                    Some(_) => false,
+                    None => {
+                        *reported > instance.version
+                            || event
+                                .previous_version
+                                .as_ref()
+                                .is_some_and(|previous| previous < reported)
+                    }
+                };
+                instance.version = reported.clone();
+                if completes {
+                    instance.backoff = None;
+                    Some(InstanceStatus::Complete)
+                } else {
+                    check_in = true;
+                    None
                 }
             }
             EventKind::Failed(code) => {
-                if self.grants.contains_key(&machine) {
+                let failed = self.grants.get(&machine).map(|g| g.target.clone());
+                if failed.is_some() {
                     self.release(&machine, ReleaseReason::Failed, &mut fx);
                     self.record_attempt(policy, Attempt::Failed, now, &mut fx);
+                }
+                if let Some(delay) = policy.retry_delay() {
+                    let failures = instance
+                        .backoff
+                        .as_ref()
+                        .map_or(0, |b| b.failures)
+                        .saturating_add(1);
+                    instance.backoff = Some(Backoff {
+                        failures,
+                        until: now
+                            .checked_add(delay.after(failures))
+                            .unwrap_or(Timestamp::MAX),
+                        version: failed,
+                    });
                 }
                 Some(InstanceStatus::Error(ErrorCode(code.0)))
             }
@@ -522,12 +572,14 @@ impl RolloutState {
         };
         let instance_changed = mirror_changed
             || instance.status != status_before
-            || instance.version != version_before;
+            || instance.version != version_before
+            || instance.backoff != backoff_before;
         EventOutcome {
             kind,
             transition,
             effects: fx,
             instance_changed,
+            check_in,
         }
     }
 

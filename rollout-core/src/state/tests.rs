@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! MACHINE@SECONDS [v=VERSION] [oem=OEM] [ondemand] [target=VERSION|none] [nopackage|nopayload]
-//! MACHINE@SECONDS event=TYPE/RESULT [v=VERSION] [code=N]
+//! MACHINE@SECONDS event=TYPE/RESULT [v=VERSION] [code=N] [prev=VERSION]
 //! resume@SECONDS
 //! ```
 //!
@@ -76,6 +76,7 @@ impl World {
         let mut payload = true;
         let mut event = None;
         let mut code = None;
+        let mut previous = None;
         for word in words {
             match word.split_once('=') {
                 Some(("v", x)) => version = Some(v(x)),
@@ -87,6 +88,7 @@ impl World {
                     event = Some((t.parse().expect("type"), r.parse().expect("result")));
                 }
                 Some(("code", x)) => code = Some(x.parse().expect("code")),
+                Some(("prev", x)) => previous = Some(v(x)),
                 None if word == "ondemand" => source = InstallSource::OnDemand,
                 None if word == "nopackage" => package = false,
                 None if word == "nopayload" => payload = false,
@@ -106,9 +108,13 @@ impl World {
                 event_result,
                 error_code: code,
                 version: version.unwrap_or_else(|| instance.version.clone()),
+                previous_version: previous,
             };
             let outcome = self.state.record_event(&self.policy, instance, &event, now);
             let mut out = format!("{:?}", outcome.transition);
+            if outcome.check_in {
+                out.push_str(" check_in");
+            }
             if let Some(p) = outcome.effects.auto_pause {
                 out.push_str(&format!(
                     " auto_pause@{} {}/{}",
@@ -173,6 +179,9 @@ fn render(d: &Decision) -> String {
                 format!("outside_window opens={:?}", opens_at.map(secs))
             }
             Reason::AutoPaused { since } => format!("auto_paused since={}", secs(*since)),
+            Reason::RetryingAfterFailure { until } => {
+                format!("retrying_after_failure until={}", secs(*until))
+            }
             other => other.as_str().to_owned(),
         },
     }
@@ -563,20 +572,166 @@ fn event_transitions() {
         open(),
         &["a@0", "a@1 event=13/1"],
         "a@2 event=3/2 v=1.0.0",
-        "Unchanged",
+        "Unchanged check_in",
     );
-    // Without a grant, 3/2 completes on the reported version.
-    check(
+}
+
+/// update_engine's 3/2 on every check: completion or check-in, by (history, probe).
+#[test]
+fn completions_and_check_ins() {
+    let open = PolicyConfig::default;
+    let cases: &[(&[&str], &str, &str)] = &[
+        // A routine 3/2 (previousversion="", same version, no grant) moves nothing.
+        (&[], "a@0 event=3/2 v=1.0.0", "Unchanged check_in"),
+        (
+            &[],
+            "a@0 event=3/2 v=1.0.0 prev=1.0.0",
+            "Unchanged check_in",
+        ),
+        (
+            &["a@0 event=3/2 v=1.0.0"],
+            "a@1 event=3/2 v=1.0.0",
+            "Unchanged check_in",
+        ),
+        // It completes the grant it reports.
+        (
+            &["a@0"],
+            "a@1 event=3/2 v=1.1.0",
+            "Changed { from: Granted, to: Complete }",
+        ),
+        // Without a grant: a newer version than the stored one, or previousversion older.
+        (
+            &[],
+            "a@0 event=3/2 v=1.2.0",
+            "Changed { from: Unknown, to: Complete }",
+        ),
+        (
+            &[],
+            "a@0 event=3/2 v=1.0.0 prev=0.9.0",
+            "Changed { from: Unknown, to: Complete }",
+        ),
+        // A previousversion above the reported one is no completion (a rollback report).
+        (
+            &[],
+            "a@0 event=3/2 v=1.0.0 prev=1.1.0",
+            "Unchanged check_in",
+        ),
+        // An error stays through routine check-ins...
+        (
+            &["a@0", "a@1 event=3/0 code=7"],
+            "a@2 event=3/2 v=1.0.0",
+            "Unchanged check_in",
+        ),
+        // ...until a completion arrives.
+        (
+            &["a@0", "a@1 event=3/0 code=7"],
+            "a@2 event=3/2 v=1.1.0 prev=1.0.0",
+            "Changed { from: Error(ErrorCode(7)), to: Complete }",
+        ),
+    ];
+    for (history, probe, expect) in cases {
+        check(open(), history, probe, expect);
+    }
+    // The error also ends when the next attempt starts (a new grant, after the delay).
+    let w = check(
         open(),
-        &[],
-        "a@0 event=3/2 v=1.0.0",
-        "Changed { from: Unknown, to: Complete }",
+        &["a@0", "a@1 event=3/0 code=7", "a@2 event=3/2 v=1.0.0"],
+        "a@3601",
+        "update 1.1.0",
+    );
+    assert_eq!(w.instances["a"].status, InstanceStatus::Granted);
+}
+
+fn retry(initial_secs: u64, max_secs: u64) -> PolicyConfig {
+    PolicyConfig {
+        retry_delay: Some(crate::RetryDelayConfig {
+            initial_secs,
+            max_secs,
+        }),
+        ..PolicyConfig::default()
+    }
+}
+
+#[test]
+fn failed_instances_back_off_per_consecutive_failure() {
+    let policy = retry(100, 250);
+    // A failure (rollback code 44 included) is not re-offered in the same exchange.
+    check(
+        policy.clone(),
+        &["a@0", "a@10 event=3/0 code=44"],
+        "a@10",
+        "retrying_after_failure until=110",
     );
     check(
-        open(),
-        &["a@0 event=3/2 v=1.0.0"],
-        "a@1 event=3/2 v=1.0.0",
-        "Unchanged",
+        policy.clone(),
+        &["a@0", "a@10 event=3/0 code=44"],
+        "a@109",
+        "retrying_after_failure until=110",
+    );
+    check(
+        policy.clone(),
+        &["a@0", "a@10 event=3/0 code=44"],
+        "a@110",
+        "update 1.1.0",
+    );
+    // The delay doubles per consecutive failure, up to its maximum.
+    let two = ["a@0", "a@10 event=3/0", "a@110", "a@120 event=3/0"];
+    check(
+        policy.clone(),
+        &two,
+        "a@319",
+        "retrying_after_failure until=320",
+    );
+    let mut three = two.to_vec();
+    three.extend(["a@320", "a@330 event=3/0"]);
+    check(
+        policy.clone(),
+        &three,
+        "a@579",
+        "retrying_after_failure until=580",
+    );
+    // Another version is not held back; on-demand checks are not either.
+    check(
+        policy.clone(),
+        &["a@0", "a@10 event=3/0"],
+        "a@20 target=1.2.0",
+        "update 1.2.0",
+    );
+    check(
+        policy.clone(),
+        &["a@0", "a@10 event=3/0"],
+        "a@20 ondemand",
+        "update 1.1.0",
+    );
+    // A completion clears it: the next failure starts from the first delay again.
+    let w = check(
+        policy.clone(),
+        &["a@0", "a@10 event=3/0", "a@110", "a@120 event=3/2 v=1.1.0"],
+        "b@130",
+        "update 1.1.0",
+    );
+    assert_eq!(w.instances["a"].backoff, None);
+    // Turned off, a failed instance is offered the update again at once.
+    let off = PolicyConfig {
+        retry_delay: None,
+        ..PolicyConfig::default()
+    };
+    check(off, &["a@0", "a@10 event=3/0"], "a@10", "update 1.1.0");
+}
+
+#[test]
+fn backoff_is_reported_as_an_instance_change() {
+    let mut w = World::new(retry(60, 60));
+    w.step("a@0");
+    w.step("a@1 event=3/0 code=2000");
+    let a = &w.instances["a"];
+    assert_eq!(
+        a.backoff,
+        Some(Backoff {
+            failures: 1,
+            until: at(61),
+            version: Some(v("1.1.0")),
+        })
     );
 }
 

@@ -174,6 +174,7 @@ impl Fleet {
             event_result,
             error_code: (event_result == 0).then_some(268_437_959),
             version,
+            previous_version: None,
         };
         let out =
             self.state
