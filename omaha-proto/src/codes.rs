@@ -415,3 +415,87 @@ mod tests {
         assert_eq!(error_code::FLAGS, 0xF000_0000);
     }
 }
+
+/// update_engine's name of an `errorcode` (its `ActionExitCode`), after masking off the
+/// flag bits 28 to 31 it ORs into the reported code: `268437959` is `HTTP 503`, `44`
+/// `rollback detected`. `None` for a code update_engine does not define.
+#[must_use]
+pub fn error_code_name(code: i64) -> Option<std::borrow::Cow<'static, str>> {
+    use std::borrow::Cow;
+    let base = code & !0xF000_0000;
+    let name = match base {
+        0 => "success",
+        1 => "error",
+        2 => "Omaha request error",
+        3 => "Omaha response handler error",
+        4 => "filesystem copier error",
+        5 => "postinstall runner error",
+        6 => "set bootable flag error",
+        7 => "install device open error",
+        8 => "kernel device open error",
+        9 => "download transfer error",
+        10 => "payload hash mismatch",
+        11 => "payload size mismatch",
+        12 => "download payload verification error",
+        13 => "download new partition info error",
+        14 => "download write error",
+        15 => "new rootfs verification error",
+        16 => "new kernel verification error",
+        17 => "signed delta payload expected",
+        18 => "download payload pubkey verification error",
+        19 => "postinstall booted from firmware B",
+        20 => "download state initialization error",
+        21 => "download invalid metadata magic string",
+        22 => "download signature missing in manifest",
+        23 => "download manifest parse error",
+        24 => "download metadata signature error",
+        25 => "download metadata signature verification error",
+        26 => "download metadata signature mismatch",
+        27 => "download operation hash verification error",
+        28 => "download operation execution error",
+        29 => "download operation hash mismatch",
+        30 => "Omaha request empty response",
+        31 => "Omaha request XML parse error",
+        32 => "download invalid metadata size",
+        33 => "download invalid metadata signature",
+        34 => "Omaha response invalid",
+        35 => "Omaha update ignored per policy",
+        36 => "Omaha update deferred per policy",
+        37 => "Omaha error in HTTP response",
+        38 => "download operation hash missing",
+        39 => "download metadata signature missing",
+        40 => "Omaha update deferred for backoff",
+        41 => "postinstall powerwash error",
+        42 => "new PCR policy verification error",
+        43 => "new PCR policy HTTP error",
+        44 => "rollback detected",
+        100 => "download incomplete",
+        2000..=2999 => return Some(Cow::Owned(format!("HTTP {}", base - 2000))),
+        _ => return None,
+    };
+    Some(Cow::Borrowed(name))
+}
+
+#[cfg(test)]
+mod error_code_tests {
+    use super::error_code_name;
+
+    #[test]
+    fn error_codes_are_named_with_flag_bits_masked() {
+        let cases: &[(i64, Option<&str>)] = &[
+            (0, Some("success")),
+            (10, Some("payload hash mismatch")),
+            (34, Some("Omaha response invalid")),
+            (44, Some("rollback detected")),
+            (0x1000_0000 | 44, Some("rollback detected")),
+            (268_437_959, Some("HTTP 503")),
+            (2000, Some("HTTP 0")),
+            (45, None),
+            (-1, None),
+            (3000, None),
+        ];
+        for (code, name) in cases {
+            assert_eq!(error_code_name(*code).as_deref(), *name, "{code}");
+        }
+    }
+}

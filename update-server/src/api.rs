@@ -186,6 +186,12 @@ pub struct Group {
     pub maintenance_windows: String,
     /// Extension: serve a lower version when the channel points at one (rollback).
     pub allow_downgrade: bool,
+    /// Extension: seconds an instance whose update failed waits before it is offered the same
+    /// version again, doubling per consecutive failure up to `retryDelayMax` (0: off, a
+    /// failed instance is offered the update at its next check). Default 3600.
+    pub retry_delay: i64,
+    /// Extension: the longest retry delay, seconds (at least `retryDelay`). Default 86400.
+    pub retry_delay_max: i64,
     /// Extension: the group paused itself (read only), when, RFC 3339; empty when not.
     pub auto_paused_at: String,
 }
@@ -347,8 +353,19 @@ pub struct ClientUpdate {
     pub error_code: String,
     /// When it was last seen, RFC 3339.
     pub last_seen: String,
-    /// Extension: its update status (`complete`, `downloading`, `error`, ...).
+    /// Extension: its update status (`complete`, `downloading`, `error`, ...). A routine
+    /// 3/2 check-in moves nothing: `error` stays until the next attempt or a completion.
     pub status: String,
+    /// Extension: update_engine's name of `errorCode` (flag bits 28 to 31 masked off),
+    /// empty when there is none or the code has no name.
+    pub error_name: String,
+    /// Extension: consecutive failed attempts (0 after a completion).
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub failures: i64,
+    /// Extension: RFC 3339 end of the retry delay after the last failure; empty when none.
+    /// Until then the instance is not offered the version that failed.
+    pub retry_until: String,
 }
 
 /// A list of instances.
@@ -394,6 +411,22 @@ pub struct ClientHistoryItem {
     pub kind: String,
     /// Extension: the version granted (grants only).
     pub target_version: String,
+    /// Extension: the event's `previousversion`, as sent (empty when not sent).
+    pub previous_version: String,
+    /// Extension: update_engine's name of `errorCode` (flag bits masked off), empty when
+    /// none.
+    pub error_name: String,
+}
+
+/// The answer to clearing retry delays.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct RetryCleared {
+    /// How many instances had a retry delay (or a failure count) that was cleared.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub cleared: i64,
 }
 
 /// An instance's history.

@@ -68,3 +68,44 @@ pub fn from_millis(ms: i64) -> Timestamp {
         Timestamp::MAX
     })
 }
+
+/// The last order key handed out by [`report_seq`].
+static LAST_REPORT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The order key of a request arriving at `now`: its time in microseconds, made strictly
+/// greater than every key this process handed out before (so two requests within the same
+/// microsecond, or under a clock that does not move, keep their order of arrival). Stored
+/// with what an instance reports, so that a write of an older report (the write-behind of a
+/// sighting, a writer batch) never overwrites a newer one. Across replicas the order is
+/// their clocks'.
+pub fn report_seq(now: Timestamp) -> i64 {
+    use std::sync::atomic::Ordering;
+    let micros = now.as_microsecond();
+    let mut last = LAST_REPORT.load(Ordering::Relaxed);
+    loop {
+        let next = micros.max(last.saturating_add(1));
+        match LAST_REPORT.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_keys_follow_arrival_even_when_the_clock_stands_still() {
+        let t: Timestamp = "2026-11-27T08:00:00Z".parse().expect("valid");
+        let a = report_seq(t);
+        let b = report_seq(t);
+        let earlier = report_seq(
+            t.checked_sub(jiff::SignedDuration::from_secs(5))
+                .expect("ok"),
+        );
+        assert!(a < b && b < earlier, "{a} {b} {earlier}");
+        let later: Timestamp = "2100-01-01T00:00:00Z".parse().expect("valid");
+        assert_eq!(report_seq(later), later.as_microsecond());
+    }
+}

@@ -132,12 +132,14 @@ pub fn reason_label(reason: Option<&Reason>) -> &'static str {
     REASON_LABELS[reason_index(reason)]
 }
 
-/// Every decision label, in the order `/metrics` lists them.
-const REASON_LABELS: [&str; 14] = [
+/// Every decision label, in the order `/metrics` lists them. `no_group` counts checks of
+/// instances naming a group that does not exist (they get no update).
+const REASON_LABELS: [&str; 16] = [
     "ahead_of_target",
     "auto_paused",
     "blacklisted",
     "in_flight_cap",
+    "no_group",
     "no_package",
     "no_target",
     "not_in_percent",
@@ -146,9 +148,13 @@ const REASON_LABELS: [&str; 14] = [
     "paused",
     "payload_missing",
     "rate_limited",
+    "retrying_after_failure",
     "up_to_date",
     "update",
 ];
+
+/// The index of `no_group` in [`REASON_LABELS`].
+const NO_GROUP: usize = 4;
 
 /// The index of a decision's label in [`REASON_LABELS`].
 fn reason_index(reason: Option<&Reason>) -> usize {
@@ -157,17 +163,18 @@ fn reason_index(reason: Option<&Reason>) -> usize {
         Some(Reason::AutoPaused { .. }) => 1,
         Some(Reason::Blacklisted) => 2,
         Some(Reason::InFlightCap { .. }) => 3,
-        Some(Reason::NoPackage) => 4,
-        Some(Reason::NoTarget) => 5,
-        Some(Reason::NotInPercent { .. }) => 6,
-        Some(Reason::OutsideWindow { .. }) => 8,
-        Some(Reason::Paused) => 9,
-        Some(Reason::PayloadMissing) => 10,
-        Some(Reason::RateLimited { .. }) => 11,
-        Some(Reason::UpToDate) => 12,
-        None => 13,
+        Some(Reason::NoPackage) => 5,
+        Some(Reason::NoTarget) => 6,
+        Some(Reason::NotInPercent { .. }) => 7,
+        Some(Reason::OutsideWindow { .. }) => 9,
+        Some(Reason::Paused) => 10,
+        Some(Reason::PayloadMissing) => 11,
+        Some(Reason::RateLimited { .. }) => 12,
+        Some(Reason::RetryingAfterFailure { .. }) => 13,
+        Some(Reason::UpToDate) => 14,
+        None => 15,
         // A reason added to the engine after this list: counted as `other`, not lost.
-        Some(_) => 7,
+        Some(_) => 8,
     }
 }
 
@@ -264,6 +271,7 @@ pub struct Metrics {
     checks_fast: AtomicU64,
     checks_writer: AtomicU64,
     requests: AtomicU64,
+    check_ins: AtomicU64,
     // Bumped on every update check and response: atomics, not the counters' lock.
     decisions: [AtomicU64; REASON_LABELS.len()],
     responses: StatusCounters,
@@ -299,6 +307,19 @@ impl Metrics {
     /// The engine decided (`None`: an update; otherwise why not).
     pub fn decision(&self, reason: Option<&Reason>) {
         self.decisions[reason_index(reason)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A check of an instance naming a group that does not exist (no update).
+    pub fn no_group(&self) {
+        self.decisions[NO_GROUP].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Instances reported `n` routine 3/2 check-ins (not completions; counted apart from
+    /// `update_server_events_total`).
+    pub fn check_ins(&self, n: u64) {
+        if n > 0 {
+            self.check_ins.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// A new grant (not a re-issue) in a group that exists.
@@ -454,9 +475,23 @@ impl Metrics {
             }
             header(
                 &mut out,
+                "update_server_check_ins_total",
+                "counter",
+                "Routine 3/2 reports that complete nothing (update_engine sends one with every \
+                 check); not counted in update_server_events_total.",
+            );
+            sample(
+                &mut out,
+                "update_server_check_ins_total",
+                &[],
+                self.check_ins.load(Ordering::Relaxed),
+            );
+            header(
+                &mut out,
                 "update_server_events_total",
                 "counter",
-                "Events reported by instances, by Omaha event type and result.",
+                "Events reported by instances, by Omaha event type and result (3/2: completed \
+                 updates only).",
             );
             for ((t, r), n) in &c.events {
                 sample(
@@ -911,6 +946,12 @@ mod tests {
         );
         assert_eq!(reason_label(Some(&Reason::Paused)), "paused");
         assert_eq!(reason_label(Some(&Reason::Blacklisted)), "blacklisted");
+        let t = jiff::Timestamp::UNIX_EPOCH;
+        assert_eq!(
+            reason_label(Some(&Reason::RetryingAfterFailure { until: t })),
+            "retrying_after_failure"
+        );
+        assert_eq!(REASON_LABELS[NO_GROUP], "no_group");
     }
 
     #[test]

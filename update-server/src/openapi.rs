@@ -187,9 +187,16 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         v1!("/apps/{appId}/groups/{groupId}/requests/{kind}/{dateStart}/{dateEnd}"),
-        "A graph: requests per version (kind=versions), events per version, type and result (kind=events), or instances per version at the end of each bucket (kind=instances, an extension), in buckets of `resolution` seconds (60, 3600, 86400)",
+        "A graph: requests per version (kind=versions), events per version, type and result (kind=events; 3/2 counts completed updates only), routine 3/2 check-ins per version (kind=checkins, an extension), or instances per version at the end of each bucket (kind=instances, an extension), in buckets of `resolution` seconds (60, 3600, 86400)",
         None,
         Some("RequestsRollup"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/groups/{groupId}/retry"),
+        "Extension: clear the retry delay after failures of the group's instances, or of one (clientId), so they are offered the update at their next check",
+        None,
+        Some("RetryCleared"),
     ),
     op(
         "get",
@@ -413,6 +420,7 @@ fn schemas() -> Map<String, Value> {
     add::<api::ClientHistory>(&mut generator);
     add::<api::AppVersionList>(&mut generator);
     add::<api::RequestsRollup>(&mut generator);
+    add::<api::RetryCleared>(&mut generator);
     add::<api::AdminUser>(&mut generator);
     add::<api::AdminUserRequest>(&mut generator);
     add::<api::AdminUserList>(&mut generator);

@@ -9,7 +9,7 @@ use crate::clock::from_millis;
 use jiff::Timestamp;
 use rollout_core::{
     AutoPauseConfig, FailureThreshold, Frame, MaintenanceConfig, Policy, PolicyConfig, PolicyError,
-    RateLimitConfig, RolloutConfig, RolloutPhase, WindowConfig,
+    RateLimitConfig, RetryDelayConfig, RolloutConfig, RolloutPhase, WindowConfig,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +43,12 @@ pub struct GroupPolicy {
     pub maintenance: Option<MaintenanceDoc>,
     /// Serve lower versions (explicit rollback).
     pub allow_downgrade: bool,
+    /// The retry delay after a failed attempt, seconds: an instance whose update failed is
+    /// not offered the same version again for this long, doubling per consecutive failure up
+    /// to [`GroupPolicy::retry_delay_max_secs`]. 0 turns the delay off.
+    pub retry_delay_secs: u64,
+    /// The longest retry delay, seconds (at least `retry_delay_secs`).
+    pub retry_delay_max_secs: u64,
 }
 
 impl Default for GroupPolicy {
@@ -61,6 +67,8 @@ impl Default for GroupPolicy {
             auto_pause: None,
             maintenance: None,
             allow_downgrade: false,
+            retry_delay_secs: RetryDelayConfig::DEFAULT.initial_secs,
+            retry_delay_max_secs: RetryDelayConfig::DEFAULT.max_secs,
         }
     }
 }
@@ -257,6 +265,10 @@ impl GroupPolicy {
             auto_pause,
             maintenance,
             allow_downgrade: self.allow_downgrade,
+            retry_delay: (self.retry_delay_secs > 0).then_some(RetryDelayConfig {
+                initial_secs: self.retry_delay_secs,
+                max_secs: self.retry_delay_max_secs,
+            }),
         })
     }
 }
@@ -283,6 +295,28 @@ mod tests {
     #[test]
     fn empty_and_partial_documents_take_defaults() {
         assert_eq!(GroupPolicy::from_json("").unwrap(), GroupPolicy::default());
+        // Documents stored before the retry delay existed get the default delay.
+        let old = GroupPolicy::from_json(r#"{"paused":false}"#).unwrap();
+        let delay = old
+            .to_policy()
+            .unwrap()
+            .retry_delay()
+            .expect("on by default");
+        assert_eq!(
+            (delay.initial.as_secs(), delay.max.as_secs()),
+            (3600, 86_400)
+        );
+        let off = GroupPolicy {
+            retry_delay_secs: 0,
+            ..GroupPolicy::default()
+        };
+        assert_eq!(off.to_policy().unwrap().retry_delay(), None);
+        let bad = GroupPolicy {
+            retry_delay_secs: 600,
+            retry_delay_max_secs: 60,
+            ..GroupPolicy::default()
+        };
+        assert!(bad.to_policy().is_err());
         let p = GroupPolicy::from_json(r#"{"paused":true,"future_field":1}"#).unwrap();
         assert!(p.paused);
         assert_eq!(p.update_percent, 100.0);

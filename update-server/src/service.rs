@@ -7,20 +7,21 @@
 //! 2. resolve the group from the instance's `track`. A group that does not exist gets no
 //!    update, but the instance is stored with the group it named, so operators see it
 //!    (counted and listed under that group) and can create the group it expects;
-//! 3. the fast path: a routine check that changes nothing (no event but the routine 3/2 of
-//!    an instance known to be complete on that version, no outstanding grant, and an answer
-//!    that needs no rollout state: up to date, no target, no package, paused, unknown group)
-//!    is answered at once; its "last seen" and counters are written behind
-//!    ([`crate::sightings`]);
+//! 3. the fast path: a routine check that changes nothing (no event but update_engine's
+//!    routine 3/2 check-in, `previousversion` empty or the version itself, of an instance
+//!    known to run that version, holding no outstanding grant, whatever its status; and an
+//!    answer that needs no rollout state: up to date, no target, no package, paused, unknown
+//!    group) is answered at once; its "last seen" and counters are written behind
+//!    ([`crate::sightings`]), check-ins counted apart from completions;
 //! 4. everything else goes to the writer ([`crate::writer`]): events and decisions are
 //!    committed before the answer.
 
 use crate::cache::{ConfigCache, Route};
-use crate::clock::{Clock, millis};
+use crate::clock::{Clock, millis, report_seq};
 use crate::metrics::{CheckPath, Metrics};
 use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest};
 use crate::sightings::Sightings;
-use crate::store::{RollupDelta, RollupKey, Sighting, canonical_app_id};
+use crate::store::{CHECK_IN, RollupDelta, RollupKey, Sighting, canonical_app_id};
 use crate::writer::{InstanceCache, Job, WriteError, Writer};
 use jiff::Timestamp;
 use rollout_core::{Decision, Reason, Version};
@@ -70,9 +71,12 @@ impl UpdateService {
             return Ok(vec![AppAnswer::UnsupportedProtocol; request.apps.len()]);
         }
         let now = self.clock.now();
+        // Taken on arrival: what the instance reports is applied in this order, whichever
+        // path answers.
+        let seq = report_seq(now);
         let mut answers = Vec::with_capacity(request.apps.len());
         for app in &request.apps {
-            answers.push(self.answer_app(request, app, now).await?);
+            answers.push(self.answer_app(request, app, now, seq).await?);
         }
         Ok(answers)
     }
@@ -82,6 +86,7 @@ impl UpdateService {
         request: &UpdateRequest,
         app: &AppRequest,
         now: Timestamp,
+        seq: i64,
     ) -> Result<AppAnswer, WriteError> {
         let snapshot = self.cache.snapshot();
         let app_id = canonical_app_id(&app.app_id);
@@ -103,10 +108,14 @@ impl UpdateService {
         {
             if app.update_check {
                 self.metrics.check(CheckPath::Fast);
-                self.metrics.decision(reason.as_ref());
+                if route.is_some() {
+                    self.metrics.decision(reason.as_ref());
+                } else {
+                    self.metrics.no_group();
+                }
             }
-            self.metrics
-                .events(app.events.iter().map(|e| (e.event_type, e.event_result)));
+            // Every event answered here is a routine 3/2 check-in (see `fast_path`).
+            self.metrics.check_ins(app.events.len() as u64);
             let at = millis(now);
             let key = |event: Option<(i64, i64)>| RollupDelta {
                 key: RollupKey {
@@ -119,11 +128,7 @@ impl UpdateService {
                 count: 1,
             };
             let rollups: Vec<RollupDelta> = std::iter::once(key(None))
-                .chain(
-                    app.events
-                        .iter()
-                        .map(|e| key(Some((e.event_type, e.event_result)))),
-                )
+                .chain(app.events.iter().map(|_| key(Some(CHECK_IN))))
                 .collect();
             self.sightings.push(
                 Sighting {
@@ -133,6 +138,7 @@ impl UpdateService {
                     version: app.version.clone(),
                     oem: app.oem.clone(),
                     at,
+                    seq,
                 },
                 rollups,
             );
@@ -158,6 +164,7 @@ impl UpdateService {
                 events: app.events.clone(),
                 update_check: app.update_check,
                 now,
+                seq,
             })
             .await?;
         let update = app.update_check.then(|| match (decision, &route) {
@@ -172,7 +179,8 @@ impl UpdateService {
 
     /// Whether the check can be answered without the writer (see the module docs): `None`
     /// when it cannot; otherwise why there is no update, in the engine's terms (for the
-    /// metrics; a group that does not exist counts as paused, as the writer treats it).
+    /// metrics; the caller counts a check naming a group that does not exist as
+    /// `no_group`). Every event it lets through is a routine 3/2 check-in.
     fn fast_path(
         &self,
         app_id: &str,
@@ -190,12 +198,9 @@ impl UpdateService {
         if known.version != app.version || known.has_grant {
             return None;
         }
-        let routine_events = app
-            .events
-            .iter()
-            .all(|e| e.event_type == 3 && e.event_result == 2)
-            && (app.events.is_empty() || known.complete);
-        if !routine_events {
+        // Holding no grant and reporting the version stored, a routine 3/2 completes
+        // nothing and moves no status (an instance in `error` stays there).
+        if !app.events.iter().all(|e| e.is_routine_3_2(&app.version)) {
             return None;
         }
         if !app.update_check {

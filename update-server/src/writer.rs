@@ -23,13 +23,14 @@ use crate::clock::{from_millis, millis};
 use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
 use crate::protocol::ClientEvent;
 use crate::store::{
-    ActivityRecord, GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta,
+    ActivityRecord, CHECK_IN, GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta,
     RollupKey, Store, StoreError, WriteTx,
 };
 use jiff::Timestamp;
 use rollout_core::{
-    Attempt, AutoPause, Check, Decision, Effects, ErrorCode, Event, InstallSource, Instance,
-    InstanceGrant, InstanceStatus, MachineId, Policy, RolloutState, RolloutStateParts, Version,
+    Attempt, AutoPause, Backoff, Check, Decision, Effects, ErrorCode, Event, InstallSource,
+    Instance, InstanceGrant, InstanceStatus, MachineId, Policy, RolloutState, RolloutStateParts,
+    Version,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -66,6 +67,8 @@ pub struct Job {
     pub update_check: bool,
     /// When the request arrived.
     pub now: Timestamp,
+    /// The request's order key ([`crate::clock::report_seq`]).
+    pub seq: i64,
 }
 
 /// What the writer answers a job: the decision when the job asked for an update and the
@@ -221,9 +224,14 @@ async fn run(
             Ok(outcomes) => {
                 for ((job, reply), outcome) in batch.into_iter().zip(outcomes) {
                     // Counted once committed: what the metrics show happened.
-                    metrics.events(job.events.iter().map(|e| (e.event_type, e.event_result)));
+                    metrics.events(outcome.events.iter().copied());
+                    metrics.check_ins(outcome.check_ins);
                     if let Some(decision) = &outcome.decision {
-                        metrics.decision(decision.reason());
+                        if job.route.is_some() {
+                            metrics.decision(decision.reason());
+                        } else {
+                            metrics.no_group();
+                        }
                         if let Decision::Update {
                             reissued: false, ..
                         } = decision
@@ -252,6 +260,10 @@ async fn run(
 struct Outcome {
     decision: Option<Decision>,
     known: KnownInstance,
+    /// The job's events but its check-ins, as (type, result).
+    events: Vec<(i64, i64)>,
+    /// Its routine 3/2 check-ins.
+    check_ins: u64,
 }
 
 /// A group's state while a batch works on it.
@@ -446,10 +458,21 @@ async fn process_job(
         granted_at: None,
         first_seen: now_ms,
         last_seen: now_ms,
+        report_seq: job.seq,
+        failures: 0,
+        retry_until: None,
+        retry_version: None,
     });
-    record.group_id = job.group_id.clone();
-    record.version = job.version_raw.clone();
-    record.oem = job.oem.clone();
+    // The version before this request, for the engine (a 3/2 on a newer one completes).
+    let stored_version = Version::parse(&record.version).ok();
+    // What the instance reports, unless a later request's report is stored already (the
+    // statement that writes the row checks the same in the store).
+    if job.seq >= record.report_seq {
+        record.group_id = job.group_id.clone();
+        record.version = job.version_raw.clone();
+        record.oem = job.oem.clone();
+        record.report_seq = job.seq;
+    }
     record.last_seen = record.last_seen.max(now_ms);
 
     let entry = |kind: HistoryKind| HistoryRecord {
@@ -464,6 +487,7 @@ async fn process_job(
         error_code: None,
         target_version: None,
         install_source: job.install_source.clone(),
+        previous_version: None,
     };
     let rollup = |event: Option<(i64, i64)>| RollupDelta {
         key: RollupKey {
@@ -481,21 +505,42 @@ async fn process_job(
             event_type: Some(event.event_type),
             event_result: Some(event.event_result),
             error_code: event.error_code,
+            previous_version: event.previous_version.clone(),
             ..entry(HistoryKind::Event)
         });
-        rollups.push(rollup(Some((event.event_type, event.event_result))));
-        record.last_event_type = Some(event.event_type);
-        record.last_event_result = Some(event.event_result);
-        record.last_error_code = event.error_code;
     }
+    // The status as stored (its error code included), before the events move it.
+    let status = parse_status(&record.status, record.last_error_code);
+    // Counts an event under its (type, result) and makes it the instance's last event; a
+    // check-in is counted apart and leaves the last event as it was.
+    let mut counted = Vec::with_capacity(job.events.len());
+    let mut check_ins = 0;
+    let mut count = |record: &mut InstanceRecord, event: &ClientEvent, check_in: bool| {
+        if check_in {
+            check_ins += 1;
+            rollups.push(rollup(Some(CHECK_IN)));
+        } else {
+            counted.push((event.event_type, event.event_result));
+            rollups.push(rollup(Some((event.event_type, event.event_result))));
+            record.last_event_type = Some(event.event_type);
+            record.last_event_result = Some(event.event_result);
+            record.last_error_code = event.error_code;
+        }
+    };
 
     let Some(version) = job.version.clone() else {
         // A version the engine cannot order: the events are recorded, the status cannot
-        // move and no decision is made (the caller answers "no update").
+        // move and no decision is made (the caller answers "no update"). A routine 3/2
+        // completes nothing here either.
+        for event in &job.events {
+            count(&mut record, event, event.is_routine_3_2(&job.version_raw));
+        }
         out.records.put(&record);
         return Ok(Outcome {
             decision: None,
             known: known(&record),
+            events: counted,
+            check_ins,
         });
     };
 
@@ -513,13 +558,14 @@ async fn process_job(
     let machine = MachineId::new(&job.machine_id);
     let mut instance = Instance {
         machine_id: machine.clone(),
-        version: version.clone(),
+        version: stored_version.unwrap_or_else(|| version.clone()),
         oem: job.oem.clone(),
-        status: parse_status(&record.status, record.last_error_code),
+        status,
         grant: state.grant(&machine).map(|g| InstanceGrant {
             target: g.target.clone(),
             granted_at: g.granted_at,
         }),
+        backoff: backoff(&record),
     };
 
     for event in &job.events {
@@ -531,11 +577,19 @@ async fn process_job(
                 event_result: u32::try_from(event.event_result).unwrap_or(u32::MAX),
                 error_code: event.error_code,
                 version: version.clone(),
+                previous_version: event
+                    .previous_version
+                    .as_deref()
+                    .filter(|p| !p.trim().is_empty())
+                    .and_then(|p| Version::parse(p).ok()),
             },
             job.now,
         );
+        count(&mut record, event, outcome.check_in);
         persist_effects(tx, job, &outcome.effects, out.pauses, out.records).await?;
     }
+    // The engine decides on the version the instance runs now.
+    instance.version = version.clone();
 
     let mut decision = None;
     if job.update_check {
@@ -577,10 +631,34 @@ async fn process_job(
     }
     record.grant_version = instance.grant.as_ref().map(|g| g.target.to_string());
     record.granted_at = instance.grant.as_ref().map(|g| millis(g.granted_at));
+    record.failures = instance
+        .backoff
+        .as_ref()
+        .map_or(0, |b| i64::from(b.failures));
+    record.retry_until = instance.backoff.as_ref().map(|b| millis(b.until));
+    record.retry_version = instance
+        .backoff
+        .as_ref()
+        .and_then(|b| b.version.as_ref().map(ToString::to_string));
     out.records.put(&record);
     Ok(Outcome {
         decision,
         known: known(&record),
+        events: counted,
+        check_ins,
+    })
+}
+
+/// The instance's retry delay as stored (none when it has no failure on record).
+pub(crate) fn backoff(record: &InstanceRecord) -> Option<Backoff> {
+    let until = record.retry_until?;
+    Some(Backoff {
+        failures: u32::try_from(record.failures.max(0)).unwrap_or(u32::MAX),
+        until: from_millis(until),
+        version: record
+            .retry_version
+            .as_deref()
+            .and_then(|v| Version::parse(v).ok()),
     })
 }
 

@@ -605,6 +605,8 @@ fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
             .map(|m| format_windows(&m.windows))
             .unwrap_or_default(),
         allow_downgrade: policy.allow_downgrade,
+        retry_delay: to_i64(policy.retry_delay_secs),
+        retry_delay_max: to_i64(policy.retry_delay_max_secs),
         auto_paused_at: String::new(),
     }
 }
@@ -751,6 +753,15 @@ fn apply_group(
     if has("allowDowngrade") {
         policy.allow_downgrade = body.allow_downgrade;
     }
+    if has("retryDelay") {
+        policy.retry_delay_secs = secs(body.retry_delay, "retryDelay")?;
+    }
+    if has("retryDelayMax") {
+        policy.retry_delay_max_secs = secs(body.retry_delay_max, "retryDelayMax")?;
+    } else if has("retryDelay") && policy.retry_delay_max_secs < policy.retry_delay_secs {
+        // A longer first delay than the stored maximum raises the maximum with it.
+        policy.retry_delay_max_secs = policy.retry_delay_secs;
+    }
     policy
         .to_policy()
         .map_err(|e| ApiError::Invalid(format!("group policy: {e}")))?;
@@ -788,7 +799,7 @@ fn record_finished(record: &GroupRecord, now: jiff::Timestamp) -> bool {
     })
 }
 
-async fn group_record(
+pub(super) async fn group_record(
     state: &AdminState,
     app: &AppRecord,
     group: &str,
@@ -1136,7 +1147,8 @@ pub(super) struct RollupQuery {
 /// `GET .../requests/{versions|events|instances}/{start}/{end}?resolution=`: the graphs.
 /// Start and end are unix seconds; 0/0 (the CLI's defaults) means the last 60 buckets.
 /// `instances` (an extension) is the census: instances per version at the end of each
-/// bucket.
+/// bucket; `checkins` (an extension) counts routine 3/2 check-ins per version, which
+/// `events` leaves out (its 3/2 counts completed updates only).
 pub(super) async fn group_requests(
     State(state): State<AdminState>,
     Path((app, group, kind, start, end)): Path<(String, String, String, i64, i64)>,
@@ -1148,6 +1160,7 @@ pub(super) async fn group_requests(
         "versions" => RollupKind::Versions,
         "events" => RollupKind::Events,
         "instances" => RollupKind::Instances,
+        "checkins" => RollupKind::CheckIns,
         other => return Err(ApiError::NotFound(format!("no {other} rollup"))),
     };
     let resolution = query.resolution.filter(|r| *r != 0).unwrap_or(60);

@@ -95,7 +95,59 @@ fn client_update_json(i: &InstanceRecord) -> api::ClientUpdate {
         error_code: code_text(i.last_error_code),
         last_seen: rfc3339(i.last_seen),
         status: i.status.clone(),
+        error_name: error_name(i.last_error_code),
+        failures: i.failures,
+        retry_until: i.retry_until.map(rfc3339).unwrap_or_default(),
     }
+}
+
+/// update_engine's name of an error code, empty when none.
+fn error_name(code: Option<i64>) -> String {
+    code.and_then(omaha_proto::codes::error_code_name)
+        .map(|n| n.into_owned())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub(super) struct RetryQuery {
+    client_id: Option<String>,
+}
+
+/// Extension: `DELETE /apps/{app}/groups/{group}/retry[?clientId=]`: clears the retry delay
+/// after failures of the group's instances, or of one of them, so they are offered the
+/// update again at their next check. Logged in the activity log.
+pub(super) async fn clear_retry_delay(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, group)): Path<(String, String)>,
+    Query(query): Query<RetryQuery>,
+) -> ApiResult<api::RetryCleared> {
+    let app = state.app(&app).await?;
+    super::config::group_record(&state, &app, &group).await?;
+    let client = query.client_id.filter(|c| !c.is_empty());
+    if let Some(client) = &client {
+        let known = state.store.instance(&app.id, client).await?;
+        if known.is_none_or(|i| i.group_id != group) {
+            return Err(ApiError::NotFound(format!(
+                "instance {client} not found in group {group}"
+            )));
+        }
+    }
+    let cleared = state
+        .store
+        .clear_retry_delay(&app.id, &group, client.as_deref())
+        .await?;
+    let detail = match &client {
+        Some(client) => format!("cleared the retry delay of instance {client} ({cleared} cleared)"),
+        None => format!("cleared the retry delays of group {group} ({cleared} instances)"),
+    };
+    state
+        .log(&actor, "group.retry.clear", &app.id, &group, detail)
+        .await;
+    Ok(Json(api::RetryCleared {
+        cleared: i64::try_from(cleared).unwrap_or(i64::MAX),
+    }))
 }
 
 /// `GET clientupdates` (and the extension `GET instances`, which adds `idPrefix` and
@@ -176,6 +228,8 @@ pub(super) async fn client_history(
                     HistoryKind::Grant => "grant".into(),
                 },
                 target_version: h.target_version.unwrap_or_default(),
+                previous_version: h.previous_version.unwrap_or_default(),
+                error_name: error_name(h.error_code),
             })
             .collect(),
     }))

@@ -172,6 +172,10 @@ pub fn router(state: AdminState) -> Router {
             get(group_requests),
         )
         .route(
+            "/apps/{app}/groups/{group}/retry",
+            axum::routing::delete(clear_retry_delay),
+        )
+        .route(
             "/apps/{app}/groups/{group}/rollout",
             get(get_rollout).post(set_rollout),
         )

@@ -5,7 +5,7 @@
 use crate::cache::Route;
 use crate::clock::from_millis;
 use crate::store::{InstanceFilter, InstanceRecord, Store, StoreError};
-use crate::writer::{decode_state, parse_status};
+use crate::writer::{backoff, decode_state, parse_status};
 use jiff::Timestamp;
 use rollout_core::{
     Channel, Check, Decision, InstallSource, Instance, InstanceGrant, MachineId, Reason,
@@ -120,6 +120,7 @@ pub(crate) fn report(
             version,
             oem: record.oem.clone(),
             status: parse_status(&record.status, record.last_error_code),
+            backoff: backoff(record),
         };
         let mut probe = state.clone();
         match probe.decide(policy, &mut instance, &check, now).decision {
@@ -163,6 +164,10 @@ pub(crate) fn advice(reason: &Reason) -> &'static str {
         Reason::RateLimited { .. } => "They update as the rate limit frees capacity.",
         Reason::InFlightCap { .. } => {
             "They update as outstanding updates complete or time out; or raise the cap."
+        }
+        Reason::RetryingAfterFailure { .. } => {
+            "Their last update failed: they retry when the group's retry delay has passed. \
+             Look at their errors; clearing the retry delay offers the update again at once."
         }
         _ => "",
     }
@@ -234,6 +239,10 @@ mod tests {
             granted_at: None,
             first_seen: 0,
             last_seen: 0,
+            report_seq: 0,
+            failures: 0,
+            retry_until: None,
+            retry_version: None,
         }
     }
 

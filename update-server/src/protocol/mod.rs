@@ -49,7 +49,7 @@ pub struct AppRequest {
 }
 
 /// An event an instance reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientEvent {
     /// Event type.
     pub event_type: i64,
@@ -57,6 +57,23 @@ pub struct ClientEvent {
     pub event_result: i64,
     /// Error code, verbatim.
     pub error_code: Option<i64>,
+    /// `previousversion`, as sent (`None` when absent).
+    pub previous_version: Option<String>,
+}
+
+impl ClientEvent {
+    /// Whether the event is update_engine's routine 3/2 of an instance running `version`:
+    /// `previousversion` absent, empty or `version` itself. Holding no grant and reporting
+    /// the version stored, such an event completes nothing (a check-in; see
+    /// `rollout_core::event`).
+    pub fn is_routine_3_2(&self, version: &str) -> bool {
+        self.event_type == 3
+            && self.event_result == 2
+            && self
+                .previous_version
+                .as_deref()
+                .is_none_or(|p| p.is_empty() || p == version)
+    }
 }
 
 /// The answer for one application.

@@ -52,6 +52,7 @@ impl WireProtocol for OmahaV3 {
                         event_type: e.event_type.code(),
                         event_result: e.event_result.code(),
                         error_code: e.error_code,
+                        previous_version: e.previous_version.clone(),
                     })
                     .collect(),
                 app_id: app.appid,

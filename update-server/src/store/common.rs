@@ -73,6 +73,7 @@ where
         error_code: row.try_get("error_code").map_err(backend)?,
         target_version: row.try_get("target_version").map_err(backend)?,
         install_source: row.try_get("install_source").map_err(backend)?,
+        previous_version: row.try_get("previous_version").map_err(backend)?,
     })
 }
 
@@ -90,7 +91,8 @@ where
     })
 }
 
-/// Keeps the latest sighting per instance: a multi-row upsert may not touch a row twice.
+/// Keeps the latest sighting per instance (by order key): a multi-row upsert may not touch
+/// a row twice.
 pub(super) fn latest_sightings(sightings: &[Sighting]) -> Vec<&Sighting> {
     let mut latest: std::collections::HashMap<(&str, &str), &Sighting> =
         std::collections::HashMap::with_capacity(sightings.len());
@@ -98,7 +100,7 @@ pub(super) fn latest_sightings(sightings: &[Sighting]) -> Vec<&Sighting> {
         latest
             .entry((s.app_id.as_str(), s.machine_id.as_str()))
             .and_modify(|cur| {
-                if s.at >= cur.at {
+                if (s.seq, s.at) >= (cur.seq, cur.at) {
                     *cur = s;
                 }
             })
@@ -193,7 +195,8 @@ macro_rules! shared_batch_writes {
             for chunk in entries.chunks(super::common::CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO instance_history (app_id, machine_id, at, group_id, version, \
-                     kind, event_type, event_result, error_code, target_version, install_source) ",
+                     kind, event_type, event_result, error_code, target_version, install_source, \
+                     previous_version) ",
                 );
                 qb.push_values(chunk, |mut b, e| {
                     b.push_bind(e.app_id.clone())
@@ -206,7 +209,8 @@ macro_rules! shared_batch_writes {
                         .push_bind(e.event_result)
                         .push_bind(e.error_code)
                         .push_bind(e.target_version.clone())
-                        .push_bind(e.install_source.clone());
+                        .push_bind(e.install_source.clone())
+                        .push_bind(e.previous_version.clone());
                 });
                 qb.build()
                     .execute(&mut *conn)
@@ -281,12 +285,13 @@ macro_rules! shared_batch_writes {
             conn: &mut $conn,
             instances: &[InstanceRecord],
         ) -> Result<(), StoreError> {
-            // 13 parameters a row: stay far below both backends' limits.
+            // 17 parameters a row: stay far below both backends' limits.
             for chunk in instances.chunks(super::common::CHUNK / 2) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
                      last_event_type, last_event_result, last_error_code, grant_version, \
-                     granted_at, first_seen, last_seen) ",
+                     granted_at, first_seen, last_seen, report_seq, failures, retry_until, \
+                     retry_version) ",
                 );
                 qb.push_values(chunk, |mut b, i| {
                     b.push_bind(i.app_id.clone())
@@ -301,16 +306,35 @@ macro_rules! shared_batch_writes {
                         .push_bind(i.grant_version.clone())
                         .push_bind(i.granted_at)
                         .push_bind(i.first_seen)
-                        .push_bind(i.last_seen);
+                        .push_bind(i.last_seen)
+                        .push_bind(i.report_seq)
+                        .push_bind(i.failures)
+                        .push_bind(i.retry_until)
+                        .push_bind(i.retry_version.clone());
                 });
+                // What the instance reports (group, version, OEM, last seen) is applied only
+                // over an older report: a write-behind sighting of a later request may have
+                // landed since the writer read the row. The status, grant and retry delay are
+                // the writer's alone.
                 qb.push(
-                    " ON CONFLICT (app_id, machine_id) DO UPDATE SET group_id = excluded.group_id, \
-                     version = excluded.version, oem = excluded.oem, status = excluded.status, \
+                    " ON CONFLICT (app_id, machine_id) DO UPDATE SET \
+                     group_id = CASE WHEN excluded.report_seq >= instances.report_seq \
+                       THEN excluded.group_id ELSE instances.group_id END, \
+                     version = CASE WHEN excluded.report_seq >= instances.report_seq \
+                       THEN excluded.version ELSE instances.version END, \
+                     oem = CASE WHEN excluded.report_seq >= instances.report_seq \
+                       THEN excluded.oem ELSE instances.oem END, \
+                     last_seen = CASE WHEN excluded.last_seen >= instances.last_seen \
+                       THEN excluded.last_seen ELSE instances.last_seen END, \
+                     report_seq = CASE WHEN excluded.report_seq >= instances.report_seq \
+                       THEN excluded.report_seq ELSE instances.report_seq END, \
+                     status = excluded.status, \
                      last_event_type = excluded.last_event_type, \
                      last_event_result = excluded.last_event_result, \
                      last_error_code = excluded.last_error_code, \
                      grant_version = excluded.grant_version, granted_at = excluded.granted_at, \
-                     last_seen = excluded.last_seen",
+                     failures = excluded.failures, retry_until = excluded.retry_until, \
+                     retry_version = excluded.retry_version",
                 );
                 qb.build()
                     .execute(&mut *conn)
@@ -325,7 +349,7 @@ macro_rules! shared_batch_writes {
             for chunk in latest.chunks(super::common::CHUNK) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
-                     first_seen, last_seen) ",
+                     first_seen, last_seen, report_seq) ",
                 );
                 qb.push_values(chunk, |mut b, s| {
                     b.push_bind(s.app_id.clone())
@@ -335,13 +359,17 @@ macro_rules! shared_batch_writes {
                         .push_bind(s.oem.clone())
                         .push_bind("unknown")
                         .push_bind(s.at)
-                        .push_bind(s.at);
+                        .push_bind(s.at)
+                        .push_bind(s.seq);
                 });
+                // Newest wins: only over a report of an earlier request (the writer may have
+                // stored a later one since this sighting was buffered).
                 qb.push(
                     " ON CONFLICT (app_id, machine_id) DO UPDATE SET \
                      group_id = excluded.group_id, version = excluded.version, \
-                     oem = excluded.oem, last_seen = excluded.last_seen \
-                     WHERE instances.last_seen <= excluded.last_seen",
+                     oem = excluded.oem, last_seen = excluded.last_seen, \
+                     report_seq = excluded.report_seq \
+                     WHERE instances.report_seq < excluded.report_seq",
                 );
                 qb.build()
                     .execute(&mut *conn)
@@ -1013,6 +1041,31 @@ macro_rules! impl_store {
                 .collect()
         }
 
+        async fn clear_retry_delay(
+            &self,
+            app_id: &str,
+            group_id: &str,
+            machine_id: Option<&str>,
+        ) -> Result<u64, StoreError> {
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "UPDATE instances SET failures = 0, retry_until = NULL, retry_version = NULL \
+                 WHERE app_id = ",
+            );
+            qb.push_bind(app_id.to_owned())
+                .push(" AND group_id = ")
+                .push_bind(group_id.to_owned());
+            if let Some(machine_id) = machine_id {
+                qb.push(" AND machine_id = ").push_bind(machine_id.to_owned());
+            }
+            qb.push(" AND (failures <> 0 OR retry_until IS NOT NULL)");
+            let done = qb
+                .build()
+                .execute(&self.pool)
+                .await
+                .map_err(super::common::backend)?;
+            Ok(done.rows_affected())
+        }
+
         async fn count_instances(&self, filter: &InstanceFilter) -> Result<i64, StoreError> {
             use super::common::backend;
             let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT COUNT(*) FROM instances");
@@ -1139,6 +1192,7 @@ macro_rules! impl_store {
             };
             let series = match kind {
                 RollupKind::Instances => super::CENSUS_EVENT,
+                RollupKind::CheckIns => super::CHECK_IN_EVENT,
                 _ => super::REQUESTS_EVENT,
             };
             let mut query = sqlx::query(sql)

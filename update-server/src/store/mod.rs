@@ -186,6 +186,16 @@ pub struct InstanceRecord {
     pub first_seen: i64,
     /// Last contact, unix ms.
     pub last_seen: i64,
+    /// The order key of the request whose report (version, OEM, group, last seen) the row
+    /// holds (see [`crate::clock::report_seq`]): an older report never overwrites a newer
+    /// one.
+    pub report_seq: i64,
+    /// Consecutive failed attempts (cleared by a completion or the operator).
+    pub failures: i64,
+    /// The end of the retry delay after the last failure, unix ms.
+    pub retry_until: Option<i64>,
+    /// The version whose retry is delayed (`None`: any).
+    pub retry_version: Option<String>,
 }
 
 /// A routine check-in that changes nothing but "last seen" (and the version, group and OEM
@@ -204,6 +214,9 @@ pub struct Sighting {
     pub oem: String,
     /// When, unix ms.
     pub at: i64,
+    /// The request's order key ([`crate::clock::report_seq`]): the sighting is written only
+    /// over an older report.
+    pub seq: i64,
 }
 
 /// What a history entry records.
@@ -257,6 +270,8 @@ pub struct HistoryRecord {
     pub target_version: Option<String>,
     /// The request's `installsource` (`scheduler`, `ondemandupdate`, ...).
     pub install_source: String,
+    /// The event's `previousversion`, as sent (events only, when sent).
+    pub previous_version: Option<String>,
 }
 
 /// Graph resolutions the rollups are kept at, in seconds.
@@ -272,7 +287,8 @@ pub struct RollupKey {
     pub group_id: String,
     /// Instance version.
     pub version: String,
-    /// `None` counts requests; `Some((type, result))` counts events of that kind.
+    /// `None` counts requests; `Some((type, result))` counts events of that kind
+    /// ([`CHECK_IN`]: routine 3/2 check-ins).
     pub event: Option<(i64, i64)>,
 }
 
@@ -297,6 +313,8 @@ pub enum RollupKind {
     /// Instances per version: the census ([`Store::record_census`]) last taken in each
     /// bucket.
     Instances,
+    /// Routine 3/2 check-ins per version (not completions).
+    CheckIns,
 }
 
 /// `event_type` of the rollup rows: requests per version carry this one, the census
@@ -304,6 +322,12 @@ pub enum RollupKind {
 pub(crate) const REQUESTS_EVENT: i64 = -1;
 /// `event_type` of the census rows.
 pub(crate) const CENSUS_EVENT: i64 = -2;
+/// `event_type` and `event_result` of the check-in rows: routine 3/2 reports that complete
+/// nothing (update_engine sends one with every check), counted per version apart from the
+/// events, so that (3, 2) counts completions only.
+pub(crate) const CHECK_IN_EVENT: i64 = -3;
+/// The rollup key's `event` of routine 3/2 check-ins.
+pub const CHECK_IN: (i64, i64) = (CHECK_IN_EVENT, CHECK_IN_EVENT);
 
 /// One point of a rollup series.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -616,6 +640,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<InstanceRecord>, StoreError>;
     /// The number of instances matching the filter.
     async fn count_instances(&self, filter: &InstanceFilter) -> Result<i64, StoreError>;
+    /// Clears the retry delay (and the count of consecutive failures) of the instances of a
+    /// group, or of one of them: they are offered the update again at their next check.
+    /// Returns how many instances had one.
+    async fn clear_retry_delay(
+        &self,
+        app_id: &str,
+        group_id: &str,
+        machine_id: Option<&str>,
+    ) -> Result<u64, StoreError>;
     /// Instance counts per (app, group, version) among those matching the filter.
     async fn version_counts(
         &self,

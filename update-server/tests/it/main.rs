@@ -15,6 +15,7 @@ mod panel;
 mod processes;
 mod retention;
 mod soak;
+mod status;
 mod store_contract;
 mod support;
 mod tls;

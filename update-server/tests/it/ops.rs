@@ -85,7 +85,8 @@ async fn metrics_count_checks_decisions_grants_events_and_instances() {
     server.move_channel("1.1.0").await;
     // Five instances check: two grants, three rate limited.
     assert_eq!(server.concurrent_checks(5).await, 2);
-    // (update_engine checks carry 3/2, so the three without a grant are complete on 1.0.0.)
+    // (update_engine checks carry a routine 3/2: a check-in, not a completion, so the three
+    // without a grant stay `unknown` on 1.0.0.)
     // One of the granted ones reports its download.
     let download = omaha_proto::Request::update_engine(
         "update_engine-0.4.10",
@@ -151,9 +152,20 @@ async fn metrics_count_checks_decisions_grants_events_and_instances() {
         ),
         (
             format!(
-                "update_server_instances{{{app},group=\"stable\",version=\"1.0.0\",status=\"complete\"}}"
+                "update_server_instances{{{app},group=\"stable\",version=\"1.0.0\",status=\"unknown\"}}"
             ),
             3.0,
+        ),
+        (
+            format!(
+                "update_server_instances{{{app},group=\"stable\",version=\"1.0.0\",status=\"complete\"}}"
+            ),
+            0.0,
+        ),
+        ("update_server_check_ins_total".to_owned(), 5.0),
+        (
+            "update_server_events_total{type=\"3\",result=\"2\"}".to_owned(),
+            0.0,
         ),
         (
             format!(
@@ -291,14 +303,14 @@ async fn readyz_answers_when_the_store_does_and_the_schema_is_current() {
 
     // A database whose schema is behind this build (an older migration table) is not ready.
     let db = server.data_db().await;
-    sqlx::query("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 2")
+    sqlx::query("UPDATE _sqlx_migrations SET success = FALSE WHERE version = 3")
         .execute(&db)
         .await
         .unwrap();
     let (status, text) = readyz().await;
     assert_eq!(status, 503);
     assert!(
-        text.contains("schema is at migration 1, this server needs 2"),
+        text.contains("schema is at migration 2, this server needs 3"),
         "{text}"
     );
 
@@ -327,7 +339,7 @@ async fn metrics_answer_when_the_store_fails() {
     server.omaha(&check_request("m1", "1.0.0")).await;
     let first = scrape(&client, server.addr()).await;
     let series = format!(
-        "update_server_instances{{app=\"{APP}\",group=\"stable\",version=\"1.0.0\",status=\"complete\"}}"
+        "update_server_instances{{app=\"{APP}\",group=\"stable\",version=\"1.0.0\",status=\"unknown\"}}"
     );
     assert_eq!(get(&first, &series), 1.0);
 

@@ -24,6 +24,7 @@ fn entry(at: i64) -> HistoryRecord {
         error_code: None,
         target_version: None,
         install_source: "scheduler".into(),
+        previous_version: None,
     }
 }
 

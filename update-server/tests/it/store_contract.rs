@@ -115,6 +115,7 @@ fn sighting(machine: &str, version: &str, at: i64) -> Sighting {
         version: version.into(),
         oem: "ami".into(),
         at,
+        seq: at,
     }
 }
 
@@ -131,6 +132,7 @@ fn event(machine: &str, at: i64, t: i64, r: i64) -> HistoryRecord {
         error_code: (r == 0).then_some(2000),
         target_version: None,
         install_source: "scheduler".into(),
+        previous_version: None,
     }
 }
 
@@ -299,6 +301,10 @@ async fn instances_are_read_and_written_by_the_batch(store: Arc<dyn Store>) {
         granted_at: None,
         first_seen: 1,
         last_seen: seen,
+        report_seq: seen,
+        failures: 0,
+        retry_until: None,
+        retry_version: None,
     };
     // More than one statement's worth, so the chunking is exercised.
     let many: Vec<InstanceRecord> = (0..700)
@@ -353,6 +359,10 @@ async fn write_transactions_commit_or_roll_back(store: Arc<dyn Store>) {
         granted_at: Some(1),
         first_seen: 1,
         last_seen: 2,
+        report_seq: 2,
+        failures: 0,
+        retry_until: None,
+        retry_version: None,
     };
     {
         let mut tx = store.begin().await.unwrap();
