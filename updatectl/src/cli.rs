@@ -462,8 +462,12 @@ pub enum GroupCommand {
     Show(GroupRef),
     /// Instance requests per version over time.
     Versions(RollupArgs),
-    /// Events per version, type and result over time.
+    /// Events per version, type and result over time. 3/2 counts completed updates only:
+    /// update_engine's routine 3/2 on every check is a check-in (see `group check-ins`).
     Events(RollupArgs),
+    /// Routine 3/2 check-ins per version over time: reports that complete nothing (an
+    /// extension).
+    CheckIns(RollupArgs),
     /// Instances per version over time, as the server counts them every 20 s (an
     /// extension).
     Instances(RollupArgs),
@@ -474,6 +478,16 @@ pub enum GroupCommand {
     Pause(GroupRef),
     /// Resume updates for a group.
     Unpause(GroupRef),
+    /// Clear the retry delay after failures of a group's instances, or of one instance:
+    /// they are offered the update at their next check (an extension).
+    ClearRetry {
+        /// The group.
+        #[command(flatten)]
+        group: GroupRef,
+        /// Only this instance (machine id).
+        #[arg(long)]
+        client_id: Option<String>,
+    },
     /// Set the percentage of a group's instances that may update. A running timed
     /// rollout stops (and the output says so), so the percentage holds.
     Percent {
@@ -517,6 +531,14 @@ pub struct PolicyFlags {
     /// Serve a lower version when the channel points at one (rollback).
     #[arg(long)]
     pub allow_downgrade: Option<bool>,
+    /// Seconds an instance whose update failed (3/0, rollback included) waits before it is
+    /// offered the same version again; doubles per consecutive failure up to
+    /// --retry-delay-max (0: off; default 3600).
+    #[arg(long)]
+    pub retry_delay: Option<i64>,
+    /// The longest retry delay after failures, in seconds (default 86400).
+    #[arg(long)]
+    pub retry_delay_max: Option<i64>,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {

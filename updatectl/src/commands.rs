@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::Digest as _;
 use update_server::api::{
     App, AppChannel, AppList, AppVersionList, ChannelList, ChannelRequest, ClientHistory,
-    ClientUpdateList, Group, GroupList, GroupPercent, Package, PackageList,
+    ClientUpdateList, Group, GroupList, GroupPercent, Package, PackageList, RetryCleared,
 };
 
 use crate::Error;
@@ -393,6 +393,24 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
         }
         GroupCommand::Versions(args) => crate::rollout::versions(client, &args).await,
         GroupCommand::Events(args) => crate::rollout::events(client, &args).await,
+        GroupCommand::CheckIns(args) => crate::rollout::check_ins(client, &args).await,
+        GroupCommand::ClearRetry { group, client_id } => {
+            let path = [
+                "apps",
+                group.app_id.as_str(),
+                "groups",
+                group.group_id.as_str(),
+                "retry",
+            ];
+            let query: Vec<(&str, String)> =
+                client_id.iter().map(|c| ("clientId", c.clone())).collect();
+            let cleared: RetryCleared = client.call(Method::DELETE, &path, &query, NO_BODY).await?;
+            let line = match &client_id {
+                Some(c) => format!("retry delay of {c} cleared ({} cleared)", cleared.cleared),
+                None => format!("retry delays cleared: {} instances", cleared.cleared),
+            };
+            Ok(Output::new(vec![line], &cleared))
+        }
         GroupCommand::Instances(args) => crate::rollout::instances(client, &args).await,
         GroupCommand::Delete(group) => {
             let path = [
@@ -460,6 +478,8 @@ fn extra_keys(extra: &PolicyFlags) -> Vec<&'static str> {
         ("maintenanceTimeZone", extra.maintenance_time_zone.is_some()),
         ("maintenanceWindows", extra.maintenance_windows.is_some()),
         ("allowDowngrade", extra.allow_downgrade.is_some()),
+        ("retryDelay", extra.retry_delay.is_some()),
+        ("retryDelayMax", extra.retry_delay_max.is_some()),
     ];
     given
         .into_iter()
@@ -496,11 +516,17 @@ fn apply_extra(g: &mut Group, extra: PolicyFlags) {
     if let Some(v) = extra.allow_downgrade {
         g.allow_downgrade = v;
     }
+    if let Some(v) = extra.retry_delay {
+        g.retry_delay = v;
+    }
+    if let Some(v) = extra.retry_delay_max {
+        g.retry_delay_max = v;
+    }
 }
 
 /// `group show`: one `Field\tValue` line per policy field.
 fn group_details(g: &Group) -> Vec<String> {
-    let rows: [(&str, String); 21] = [
+    let rows: [(&str, String); 23] = [
         ("Id", g.id.clone()),
         ("Label", g.label.clone()),
         ("App", g.app_id.clone()),
@@ -531,6 +557,8 @@ fn group_details(g: &Group) -> Vec<String> {
         ("Maintenance Time Zone", g.maintenance_time_zone.clone()),
         ("Maintenance Windows", g.maintenance_windows.clone()),
         ("Allow Downgrade", g.allow_downgrade.to_string()),
+        ("Retry Delay", g.retry_delay.to_string()),
+        ("Retry Delay Max", g.retry_delay_max.to_string()),
     ];
     std::iter::once("Field\tValue".to_owned())
         .chain(
@@ -819,26 +847,36 @@ pub async fn history(
         .call(Method::GET, &["client", "history"], &query, NO_BODY)
         .await?;
     let rows = table(
-        "Time\tKind\tGroup\tVersion\tEvent\tResult\tError\tTarget\tSource",
+        "Time\tKind\tGroup\tVersion\tEvent\tResult\tError\tTarget\tSource\tPrevious",
         &history.items,
         |h| {
             let time = jiff::Timestamp::from_second(h.date_time)
                 .map(|t| t.to_string())
                 .unwrap_or_else(|_| h.date_time.to_string());
             format!(
-                "{time}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{time}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 h.kind,
                 h.group_id,
                 h.version,
                 h.event_type,
                 h.event_result,
-                h.error_code,
+                error_text(&h.error_code, &h.error_name),
                 h.target_version,
-                h.install_source
+                h.install_source,
+                h.previous_version
             )
         },
     );
     Ok(Output::new(rows, &history.items))
+}
+
+/// An error code with update_engine's name for it: `268437959 (HTTP 503)`.
+fn error_text(code: &str, name: &str) -> String {
+    match (code.is_empty(), name.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => code.to_owned(),
+        (false, false) => format!("{code} ({name})"),
+    }
 }
 
 /// Runs `instance search`: instances matching the filters, most recently seen first.
@@ -867,12 +905,25 @@ pub async fn search(client: &Client, args: &SearchArgs) -> Result<Output, Error>
         .call(Method::GET, &["instances"], &query, NO_BODY)
         .await?;
     let rows = table(
-        "AppID\tClientID\tVersion\tStatus\tLastSeen\tGroup\tOEM",
+        "AppID\tClientID\tVersion\tStatus\tLastSeen\tGroup\tOEM\tError\tRetryUntil",
         &list.items,
         |u| {
+            let error = if u.status == "error" {
+                error_text(&u.error_code, &u.error_name)
+            } else {
+                String::new()
+            };
             format!(
-                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                u.app_id, u.client_id, u.version, u.status, u.last_seen, u.group_id, u.oem
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                u.app_id,
+                u.client_id,
+                u.version,
+                u.status,
+                u.last_seen,
+                u.group_id,
+                u.oem,
+                error,
+                u.retry_until
             )
         },
     );

@@ -164,7 +164,27 @@ pub async fn instances(client: &Client, args: &RollupArgs) -> Result<Output, Err
     Ok(Output::lines(lines, &rollup.items))
 }
 
-/// Runs `group events`: one row per version, event type, result and bucket.
+/// Runs `group check-ins`: one row per version and bucket, the routine 3/2 check-ins
+/// (reports that complete nothing), which `group events` leaves out.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn check_ins(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
+    let rollup = rollup(client, "checkins", args).await?;
+    let mut lines = vec!["Version\tTimestamp\tCheckIns".to_owned()];
+    for item in &rollup.items {
+        for value in &item.values {
+            lines.push(format!(
+                "{}\t{}\t{}",
+                item.version, value.timestamp, value.count
+            ));
+        }
+    }
+    Ok(Output::lines(lines, &rollup.items))
+}
+
+/// Runs `group events`: one row per version, event type, result and bucket (3/2: completed
+/// updates only).
 ///
 /// # Errors
 /// The API's or the transport's.

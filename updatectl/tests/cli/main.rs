@@ -13,6 +13,7 @@ use std::time::Duration;
 
 mod commands;
 mod golden;
+mod status;
 
 const APP: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
 const KEY: &str = "test-admin-key-0123456789";
