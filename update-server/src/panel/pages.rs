@@ -1705,7 +1705,6 @@ pub(crate) async fn instance(
         Ok(history) => history,
         Err(err) => return html::internal_error(Some(&session), &err),
     };
-    let code = |v: Option<i64>| v.map(|c| c.to_string()).unwrap_or_default();
     let mut rows = String::new();
     for h in history.iter().rev() {
         let what = match h.kind {
@@ -1717,7 +1716,10 @@ pub(crate) async fn instance(
                 let event = (h.event_type.unwrap_or(0), h.event_result.unwrap_or(0));
                 let mut text = esc(&event_label(event));
                 if let Some(c) = h.error_code {
-                    let _ = write!(text, ", error code {c}");
+                    let _ = write!(text, ", {}", esc(&error_text(c)));
+                }
+                if let Some(previous) = h.previous_version.as_deref().filter(|p| !p.is_empty()) {
+                    let _ = write!(text, ", from {}", esc(previous));
                 }
                 text
             }
@@ -1748,6 +1750,7 @@ pub(crate) async fn instance(
 <dt>Status</dt><dd>{status}</dd>
 <dt>Last event</dt><dd>{event} {error}</dd>
 <dt>Outstanding grant</dt><dd>{grant}</dd>
+<dt>Retry delay</dt><dd>{retry}</dd>
 <dt>OEM</dt><dd>{oem}</dd>
 <dt>First seen</dt><dd>{first}</dd>
 <dt>Last seen</dt><dd>{last}</dd>
@@ -1769,7 +1772,16 @@ pub(crate) async fn instance(
         },
         error = record
             .last_error_code
-            .map_or_else(String::new, |c| format!("(error code {})", code(Some(c)))),
+            .map_or_else(String::new, |c| format!("({})", esc(&error_text(c)))),
+        retry = match record.retry_until {
+            Some(until) => format!(
+                "not offered {} again before {} ({} consecutive failures)",
+                esc(record.retry_version.as_deref().unwrap_or("the update")),
+                html::time(until),
+                record.failures
+            ),
+            None => "none".to_owned(),
+        },
         grant = record.grant_version.as_deref().map_or_else(
             || "none".to_owned(),
             |v| format!(
@@ -1898,5 +1910,13 @@ mod tests {
         let series = census_series(&[point("0.1.0", 600, 0)], &[], 3, index);
         assert!(series.is_empty());
         assert!(census_series(&points, &live, 0, index).is_empty());
+    }
+}
+
+/// An error code with update_engine's name for it: `error code 268437959 (HTTP 503)`.
+fn error_text(code: i64) -> String {
+    match omaha_proto::codes::error_code_name(code) {
+        Some(name) => format!("error code {code} ({name})"),
+        None => format!("error code {code}"),
     }
 }

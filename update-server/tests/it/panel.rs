@@ -903,3 +903,45 @@ async fn the_pages_say_when_a_channels_package_or_its_payload_is_missing() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn failed_instances_show_their_error_name_and_retry_delay() {
+    use omaha_proto::request::{App, Event, Os};
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    s.move_channel("1.1.0").await;
+    s.omaha(&check_request("m0", "1.0.0")).await;
+    let failure = omaha_proto::Request::update_engine(
+        "update_engine-0.4.10",
+        "scheduler",
+        Os::new("CoreOS", "Chateau", ""),
+    )
+    .with_app(
+        App::new(APP, "1.0.0")
+            .with_track("stable")
+            .with_machine_id("m0")
+            .with_event(Event::error(268_437_959)),
+    );
+    s.omaha(&failure).await;
+    let mut b = Browser::new(&s);
+    assert_eq!(b.login("admin", ADMIN_KEY, &[]).await.status, 303);
+    let one = b.get(&format!("/apps/{APP}/instances/m0")).await;
+    assert_eq!(one.status, 200);
+    assert!(
+        one.body.contains("error code 268437959 (HTTP 503)"),
+        "{}",
+        one.body
+    );
+    assert!(
+        one.body
+            .contains("not offered 1.1.0 again before 2026-11-27 09:00:00"),
+        "{}",
+        one.body
+    );
+    let group = b.get(GROUP).await;
+    assert!(
+        group.body.contains("retrying after failure until"),
+        "{}",
+        group.body
+    );
+    s.stop().await;
+}
