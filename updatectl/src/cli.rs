@@ -456,7 +456,7 @@ pub enum GroupCommand {
         update_interval: Option<i64>,
         /// The policy fields beyond CoreUpdate's.
         #[command(flatten)]
-        extra: PolicyFlags,
+        extra: Box<PolicyFlags>,
     },
     /// Show one group with every policy field (an extension).
     Show(GroupRef),

@@ -370,7 +370,7 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
                 if rate {
                     g.update_pooling = !(g.update_count == 0 && g.update_interval == 0);
                 }
-                apply_extra(g, extra);
+                apply_extra(g, *extra);
             })
             .await?;
             // As the v1.4 CLI printed it: header, a blank line, the row.

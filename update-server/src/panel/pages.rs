@@ -1875,6 +1875,14 @@ pub(crate) async fn activity(
     page(StatusCode::OK, "Activity", Some(&session), &body)
 }
 
+/// An error code with update_engine's name for it: `error code 268437959 (HTTP 503)`.
+fn error_text(code: i64) -> String {
+    match omaha_proto::codes::error_code_name(code) {
+        Some(name) => format!("error code {code} ({name})"),
+        None => format!("error code {code}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1910,13 +1918,5 @@ mod tests {
         let series = census_series(&[point("0.1.0", 600, 0)], &[], 3, index);
         assert!(series.is_empty());
         assert!(census_series(&points, &live, 0, index).is_empty());
-    }
-}
-
-/// An error code with update_engine's name for it: `error code 268437959 (HTTP 503)`.
-fn error_text(code: i64) -> String {
-    match omaha_proto::codes::error_code_name(code) {
-        Some(name) => format!("error code {code} ({name})"),
-        None => format!("error code {code}"),
     }
 }
