@@ -233,6 +233,15 @@ async fn a_partial_download_left_by_a_previous_run_is_resumed() {
     let part = fx.state_dir().join("download").join(PACKAGE);
     assert_eq!(std::fs::metadata(&part).unwrap().len(), half as u64);
     drop(first);
+    // The failed attempt (3/0, code 9) put the instance on the group's retry delay; the
+    // operator clears it so the restart is offered the update at once.
+    let cleared = fx
+        .server
+        .store
+        .clear_retry_delay(crate::support::APP, "stable", Some("resume2"))
+        .await
+        .unwrap();
+    assert_eq!(cleared, 1, "the failure set a retry delay");
 
     // A new updater (a restart) resumes at the half.
     let second = builder(&fx.server.url(), &fx.state_dir(), "resume2", "1.0.0")
