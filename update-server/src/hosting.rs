@@ -582,7 +582,7 @@ async fn download(
         return Err(HostingError::NotFound(format!("payload {name} not found")));
     }
     if let Some(payload) = name.strip_suffix(".sig")
-        && let Some(signature) = signature_of(&state, None, payload).await?
+        && let Some(signature) = signature_of(&state, None, payload)
     {
         return Ok(signature_response(signature));
     }
@@ -600,7 +600,7 @@ async fn download_hosted(
         return Err(HostingError::NotFound(format!("payload {name} not found")));
     }
     if let Some(payload) = name.strip_suffix(".sig")
-        && let Some(signature) = signature_of(&state, Some((&app, &version)), payload).await?
+        && let Some(signature) = signature_of(&state, Some((&app, &version)), payload)
     {
         return Ok(signature_response(signature));
     }
@@ -707,20 +707,19 @@ async fn serve(path: &FsPath, name: &str, headers: &HeaderMap) -> Result<Respons
 }
 
 /// The signature of the package whose URL ends in `payload` (of `app`'s `version` when
-/// given), if it has one.
-async fn signature_of(
-    state: &Hosting,
-    package: Option<(&str, &str)>,
-    payload: &str,
-) -> Result<Option<String>, HostingError> {
-    let config = state.admin.store.load_config().await?;
-    Ok(config
-        .packages
-        .iter()
+/// given), if it has one, from the in-memory configuration cache: a request for a missing
+/// signature costs no store read.
+fn signature_of(state: &Hosting, package: Option<(&str, &str)>, payload: &str) -> Option<String> {
+    let snapshot = state.admin.cache.snapshot();
+    snapshot
+        .apps
+        .values()
+        .flat_map(|app| app.packages.values())
+        .map(|p| &p.record)
         .filter(|p| package.is_none_or(|(app, version)| p.app_id == app && p.version == version))
         .filter(|p| !p.signature.is_empty() && url_file_name(&p.url) == payload)
         .max_by_key(|p| p.created_at)
-        .map(|p| p.signature.clone()))
+        .map(|p| p.signature.clone())
 }
 
 #[cfg(test)]

@@ -238,3 +238,52 @@ async fn uploads_need_auth_a_plain_name_and_a_size_under_the_limit() {
     assert_eq!(response.status(), 404);
     s.stop().await;
 }
+
+/// A request for a signature, present or missing, is answered from the in-memory
+/// configuration: with the store's package table out of reach, the signature that exists is
+/// still served and a missing one is a 404, not a store read.
+async fn signatures_come_from_the_configuration_cache(s: TestServer) {
+    let base = format!("http://{}", s.addr());
+    let signature = BASE64.encode([9u8; 64]);
+    let (status, package) = s
+        .api(
+            "POST",
+            &format!("/_ah/api/update/v1/apps/{APP}/packages/1.3.0"),
+            Some(serde_json::json!({
+                "url": format!("{base}/packages/signed.gz"),
+                "size": "5",
+                "sha1Sum": "qvTGHdzF6KLavt4PO0gs2a6pQ00=",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=",
+                "signature": signature,
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{package}");
+    s.execute_sql("ALTER TABLE packages RENAME TO packages_away")
+        .await;
+    for _ in 0..50 {
+        let missing = get_range(&format!("{base}/packages/missing.gz.sig"), None).await;
+        assert_eq!(missing.status(), 404, "a missing signature reads no store");
+    }
+    let sig = get_range(&format!("{base}/packages/signed.gz.sig"), None).await;
+    assert_eq!(sig.status(), 200);
+    assert_eq!(sig.text().await.unwrap(), signature);
+    s.execute_sql("ALTER TABLE packages_away RENAME TO packages")
+        .await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn signatures_come_from_the_configuration_cache_sqlite() {
+    signatures_come_from_the_configuration_cache(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signatures_come_from_the_configuration_cache_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        signatures_come_from_the_configuration_cache(s).await;
+    }
+}
