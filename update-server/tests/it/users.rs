@@ -262,3 +262,65 @@ async fn reset_admin_key_recovers_a_lost_key_on_postgres() {
     .await;
     schema.drop().await;
 }
+
+/// A one-character `--admin-key` is refused at start with a message that names the rule and
+/// not the key; `--admin-key-file` (or its environment variable) keeps the key out of the
+/// process list, read from the file and trimmed.
+#[tokio::test]
+async fn admin_keys_are_long_enough_and_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (args, env) in [
+        (vec!["--admin-key", "x"], None),
+        (vec![], Some(("UPDATE_SERVER_ADMIN_KEY", "shortkey1"))),
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_update-server"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--data-dir", data])
+            .args(&args)
+            .env_remove("UPDATE_SERVER_ADMIN_KEY")
+            .env_remove("UPDATE_SERVER_ADMIN_KEY_FILE");
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{args:?} {env:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("too short") && stderr.contains("at least 16"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("shortkey1"), "the key is echoed: {stderr}");
+        assert!(
+            !Path::new(data).join("db.sqlite3").exists(),
+            "refused before the store is touched"
+        );
+    }
+
+    // From a file, trimmed: the key works, and is nowhere in the arguments.
+    let key = "file-key-0123456789abcdef";
+    let file = dir.path().join("admin.key");
+    std::fs::write(&file, format!("  {key}\n")).unwrap();
+    let server = Process::start(&["--data-dir", data, "--admin-key-file", file.to_str().unwrap()])
+        .await;
+    assert_eq!(server.users_status(key).await, 200);
+    assert_eq!(server.users_status(&format!("  {key}\n")).await, 401);
+    server.stop().await;
+
+    // Both at once is a usage error; a missing file says which.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_update-server"))
+        .args(["--data-dir", data, "--admin-key", key, "--admin-key-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_update-server"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", data])
+        .env("UPDATE_SERVER_ADMIN_KEY_FILE", dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read the admin key file"), "{stderr}");
+}
