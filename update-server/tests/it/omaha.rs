@@ -369,8 +369,7 @@ fn amplified_request(prefix: &str, apps: usize, events: usize) -> Vec<u8> {
     let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><request protocol="3.0">"#);
     for a in 0..apps {
         xml.push_str(&format!(
-            r#"<app appid="{{{}}}" version="1.0.0" track="stable" machineid="{prefix}-{a:02}">"#,
-            APP
+            r#"<app appid="{{{APP}}}" version="1.0.0" track="stable" machineid="{prefix}-{a:02}">"#
         ));
         for _ in 0..events {
             xml.push_str(r#"<event eventtype="3" eventresult="0" errorcode="1234"/>"#);
