@@ -409,6 +409,48 @@ pub fn decoded_resource(resource: &str) -> Option<String> {
     Some(decoded)
 }
 
+/// Hawk's payload hash, computed as the body streams by: base64 SHA-256 of
+/// `hawk.1.payload\n<content type>\n<body>\n`, where the content type is the media type
+/// without parameters, in lower case.
+#[derive(Debug, Clone)]
+pub struct PayloadHash(Sha256);
+
+impl PayloadHash {
+    /// Starts the hash of a body of `content_type` (the `Content-Type` header's value).
+    pub fn new(content_type: &str) -> Self {
+        use sha2::Digest as _;
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let mut hash = Sha256::new();
+        hash.update(format!("hawk.1.payload\n{media}\n").as_bytes());
+        Self(hash)
+    }
+
+    /// Adds the next bytes of the body.
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.0.update(bytes);
+    }
+
+    /// The hash (base64), once the whole body went through.
+    pub fn finish(mut self) -> String {
+        use sha2::Digest as _;
+        self.0.update(b"\n");
+        base64::engine::general_purpose::STANDARD.encode(self.0.finalize())
+    }
+
+    /// The hash of a whole body.
+    pub fn of(content_type: &str, body: &[u8]) -> String {
+        let mut hash = Self::new(content_type);
+        hash.update(body);
+        hash.finish()
+    }
+}
+
 /// Compares a Basic key with the stored one in constant time.
 pub fn verify_basic(stored: &str, offered: &str) -> Result<(), AuthError> {
     let mut mac = HmacSha256::new_from_slice(b"basic-compare").expect("any key size");
@@ -562,6 +604,26 @@ mod tests {
         assert_eq!(first.0, again.0);
         std::fs::write(&path, "garbage").unwrap();
         assert!(Secret::load_or_create(&path).is_err());
+    }
+
+    #[test]
+    fn the_payload_hash_is_hawks() {
+        // The example of Hawk's specification (a body "Thank you for flying Hawk").
+        assert_eq!(
+            PayloadHash::of("text/plain", b"Thank you for flying Hawk"),
+            "Yi9LfIIFRtBEPt74PVmbTF/xVAwPn7ub15ePICfgnuY="
+        );
+        assert_eq!(
+            PayloadHash::of("Text/Plain; charset=utf-8", b"Thank you for flying Hawk"),
+            PayloadHash::of("text/plain", b"Thank you for flying Hawk"),
+        );
+        let mut streamed = PayloadHash::new("text/plain");
+        streamed.update(b"Thank you ");
+        streamed.update(b"for flying Hawk");
+        assert_eq!(
+            streamed.finish(),
+            "Yi9LfIIFRtBEPt74PVmbTF/xVAwPn7ub15ePICfgnuY="
+        );
     }
 
     #[test]

@@ -73,8 +73,19 @@ pub struct Config {
     /// The key of user `admin`, created on the first start (for automated deployments);
     /// without it a random key is generated and printed once. Once the database has users
     /// it is ignored, with a warning (`update-server reset-admin-key` gives a new key).
+    /// At least 16 characters (`MIN_ADMIN_KEY_LEN`).
     #[arg(long, env = "UPDATE_SERVER_ADMIN_KEY", hide_env_values = true)]
     pub admin_key: Option<String>,
+
+    /// A file holding the key of user `admin` (as --admin-key, which it excludes), so that
+    /// the key is in neither the process list nor the environment; surrounding whitespace
+    /// is trimmed.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_ADMIN_KEY_FILE",
+        conflicts_with = "admin_key"
+    )]
+    pub admin_key_file: Option<PathBuf>,
 
     /// The URL this server is reached at, which forms the URLs of the payloads it hosts
     /// (`<base-url>/packages/<name>`); default `http://<listen address>`.
@@ -248,6 +259,9 @@ pub enum ConfigError {
         /// The key.
         key: String,
     },
+    /// The admin key given is unusable (the message never contains the key).
+    #[error("{0}")]
+    AdminKey(String),
     /// A value of the configuration file is unusable.
     #[error("the configuration file {path}: key `{key}`: {message}")]
     Value {
@@ -259,6 +273,9 @@ pub enum ConfigError {
         message: String,
     },
 }
+
+/// The shortest key `--admin-key` (or `--admin-key-file`) may give.
+pub const MIN_ADMIN_KEY_LEN: usize = 16;
 
 /// Flags that only make sense on the command line.
 const COMMAND_LINE_ONLY: [&str; 4] = ["config", "print-config", "help", "version"];
@@ -360,6 +377,41 @@ impl Config {
             config.log = filter.to_string_lossy().into_owned();
         }
         Ok(config)
+    }
+
+    /// The key of user `admin` given by `--admin-key` or read from `--admin-key-file`
+    /// (trimmed), if either is set: at least [`MIN_ADMIN_KEY_LEN`] characters, with no
+    /// whitespace or control characters inside.
+    pub fn admin_key(&self) -> Result<Option<String>, ConfigError> {
+        let (key, source) = match (&self.admin_key, &self.admin_key_file) {
+            (Some(key), _) => (key.clone(), "--admin-key".to_owned()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|err| {
+                    ConfigError::AdminKey(format!(
+                        "cannot read the admin key file {}: {err}",
+                        path.display()
+                    ))
+                })?;
+                (
+                    text.trim().to_owned(),
+                    format!("the admin key file {}", path.display()),
+                )
+            }
+            (None, None) => return Ok(None),
+        };
+        let length = key.chars().count();
+        if length < MIN_ADMIN_KEY_LEN {
+            return Err(ConfigError::AdminKey(format!(
+                "the admin key of {source} is too short: {length} characters, at least \
+                 {MIN_ADMIN_KEY_LEN} are needed (a random one: `openssl rand -hex 16`)"
+            )));
+        }
+        if key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ConfigError::AdminKey(format!(
+                "the admin key of {source} contains whitespace or a control character"
+            )));
+        }
+        Ok(Some(key))
     }
 
     /// The effective configuration as TOML, with the secret, the admin key and the

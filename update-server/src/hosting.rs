@@ -38,6 +38,9 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
+/// The path of the upload endpoint.
+pub(crate) const UPLOAD_PATH: &str = "/package-upload";
+
 /// The directory under the data directory that holds the payloads.
 pub const PACKAGES_DIR: &str = "packages";
 
@@ -155,7 +158,7 @@ pub fn router(admin: AdminState, options: HostingOptions) -> Router {
         options: Arc::new(options),
     };
     let upload = Router::new()
-        .route("/package-upload", post(upload))
+        .route(UPLOAD_PATH, post(upload))
         .route_layer(axum::middleware::from_fn_with_state(
             admin,
             admin::authenticate,
@@ -333,7 +336,17 @@ async fn upload(
     let mut multipart = multipart
         .map_err(|e| HostingError::Invalid(format!("expected a multipart/form-data body: {e}")))?;
     let bad_body = |e: axum::extract::multipart::MultipartError| {
-        HostingError::Invalid(format!("malformed multipart body: {}", e.body_text()))
+        // With the causes, such as a body that does not match its Hawk payload hash.
+        let mut message = e.body_text();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message = format!("{message}: {text}");
+            }
+            source = cause.source();
+        }
+        HostingError::Invalid(format!("malformed multipart body: {message}"))
     };
     while let Some(mut field) = multipart.next_field().await.map_err(bad_body)? {
         if field.name() != Some("file") {
@@ -371,6 +384,10 @@ async fn upload(
             .await
             .map_err(HostingError::io("cannot write the payload"))?;
         drop(file);
+        // The rest of the body is read before the payload is placed: a body that fails
+        // at its end (a Hawk payload hash that does not match) keeps nothing.
+        drop(field);
+        while multipart.next_field().await.map_err(bad_body)?.is_some() {}
         let sums = hashes.finish();
         let (size, sha1, sha256) = sums.clone();
         if size == 0 {
@@ -582,7 +599,7 @@ async fn download(
         return Err(HostingError::NotFound(format!("payload {name} not found")));
     }
     if let Some(payload) = name.strip_suffix(".sig")
-        && let Some(signature) = signature_of(&state, None, payload).await?
+        && let Some(signature) = signature_of(&state, None, payload)
     {
         return Ok(signature_response(signature));
     }
@@ -600,7 +617,7 @@ async fn download_hosted(
         return Err(HostingError::NotFound(format!("payload {name} not found")));
     }
     if let Some(payload) = name.strip_suffix(".sig")
-        && let Some(signature) = signature_of(&state, Some((&app, &version)), payload).await?
+        && let Some(signature) = signature_of(&state, Some((&app, &version)), payload)
     {
         return Ok(signature_response(signature));
     }
@@ -707,20 +724,19 @@ async fn serve(path: &FsPath, name: &str, headers: &HeaderMap) -> Result<Respons
 }
 
 /// The signature of the package whose URL ends in `payload` (of `app`'s `version` when
-/// given), if it has one.
-async fn signature_of(
-    state: &Hosting,
-    package: Option<(&str, &str)>,
-    payload: &str,
-) -> Result<Option<String>, HostingError> {
-    let config = state.admin.store.load_config().await?;
-    Ok(config
-        .packages
-        .iter()
+/// given), if it has one, from the in-memory configuration cache: a request for a missing
+/// signature costs no store read.
+fn signature_of(state: &Hosting, package: Option<(&str, &str)>, payload: &str) -> Option<String> {
+    let snapshot = state.admin.cache.snapshot();
+    snapshot
+        .apps
+        .values()
+        .flat_map(|app| app.packages.values())
+        .map(|p| &p.record)
         .filter(|p| package.is_none_or(|(app, version)| p.app_id == app && p.version == version))
         .filter(|p| !p.signature.is_empty() && url_file_name(&p.url) == payload)
         .max_by_key(|p| p.created_at)
-        .map(|p| p.signature.clone()))
+        .map(|p| p.signature.clone())
 }
 
 #[cfg(test)]

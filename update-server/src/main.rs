@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let admin_key = config.admin_key()?;
     // Checked before anything else, so that a bad certificate fails fast and clearly.
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(update_server::tls::server_config(cert, key)?),
@@ -92,7 +93,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let created = update_server::admin::ensure_admin(
         store.as_ref(),
         &secret,
-        config.admin_key.as_deref(),
+        admin_key.as_deref(),
         jiff::Timestamp::now().as_millisecond(),
     )
     .await
@@ -102,11 +103,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store.backend()
     );
     match created {
-        Some(_) if config.admin_key.is_some() => {
-            say!("created user admin with the key given by --admin-key");
+        Some(_) if admin_key.is_some() => {
+            say!("created user admin with the key given by --admin-key or --admin-key-file");
         }
         Some(key) => say!("created user admin with key {key} (shown only now: keep it)"),
-        None if config.admin_key.is_some() => {
+        None if admin_key.is_some() => {
             tracing::warn!(
                 "--admin-key is ignored: the database has users already, so it is not a key of \
                  any user; run `update-server reset-admin-key` to give admin a new key"

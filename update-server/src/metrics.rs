@@ -265,11 +265,22 @@ struct Fleet {
     counts: Vec<StatusCount>,
 }
 
+/// Which of the update check's limits an app went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverLimit {
+    /// Its request carried more than `MAX_APPS_PER_REQUEST` apps.
+    AppsPerRequest,
+    /// It carried more than `MAX_EVENTS_PER_APP` events.
+    EventsPerApp,
+}
+
 /// The server's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
     checks_fast: AtomicU64,
     checks_writer: AtomicU64,
+    over_limit_apps: AtomicU64,
+    over_limit_events: AtomicU64,
     requests: AtomicU64,
     check_ins: AtomicU64,
     // Bumped on every update check and response: atomics, not the counters' lock.
@@ -293,6 +304,15 @@ impl Metrics {
     /// An update request arrived (any number of apps).
     pub fn request(&self) {
         self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts `apps` refused unprocessed for going over `limit`.
+    pub fn over_limit(&self, limit: OverLimit, apps: usize) {
+        match limit {
+            OverLimit::AppsPerRequest => &self.over_limit_apps,
+            OverLimit::EventsPerApp => &self.over_limit_events,
+        }
+        .fetch_add(apps as u64, Ordering::Relaxed);
     }
 
     /// An app asked for an update, answered on `path`.
@@ -437,6 +457,24 @@ impl Metrics {
                 &mut out,
                 "update_server_update_checks_total",
                 &[("path", path)],
+                counter.load(Ordering::Relaxed),
+            );
+        }
+        header(
+            &mut out,
+            "update_server_update_apps_over_limit_total",
+            "counter",
+            "Apps refused unprocessed: their request carried too many apps, or they too many \
+             events.",
+        );
+        for (limit, counter) in [
+            ("apps_per_request", &self.over_limit_apps),
+            ("events_per_app", &self.over_limit_events),
+        ] {
+            sample(
+                &mut out,
+                "update_server_update_apps_over_limit_total",
+                &[("limit", limit)],
                 counter.load(Ordering::Relaxed),
             );
         }

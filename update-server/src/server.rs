@@ -337,6 +337,7 @@ async fn serve_with(
         cache: cache.clone(),
         clock: clock.clone(),
         secret: options.secret,
+        throttle: Arc::default(),
     };
     let mut admin = admin::router(admin_state.clone())
         .merge(backup::router(

@@ -15,10 +15,15 @@
 //!    ([`crate::sightings`]), check-ins counted apart from completions;
 //! 4. everything else goes to the writer ([`crate::writer`]): events and decisions are
 //!    committed before the answer.
+//!
+//! Work per request is bounded below the codec's own limits: a request with more than
+//! [`MAX_APPS_PER_REQUEST`] apps has every app refused, and an app with more than
+//! [`MAX_EVENTS_PER_APP`] events is refused, in-band (`<app status="restricted">`, HTTP
+//! 200), with nothing stored; `update_server_update_apps_over_limit_total` counts them.
 
 use crate::cache::{ConfigCache, Route};
 use crate::clock::{Clock, millis, report_seq};
-use crate::metrics::{CheckPath, Metrics};
+use crate::metrics::{CheckPath, Metrics, OverLimit};
 use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest};
 use crate::sightings::Sightings;
 use crate::store::{CHECK_IN, RollupDelta, RollupKey, Sighting, canonical_app_id};
@@ -26,6 +31,15 @@ use crate::writer::{InstanceCache, Job, WriteError, Writer};
 use jiff::Timestamp;
 use rollout_core::{Decision, Reason, Version};
 use std::sync::Arc;
+
+/// The most apps of one update request the server processes; above it every app of the
+/// request is answered `restricted` and nothing is stored. (An Omaha client sends one app
+/// per product it updates.)
+pub const MAX_APPS_PER_REQUEST: usize = 16;
+
+/// The most events of one app the server processes; an app with more is answered
+/// `restricted` and nothing of it is stored. (update_engine sends at most two per check.)
+pub const MAX_EVENTS_PER_APP: usize = 16;
 
 /// The update-check service.
 #[derive(Clone)]
@@ -70,12 +84,22 @@ impl UpdateService {
         if request.unsupported_version {
             return Ok(vec![AppAnswer::UnsupportedProtocol; request.apps.len()]);
         }
+        if request.apps.len() > MAX_APPS_PER_REQUEST {
+            self.metrics
+                .over_limit(OverLimit::AppsPerRequest, request.apps.len());
+            return Ok(vec![AppAnswer::OverLimit; request.apps.len()]);
+        }
         let now = self.clock.now();
         // Taken on arrival: what the instance reports is applied in this order, whichever
         // path answers.
         let seq = report_seq(now);
         let mut answers = Vec::with_capacity(request.apps.len());
         for app in &request.apps {
+            if app.events.len() > MAX_EVENTS_PER_APP {
+                self.metrics.over_limit(OverLimit::EventsPerApp, 1);
+                answers.push(AppAnswer::OverLimit);
+                continue;
+            }
             answers.push(self.answer_app(request, app, now, seq).await?);
         }
         Ok(answers)

@@ -50,6 +50,8 @@ pub struct AdminState {
     pub clock: Arc<dyn Clock>,
     /// Seals API keys.
     pub secret: Secret,
+    /// Counts failed logins per client address and per user.
+    pub throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 /// The authenticated user of a request.
@@ -231,13 +233,140 @@ pub(crate) async fn authenticate(
         resource,
         headers: request.headers().clone(),
     };
+    let peer = peer_address(&request);
+    let claimed = claimed_user(&target.headers);
+    if let Some(user) = &claimed
+        && let Err(wait) = state.throttle.check(user, peer, state.now_ms())
+    {
+        return too_many_attempts(wait);
+    }
     match check_credentials(&state, &target).await {
         Ok(user) => {
+            state.throttle.succeeded(&user, peer, state.now_ms());
+            if let Some(expected) = hawk_payload_hash(&target.headers) {
+                request = match check_payload_hash(request, expected).await {
+                    Ok(request) => request,
+                    Err(response) => return response,
+                };
+            }
             request.extensions_mut().insert(Actor(user));
             next.run(request).await
         }
-        Err(err) => auth_failure(err).into_response(),
+        Err(err) => {
+            if let (AuthError::Invalid, Some(user)) = (&err, &claimed) {
+                state.throttle.failed(user, peer, state.now_ms());
+            }
+            auth_failure(err).into_response()
+        }
     }
+}
+
+/// The largest body whose Hawk payload hash is checked before the handler runs (the admin
+/// API's JSON limit); a payload upload is checked as it streams.
+const HASHED_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The payload hash of a Hawk `Authorization` header, if it carries one.
+fn hawk_payload_hash(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    match auth::parse_authorization(value).ok()? {
+        Credentials::Hawk(h) if !h.hash.is_empty() => Some(h.hash),
+        _ => None,
+    }
+}
+
+fn payload_mismatch() -> Response {
+    ApiError::Unauthorized {
+        message: "the body does not match the Hawk payload hash".into(),
+        challenge: "Hawk".into(),
+    }
+    .into_response()
+}
+
+/// Checks a request's body against the Hawk payload hash it was signed with. A body of the
+/// admin API is read (up to [`HASHED_BODY_LIMIT`]) and checked before the handler runs; a
+/// payload upload is hashed as it streams, and its end is an error when the hash differs,
+/// so the upload fails and nothing is kept.
+async fn check_payload_hash(request: Request, expected: String) -> Result<Request, Response> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let mut hash = auth::PayloadHash::new(&content_type);
+    let (parts, body) = request.into_parts();
+    if parts.uri.path() == crate::hosting::UPLOAD_PATH {
+        use futures_util::StreamExt as _;
+        let stream = futures_util::stream::unfold(
+            (body.into_data_stream(), Some(hash), expected),
+            |(mut stream, hash, expected)| async move {
+                let mut hash = hash?;
+                match stream.next().await {
+                    Some(Ok(chunk)) => {
+                        hash.update(&chunk);
+                        Some((Ok(chunk), (stream, Some(hash), expected)))
+                    }
+                    Some(Err(err)) => Some((
+                        Err(std::io::Error::other(err.to_string())),
+                        (stream, None, expected),
+                    )),
+                    None if hash.finish() == expected => None,
+                    None => Some((
+                        Err(std::io::Error::other(
+                            "the body does not match the Hawk payload hash",
+                        )),
+                        (stream, None, expected),
+                    )),
+                }
+            },
+        );
+        return Ok(Request::from_parts(
+            parts,
+            axum::body::Body::from_stream(stream),
+        ));
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, HASHED_BODY_LIMIT).await else {
+        return Err(ApiError::Invalid(format!(
+            "the body could not be read, or is larger than {HASHED_BODY_LIMIT} bytes"
+        ))
+        .into_response());
+    };
+    hash.update(&bytes);
+    if hash.finish() != expected {
+        return Err(payload_mismatch());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// The client's address, from the connection (unspecified when the request came from no
+/// connection, as in a test calling the router directly).
+pub(crate) fn peer_address(request: &Request) -> std::net::IpAddr {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
+/// The user an `Authorization` header names, if it is readable.
+fn claimed_user(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    match auth::parse_authorization(value).ok()? {
+        Credentials::Hawk(h) => Some(h.id),
+        Credentials::Basic { user, .. } => Some(user),
+    }
+}
+
+/// 429 with `Retry-After`: too many failed logins from this address or for this user.
+pub(crate) fn too_many_attempts(wait_secs: u64) -> Response {
+    let mut response = crate::hosting::error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rateLimitExceeded",
+        format!("too many failed logins; try again in {wait_secs} s"),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait_secs));
+    response
 }
 
 fn auth_failure(err: AuthError) -> ApiError {

@@ -122,9 +122,11 @@ fn set(response: &mut Response, cookie: &str) {
 /// cookie and goes to the applications.
 pub(crate) async fn login(
     State(state): State<PanelState>,
+    peer: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<Params>,
 ) -> Response {
+    let peer = peer.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.0.ip());
     let nonce = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
     let offered = form.get(CSRF_FIELD).map_or("", String::as_str);
     if nonce.is_empty() || !csrf_ok(&state.key, nonce, offered) {
@@ -137,6 +139,20 @@ pub(crate) async fn login(
     }
     let user = form.get("user").map_or("", |u| u.trim());
     let key = form.get("key").map_or("", String::as_str);
+    if let Err(wait) = state.admin.throttle.check(user, peer, state.admin.now_ms()) {
+        let mut response = login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            offered,
+            Some(&format!(
+                "Too many failed logins: try again in {wait} seconds."
+            )),
+            user,
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
     let stored = match state.admin.store.user(user).await {
         Ok(stored) => stored,
         Err(err) => return html::internal_error(None, &err),
@@ -151,6 +167,10 @@ pub(crate) async fn login(
         None => auth::generate_key(),
     };
     if !exists || user.is_empty() || auth::verify_basic(&expected, key).is_err() {
+        state
+            .admin
+            .throttle
+            .failed(user, peer, state.admin.now_ms());
         return login_page(
             StatusCode::UNAUTHORIZED,
             offered,
@@ -158,6 +178,10 @@ pub(crate) async fn login(
             user,
         );
     }
+    state
+        .admin
+        .throttle
+        .succeeded(user, peer, state.admin.now_ms());
     let now = state.admin.clock.now().as_second();
     let binding = stored.as_ref().map_or(&[][..], |r| r.key_sealed.as_slice());
     let value = session::issue(&state.key, user, now + SESSION_SECS, binding);

@@ -90,6 +90,10 @@ pub enum AppAnswer {
     UnsupportedProtocol,
     /// The app's answer could not be computed (the store failed, say).
     InternalError,
+    /// Refused unprocessed: the request carries more apps, or the app more events, than
+    /// the server processes ([`crate::service::MAX_APPS_PER_REQUEST`],
+    /// [`crate::service::MAX_EVENTS_PER_APP`]).
+    OverLimit,
 }
 
 /// The answer to an update check.

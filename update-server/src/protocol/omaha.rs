@@ -79,6 +79,7 @@ fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {
         AppAnswer::UnknownApplication => {
             response::App::error(&app.app_id, AppStatus::UnknownApplication)
         }
+        AppAnswer::OverLimit => response::App::error(&app.app_id, AppStatus::Restricted),
         AppAnswer::UnsupportedProtocol => {
             let mut out = response::App::ok(&app.app_id);
             if app.update_check {

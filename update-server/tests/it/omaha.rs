@@ -363,3 +363,113 @@ async fn responses_decode_with_omaha_proto() {
     assert_eq!(response.apps.len(), 1);
     server.stop().await;
 }
+
+/// A request of `apps` apps with `events` events each (a 64 x 64 request is about 220 KB).
+fn amplified_request(prefix: &str, apps: usize, events: usize) -> Vec<u8> {
+    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><request protocol="3.0">"#);
+    for a in 0..apps {
+        xml.push_str(&format!(
+            r#"<app appid="{{{APP}}}" version="1.0.0" track="stable" machineid="{prefix}-{a:02}">"#
+        ));
+        for _ in 0..events {
+            xml.push_str(r#"<event eventtype="3" eventresult="0" errorcode="1234"/>"#);
+        }
+        xml.push_str("</app>");
+    }
+    xml.push_str("</request>");
+    xml.into_bytes()
+}
+
+/// The work one unauthenticated request causes is bounded: 64 apps of 64 events (4096
+/// history rows before) are refused in-band with nothing stored, an app over the events
+/// limit is refused while its neighbours are served, and the metrics count the refusals.
+async fn requests_over_the_work_limits_are_refused_in_band(s: TestServer) {
+    use update_server::service::{MAX_APPS_PER_REQUEST, MAX_EVENTS_PER_APP};
+    let body = amplified_request("amp", 64, 64);
+    assert!(body.len() > 200_000, "{}", body.len());
+    let (status, text) = s.post_raw(body).await;
+    assert_eq!(status, 200, "{text}");
+    let response = Response::decode(text.as_bytes()).unwrap();
+    assert_eq!(response.apps.len(), 64);
+    assert!(
+        response
+            .apps
+            .iter()
+            .all(|a| a.status == Some(AppStatus::Restricted)),
+        "{text}"
+    );
+    s.flush().await;
+    for a in [0, 63] {
+        assert!(
+            s.store
+                .instance(APP, &format!("amp-{a:02}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing stored"
+        );
+    }
+
+    // At the limits, everything is processed; one app over the events limit is refused alone.
+    let (status, text) = s
+        .post_raw(amplified_request(
+            "ok",
+            MAX_APPS_PER_REQUEST,
+            MAX_EVENTS_PER_APP,
+        ))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    let response = Response::decode(text.as_bytes()).unwrap();
+    assert!(
+        response
+            .apps
+            .iter()
+            .all(|a| a.status == Some(AppStatus::Ok))
+    );
+    s.flush().await;
+    assert!(s.store.instance(APP, "ok-00").await.unwrap().is_some());
+    let mut mixed = String::from_utf8(amplified_request("mix", 1, MAX_EVENTS_PER_APP + 1)).unwrap();
+    let second = String::from_utf8(amplified_request("mixok", 1, 1)).unwrap();
+    let app = &second[second.find("<app ").unwrap()..second.find("</request>").unwrap()];
+    mixed.insert_str(mixed.find("</request>").unwrap(), app);
+    let (status, text) = s.post_raw(mixed.into_bytes()).await;
+    assert_eq!(status, 200, "{text}");
+    let response = Response::decode(text.as_bytes()).unwrap();
+    assert_eq!(response.apps[0].status, Some(AppStatus::Restricted));
+    assert_eq!(response.apps[1].status, Some(AppStatus::Ok));
+    s.flush().await;
+    assert!(s.store.instance(APP, "mix-00").await.unwrap().is_none());
+    assert!(s.store.instance(APP, "mixok-00").await.unwrap().is_some());
+
+    let metrics = reqwest::get(format!("http://{}/metrics", s.addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains(r#"update_server_update_apps_over_limit_total{limit="apps_per_request"} 64"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"update_server_update_apps_over_limit_total{limit="events_per_app"} 1"#),
+        "{metrics}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn requests_over_the_work_limits_are_refused_in_band_sqlite() {
+    requests_over_the_work_limits_are_refused_in_band(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn requests_over_the_work_limits_are_refused_in_band_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        requests_over_the_work_limits_are_refused_in_band(s).await;
+    }
+}

@@ -238,3 +238,165 @@ async fn uploads_need_auth_a_plain_name_and_a_size_under_the_limit() {
     assert_eq!(response.status(), 404);
     s.stop().await;
 }
+
+/// A request for a signature, present or missing, is answered from the in-memory
+/// configuration: with the store's package table out of reach, the signature that exists is
+/// still served and a missing one is a 404, not a store read.
+async fn signatures_come_from_the_configuration_cache(s: TestServer) {
+    let base = format!("http://{}", s.addr());
+    let signature = BASE64.encode([9u8; 64]);
+    let (status, package) = s
+        .api(
+            "POST",
+            &format!("/_ah/api/update/v1/apps/{APP}/packages/1.3.0"),
+            Some(serde_json::json!({
+                "url": format!("{base}/packages/signed.gz"),
+                "size": "5",
+                "sha1Sum": "qvTGHdzF6KLavt4PO0gs2a6pQ00=",
+                "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=",
+                "signature": signature,
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{package}");
+    s.execute_sql("ALTER TABLE packages RENAME TO packages_away")
+        .await;
+    for _ in 0..50 {
+        let missing = get_range(&format!("{base}/packages/missing.gz.sig"), None).await;
+        assert_eq!(missing.status(), 404, "a missing signature reads no store");
+    }
+    let sig = get_range(&format!("{base}/packages/signed.gz.sig"), None).await;
+    assert_eq!(sig.status(), 200);
+    assert_eq!(sig.text().await.unwrap(), signature);
+    s.execute_sql("ALTER TABLE packages_away RENAME TO packages")
+        .await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn signatures_come_from_the_configuration_cache_sqlite() {
+    signatures_come_from_the_configuration_cache(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signatures_come_from_the_configuration_cache_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        signatures_come_from_the_configuration_cache(s).await;
+    }
+}
+
+/// A Hawk header signed over a body of `content_type` (its payload hash included).
+fn hawk_with_hash(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> String {
+    use update_server::auth::{HawkHeader, HawkRequest, PayloadHash, hawk_mac};
+    static NONCE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut header = HawkHeader {
+        id: "admin".into(),
+        ts: update_server::clock::Clock::now(s.clock.as_ref()).as_second(),
+        nonce: format!(
+            "h{:07}",
+            NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
+        hash: PayloadHash::of(content_type, body),
+        ..HawkHeader::default()
+    };
+    let addr = s.addr();
+    header.mac = hawk_mac(
+        ADMIN_KEY,
+        &header,
+        &HawkRequest {
+            method,
+            resource: path,
+            host: &addr.ip().to_string(),
+            port: addr.port(),
+        },
+    );
+    format!(
+        r#"Hawk id="admin", mac="{}", ts="{}", nonce="{}", hash="{}""#,
+        header.mac, header.ts, header.nonce, header.hash
+    )
+}
+
+/// A request signed with a payload hash over body A is refused with body B, on the admin
+/// API (before the handler runs: nothing is created) and on a streamed upload (nothing is
+/// kept); with the body it was signed over, it is accepted.
+async fn hawk_payload_hashes_are_checked(s: TestServer) {
+    let base = format!("http://{}", s.addr());
+    let client = reqwest::Client::new();
+    let path = format!("/_ah/api/update/v1/apps/{APP}/channels");
+    let signed = br#"{"label":"beta","version":"1.0.0"}"#;
+    let swapped = br#"{"label":"evil","version":"1.1.0"}"#;
+    let send = |auth: String, body: &'static [u8]| {
+        client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .header("authorization", auth)
+            .body(body)
+            .send()
+    };
+    let response = send(
+        hawk_with_hash(&s, "POST", &path, "application/json", signed),
+        swapped,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.text().await.unwrap().contains("payload hash"));
+    let response = send(
+        hawk_with_hash(&s, "POST", &path, "application/json", signed),
+        signed,
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let channels = s.store.load_config().await.unwrap().channels;
+    assert!(channels.iter().any(|c| c.name == "beta"));
+    assert!(!channels.iter().any(|c| c.name == "evil"));
+
+    // A streamed upload signed over one payload, carrying another.
+    let (content_type, good) = multipart("hashed.bin", &test_payload(300_000));
+    let (_, evil) = multipart("hashed.bin", &test_payload(300_001));
+    let upload_with = |auth: String, body: Vec<u8>| {
+        client
+            .post(format!("{base}/package-upload"))
+            .header("content-type", content_type.clone())
+            .header("authorization", auth)
+            .body(body)
+            .send()
+    };
+    let auth = hawk_with_hash(&s, "POST", "/package-upload", &content_type, &good);
+    let response = upload_with(auth, evil).await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert!(status == 400 || status == 401, "{status} {text}");
+    assert!(text.contains("payload hash"), "{text}");
+    let kept: Vec<_> = std::fs::read_dir(s.data.path().join("packages"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(kept.is_empty(), "nothing kept: {kept:?}");
+    let auth = hawk_with_hash(&s, "POST", "/package-upload", &content_type, &good);
+    let response = upload_with(auth, good.clone()).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert!(s.data.path().join("packages/hashed.bin").exists());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn hawk_payload_hashes_are_checked_sqlite() {
+    hawk_payload_hashes_are_checked(TestServer::start_sqlite(GroupPolicy::default()).await).await;
+}
+
+#[tokio::test]
+async fn hawk_payload_hashes_are_checked_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        hawk_payload_hashes_are_checked(s).await;
+    }
+}

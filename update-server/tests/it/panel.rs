@@ -901,6 +901,32 @@ async fn the_pages_say_when_a_channels_package_or_its_payload_is_missing() {
         "{}",
         app.body
     );
+}
+
+/// Wrong keys on the login form are throttled per client address: after the burst the form
+/// answers 429 with `Retry-After` without checking the key, and the right key works once the
+/// address's bucket has refilled.
+#[tokio::test]
+async fn panel_logins_are_throttled() {
+    use update_server::throttle::{ADDRESS_BURST, ADDRESS_REFILL_MS};
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    for _ in 0..ADDRESS_BURST {
+        assert_eq!(b.login("admin", "wrong-key", &[]).await.status, 401);
+    }
+    for key in ["wrong-key", ADMIN_KEY] {
+        let answer = b.login("admin", key, &[]).await;
+        assert_eq!(answer.status, 429, "{key}");
+        assert!(
+            answer.body.contains("Too many failed logins"),
+            "{}",
+            answer.body
+        );
+        assert!(answer.cookie("us_session").is_none());
+    }
+    s.clock.advance_secs(ADDRESS_REFILL_MS / 1000);
+    let answer = b.login("admin", ADMIN_KEY, &[]).await;
+    assert_eq!((answer.status, answer.location.as_str()), (303, "/"));
     s.stop().await;
 }
 

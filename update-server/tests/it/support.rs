@@ -223,6 +223,28 @@ impl TestServer {
         .unwrap()
     }
 
+    /// Runs one SQL statement on the server's database, behind the store's back.
+    pub async fn execute_sql(&self, statement: &str) {
+        match &self.guard {
+            Guard::Dir(_) => {
+                let pool = self.data_db().await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+            Guard::Schema(schema) => {
+                let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
     /// Points channel `stable` at `version` and makes the server see it now.
     pub async fn move_channel(&self, version: &str) {
         self.store

@@ -262,3 +262,206 @@ async fn reset_admin_key_recovers_a_lost_key_on_postgres() {
     .await;
     schema.drop().await;
 }
+
+/// A one-character `--admin-key` is refused at start with a message that names the rule and
+/// not the key; `--admin-key-file` (or its environment variable) keeps the key out of the
+/// process list, read from the file and trimmed.
+#[tokio::test]
+async fn admin_keys_are_long_enough_and_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    for (args, env) in [
+        (vec!["--admin-key", "x"], None),
+        (vec![], Some(("UPDATE_SERVER_ADMIN_KEY", "shortkey1"))),
+    ] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_update-server"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--data-dir", data])
+            .args(&args)
+            .env_remove("UPDATE_SERVER_ADMIN_KEY")
+            .env_remove("UPDATE_SERVER_ADMIN_KEY_FILE");
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success(), "{args:?} {env:?} started");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("too short") && stderr.contains("at least 16"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("shortkey1"), "the key is echoed: {stderr}");
+        assert!(
+            !Path::new(data).join("db.sqlite3").exists(),
+            "refused before the store is touched"
+        );
+    }
+
+    // From a file, trimmed: the key works, and is nowhere in the arguments.
+    let key = "file-key-0123456789abcdef";
+    let file = dir.path().join("admin.key");
+    std::fs::write(&file, format!("  {key}\n")).unwrap();
+    let server = Process::start(&[
+        "--data-dir",
+        data,
+        "--admin-key-file",
+        file.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(server.users_status(key).await, 200);
+    assert_eq!(server.users_status(&format!("  {key}\n")).await, 401);
+    server.stop().await;
+
+    // Both at once is a usage error; a missing file says which.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_update-server"))
+        .args(["--data-dir", data, "--admin-key", key, "--admin-key-file"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_update-server"))
+        .args(["--listen", "127.0.0.1:0", "--data-dir", data])
+        .env("UPDATE_SERVER_ADMIN_KEY_FILE", dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read the admin key file"),
+        "{stderr}"
+    );
+}
+
+/// A client connecting from `127.0.0.<last>`.
+fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+        .build()
+        .unwrap()
+}
+
+async fn get_users(
+    client: &reqwest::Client,
+    s: &TestServer,
+    user: &str,
+    key: &str,
+) -> reqwest::Response {
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+    client
+        .get(format!("http://{}{V1}/admin/user", s.addr()))
+        .header("authorization", format!("Basic {basic}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// 1000 wrong keys for `admin` from one address: after the address's burst they are
+/// refused with 429 and `Retry-After` without being checked; the right key still works from
+/// another address (Basic and Hawk), another user is not locked out, and the attacker's
+/// address gets its turn back as the bucket refills.
+async fn wrong_keys_are_throttled(s: TestServer) {
+    use update_server::throttle::{ADDRESS_BURST, ADDRESS_REFILL_MS};
+    let (status, alice) = s
+        .api(
+            "POST",
+            &format!("{V1}/admin/user"),
+            Some(json!({"userName": "alice"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{alice}");
+    let alice_key = alice["token"].as_str().unwrap().to_owned();
+    let attacker = client_from(2);
+    let (mut unauthorized, mut throttled) = (0, 0);
+    for i in 0..1000 {
+        let response = get_users(&attacker, &s, "admin", &format!("wrong-{i:04}")).await;
+        match response.status().as_u16() {
+            401 => unauthorized += 1,
+            429 => {
+                let wait: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=6).contains(&wait), "{wait}");
+                throttled += 1;
+            }
+            other => panic!("answered {other}"),
+        }
+    }
+    assert_eq!(unauthorized, ADDRESS_BURST as usize, "checked keys");
+    assert_eq!(throttled, 1000 - ADDRESS_BURST as usize);
+    // The attacker's address waits, even with the right key.
+    assert_eq!(
+        get_users(&attacker, &s, "admin", support::ADMIN_KEY)
+            .await
+            .status(),
+        429
+    );
+    // The right client: Basic from its own address, Hawk from another.
+    let right = client_from(3);
+    assert_eq!(
+        get_users(&right, &s, "admin", support::ADMIN_KEY)
+            .await
+            .status(),
+        200
+    );
+    let (status, _) = s.api("GET", &format!("{V1}/admin/user"), None).await;
+    assert_eq!(status, 200, "Hawk from 127.0.0.1");
+    // Another user, from another address.
+    assert_eq!(
+        get_users(&client_from(5), &s, "alice", &alice_key)
+            .await
+            .status(),
+        200
+    );
+    // Wrong Hawk MACs count as well.
+    let hawk_attacker = client_from(4);
+    let mut hawk_throttled = 0;
+    for i in 0..(ADDRESS_BURST + 5) {
+        let path = format!("{V1}/admin/user");
+        let header = s.hawk_header(
+            "admin",
+            "not-the-key-0123456789",
+            "GET",
+            &path,
+            &format!("bad{i}"),
+            update_server::clock::Clock::now(s.clock.as_ref()).as_second(),
+        );
+        let status = hawk_attacker
+            .get(format!("http://{}{path}", s.addr()))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 429 {
+            hawk_throttled += 1;
+        } else {
+            assert_eq!(status, 401);
+        }
+    }
+    assert_eq!(hawk_throttled, 5);
+    // Once the bucket refilled by one, the attacker's address may try again.
+    s.clock.advance_secs(ADDRESS_REFILL_MS / 1000);
+    assert_eq!(
+        get_users(&attacker, &s, "admin", support::ADMIN_KEY)
+            .await
+            .status(),
+        200
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_keys_are_throttled_on_sqlite() {
+    wrong_keys_are_throttled(TestServer::start_sqlite(GroupPolicy::default()).await).await;
+}
+
+#[tokio::test]
+async fn wrong_keys_are_throttled_on_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        wrong_keys_are_throttled(s).await;
+    }
+}
