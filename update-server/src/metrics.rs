@@ -105,8 +105,13 @@ impl BatchKind {
 pub enum ErrorKind {
     /// An update request whose body could not be decoded (HTTP 400).
     BadRequest,
-    /// A writer transaction failed: its requests got HTTP 500.
+    /// An app of an update request carried a value the server does not store (a control
+    /// character, or longer than the limit): it got an in-band error.
+    InvalidValue,
+    /// A writer transaction failed (its jobs are then retried one by one).
     WriteBatch,
+    /// A job failed alone in the writer: its request got HTTP 500.
+    WriteJob,
     /// A write-behind flush failed (retried with the next one).
     RecordSightings,
     /// The fleet gauges could not be read.
@@ -119,7 +124,9 @@ impl ErrorKind {
     fn label(self) -> &'static str {
         match self {
             Self::BadRequest => "bad_request",
+            Self::InvalidValue => "invalid_value",
             Self::WriteBatch => "write_batch",
+            Self::WriteJob => "write_job",
             Self::RecordSightings => "record_sightings",
             Self::InstanceCounts => "instance_counts",
             Self::Prune => "prune",

@@ -23,8 +23,8 @@
 
 use crate::cache::{ConfigCache, Route};
 use crate::clock::{Clock, millis, report_seq};
-use crate::metrics::{CheckPath, Metrics, OverLimit};
-use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest};
+use crate::metrics::{CheckPath, ErrorKind, Metrics, OverLimit};
+use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest, check_app};
 use crate::sightings::Sightings;
 use crate::store::{CHECK_IN, RollupDelta, RollupKey, Sighting, canonical_app_id};
 use crate::writer::{InstanceCache, Job, WriteError, Writer};
@@ -112,6 +112,12 @@ impl UpdateService {
         now: Timestamp,
         seq: i64,
     ) -> Result<AppAnswer, WriteError> {
+        if let Some(field) = check_app(&request.install_source, app) {
+            // Refused before anything is stored: a value one backend would take and another
+            // refuse never reaches the writer, so it cannot fail other clients' jobs.
+            self.metrics.error(ErrorKind::InvalidValue);
+            return Ok(AppAnswer::Invalid(field));
+        }
         let snapshot = self.cache.snapshot();
         let app_id = canonical_app_id(&app.app_id);
         let Some(entry) = snapshot.app(&app_id) else {

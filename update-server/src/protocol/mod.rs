@@ -94,6 +94,56 @@ pub enum AppAnswer {
     /// the server processes ([`crate::service::MAX_APPS_PER_REQUEST`],
     /// [`crate::service::MAX_EVENTS_PER_APP`]).
     OverLimit,
+    /// A value of the app is not acceptable (see [`check_app`]); nothing of it is stored.
+    Invalid(InvalidField),
+}
+
+/// Longest value, in bytes, of an id, track, version, OEM or install source that the server
+/// accepts. Chosen below every index limit: PostgreSQL's btree index rows fail at about
+/// 2.7 KB, and the widest index over request values (the rollups' key) holds three of them
+/// (app id, group, version), so three values of 512 bytes with their headers stay well
+/// under it. Real values are far shorter (a machine id is 32 hex digits).
+pub const MAX_VALUE_BYTES: usize = 512;
+
+/// Which value of an app made it unacceptable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidField {
+    /// The app id.
+    AppId,
+    /// The instance id (`machineid` or `userid`).
+    MachineId,
+    /// The group (`track`).
+    Group,
+    /// The version.
+    Version,
+    /// The OEM.
+    Oem,
+    /// The request's install source.
+    InstallSource,
+}
+
+/// Whether a value can be stored: at most [`MAX_VALUE_BYTES`] bytes and no control
+/// characters (NUL, the other C0 and C1 controls, DEL). The same on every backend, so a
+/// value one store would take and another refuse never reaches the writer.
+pub fn acceptable_value(value: &str) -> bool {
+    value.len() <= MAX_VALUE_BYTES && !value.chars().any(char::is_control)
+}
+
+/// The first value of `app` (or of its request's `install_source`) that is not
+/// [`acceptable_value`], if any.
+pub fn check_app(install_source: &str, app: &AppRequest) -> Option<InvalidField> {
+    let checks = [
+        (InvalidField::AppId, Some(app.app_id.as_str())),
+        (InvalidField::MachineId, app.machine_id.as_deref()),
+        (InvalidField::Group, app.group.as_deref()),
+        (InvalidField::Version, Some(app.version.as_str())),
+        (InvalidField::Oem, Some(app.oem.as_str())),
+        (InvalidField::InstallSource, Some(install_source)),
+    ];
+    checks
+        .into_iter()
+        .find(|(_, value)| value.is_some_and(|v| !acceptable_value(v)))
+        .map(|(field, _)| field)
 }
 
 /// The answer to an update check.
@@ -149,7 +199,99 @@ pub fn split_url(url: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_url;
+    use super::{AppRequest, InvalidField, MAX_VALUE_BYTES, check_app, split_url};
+
+    fn app() -> AppRequest {
+        AppRequest {
+            app_id: "{e96281a6-d1af-4bde-9a0a-97b76e56dc57}".into(),
+            machine_id: Some("0123456789abcdef0123456789abcdef".into()),
+            group: Some("stable".into()),
+            version: "3510.2.0".into(),
+            oem: "ami".into(),
+            ping: true,
+            update_check: true,
+            events: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn values_with_controls_or_too_long_are_refused() {
+        assert_eq!(check_app("scheduler", &app()), None);
+        let long = "a".repeat(MAX_VALUE_BYTES + 1);
+        let edge = "a".repeat(MAX_VALUE_BYTES);
+        assert_eq!(
+            check_app(
+                "",
+                &AppRequest {
+                    machine_id: Some(edge),
+                    ..app()
+                }
+            ),
+            None
+        );
+        let cases: Vec<(AppRequest, &str, InvalidField)> = vec![
+            (
+                AppRequest {
+                    machine_id: Some("a\0b".into()),
+                    ..app()
+                },
+                "",
+                InvalidField::MachineId,
+            ),
+            (
+                AppRequest {
+                    machine_id: Some(long.clone()),
+                    ..app()
+                },
+                "",
+                InvalidField::MachineId,
+            ),
+            (
+                AppRequest {
+                    group: Some("st\u{1}able".into()),
+                    ..app()
+                },
+                "",
+                InvalidField::Group,
+            ),
+            (
+                AppRequest {
+                    version: long.clone(),
+                    ..app()
+                },
+                "",
+                InvalidField::Version,
+            ),
+            (
+                AppRequest {
+                    oem: "a\u{7f}".into(),
+                    ..app()
+                },
+                "",
+                InvalidField::Oem,
+            ),
+            (
+                AppRequest {
+                    oem: "a\u{85}".into(),
+                    ..app()
+                },
+                "",
+                InvalidField::Oem,
+            ),
+            (
+                AppRequest {
+                    app_id: long,
+                    ..app()
+                },
+                "",
+                InvalidField::AppId,
+            ),
+            (app(), "on\ndemand", InvalidField::InstallSource),
+        ];
+        for (request, source, field) in cases {
+            assert_eq!(check_app(source, &request), Some(field), "{request:?}");
+        }
+    }
 
     #[test]
     fn urls_split_at_the_last_slash() {

@@ -1,7 +1,8 @@
 //! Omaha v3 XML through `omaha-proto`.
 
 use super::{
-    AppAnswer, AppRequest, ClientEvent, ProtocolError, UpdateAnswer, UpdateRequest, WireProtocol,
+    AppAnswer, AppRequest, ClientEvent, InvalidField, ProtocolError, UpdateAnswer, UpdateRequest,
+    WireProtocol,
 };
 use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
 use omaha_proto::digest::{Sha1Digest, Sha256Digest};
@@ -84,6 +85,21 @@ fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {
             let mut out = response::App::ok(&app.app_id);
             if app.update_check {
                 out.update_check = Some(UpdateCheck::error(UpdateCheckStatus::UnsupportedProtocol));
+            }
+            out
+        }
+        AppAnswer::Invalid(field) => {
+            let status = match field {
+                InvalidField::AppId => AppStatus::InvalidAppId,
+                InvalidField::Version => AppStatus::InvalidVersion,
+                InvalidField::MachineId
+                | InvalidField::Group
+                | InvalidField::Oem
+                | InvalidField::InstallSource => AppStatus::Other("error-invalidRequest".into()),
+            };
+            let mut out = response::App::error(&app.app_id, status);
+            if app.update_check {
+                out.update_check = Some(UpdateCheck::error(UpdateCheckStatus::Internal));
             }
             out
         }

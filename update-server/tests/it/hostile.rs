@@ -378,3 +378,130 @@ fn percentiles(latencies: &[Duration]) -> (Duration, Duration) {
     };
     (at(50), at(99))
 }
+
+/// Bodies of an attacker: update checks whose machine id, track, OEM or version carries a
+/// NUL byte or runs to 8 KiB (what the codec allows), each with an event so that it reaches
+/// the writer.
+fn hostile_bodies() -> Vec<Vec<u8>> {
+    let long = "f".repeat(8 * 1024);
+    let template = String::from_utf8(
+        omaha_proto::Request::update_engine(
+            "update_engine-0.4.10",
+            "scheduler",
+            omaha_proto::request::Os::new("CoreOS", "Chateau", ""),
+        )
+        .with_app(
+            omaha_proto::request::App::new(support::APP, "1.0.0")
+                .with_track("stable")
+                .with_machine_id("MACHINE")
+                .with_event(omaha_proto::request::Event::download_started())
+                .with_update_check(None),
+        )
+        .encode(),
+    )
+    .unwrap();
+    let with = |from: &str, to: &str| template.replacen(from, to, 1).into_bytes();
+    vec![
+        with("MACHINE", "evil\0machine"),
+        with("MACHINE", "evil&#0;machine"),
+        with("\"stable\"", "\"sta\0ble\""),
+        with("MACHINE", &long),
+        with("\"stable\"", &format!("\"{long}\"")),
+        with("\"1.0.0\"", &format!("\"1.0.{long}\"")),
+    ]
+}
+
+/// One attacker connection sends NUL bytes and 8 KiB values as fast as it is answered while
+/// 32 normal clients check in against the real binary: no normal check fails, and the
+/// attacker gets in-band errors (or 400 where the codec already refuses the document).
+async fn hostile_values_fail_no_one_else(server: ServerProcess) {
+    let addr = server.addr;
+    let client = reqwest::Client::new();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attacker = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            // One client with one connection kept alive throughout.
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            let bodies = hostile_bodies();
+            let (mut sent, mut in_band, mut refused) = (0usize, 0usize, 0usize);
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let response = client
+                    .post(format!("http://{addr}/v1/update/"))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap();
+                sent += 1;
+                match status {
+                    200 => {
+                        assert!(text.contains("status=\"error-"), "{text}");
+                        in_band += 1;
+                    }
+                    400 => refused += 1,
+                    other => panic!("the attacker got {other}: {text}"),
+                }
+            }
+            (sent, in_band, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (checks, failed) = normal_traffic(&client, addr, Duration::from_secs(10)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, in_band, refused) = attacker.await.unwrap();
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let invalid = metric(
+        &metrics,
+        "update_server_errors_total{kind=\"invalid_value\"}",
+    );
+    eprintln!(
+        "normal clients: {} checks, {failed} failed; attacker: {sent} requests, {in_band} \
+         in-band errors, {refused} refused with 400; invalid_value {invalid}",
+        checks.len()
+    );
+    assert_eq!(failed, 0, "normal clients failed");
+    assert!(checks.len() > 100, "{} checks", checks.len());
+    assert!(sent > 20, "{sent} attacker requests");
+    assert!(in_band > 0 && invalid > 0);
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_values_fail_no_one_else_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store =
+            update_server::store::SqliteStore::open(&dir.path().join("update-server.sqlite3"))
+                .await
+                .unwrap();
+        support::populate(&store, &GroupPolicy::default()).await;
+    }
+    let server = ServerProcess::start(&["--data-dir", dir.path().to_str().unwrap()]).await;
+    hostile_values_fail_no_one_else(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_values_fail_no_one_else_postgres() {
+    let Some((schema, store)) = support::postgres().await else {
+        return;
+    };
+    support::populate(&store, &GroupPolicy::default()).await;
+    let server = ServerProcess::start(&["--database-url", &schema.url]).await;
+    hostile_values_fail_no_one_else(server).await;
+    schema.drop().await;
+}
