@@ -505,3 +505,119 @@ async fn hostile_values_fail_no_one_else_postgres() {
     hostile_values_fail_no_one_else(server).await;
     schema.drop().await;
 }
+
+/// The instance the store refuses to write (a trigger raises an error for it).
+const POISON: &str = "poison";
+
+/// A server over `store`, in which writing instance [`POISON`] fails inside the writer's
+/// transaction: rounds of 48 concurrent checks, one of them from that instance, the others
+/// from instances of their own. Only the poisoned instance's request fails (500); the
+/// others of its batch are committed and answered.
+async fn a_failing_job_fails_alone(store: Arc<dyn Store>) {
+    support::populate(store.as_ref(), &GroupPolicy::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let secret = update_server::auth::Secret::from_hex(&"5e".repeat(32)).unwrap();
+    let running = update_server::Running::start_with(
+        listener,
+        store.clone(),
+        Arc::new(update_server::clock::SystemClock),
+        update_server::ServerOptions::new("test", secret),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut others_failed = 0;
+    for round in 0..5 {
+        let mut tasks = Vec::new();
+        for i in 0..48 {
+            let client = client.clone();
+            let machine = if i == 24 {
+                POISON.to_owned()
+            } else {
+                format!("fine-{round}-{i}")
+            };
+            tasks.push(tokio::spawn(async move {
+                (machine.clone(), check(&client, addr, &machine).await)
+            }));
+        }
+        for task in tasks {
+            let (machine, status) = task.await.unwrap();
+            if machine == POISON {
+                assert_eq!(status, 500, "the poisoned write succeeded");
+            } else if status != 200 {
+                others_failed += 1;
+            }
+        }
+    }
+    assert_eq!(
+        others_failed, 0,
+        "requests batched with the failing one failed"
+    );
+    for i in [0, 47] {
+        let stored = store
+            .instance(support::APP, &format!("fine-4-{i}"))
+            .await
+            .unwrap();
+        assert!(stored.is_some(), "fine-4-{i} was not stored");
+    }
+    assert!(
+        store
+            .instance(support::APP, POISON)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metric(&metrics, "update_server_errors_total{kind=\"write_job\"}") >= 5);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_fails_alone_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let store = update_server::store::SqliteStore::open(&path)
+        .await
+        .unwrap();
+    let pool =
+        sqlx::SqlitePool::connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+            .await
+            .unwrap();
+    sqlx::raw_sql(
+        "CREATE TRIGGER poison BEFORE INSERT ON instances WHEN NEW.machine_id = 'poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned instance'); END;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    a_failing_job_fails_alone(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_fails_alone_postgres() {
+    let Some((schema, store)) = support::postgres().await else {
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&schema.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.machine_id = 'poison' THEN RAISE EXCEPTION 'poisoned instance'; END IF; \
+         RETURN NEW; END $$; \
+         CREATE TRIGGER poison BEFORE INSERT ON instances FOR EACH ROW EXECUTE FUNCTION poison();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    a_failing_job_fails_alone(Arc::new(store)).await;
+    schema.drop().await;
+}
