@@ -243,7 +243,7 @@ async fn idle_and_trickling_connections_do_not_hurt_other_clients() {
     let client = reqwest::Client::new();
     // The normal clients alone first: their figures without an attack, and the server's
     // caches and the allocator at their steady state.
-    let (quiet, quiet_failed) = normal_traffic(&client, addr, Duration::from_secs(5)).await;
+    let (quiet, quiet_failed) = normal_traffic(&client, addr, Duration::from_secs(5), false).await;
     assert_eq!(quiet_failed, 0);
     let before = rss_kb(pid);
 
@@ -286,6 +286,7 @@ async fn idle_and_trickling_connections_do_not_hurt_other_clients() {
         &client,
         addr,
         deadline.saturating_duration_since(Instant::now()),
+        false,
     )
     .await;
     let mut connections = 0;
@@ -332,11 +333,14 @@ async fn idle_and_trickling_connections_do_not_hurt_other_clients() {
 }
 
 /// 32 normal clients, each an instance of its own checking in every 20 ms for `duration`:
-/// their latencies and how many failed.
+/// their latencies and how many failed. With `fresh_ids`, every check is from an instance
+/// never seen before, so each one goes through the writer (none is answered on the fast
+/// path).
 async fn normal_traffic(
     client: &reqwest::Client,
     addr: SocketAddr,
     duration: Duration,
+    fresh_ids: bool,
 ) -> (Vec<Duration>, usize) {
     let until = Instant::now() + duration;
     let mut tasks = Vec::new();
@@ -347,7 +351,12 @@ async fn normal_traffic(
             let mut failed = 0;
             while Instant::now() < until {
                 let start = Instant::now();
-                if check(&client, addr, &format!("normal-{c}")).await != 200 {
+                let machine = if fresh_ids {
+                    format!("normal-{c}-{}", latencies.len())
+                } else {
+                    format!("normal-{c}")
+                };
+                if check(&client, addr, &machine).await != 200 {
                     failed += 1;
                 }
                 latencies.push(start.elapsed());
@@ -442,19 +451,16 @@ async fn hostile_values_fail_no_one_else(server: ServerProcess) {
                 let text = response.text().await.unwrap();
                 sent += 1;
                 match status {
-                    200 => {
-                        assert!(text.contains("status=\"error-"), "{text}");
-                        in_band += 1;
-                    }
+                    200 if text.contains("status=\"error-") => in_band += 1,
                     400 => refused += 1,
-                    other => panic!("the attacker got {other}: {text}"),
+                    _ => {}
                 }
             }
             (sent, in_band, refused)
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (checks, failed) = normal_traffic(&client, addr, Duration::from_secs(10)).await;
+    let (checks, failed) = normal_traffic(&client, addr, Duration::from_secs(10), true).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (sent, in_band, refused) = attacker.await.unwrap();
     let metrics = client
@@ -465,10 +471,14 @@ async fn hostile_values_fail_no_one_else(server: ServerProcess) {
         .text()
         .await
         .unwrap();
-    let invalid = metric(
-        &metrics,
-        "update_server_errors_total{kind=\"invalid_value\"}",
-    );
+    let invalid = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("update_server_errors_total{kind=\"invalid_value\"} ")?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
     eprintln!(
         "normal clients: {} checks, {failed} failed; attacker: {sent} requests, {in_band} \
          in-band errors, {refused} refused with 400; invalid_value {invalid}",
@@ -477,6 +487,7 @@ async fn hostile_values_fail_no_one_else(server: ServerProcess) {
     assert_eq!(failed, 0, "normal clients failed");
     assert!(checks.len() > 100, "{} checks", checks.len());
     assert!(sent > 20, "{sent} attacker requests");
+    assert_eq!(in_band + refused, sent, "the attacker got other answers");
     assert!(in_band > 0 && invalid > 0);
     server.kill().await;
 }
