@@ -293,7 +293,8 @@ async fn scenario(c: Client, s: TestServer) {
             .api(
                 "POST",
                 &format!("{API}/apps/{app_id}/packages/{version}"),
-                Some(json!({"url": format!("https://pkg.example.test/demo/{version}/update.gz"), "size": "5"})),
+                Some(json!({"url": format!("https://pkg.example.test/demo/{version}/update.gz"), "size": "5",
+                    "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="})),
             )
             .await;
         assert_eq!(status, 200, "{body}");
