@@ -127,13 +127,15 @@ async fn rollup(client: &Client, kind: &str, args: &RollupArgs) -> Result<Reques
         .await
 }
 
-/// Runs `group versions`: one row per version and bucket.
-///
-/// # Errors
-/// The API's or the transport's.
-pub async fn versions(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
-    let rollup = rollup(client, "versions", args).await?;
-    let mut lines = vec!["Version\tTimestamp\tCount".to_owned()];
+/// One row per version and bucket of the `kind` rollup, its count under `column`.
+async fn per_version(
+    client: &Client,
+    kind: &str,
+    column: &str,
+    args: &RollupArgs,
+) -> Result<Output, Error> {
+    let rollup = rollup(client, kind, args).await?;
+    let mut lines = vec![format!("Version\tTimestamp\t{column}")];
     for item in &rollup.items {
         for value in &item.values {
             lines.push(format!(
@@ -143,6 +145,14 @@ pub async fn versions(client: &Client, args: &RollupArgs) -> Result<Output, Erro
         }
     }
     Ok(Output::lines(lines, &rollup.items))
+}
+
+/// Runs `group versions`: one row per version and bucket.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn versions(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
+    per_version(client, "versions", "Count", args).await
 }
 
 /// Runs `group instances`: one row per version and bucket, the instances the server
@@ -151,17 +161,7 @@ pub async fn versions(client: &Client, args: &RollupArgs) -> Result<Output, Erro
 /// # Errors
 /// The API's or the transport's.
 pub async fn instances(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
-    let rollup = rollup(client, "instances", args).await?;
-    let mut lines = vec!["Version\tTimestamp\tInstances".to_owned()];
-    for item in &rollup.items {
-        for value in &item.values {
-            lines.push(format!(
-                "{}\t{}\t{}",
-                item.version, value.timestamp, value.count
-            ));
-        }
-    }
-    Ok(Output::lines(lines, &rollup.items))
+    per_version(client, "instances", "Instances", args).await
 }
 
 /// Runs `group check-ins`: one row per version and bucket, the routine 3/2 check-ins
@@ -170,17 +170,7 @@ pub async fn instances(client: &Client, args: &RollupArgs) -> Result<Output, Err
 /// # Errors
 /// The API's or the transport's.
 pub async fn check_ins(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
-    let rollup = rollup(client, "checkins", args).await?;
-    let mut lines = vec!["Version\tTimestamp\tCheckIns".to_owned()];
-    for item in &rollup.items {
-        for value in &item.values {
-            lines.push(format!(
-                "{}\t{}\t{}",
-                item.version, value.timestamp, value.count
-            ));
-        }
-    }
-    Ok(Output::lines(lines, &rollup.items))
+    per_version(client, "checkins", "CheckIns", args).await
 }
 
 /// Runs `group events`: one row per version, event type, result and bucket (3/2: completed
