@@ -134,6 +134,20 @@ pub struct Config {
     #[arg(long, env = "UPDATE_SERVER_BODY_TIMEOUT", default_value_t = 30)]
     pub body_timeout: u64,
 
+    /// Seconds a database statement, or one transaction of the writer, may take before it
+    /// fails (PostgreSQL's statement_timeout, SQLite's busy timeout); an update request
+    /// waits at most this long for its write, then gets 503.
+    #[arg(long, env = "UPDATE_SERVER_DATABASE_TIMEOUT", default_value_t = 10)]
+    pub database_timeout: u64,
+
+    /// Seconds to wait for a free database connection (or a new one) before failing.
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_DATABASE_ACQUIRE_TIMEOUT",
+        default_value_t = 5
+    )]
+    pub database_acquire_timeout: u64,
+
     /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, env = "UPDATE_SERVER_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,

@@ -3,12 +3,15 @@
 //! Status codes of the update endpoint: a well-formed request always gets 200 with its
 //! error conditions in-band (update_engine and go-omaha treat any non-2xx answer as a
 //! transport failure and back off); 400 for an empty or malformed body, 413 for a body over
-//! [`MAX_BODY`], 405 for a method other than POST, and 500 only when what the client sent
-//! could not be stored (it must retry: nothing of it was acknowledged).
+//! [`MAX_BODY`], 405 for a method other than POST, 500 only when what the client sent could
+//! not be stored, and 503 (with `Retry-After`) when the database is failing or did not
+//! answer within its timeout (either way the client must retry: nothing of it was
+//! acknowledged).
 
 use crate::metrics::{ErrorKind, Metrics};
 use crate::protocol::WireProtocol;
 use crate::service::UpdateService;
+use crate::writer::WriteError;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -121,12 +124,24 @@ async fn update(State(state): State<AppState>, body: Bytes) -> Response {
             state.protocol.encode(&request, &answers),
         )
             .into_response(),
-        Err(err) => {
+        Err(err @ WriteError::Store(_)) => {
             tracing::error!(error = %err, "update request not stored");
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the update service could not store this request; retry later".into(),
             )
+        }
+        Err(err @ (WriteError::Unavailable(_) | WriteError::Stopped)) => {
+            tracing::warn!(error = %err, "update request not stored: the database is unavailable");
+            state.metrics.error(ErrorKind::Unavailable);
+            let mut response = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the update service's database is unavailable; retry later".into(),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            response
         }
     }
 }

@@ -110,8 +110,12 @@ pub enum ErrorKind {
     InvalidValue,
     /// A writer transaction failed (its jobs are then retried one by one).
     WriteBatch,
-    /// A job failed alone in the writer: its request got HTTP 500.
+    /// A job failed in the writer: its request got HTTP 500 (or 503, counted as
+    /// `unavailable` too).
     WriteJob,
+    /// An update request was answered 503: the database failed, timed out or was
+    /// unreachable.
+    Unavailable,
     /// A write-behind flush failed (retried with the next one).
     RecordSightings,
     /// The fleet gauges could not be read.
@@ -127,6 +131,7 @@ impl ErrorKind {
             Self::InvalidValue => "invalid_value",
             Self::WriteBatch => "write_batch",
             Self::WriteJob => "write_job",
+            Self::Unavailable => "unavailable",
             Self::RecordSightings => "record_sightings",
             Self::InstanceCounts => "instance_counts",
             Self::Prune => "prune",
@@ -279,6 +284,8 @@ pub enum OverLimit {
     AppsPerRequest,
     /// It carried more than `MAX_EVENTS_PER_APP` events.
     EventsPerApp,
+    /// Its instance reported more than `budget::MAX_HISTORY_PER_MINUTE` events this minute.
+    HistoryPerMinute,
 }
 
 /// The server's metrics.
@@ -288,6 +295,7 @@ pub struct Metrics {
     checks_writer: AtomicU64,
     over_limit_apps: AtomicU64,
     over_limit_events: AtomicU64,
+    over_limit_history: AtomicU64,
     requests: AtomicU64,
     check_ins: AtomicU64,
     // Bumped on every update check and response: atomics, not the counters' lock.
@@ -318,6 +326,7 @@ impl Metrics {
         match limit {
             OverLimit::AppsPerRequest => &self.over_limit_apps,
             OverLimit::EventsPerApp => &self.over_limit_events,
+            OverLimit::HistoryPerMinute => &self.over_limit_history,
         }
         .fetch_add(apps as u64, Ordering::Relaxed);
     }
@@ -471,12 +480,13 @@ impl Metrics {
             &mut out,
             "update_server_update_apps_over_limit_total",
             "counter",
-            "Apps refused unprocessed: their request carried too many apps, or they too many \
-             events.",
+            "Apps refused unprocessed: their request carried too many apps, they too many \
+             events, or their instance too many events this minute.",
         );
         for (limit, counter) in [
             ("apps_per_request", &self.over_limit_apps),
             ("events_per_app", &self.over_limit_events),
+            ("history_per_minute", &self.over_limit_history),
         ] {
             sample(
                 &mut out,
@@ -907,6 +917,10 @@ pub struct OpsState {
     pub cache: Arc<ConfigCache>,
     /// The server's clock (the age of the cached fleet gauges).
     pub clock: Arc<dyn Clock>,
+    /// Whether the writer can commit.
+    pub writer: Arc<crate::writer::WriterHealth>,
+    /// The login throttle (its counts).
+    pub throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 /// `/metrics` and `/readyz`.
@@ -918,10 +932,42 @@ pub fn router(state: OpsState) -> Router {
 }
 
 async fn metrics(State(state): State<OpsState>) -> Response {
-    let text = state
+    let mut text = state
         .metrics
         .render(state.store.as_ref(), &state.cache, state.clock.now())
         .await;
+    let (refused, failed) = state.throttle.totals();
+    header(
+        &mut text,
+        "update_server_logins_failed_total",
+        "counter",
+        "Wrong keys (Basic, Hawk, the panel's login form, uploads) checked by this replica.",
+    );
+    sample(&mut text, "update_server_logins_failed_total", &[], failed);
+    header(
+        &mut text,
+        "update_server_logins_throttled_total",
+        "counter",
+        "Login attempts answered 429 by this replica's login throttle, no key checked.",
+    );
+    sample(
+        &mut text,
+        "update_server_logins_throttled_total",
+        &[],
+        refused,
+    );
+    header(
+        &mut text,
+        "update_server_writer_failing",
+        "gauge",
+        "1 while the writer cannot commit (the database is failing or too slow), else 0.",
+    );
+    sample(
+        &mut text,
+        "update_server_writer_failing",
+        &[],
+        u64::from(state.writer.failing().is_some()),
+    );
     (
         [(
             header::CONTENT_TYPE,
@@ -939,7 +985,15 @@ async fn readyz(State(state): State<OpsState>) -> Response {
         .metrics
         .store_latency(StoreOp::Ping, started.elapsed());
     let (status, text) = match probe {
-        Ok(Ok(schema)) if schema.is_current() => (StatusCode::OK, "ready".to_owned()),
+        Ok(Ok(schema)) if schema.is_current() => match state.writer.failing() {
+            None => (StatusCode::OK, "ready".to_owned()),
+            // Reads may work while writes do not (a full disk): the update endpoint needs
+            // both. The writer probes every half second, so this clears by itself.
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: the database does not take writes: {why}"),
+            ),
+        },
         Ok(Ok(schema)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(

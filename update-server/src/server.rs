@@ -16,7 +16,7 @@ use crate::protocol::OmahaV3;
 use crate::retention::{self, Retention};
 use crate::service::UpdateService;
 use crate::sightings::Sightings;
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError, StoreTimeouts};
 use crate::tls::TlsListener;
 use crate::writer::{InstanceCache, Writer};
 use crate::{backup, panel, upstream};
@@ -60,16 +60,20 @@ pub enum ServerError {
 /// Opens the store the configuration names: PostgreSQL for a `postgres://` URL, otherwise
 /// SQLite in the data directory (created if missing). Migrations run on open.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    let timeouts = StoreTimeouts {
+        acquire: Duration::from_secs(config.database_acquire_timeout.max(1)),
+        statement: Duration::from_secs(config.database_timeout.max(1)),
+    };
     match &config.database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(PostgresStore::connect(url).await?))
+            Ok(Arc::new(PostgresStore::connect_with(url, timeouts).await?))
         }
         Some(url) => Err(ServerError::DatabaseUrl(url.clone())),
         None => {
             prepare_data_dir(&config.data_dir)?;
             let path = config.data_dir.join("update-server.sqlite3");
             private_file(&path, true)?;
-            let store = SqliteStore::open(&path).await?;
+            let store = SqliteStore::open_with(&path, timeouts).await?;
             // SQLite gives its -wal and -shm files the database's mode; these exist only
             // now, and an earlier version may have left them readable.
             for suffix in ["-wal", "-shm"] {
@@ -332,12 +336,13 @@ async fn serve_with(
     let flusher = sightings.spawn_flusher(store.clone(), metrics.clone(), flusher_stopped);
     let instances = Arc::new(InstanceCache::default());
     let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone(), metrics.clone());
+    let throttle = Arc::new(crate::throttle::LoginThrottle::default());
     let admin_state = AdminState {
         store: store.clone(),
         cache: cache.clone(),
         clock: clock.clone(),
         secret: options.secret,
-        throttle: Arc::default(),
+        throttle: throttle.clone(),
     };
     let mut admin = admin::router(admin_state.clone())
         .merge(backup::router(
@@ -411,6 +416,8 @@ async fn serve_with(
         store: store.clone(),
         cache: cache.clone(),
         clock: clock.clone(),
+        writer: writer.health(),
+        throttle,
     });
     let state = AppState {
         service: UpdateService::new(

@@ -120,6 +120,10 @@ struct Tables {
 #[derive(Debug)]
 pub struct LoginThrottle {
     tables: Mutex<Tables>,
+    /// Attempts answered 429 without a key being checked.
+    refused: std::sync::atomic::AtomicU64,
+    /// Wrong keys recorded.
+    failed: std::sync::atomic::AtomicU64,
 }
 
 impl Default for LoginThrottle {
@@ -130,6 +134,8 @@ impl Default for LoginThrottle {
                 users: Table::new(USER_BURST, USER_REFILL_MS),
                 known: HashMap::new(),
             }),
+            refused: Default::default(),
+            failed: Default::default(),
         }
     }
 }
@@ -154,12 +160,24 @@ impl LoginThrottle {
         if wait == 0 {
             Ok(())
         } else {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(u64::try_from((wait + 999) / 1_000).unwrap_or(1).max(1))
         }
     }
 
+    /// Login attempts refused (429) so far, and wrong keys recorded so far, by this replica.
+    pub fn totals(&self) -> (u64, u64) {
+        (
+            self.refused.load(std::sync::atomic::Ordering::Relaxed),
+            self.failed.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// Records a wrong key for `user` from `address`.
     pub fn failed(&self, user: &str, address: IpAddr, now_ms: i64) {
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut tables = self.tables();
         tables.addresses.take(&address, now_ms);
         tables.users.take(&user.to_owned(), now_ms);

@@ -80,9 +80,13 @@ pub type JobResult = Result<Option<Decision>, WriteError>;
 /// The writer could not complete a job.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WriteError {
-    /// The transaction failed; nothing of the job was stored.
+    /// The transaction failed for something this job carries; nothing of it was stored.
     #[error("store failed: {0}")]
     Store(String),
+    /// The database is failing (unreachable, out of space, too slow): nothing of the job
+    /// was stored, and the request may be retried later (HTTP 503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The writer task is gone (the server is shutting down).
     #[error("the writer has stopped")]
     Stopped,
@@ -164,10 +168,38 @@ impl InstanceCache {
     }
 }
 
+/// Whether the writer can commit, as its last transaction showed: what `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    /// Why the last transaction failed, while the database is failing.
+    failing: Mutex<Option<String>>,
+}
+
+impl WriterHealth {
+    /// Why the writer cannot commit, or `None` when its last transaction (or probe) did.
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set(&self, failing: Option<String>) {
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = failing;
+    }
+}
+
+/// How often the writer, while the database fails its transactions, tries one small write
+/// to learn that it takes writes again, with no request needed.
+const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The handle requests use to reach the writer.
 #[derive(Debug, Clone)]
 pub struct Writer {
     tx: mpsc::Sender<(Job, oneshot::Sender<JobResult>)>,
+    health: Arc<WriterHealth>,
+    /// The longest a request waits for its job: queued, then committed.
+    timeout: std::time::Duration,
 }
 
 impl Writer {
@@ -179,18 +211,43 @@ impl Writer {
         metrics: Arc<Metrics>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, instances, metrics, rx));
-        (Self { tx }, task)
+        let health = Arc::new(WriterHealth::default());
+        let timeout = store.timeouts().statement;
+        let task = tokio::spawn(run(store, instances, metrics, health.clone(), rx));
+        (
+            Self {
+                tx,
+                health,
+                timeout,
+            },
+            task,
+        )
     }
 
-    /// Queues a job and waits until it is committed (or failed).
+    /// Whether the writer can commit.
+    pub fn health(&self) -> Arc<WriterHealth> {
+        self.health.clone()
+    }
+
+    /// Queues a job and waits until it is committed (or failed), at most the store's
+    /// statement timeout: a request never waits longer for a database that stopped
+    /// answering. A job whose request gave up is dropped before its transaction.
     pub async fn submit(&self, job: Job) -> JobResult {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((job, reply))
-            .await
-            .map_err(|_| WriteError::Stopped)?;
-        answer.await.map_err(|_| WriteError::Stopped)?
+        let wait = async {
+            self.tx
+                .send((job, reply))
+                .await
+                .map_err(|_| WriteError::Stopped)?;
+            answer.await.map_err(|_| WriteError::Stopped)?
+        };
+        match tokio::time::timeout(self.timeout, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(WriteError::Unavailable(format!(
+                "not committed within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
     }
 }
 
@@ -206,10 +263,26 @@ async fn run(
     store: Arc<dyn Store>,
     instances: Arc<InstanceCache>,
     metrics: Arc<Metrics>,
+    health: Arc<WriterHealth>,
     mut rx: mpsc::Receiver<(Job, oneshot::Sender<JobResult>)>,
 ) {
     let mut states: HashMap<GroupKey, CachedState> = HashMap::new();
-    while let Some(first) = rx.recv().await {
+    let timeout = store.timeouts().statement;
+    loop {
+        // While the database fails, a small write every PROBE_INTERVAL tells when it takes
+        // writes again (and `/readyz` turns ready), even with no request arriving.
+        let first = if health.failing().is_some() {
+            tokio::select! {
+                job = rx.recv() => job,
+                () = tokio::time::sleep(PROBE_INTERVAL) => {
+                    probe(store.as_ref(), &health, timeout).await;
+                    continue;
+                }
+            }
+        } else {
+            rx.recv().await
+        };
+        let Some(first) = first else { break };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -217,23 +290,44 @@ async fn run(
                 Err(_) => break,
             }
         }
+        // A request that gave up waiting (its client's timeout) is not written: its client
+        // was told it was not stored.
+        batch.retain(|(_, reply)| !reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         metrics.batch(BatchKind::Writer, batch.len());
         // A batch whose transaction fails for something one of its jobs carries is split in
         // halves, each tried on its own, until the failing job is alone: only its client
         // sees the error, and the others are committed (one poisoned job of 512 costs about
-        // twenty transactions). A failure to begin a transaction is nobody's job: the whole
-        // part fails at once, so a store that is down is not asked again for every job.
+        // twenty transactions). A failing database (no transaction begun, out of space,
+        // unreachable, too slow) is nobody's job: the whole part fails at once, so a store
+        // that is down is not asked again for every job.
         let mut parts = vec![batch];
         while let Some(part) = parts.pop() {
             let jobs: Vec<&Job> = part.iter().map(|(job, _)| job).collect();
             let started = std::time::Instant::now();
-            let result = process(store.as_ref(), &mut states, &jobs).await;
+            let result =
+                match tokio::time::timeout(timeout, process(store.as_ref(), &mut states, &jobs))
+                    .await
+                {
+                    Ok(result) => result,
+                    // Dropped mid-transaction: nothing was committed, and the groups it took
+                    // out of `states` are reloaded next time.
+                    Err(_) => Err(BatchError::Begin(StoreError::TimedOut {
+                        what: "write transaction",
+                        after: timeout,
+                    })),
+                };
             metrics.store_latency(StoreOp::WriteBatch, started.elapsed());
             match result {
-                Ok(outcomes) => answer(&instances, &metrics, part, outcomes),
-                Err(BatchError::Write(err)) if part.len() > 1 => {
+                Ok(outcomes) => {
+                    health.set(None);
+                    answer(&instances, &metrics, part, outcomes);
+                }
+                Err(BatchError::Write(err)) if part.len() > 1 && !err.is_unavailable() => {
                     tracing::warn!(
-                        error = %err, jobs = part.len(),
+                        error = %err.detail(), jobs = part.len(),
                         "write batch failed: retrying its halves apart"
                     );
                     metrics.error(ErrorKind::WriteBatch);
@@ -245,17 +339,41 @@ async fn run(
                 }
                 Err(err) => {
                     let err = err.into_inner();
-                    tracing::error!(error = %err, jobs = part.len(), "write failed");
+                    let detail = err.detail();
+                    tracing::error!(error = %detail, jobs = part.len(), "write failed");
                     metrics.error(ErrorKind::WriteBatch);
-                    let message = err.to_string();
+                    let failure = if err.is_unavailable() {
+                        health.set(Some(detail));
+                        WriteError::Unavailable(err.to_string())
+                    } else {
+                        WriteError::Store(err.to_string())
+                    };
                     for (job, reply) in part {
                         metrics.error(ErrorKind::WriteJob);
                         instances.forget(&job.app_id, &job.machine_id);
-                        let _ = reply.send(Err(WriteError::Store(message.clone())));
+                        let _ = reply.send(Err(failure.clone()));
                     }
                 }
             }
         }
+    }
+}
+
+/// One small write on its own: when it commits, the database takes writes again.
+async fn probe(store: &dyn Store, health: &WriterHealth, timeout: std::time::Duration) {
+    match tokio::time::timeout(timeout, store.probe_write()).await {
+        Ok(Ok(())) => {
+            tracing::info!("the database takes writes again");
+            health.set(None);
+        }
+        Ok(Err(err)) => health.set(Some(err.detail())),
+        Err(_) => health.set(Some(
+            StoreError::TimedOut {
+                what: "write probe",
+                after: timeout,
+            }
+            .to_string(),
+        )),
     }
 }
 

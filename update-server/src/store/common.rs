@@ -384,6 +384,16 @@ pub(super) use shared_batch_writes;
 
 /// `impl Store` for a backend: the methods both backends implement with the same SQL, plus
 /// the backend's own (`$own`). The backend's struct has a `pool` field.
+/// Whether a pooled connection may be handed out: not while it is still inside a
+/// transaction. A transaction whose `COMMIT` failed (SQLite on a full disk rolls it back
+/// itself, so the rollback on drop fails too) leaves the connection's transaction depth
+/// behind; such a connection would refuse every `BEGIN` from then on, so the pool closes
+/// it and opens a fresh one. (The pool's ping before this drains any rollback still
+/// queued on the connection.)
+pub(crate) async fn usable<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    Ok(!conn.is_in_transaction())
+}
+
 macro_rules! impl_store {
     ($store:ty, $db:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -901,6 +911,21 @@ macro_rules! impl_store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::not_found(format!("upstream {id}")));
             }
+            Ok(())
+        }
+
+        fn timeouts(&self) -> super::StoreTimeouts {
+            self.timeouts
+        }
+
+        async fn probe_write(&self) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO writer_probe (id, writes) VALUES (1, 1) \
+                 ON CONFLICT (id) DO UPDATE SET writes = writer_probe.writes + 1",
+            )
+            .execute(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
             Ok(())
         }
 

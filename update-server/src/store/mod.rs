@@ -51,14 +51,94 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error")]
     Backend(#[source] sqlx::Error),
+    /// The database did not answer in time.
+    #[error("the database did not answer within {} ms ({what})", after.as_millis())]
+    TimedOut {
+        /// What was waiting, e.g. `write transaction`.
+        what: &'static str,
+        /// The timeout.
+        after: std::time::Duration,
+    },
     /// A backup could not be written or restored; the message says why.
     #[error("backup: {0}")]
     Backup(String),
 }
 
 impl StoreError {
+    /// The error with its causes, `a: b: c`, for logs (the database's own message included,
+    /// which `Display` leaves out so that clients never see it).
+    pub fn detail(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            text.push_str(": ");
+            text.push_str(&err.to_string());
+            cause = err.source();
+        }
+        text
+    }
+
+    /// Whether the database itself is failing (unreachable, timed out, out of disk space or
+    /// resources, shutting down), as opposed to refusing what one request asked for (a
+    /// constraint, a value it cannot store). The writer counts the first as "cannot
+    /// commit" (`/readyz` turns not-ready) and answers its requests 503.
+    pub fn is_unavailable(&self) -> bool {
+        let err = match self {
+            Self::Backend(err) => err,
+            Self::TimedOut { .. } => return true,
+            _ => return false,
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code();
+                let code = code.as_deref().unwrap_or("");
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    // SQLite's primary result code (the low byte of an extended one): 5
+                    // BUSY and 6 LOCKED (past the busy timeout), 10 IOERR, 11 CORRUPT, 13 FULL, 14 CANTOPEN, 26 NOTADB.
+                    code.parse::<i64>()
+                        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 10 | 11 | 13 | 14 | 26))
+                } else {
+                    // PostgreSQL SQLSTATE classes: 08 connection, 53 insufficient resources
+                    // (disk full), 57 operator intervention (shutdown, statement timeout),
+                    // 58 system error.
+                    ["08", "53", "57", "58"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+                }
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
+    }
+}
+
+/// How long the store waits for the database before it gives up, so that a database that
+/// stops answering fails requests quickly instead of holding them (docs/limits.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreTimeouts {
+    /// The longest wait for a connection from the pool (`--database-acquire-timeout`).
+    pub acquire: std::time::Duration,
+    /// The longest a statement, or one transaction of the writer, may take
+    /// (`--database-timeout`): PostgreSQL's `statement_timeout`, SQLite's busy timeout, and
+    /// the writer's bound on each transaction whatever the database does.
+    pub statement: std::time::Duration,
+}
+
+impl Default for StoreTimeouts {
+    fn default() -> Self {
+        Self {
+            acquire: std::time::Duration::from_secs(5),
+            statement: std::time::Duration::from_secs(10),
+        }
     }
 }
 
@@ -580,6 +660,13 @@ pub trait Store: Send + Sync + 'static {
     async fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError>;
     /// Deletes an upstream.
     async fn delete_upstream(&self, id: &str) -> Result<(), StoreError>;
+
+    /// How long this store waits for the database.
+    fn timeouts(&self) -> StoreTimeouts;
+
+    /// One small write committed on its own (a row of `writer_probe`): whether the database
+    /// takes writes again. The writer asks while its transactions fail.
+    async fn probe_write(&self) -> Result<(), StoreError>;
 
     /// Asks the database for the latest migration applied (the readiness probe: it fails
     /// when the database does not answer).

@@ -10,15 +10,14 @@ use super::{
     ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
     GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
     RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError,
-    UpstreamRecord, UserRecord, VersionCount, WriteTx,
+    StoreTimeouts, UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use futures_util::TryStreamExt as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
-use sqlx::{FromRow as _, Row};
+use sqlx::{ConnectOptions as _, Connection as _, FromRow as _, Row};
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 /// The migrations of this backend, embedded in the binary.
@@ -28,6 +27,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    timeouts: StoreTimeouts,
 }
 
 impl PostgresStore {
@@ -35,15 +35,40 @@ impl PostgresStore {
     /// Replicas starting together are safe: the migrator serializes them with an advisory
     /// lock.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreTimeouts::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with these timeouts: every connection of the pool gets
+    /// `statement_timeout`; the migrations run on a connection of their own without it (a
+    /// migration of a large table may take longer).
+    pub async fn connect_with(url: &str, timeouts: StoreTimeouts) -> Result<Self, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(StoreError::Backend)?;
+        let mut conn = tokio::time::timeout(timeouts.acquire, options.connect())
+            .await
+            .map_err(|_| StoreError::TimedOut {
+                what: "connecting",
+                after: timeouts.acquire,
+            })?
+            .map_err(StoreError::Backend)?;
+        MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(StoreError::Migration)?;
+        let _ = conn.close().await;
+        let statement_ms = timeouts.statement.as_millis().max(1).to_string();
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .acquire_timeout(timeouts.acquire)
+            .before_acquire(|conn, _| Box::pin(super::common::usable(conn)))
+            // A transaction left open by a client that went away (a writer transaction
+            // dropped at its timeout during a partition) releases its locks as well.
+            .connect_with(options.options([
+                ("statement_timeout", statement_ms.as_str()),
+                ("idle_in_transaction_session_timeout", statement_ms.as_str()),
+            ]))
             .await
             .map_err(StoreError::Backend)?;
-        MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
-        Ok(Self { pool })
+        Ok(Self { pool, timeouts })
     }
 }
 
@@ -75,6 +100,11 @@ impl PostgresStore {
         let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(StoreError::Backend)?;
+        // A copy of a large database takes longer than any request's statement.
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::Backend)?;
         let schema_version = Self::schema_version(&mut tx).await?;
@@ -122,6 +152,10 @@ impl PostgresStore {
 
     async fn restore_from(&self, dir: &Path, schema_version: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(StoreError::Backend)?;
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::Backend)?;
         let ours = Self::schema_version(&mut tx).await?;
         if ours != schema_version {
             return Err(StoreError::Backup(format!(

@@ -10,7 +10,7 @@ use super::{
     ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
     GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
     RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError,
-    UpstreamRecord, UserRecord, VersionCount, WriteTx,
+    StoreTimeouts, UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -27,19 +27,26 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    timeouts: StoreTimeouts,
 }
 
 impl SqliteStore {
     /// Opens (creating it if needed) the database file and applies the migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, StoreTimeouts::default()).await
+    }
+
+    /// [`SqliteStore::open`] with these timeouts (the statement timeout is SQLite's busy
+    /// timeout: how long a statement waits for the database's lock).
+    pub async fn open_with(path: &Path, timeouts: StoreTimeouts) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        Self::connect(options, 8).await
+            .busy_timeout(timeouts.statement);
+        Self::connect(options, 8, timeouts).await
     }
 
     /// A private in-memory database, for tests and experiments. One connection, since every
@@ -48,13 +55,19 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .in_memory(true)
             .foreign_keys(true);
-        Self::connect(options, 1).await
+        Self::connect(options, 1, StoreTimeouts::default()).await
     }
 
-    async fn connect(options: SqliteConnectOptions, max: u32) -> Result<Self, StoreError> {
+    async fn connect(
+        options: SqliteConnectOptions,
+        max: u32,
+        timeouts: StoreTimeouts,
+    ) -> Result<Self, StoreError> {
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
+            .acquire_timeout(timeouts.acquire)
+            .before_acquire(|conn, _| Box::pin(super::common::usable(conn)))
             // An in-memory database lives as long as its one connection.
             .idle_timeout(None)
             .max_lifetime(None)
@@ -62,7 +75,7 @@ impl SqliteStore {
             .await
             .map_err(StoreError::Backend)?;
         MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
-        Ok(Self { pool })
+        Ok(Self { pool, timeouts })
     }
 }
 

@@ -5,6 +5,7 @@ mod backup;
 mod compat;
 mod config;
 mod deploy;
+mod faults;
 mod fleet;
 mod hostile;
 mod lifecycle;
