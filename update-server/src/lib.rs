@@ -39,6 +39,8 @@ pub mod auth;
 #[cfg(feature = "server")]
 pub mod backup;
 #[cfg(feature = "server")]
+pub mod budget;
+#[cfg(feature = "server")]
 pub mod cache;
 #[cfg(feature = "server")]
 pub mod census;

@@ -19,8 +19,11 @@
 //! Work per request is bounded below the codec's own limits: a request with more than
 //! [`MAX_APPS_PER_REQUEST`] apps has every app refused, and an app with more than
 //! [`MAX_EVENTS_PER_APP`] events is refused, in-band (`<app status="restricted">`, HTTP
-//! 200), with nothing stored; `update_server_update_apps_over_limit_total` counts them.
+//! 200), with nothing stored; so is an app whose instance already reported
+//! [`crate::budget::MAX_HISTORY_PER_MINUTE`] events this minute (every event the writer
+//! takes is a history row). `update_server_update_apps_over_limit_total` counts them.
 
+use crate::budget::HistoryBudget;
 use crate::cache::{ConfigCache, Route};
 use crate::clock::{Clock, millis, report_seq};
 use crate::metrics::{CheckPath, ErrorKind, Metrics, OverLimit};
@@ -50,6 +53,7 @@ pub struct UpdateService {
     instances: Arc<InstanceCache>,
     sightings: Arc<Sightings>,
     metrics: Arc<Metrics>,
+    history: Arc<HistoryBudget>,
 }
 
 impl std::fmt::Debug for UpdateService {
@@ -75,6 +79,7 @@ impl UpdateService {
             instances,
             sightings,
             metrics,
+            history: Arc::default(),
         }
     }
 
@@ -177,6 +182,13 @@ impl UpdateService {
             });
         }
 
+        if !self
+            .history
+            .take(&app_id, &machine_id, millis(now), app.events.len())
+        {
+            self.metrics.over_limit(OverLimit::HistoryPerMinute, 1);
+            return Ok(AppAnswer::OverLimit);
+        }
         if app.update_check {
             self.metrics.check(CheckPath::Writer);
         }

@@ -441,12 +441,47 @@ async fn requests_over_the_work_limits_are_refused_in_band(s: TestServer) {
     assert!(s.store.instance(APP, "mix-00").await.unwrap().is_none());
     assert!(s.store.instance(APP, "mixok-00").await.unwrap().is_some());
 
+    // One instance reporting event after event: at most MAX_HISTORY_PER_MINUTE of its
+    // events are stored per minute; its neighbour is not affected; the next minute it is
+    // served again.
+    use update_server::budget::MAX_HISTORY_PER_MINUTE;
+    let per_request = MAX_EVENTS_PER_APP;
+    let within = MAX_HISTORY_PER_MINUTE as usize / per_request;
+    for round in 0..=within {
+        let (status, text) = s.post_raw(amplified_request("hist", 1, per_request)).await;
+        assert_eq!(status, 200, "{text}");
+        let response = Response::decode(text.as_bytes()).unwrap();
+        let expected = if round < within {
+            AppStatus::Ok
+        } else {
+            AppStatus::Restricted
+        };
+        assert_eq!(
+            response.apps[0].status,
+            Some(expected),
+            "round {round}: {text}"
+        );
+    }
+    let (_, text) = s.post_raw(amplified_request("hist-neighbour", 1, 1)).await;
+    assert!(text.contains(r#"status="ok""#), "{text}");
+    let stored = s.store.history(Some(APP), "hist-00", 1000).await.unwrap();
+    assert_eq!(stored.len(), within * per_request, "history rows stored");
+    s.clock.advance_secs(60);
+    let (_, text) = s.post_raw(amplified_request("hist", 1, per_request)).await;
+    assert!(text.contains(r#"status="ok""#), "a new minute: {text}");
+
     let metrics = reqwest::get(format!("http://{}/metrics", s.addr()))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
+    assert!(
+        metrics.contains(
+            r#"update_server_update_apps_over_limit_total{limit="history_per_minute"} 1"#
+        ),
+        "{metrics}"
+    );
     assert!(
         metrics
             .contains(r#"update_server_update_apps_over_limit_total{limit="apps_per_request"} 64"#),
