@@ -3,6 +3,12 @@
 
 use anyhow::Context as _;
 
+/// jemalloc, configured in `.cargo/config.toml` to return freed memory to the system within
+/// about a second (a background thread purges): after thousands of connections close, the
+/// server's memory goes back down (glibc's allocator kept it).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Prints a line to stdout; a closed stdout (a supervisor that stopped reading) is not a
 /// reason to die.
 macro_rules! say {

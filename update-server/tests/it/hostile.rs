@@ -219,8 +219,8 @@ const NORMAL_CLIENTS: usize = 32;
 /// 2000 connections, half idle and half sending a request head one byte a second (and
 /// reconnecting when cut off), held for 30 s against the real binary at its default
 /// limits, while 32 normal clients check in: none of theirs fails, the slow heads are cut
-/// off, and once the attackers leave no connection of theirs stays open. Latencies and the
-/// server's memory before, during and after are printed.
+/// off, once the attackers leave no connection of theirs stays open, and 10 s later the
+/// server's memory is back within 20 % of where it started. Latencies are printed.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_trickling_connections_do_not_hurt_other_clients() {
@@ -293,9 +293,11 @@ async fn idle_and_trickling_connections_do_not_hurt_other_clients() {
     for task in attackers {
         connections += task.await.unwrap();
     }
+    // The normal clients leave too (their pool closes its connections).
+    drop(client);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after = rss_kb(pid);
-    let metrics = client
+    let metrics = reqwest::Client::new()
         .get(format!("http://{addr}/metrics"))
         .send()
         .await
@@ -322,13 +324,16 @@ async fn idle_and_trickling_connections_do_not_hurt_other_clients() {
         connections >= ATTACKERS + ATTACKERS / 2 * 2,
         "{connections} connections: slow heads were not cut off"
     );
+    // Only the scrape's own connection is open.
+    assert_eq!(open, 1, "connections still open");
+    // Memory returns once the connections are gone: within 20 % of where it started.
     assert!(
-        open <= NORMAL_CLIENTS as u64 + 1,
-        "{open} connections still open"
+        after * 5 <= before * 6,
+        "RSS {after} kB 10 s after the attack, {before} kB before it"
     );
-    // Latency and memory are reported above, not asserted: on a debug build sharing two
-    // cores with the rest of the test suite they measure the machine, not the server
-    // (the release figures are in docs/limits.md).
+    // Latency is reported above, not asserted: on a debug build sharing two cores with the
+    // rest of the test suite it measures the machine, not the server (the figures are in
+    // docs/limits.md).
     server.kill().await;
 }
 
