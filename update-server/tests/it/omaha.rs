@@ -470,27 +470,18 @@ async fn requests_over_the_work_limits_are_refused_in_band(s: TestServer) {
     let (_, text) = s.post_raw(amplified_request("hist", 1, per_request)).await;
     assert!(text.contains(r#"status="ok""#), "a new minute: {text}");
 
-    let metrics = reqwest::get(format!("http://{}/metrics", s.addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains(
-            r#"update_server_update_apps_over_limit_total{limit="history_per_minute"} 1"#
-        ),
-        "{metrics}"
-    );
-    assert!(
-        metrics
-            .contains(r#"update_server_update_apps_over_limit_total{limit="apps_per_request"} 64"#),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains(r#"update_server_update_apps_over_limit_total{limit="events_per_app"} 1"#),
-        "{metrics}"
-    );
+    let metrics = crate::ops::scrape(&reqwest::Client::new(), s.addr()).await;
+    for (limit, count) in [
+        ("history_per_minute", 1.0),
+        ("apps_per_request", 64.0),
+        ("events_per_app", 1.0),
+    ] {
+        assert_eq!(
+            metrics[&format!("update_server_update_apps_over_limit_total{{limit=\"{limit}\"}}")],
+            count,
+            "{limit}"
+        );
+    }
     s.stop().await;
 }
 
