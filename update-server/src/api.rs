@@ -16,6 +16,35 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The service's name for an event (type, result), as the panel, `updatectl` and the docs say
+/// it: `complete` for 3/2, `downloading` for 13/1, ...; `check-in` for the routine 3/2 counted
+/// apart (the rollups' -3/-3). `None` for a pair without a name of its own.
+#[must_use]
+pub fn event_name(event_type: i64, result: i64) -> Option<&'static str> {
+    Some(match (event_type, result) {
+        (3, 2) => "complete",
+        (3, 1) => "installed",
+        (3, 0) => "error",
+        (3, 9) => "deferred",
+        (13, 1) => "downloading",
+        (14, 1) => "downloaded",
+        (800, 1) => "installed, completion held",
+        (2, 1) => "install started",
+        (-3, -3) => "check-in",
+        _ => return None,
+    })
+}
+
+/// An event for people: its name with its codes, `downloading (13/1)`; unnamed pairs as
+/// `event (T/R)`; codes that are not numbers as sent, `T/R`.
+#[must_use]
+pub fn event_label(event_type: &str, result: &str) -> String {
+    match (event_type.parse::<i64>(), result.parse::<i64>()) {
+        (Ok(t), Ok(r)) => format!("{} ({t}/{r})", event_name(t, r).unwrap_or("event")),
+        _ => format!("{event_type}/{result}"),
+    }
+}
+
 /// int64 fields as JSON strings, read from a string or a number.
 pub mod int64 {
     use serde::{Deserialize, Deserializer, Serializer, de};

@@ -847,19 +847,20 @@ pub async fn history(
         .call(Method::GET, &["client", "history"], &query, NO_BODY)
         .await?;
     let rows = table(
-        "Time\tKind\tGroup\tVersion\tEvent\tResult\tError\tTarget\tSource\tPrevious",
+        "Time\tKind\tGroup\tVersion\tEvent\tError\tTarget\tSource\tPrevious",
         &history.items,
         |h| {
-            let time = jiff::Timestamp::from_second(h.date_time)
-                .map(|t| t.to_string())
-                .unwrap_or_else(|_| h.date_time.to_string());
+            let event = if h.event_type.is_empty() {
+                String::new()
+            } else {
+                update_server::api::event_label(&h.event_type, &h.event_result)
+            };
             format!(
-                "{time}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{event}\t{}\t{}\t{}\t{}",
+                rfc3339(h.date_time),
                 h.kind,
                 h.group_id,
                 h.version,
-                h.event_type,
-                h.event_result,
                 error_text(&h.error_code, &h.error_name),
                 h.target_version,
                 h.install_source,
@@ -868,6 +869,13 @@ pub async fn history(
         },
     );
     Ok(Output::new(rows, &history.items))
+}
+
+/// Unix seconds as an RFC 3339 time (UTC), or the number when it is out of range.
+pub(crate) fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| seconds.to_string())
 }
 
 /// An error code with update_engine's name for it: `268437959 (HTTP 503)`.

@@ -180,12 +180,16 @@ pub async fn check_ins(client: &Client, args: &RollupArgs) -> Result<Output, Err
 /// The API's or the transport's.
 pub async fn events(client: &Client, args: &RollupArgs) -> Result<Output, Error> {
     let rollup = rollup(client, "events", args).await?;
-    let mut lines = vec!["Version\tType\tResult\tTimestamp\tCount".to_owned()];
+    // Event names and RFC 3339 times; `--json` keeps the codes and the Unix times.
+    let mut lines = vec!["Version\tEvent\tTime\tCount".to_owned()];
     for item in &rollup.items {
+        let event = update_server::api::event_label(&item.event_type, &item.result);
         for value in &item.values {
             lines.push(format!(
-                "{}\t{}\t{}\t{}\t{}",
-                item.version, item.event_type, item.result, value.timestamp, value.count
+                "{}\t{event}\t{}\t{}",
+                item.version,
+                crate::commands::rfc3339(value.timestamp),
+                value.count
             ));
         }
     }

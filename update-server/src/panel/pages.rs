@@ -1327,18 +1327,7 @@ const RANGES: [(&str, &str, i64, i64); 4] = [
 ];
 
 fn event_label(event: (i64, i64)) -> String {
-    let name = match event {
-        (3, 2) => "complete",
-        (3, 1) => "installed",
-        (3, 0) => "error",
-        (3, 9) => "deferred",
-        (13, 1) => "downloading",
-        (14, 1) => "downloaded",
-        (800, 1) => "installed, completion held",
-        (2, 1) => "install started",
-        _ => "event",
-    };
-    format!("{name} ({}/{})", event.0, event.1)
+    api::event_label(&event.0.to_string(), &event.1.to_string())
 }
 
 /// The instances-by-version series of a graph of `len` buckets: each bucket's census

@@ -641,13 +641,41 @@ fn group_show_versions_events_and_the_extra_policy_fields() {
     );
     let events = server.ok(&["group", "events", &app, "--group-id=g", "--resolution=3600"]);
     let mut lines = events.lines();
+    let cells = |line: &str| -> Vec<String> {
+        line.split('\t')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     assert_eq!(
-        lines.next(),
-        Some("Version\tType\tResult\tTimestamp\tCount")
+        cells(lines.next().unwrap()),
+        ["Version", "Event", "Time", "Count"]
     );
+    let row = lines
+        .map(cells)
+        .find(|c| c[..2] == ["1.0.0", "installed (3/1)"])
+        .unwrap_or_else(|| panic!("the bench's 3/1 events: {events}"));
+    let time = &row[2];
     assert!(
-        lines.any(|l| l.starts_with("1.0.0\t3\t1\t")),
-        "the bench's 3/1 events: {events}"
+        time.parse::<jiff::Timestamp>().is_ok() && time.ends_with('Z'),
+        "an RFC 3339 time: {row:?}"
+    );
+    // --json keeps the codes.
+    let json: serde_json::Value = serde_json::from_str(&server.ok(&[
+        "--json",
+        "group",
+        "events",
+        &app,
+        "--group-id=g",
+        "--resolution=3600",
+    ]))
+    .unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["type"] == "3" && i["result"] == "1"),
+        "{json}"
     );
     assert_eq!(
         server

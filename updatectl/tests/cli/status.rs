@@ -100,6 +100,13 @@ fn failed_instances_show_their_error_and_wait_until_cleared() {
         history.lines().next().unwrap().ends_with("Previous"),
         "{history}"
     );
+    // Events by name with their codes, times in RFC 3339.
+    let failure = history
+        .lines()
+        .find(|l| l.split('\t').any(|c| c == "error (3/0)"))
+        .unwrap_or_else(|| panic!("the failure by name: {history}"));
+    let time = failure.split('\t').next().unwrap();
+    assert!(time.parse::<jiff::Timestamp>().is_ok(), "{failure}");
 
     // The operator clears the delay of the instance.
     assert_eq!(
