@@ -84,6 +84,10 @@ pub enum ApiError {
     /// 500; the cause is logged, not sent.
     #[error("internal error")]
     Internal(String),
+    /// 503: the database is failing or did not answer in time; the cause is logged, not
+    /// sent. The client may retry.
+    #[error("the database is unavailable; retry later")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -92,6 +96,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { what } => Self::NotFound(format!("{what} not found")),
             StoreError::Conflict { what } => Self::Conflict(format!("{what} already exists")),
             StoreError::MissingReference { what } => Self::NotFound(what),
+            other if other.is_unavailable() => Self::Unavailable(other.detail()),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -108,6 +113,10 @@ impl IntoResponse for ApiError {
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "admin API request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "backendError")
+            }
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "admin API request failed: database unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "backendUnavailable")
             }
         };
         let message = self.to_string();
@@ -211,7 +220,38 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .nest(API_PREFIX, authenticated.merge(public))
         .route("/admin/v1/init", get(init))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            read_deadline,
+        ))
         .with_state(state)
+}
+
+/// A read (`GET`, `HEAD`) that the database does not answer within its timeouts (a silent
+/// network partition: PostgreSQL's own statement timeout never reaches the server) is
+/// answered 503 instead of waiting. Only reads are cut short: a change runs to its end, its
+/// statements bounded by the statement timeout on the database's side.
+pub(crate) async fn read_deadline(
+    State(state): State<AdminState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return next.run(request).await;
+    }
+    let timeouts = state.store.timeouts();
+    let deadline = timeouts.statement + timeouts.acquire;
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "no answer from the database within {} ms",
+            deadline.as_millis()
+        ))
+        .into_response(),
+    }
 }
 
 /// Checks the request's credentials; on success the user rides along as an [`Actor`].
@@ -252,7 +292,8 @@ pub(crate) async fn authenticate(
             request.extensions_mut().insert(Actor(user));
             next.run(request).await
         }
-        Err(err) => {
+        Err(CheckError::Store(err)) => ApiError::from(err).into_response(),
+        Err(CheckError::Auth(err)) => {
             if let (AuthError::Invalid, Some(user)) = (&err, &claimed) {
                 state.throttle.failed(user, peer, state.now_ms());
             }
@@ -398,7 +439,26 @@ struct Target {
     headers: HeaderMap,
 }
 
-async fn check_credentials(state: &AdminState, request: &Target) -> Result<String, AuthError> {
+/// Why a credential check did not pass: the credentials, or the store they are checked
+/// against.
+enum CheckError {
+    Auth(AuthError),
+    Store(StoreError),
+}
+
+impl From<AuthError> for CheckError {
+    fn from(err: AuthError) -> Self {
+        Self::Auth(err)
+    }
+}
+
+impl From<StoreError> for CheckError {
+    fn from(err: StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+async fn check_credentials(state: &AdminState, request: &Target) -> Result<String, CheckError> {
     let value = request
         .headers
         .get(header::AUTHORIZATION)
@@ -410,14 +470,7 @@ async fn check_credentials(state: &AdminState, request: &Target) -> Result<Strin
         Credentials::Hawk(h) => h.id.clone(),
         Credentials::Basic { user, .. } => user.clone(),
     };
-    let stored = state
-        .store
-        .user(&user)
-        .await
-        .map_err(|e| AuthError::Secret {
-            path: "store".into(),
-            reason: e.to_string(),
-        })?;
+    let stored = state.store.user(&user).await?;
     // An unknown user is checked against a fresh key nobody has, so that neither the answer
     // nor its timing tells whether the user exists.
     let exists = stored.is_some();
@@ -442,18 +495,14 @@ async fn check_credentials(state: &AdminState, request: &Target) -> Result<Strin
             let fresh = state
                 .store
                 .use_nonce(&user, &hawk.nonce, now_ms, now_ms - window)
-                .await
-                .map_err(|e| AuthError::Secret {
-                    path: "store".into(),
-                    reason: e.to_string(),
-                })?;
+                .await?;
             if !fresh {
-                return Err(AuthError::Replayed);
+                return Err(AuthError::Replayed.into());
             }
         }
     }
     if !exists {
-        return Err(AuthError::Invalid);
+        return Err(AuthError::Invalid.into());
     }
     Ok(user)
 }

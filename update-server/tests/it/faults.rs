@@ -312,14 +312,24 @@ async fn postgres_that_stops_answering_fails_fast_and_recovers() {
         "2",
         "--database-acquire-timeout",
         "2",
+        "--admin-key",
+        support::ADMIN_KEY,
     ])
     .await;
     let addr = server.addr;
     let client = reqwest::Client::new();
+    let list_apps = || {
+        client
+            .get(format!("http://{addr}/_ah/api/update/v1/apps"))
+            .basic_auth("admin", Some(support::ADMIN_KEY))
+            .timeout(Duration::from_secs(20))
+            .send()
+    };
     for i in 0..20 {
         assert_eq!(post_check(&client, addr, &format!("before-{i}")).await, 200);
     }
     assert_eq!(ready(&client, addr).await, 200);
+    assert_eq!(list_apps().await.unwrap().status(), 200);
 
     proxy.stall(true);
     let stalled_at = Instant::now();
@@ -344,6 +354,17 @@ async fn postgres_that_stops_answering_fails_fast_and_recovers() {
     let probe = Instant::now();
     assert_eq!(ready(&client, addr).await, 503, "/readyz said ready");
     assert!(probe.elapsed() < Duration::from_secs(4));
+    // A read of the admin API is answered 503 within the timeouts (2 s + 2 s) as well.
+    let probe = Instant::now();
+    let response = list_apps().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(
+        probe.elapsed() < Duration::from_millis(5500),
+        "{:?}",
+        probe.elapsed()
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("the database is unavailable"), "{body}");
     eprintln!("stalled for {:?}", stalled_at.elapsed());
 
     proxy.stall(false);
@@ -353,6 +374,7 @@ async fn postgres_that_stops_answering_fails_fast_and_recovers() {
          failed after"
     );
     assert_eq!(failed_after, 0, "requests failed after recovery");
+    assert_eq!(list_apps().await.unwrap().status(), 200);
     server.kill().await;
     drop(proxy);
     schema.drop().await;
