@@ -75,6 +75,7 @@
 //! `sha2` (the frozen bucket function, see [`position`]) and `thiserror`.
 #![forbid(unsafe_code)]
 
+pub mod arch;
 pub mod bucket;
 pub mod decision;
 pub mod event;
@@ -85,6 +86,7 @@ pub mod state;
 pub mod version;
 pub mod window;
 
+pub use arch::{Arch, ArchError, MAX_ARCH_LEN, package_for_arch};
 pub use bucket::{Percent, Position, position};
 pub use decision::{Check, Decision, InstallSource, Reason};
 pub use event::{Event, EventKind};

@@ -325,6 +325,11 @@ pub struct Package {
     /// is not uploaded yet; no instance is offered it until it is. Sent only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub payload_missing: bool,
+    /// Extension: the architecture of a version's package for a named architecture
+    /// (`apps/{app}/packages/{version}/arches/{arch}`); empty, and not sent, for the
+    /// version's default package, which every other architecture gets.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub arch: String,
 }
 
 /// A page of packages.

@@ -11,7 +11,7 @@ use crate::store::{
     AppRecord, ChannelRecord, ConfigSnapshot, GroupRecord, PackageRecord, Store, StoreError,
 };
 use base64::Engine as _;
-use rollout_core::{Channel, Package, Policy, PolicyConfig, Version};
+use rollout_core::{Arch, Channel, Package, Policy, PolicyConfig, Version, package_for_arch};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -60,18 +60,22 @@ pub struct AppEntry {
     pub groups: HashMap<String, Arc<GroupEntry>>,
     /// Channels by name.
     pub channels: HashMap<String, Arc<ChannelEntry>>,
-    /// Packages by version string.
+    /// Packages by version string (each version's default package).
     pub packages: HashMap<String, Arc<PackageEntry>>,
+    /// Packages of named architectures, by version string and architecture.
+    pub arch_packages: HashMap<(String, String), Arc<PackageEntry>>,
 }
 
-/// What a group's update check needs: the group, its channel and the target's package.
+/// What a group's update check needs: the group, its channel and the target's package for
+/// the instance's architecture.
 #[derive(Debug, Clone)]
 pub struct Route {
     /// The group.
     pub group: Arc<GroupEntry>,
     /// Its channel, when it names one that exists.
     pub channel: Option<Arc<ChannelEntry>>,
-    /// The package of the channel's version, when there is one.
+    /// The package of the channel's version for the instance's architecture (its own, else
+    /// the version's default package), when there is one.
     pub package: Option<Arc<PackageEntry>>,
 }
 
@@ -119,6 +123,13 @@ impl Snapshot {
                     .insert(entry.record.version.clone(), Arc::new(entry));
             }
         }
+        for record in config.arch_packages {
+            if let Some(app) = apps.get_mut(&record.package.app_id) {
+                let key = (record.package.version.clone(), record.arch);
+                app.arch_packages
+                    .insert(key, Arc::new(package_entry(record.package)));
+            }
+        }
         for record in config.groups {
             if let Some(app) = apps.get_mut(&record.app_id) {
                 let entry = group_entry(record);
@@ -136,14 +147,28 @@ impl Snapshot {
         self.apps.get(canonical_id)
     }
 
-    /// The group `group_id` of an app, its channel and the channel's package.
+    /// The group `group_id` of an app, its channel and the channel's default package.
     pub fn route(&self, app: &AppEntry, group_id: &str) -> Option<Route> {
+        self.route_for(app, group_id, None)
+    }
+
+    /// The group `group_id` of an app, its channel and the channel's package for an
+    /// instance of architecture `arch` (`rollout_core::package_for_arch`).
+    pub fn route_for(&self, app: &AppEntry, group_id: &str, arch: Option<&Arch>) -> Option<Route> {
         let group = app.groups.get(group_id)?.clone();
         let channel = app.channels.get(&group.record.channel).cloned();
-        let package = channel
-            .as_ref()
-            .and_then(|c| app.packages.get(&c.record.version))
-            .cloned();
+        let package = channel.as_ref().and_then(|c| {
+            let version = &c.record.version;
+            package_for_arch(
+                arch,
+                |a| {
+                    app.arch_packages
+                        .get(&(version.clone(), a.as_str().to_owned()))
+                },
+                app.packages.get(version),
+            )
+            .cloned()
+        });
         Some(Route {
             group,
             channel,

@@ -116,6 +116,30 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        v1!("/apps/{appId}/packages/{version}/arches"),
+        "List a version's packages for named architectures (404 without its default package)",
+        None,
+        Some("PackageList"),
+    ),
+    op(
+        "put",
+        v1!("/apps/{appId}/packages/{version}/arches/{arch}"),
+        "Create or replace a version's package for an architecture (amd64, arm64, ...; \
+         aliases such as x86_64 and aarch64 are folded): instances naming that architecture \
+         (board amd64-usr/arm64-usr, or os arch) get it instead of the default package. \
+         Needs the version's default package and a URL (size above 0, sha256Sum)",
+        Some("Package"),
+        Some("Package"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/packages/{version}/arches/{arch}"),
+        "Delete a version's package for an architecture",
+        None,
+        Some("Package"),
+    ),
+    op(
+        "get",
         v1!("/apps/{appId}/channels"),
         "List an app's channels",
         None,

@@ -135,7 +135,7 @@ impl UpdateService {
             });
         };
         let group_id = app.group.clone().unwrap_or_default();
-        let route = snapshot.route(entry, &group_id);
+        let route = snapshot.route_for(entry, &group_id, app.arch.as_ref());
         let version = parse_version(&app.version);
 
         if let Some(reason) =

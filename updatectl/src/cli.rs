@@ -582,9 +582,23 @@ pub enum PackageCommand {
         /// Replace the existing package of this version (PATCH) instead of creating one.
         #[arg(long)]
         replace: bool,
+        /// Register the version's package for this architecture (amd64, arm64, ...), which
+        /// instances of it get instead of the default package; creates or replaces it. The
+        /// version's default package must exist, and `--url` is required.
+        #[arg(long, requires = "url", conflicts_with = "replace")]
+        arch: Option<String>,
         /// `bulk`.
         #[command(subcommand)]
         bulk: Option<PackageCreateBulk>,
+    },
+    /// List a version's packages for named architectures.
+    Arches {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// The package version.
+        #[arg(long)]
+        version: String,
     },
     /// Download published packages to local disk.
     Download {
@@ -611,7 +625,8 @@ pub enum PackageCommand {
         #[command(subcommand)]
         bulk: Option<PackageUploadBulk>,
     },
-    /// Delete a package.
+    /// Delete a package (with its packages for named architectures), or with `--arch` only
+    /// the version's package for that architecture.
     Delete {
         /// Application id.
         #[arg(long)]
@@ -619,6 +634,9 @@ pub enum PackageCommand {
         /// The package version.
         #[arg(long)]
         version: String,
+        /// Delete only the version's package for this architecture.
+        #[arg(long)]
+        arch: Option<String>,
     },
 }
 

@@ -73,6 +73,7 @@ const CHANNEL_HEADER: &str = "Label\tVersion\tPublish\tUpstream";
 const GROUP_HEADER: &str = "Label\tApp\tChannel\tId\tUpdates Paused\tPercent\tRollout Active";
 const GROUP_RATE_HEADER: &str = "Label\tApp\tChannel\tId\tPaused\tCount\tInterval";
 const PACKAGE_HEADER: &str = "Version\tURL\tSize";
+const ARCH_PACKAGE_HEADER: &str = "Arch\tVersion\tURL\tSize";
 
 fn app_row(a: &App) -> String {
     format!("{}\t{}\t{}", a.id, a.label, a.description)
@@ -137,6 +138,10 @@ fn package_row(p: &Package) -> String {
         p.url.as_str()
     };
     format!("{}\t{url}\t{}", p.version, p.size)
+}
+
+fn arch_package_row(p: &Package) -> String {
+    format!("{}\t{}", p.arch, package_row(p))
 }
 
 /// The package table (`Version\tURL\tSize`) of some packages.
@@ -657,6 +662,16 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             &p,
         )
     };
+    let one_arch = |p: Package| {
+        Output::new(
+            table(
+                ARCH_PACKAGE_HEADER,
+                std::slice::from_ref(&p),
+                arch_package_row,
+            ),
+            &p,
+        )
+    };
     match command {
         PackageCommand::List { app_id } => {
             let list: PackageList = client
@@ -679,6 +694,7 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             meta,
             release_notes,
             replace,
+            arch,
             bulk: None,
         } => {
             // clap requires the three without a subcommand.
@@ -724,9 +740,36 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                 release_notes,
                 ..Package::default()
             };
+            if let Some(arch) = arch {
+                let path = [
+                    "apps",
+                    app_id.as_str(),
+                    "packages",
+                    version.as_str(),
+                    "arches",
+                    arch.as_str(),
+                ];
+                return Ok(one_arch(
+                    client.call(Method::PUT, &path, &[], Some(&body)).await?,
+                ));
+            }
             let path = ["apps", app_id.as_str(), "packages", version.as_str()];
             let method = if replace { Method::PATCH } else { Method::POST };
             Ok(one(client.call(method, &path, &[], Some(&body)).await?))
+        }
+        PackageCommand::Arches { app_id, version } => {
+            let path = [
+                "apps",
+                app_id.as_str(),
+                "packages",
+                version.as_str(),
+                "arches",
+            ];
+            let list: PackageList = client.call(Method::GET, &path, &[], NO_BODY).await?;
+            Ok(Output::new(
+                table(ARCH_PACKAGE_HEADER, &list.items, arch_package_row),
+                &list.items,
+            ))
         }
         PackageCommand::Download {
             app_id,
@@ -754,7 +797,28 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
         PackageCommand::Upload { file, bulk: None } => {
             crate::transfer::upload(client, &file.unwrap_or_default()).await
         }
-        PackageCommand::Delete { app_id, version } => {
+        PackageCommand::Delete {
+            app_id,
+            version,
+            arch: Some(arch),
+        } => {
+            let path = [
+                "apps",
+                app_id.as_str(),
+                "packages",
+                version.as_str(),
+                "arches",
+                arch.as_str(),
+            ];
+            Ok(one_arch(
+                client.call(Method::DELETE, &path, &[], NO_BODY).await?,
+            ))
+        }
+        PackageCommand::Delete {
+            app_id,
+            version,
+            arch: None,
+        } => {
             let path = ["apps", app_id.as_str(), "packages", version.as_str()];
             Ok(one(client
                 .call(Method::DELETE, &path, &[], NO_BODY)

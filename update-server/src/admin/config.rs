@@ -4,8 +4,8 @@ use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
 use crate::api;
 use crate::policy::{AutoPauseDoc, FrameDoc, GroupPolicy, MaintenanceDoc, WindowDoc};
 use crate::store::{
-    AppRecord, ChannelRecord, GroupRecord, PackageRecord, ROLLUP_RESOLUTIONS, RollupKind,
-    canonical_app_id,
+    AppRecord, ArchPackageRecord, ChannelRecord, GroupRecord, PackageRecord, ROLLUP_RESOLUTIONS,
+    RollupKind, canonical_app_id,
 };
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -111,6 +111,7 @@ pub(crate) fn package_json(p: &PackageRecord) -> api::Package {
         required: p.required,
         date_created: rfc3339(p.created_at),
         payload_missing: p.url.is_empty(),
+        arch: String::new(),
     }
 }
 
@@ -354,6 +355,131 @@ pub(super) async fn delete_package(
         .log(&actor, "package.delete", &app.id, "", detail)
         .await;
     Ok(Json(package_json(&record)))
+}
+
+// ----- packages for named architectures -----
+
+/// The JSON of a version's package for a named architecture.
+fn arch_package_json(record: &ArchPackageRecord) -> api::Package {
+    api::Package {
+        arch: record.arch.clone(),
+        ..package_json(&record.package)
+    }
+}
+
+fn arch_of_path(arch: &str) -> Result<rollout_core::Arch, ApiError> {
+    rollout_core::Arch::parse(arch)
+        .map_err(|e| ApiError::Invalid(format!("architecture {arch:?}: {e}")))
+}
+
+/// The default package of `version` of `app`, which a package for a named architecture
+/// belongs to.
+fn default_package<'a>(
+    config: &'a crate::store::ConfigSnapshot,
+    app: &AppRecord,
+    version: &str,
+) -> Result<&'a PackageRecord, ApiError> {
+    config
+        .packages
+        .iter()
+        .find(|p| p.app_id == app.id && p.version == version)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "package {version} not found: register the version's default package first"
+            ))
+        })
+}
+
+/// `GET apps/{app}/packages/{version}/arches`: the version's packages for named
+/// architectures, by architecture.
+pub(super) async fn list_arch_packages(
+    State(state): State<AdminState>,
+    Path((app, version)): Path<(String, String)>,
+) -> ApiResult<api::PackageList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    default_package(&config, &app, &version)?;
+    let items: Vec<api::Package> = config
+        .arch_packages
+        .iter()
+        .filter(|p| p.package.app_id == app.id && p.package.version == version)
+        .map(arch_package_json)
+        .collect();
+    Ok(Json(api::PackageList {
+        total: i64::try_from(items.len()).unwrap_or(i64::MAX),
+        items,
+    }))
+}
+
+/// `PUT apps/{app}/packages/{version}/arches/{arch}`: creates or replaces the version's
+/// package for architecture `arch` (the body as `POST apps/{app}/packages/{version}` takes
+/// it). It needs a URL: the server's own hosting names default packages only.
+pub(super) async fn put_arch_package(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version, arch)): Path<(String, String, String)>,
+    Json(body): Json<api::Package>,
+) -> ApiResult<api::Package> {
+    let arch = arch_of_path(&arch)?;
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    default_package(&config, &app, &version)?;
+    if body.url.trim().is_empty() {
+        return Err(ApiError::Invalid(format!(
+            "the {arch} package of {version} needs a url (size above 0, sha256Sum, a URL \
+             ending in a file name)"
+        )));
+    }
+    let created_at = config
+        .arch_packages
+        .iter()
+        .find(|p| {
+            p.package.app_id == app.id && p.package.version == version && p.arch == arch.as_str()
+        })
+        .map_or_else(|| state.now_ms(), |p| p.package.created_at);
+    let record = ArchPackageRecord {
+        arch: arch.as_str().to_owned(),
+        package: package_record(&app, version, body, created_at)?,
+    };
+    state.store.put_arch_package(&record).await?;
+    state.refreshed().await;
+    let detail = format!(
+        "{} package {} at {}",
+        record.arch, record.package.version, record.package.url
+    );
+    state
+        .log(&actor, "package.arch.put", &app.id, "", detail)
+        .await;
+    Ok(Json(arch_package_json(&record)))
+}
+
+/// `DELETE apps/{app}/packages/{version}/arches/{arch}`: deletes the version's package for
+/// architecture `arch`; instances of that architecture get the default package again.
+pub(super) async fn delete_arch_package(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version, arch)): Path<(String, String, String)>,
+) -> ApiResult<api::Package> {
+    let arch = arch_of_path(&arch)?;
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let record = config
+        .arch_packages
+        .iter()
+        .find(|p| {
+            p.package.app_id == app.id && p.package.version == version && p.arch == arch.as_str()
+        })
+        .ok_or_else(|| ApiError::NotFound(format!("{arch} package {version} not found")))?;
+    state
+        .store
+        .delete_arch_package(&app.id, &version, arch.as_str())
+        .await?;
+    state.refreshed().await;
+    let detail = format!("{arch} package {version}");
+    state
+        .log(&actor, "package.arch.delete", &app.id, "", detail)
+        .await;
+    Ok(Json(arch_package_json(record)))
 }
 
 /// `GET public/packages`: the packages published channels point at, per app.

@@ -163,6 +163,14 @@ pub fn router(state: AdminState) -> Router {
                 .delete(delete_package),
         )
         .route(
+            "/apps/{app}/packages/{version}/arches",
+            get(list_arch_packages),
+        )
+        .route(
+            "/apps/{app}/packages/{version}/arches/{arch}",
+            put(put_arch_package).delete(delete_arch_package),
+        )
+        .route(
             "/apps/{app}/channels",
             get(list_channels).post(create_channel),
         )

@@ -219,6 +219,7 @@ mod tests {
                 required: false,
                 created_at: 0,
             }],
+            arch_packages: Vec::new(),
         });
         let app = snapshot.app("app").unwrap();
         snapshot.route(app, "g").unwrap()

@@ -40,6 +40,9 @@ pub struct AppRequest {
     pub version: String,
     /// The OEM, empty when not sent.
     pub oem: String,
+    /// The instance's architecture (Flatcar's `board`, else `<os arch>`), `None` when it
+    /// names none the server recognises.
+    pub arch: Option<rollout_core::Arch>,
     /// Whether the app carried a ping.
     pub ping: bool,
     /// Whether it asked for an update.
@@ -208,6 +211,7 @@ mod tests {
             group: Some("stable".into()),
             version: "3510.2.0".into(),
             oem: "ami".into(),
+            arch: None,
             ping: true,
             update_check: true,
             events: Vec::new(),

@@ -44,6 +44,10 @@ impl WireProtocol for OmahaV3 {
                 group: app.track,
                 version: app.version.unwrap_or_default(),
                 oem: app.oem.unwrap_or_default(),
+                arch: rollout_core::Arch::of_request(
+                    app.board.as_deref(),
+                    request.os.as_ref().and_then(|os| os.arch.as_deref()),
+                ),
                 ping: app.ping.is_some(),
                 update_check: app.update_check.is_some(),
                 events: app

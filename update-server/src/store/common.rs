@@ -16,11 +16,12 @@ pub(super) const CHUNK: usize = 500;
 
 /// The tables a backup holds, in an order that restores without breaking references.
 /// (`hawk_nonces` is left out: a nonce lives a few minutes.)
-pub(super) const BACKUP_TABLES: [&str; 13] = [
+pub(super) const BACKUP_TABLES: [&str; 14] = [
     "config_generation",
     "apps",
     "channels",
     "packages",
+    "package_arches",
     "groups",
     "group_rollout_state",
     "grants",
@@ -448,6 +449,15 @@ macro_rules! impl_store {
                 .map(PackageRecord::from_row)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
+            let arch_packages =
+                sqlx::query("SELECT * FROM package_arches ORDER BY app_id, version, arch")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .iter()
+                    .map(ArchPackageRecord::from_row)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
             Ok(ConfigSnapshot {
                 generation,
@@ -455,6 +465,7 @@ macro_rules! impl_store {
                 channels,
                 groups,
                 packages,
+                arch_packages,
             })
         }
 
@@ -497,6 +508,7 @@ macro_rules! impl_store {
             let mut tx = self.pool.begin().await.map_err(backend)?;
             for statement in [
                 "DELETE FROM channels WHERE app_id = $1",
+                "DELETE FROM package_arches WHERE app_id = $1",
                 "DELETE FROM packages WHERE app_id = $1",
                 "DELETE FROM groups WHERE app_id = $1",
                 "DELETE FROM group_rollout_state WHERE app_id = $1",
@@ -602,6 +614,77 @@ macro_rules! impl_store {
                 version,
                 format!("package {version} of app {app_id}")
             )
+        }
+
+        async fn put_arch_package(&self, record: &ArchPackageRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let package = &record.package;
+            let size = i64::try_from(package.size).map_err(|_| {
+                StoreError::Corrupt(format!("package size {} out of range", package.size))
+            })?;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO package_arches (app_id, version, arch, url, size, sha1, sha256, \
+                 metadata_size, metadata_signature_rsa, signature, release_notes, required, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (app_id, version, arch) DO UPDATE SET url = excluded.url, \
+                 size = excluded.size, sha1 = excluded.sha1, sha256 = excluded.sha256, \
+                 metadata_size = excluded.metadata_size, \
+                 metadata_signature_rsa = excluded.metadata_signature_rsa, \
+                 signature = excluded.signature, release_notes = excluded.release_notes, \
+                 required = excluded.required",
+            )
+            .bind(&package.app_id)
+            .bind(&package.version)
+            .bind(&record.arch)
+            .bind(&package.url)
+            .bind(size)
+            .bind(&package.sha1)
+            .bind(&package.sha256)
+            .bind(&package.metadata_size)
+            .bind(&package.metadata_signature_rsa)
+            .bind(&package.signature)
+            .bind(&package.release_notes)
+            .bind(package.required)
+            .bind(package.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!(
+                        "{} package {} of app {}",
+                        record.arch, package.version, package.app_id
+                    )
+                })
+            })?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_arch_package(
+            &self,
+            app_id: &str,
+            version: &str,
+            arch: &str,
+        ) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM package_arches WHERE app_id = $1 AND version = $2 AND arch = $3",
+            )
+            .bind(app_id)
+            .bind(version)
+            .bind(arch)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "{arch} package {version} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
         }
 
         async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {

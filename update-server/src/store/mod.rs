@@ -203,6 +203,17 @@ pub struct PackageRecord {
     pub created_at: i64,
 }
 
+/// A version's package for a named architecture. The version's [`PackageRecord`] is its
+/// default package, served to every architecture without one of its own.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ArchPackageRecord {
+    /// The architecture (canonical, see `rollout_core::Arch`).
+    pub arch: String,
+    /// The package, of the same app and version as the default package.
+    #[sqlx(flatten)]
+    pub package: PackageRecord,
+}
+
 /// A group: a set of instances (named by their `track`) following one channel under one
 /// policy.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -235,6 +246,8 @@ pub struct ConfigSnapshot {
     pub groups: Vec<GroupRecord>,
     /// All packages.
     pub packages: Vec<PackageRecord>,
+    /// All packages of named architectures.
+    pub arch_packages: Vec<ArchPackageRecord>,
 }
 
 /// One instance (a machine running an app) as the server last saw it.
@@ -602,6 +615,17 @@ pub trait Store: Send + Sync + 'static {
     async fn put_package(&self, package: &PackageRecord) -> Result<(), StoreError>;
     /// Deletes a package.
     async fn delete_package(&self, app_id: &str, version: &str) -> Result<(), StoreError>;
+    /// Creates or replaces a version's package for architecture `arch` (by app id, version
+    /// and architecture). [`StoreError::MissingReference`] when the version has no default
+    /// package.
+    async fn put_arch_package(&self, package: &ArchPackageRecord) -> Result<(), StoreError>;
+    /// Deletes a version's package for architecture `arch`.
+    async fn delete_arch_package(
+        &self,
+        app_id: &str,
+        version: &str,
+        arch: &str,
+    ) -> Result<(), StoreError>;
 
     /// Creates a group. [`StoreError::Conflict`] when the id exists in the app.
     async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError>;

@@ -7,10 +7,10 @@
 
 use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes};
 use super::{
-    ActivityRecord, AppRecord, BackupManifest, ChannelRecord, ConfigSnapshot, GrantRecord,
-    GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord, PackageRecord,
-    RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError,
-    StoreTimeouts, UpstreamRecord, UserRecord, VersionCount, WriteTx,
+    ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, ChannelRecord, ConfigSnapshot,
+    GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord,
+    PackageRecord, RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount,
+    Store, StoreError, StoreTimeouts, UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,

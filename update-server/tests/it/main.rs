@@ -6,6 +6,7 @@ mod compat;
 mod config;
 mod deploy;
 mod faults;
+mod flatcar;
 mod fleet;
 mod hostile;
 mod lifecycle;
