@@ -79,6 +79,7 @@ pub mod arch;
 pub mod bucket;
 pub mod decision;
 pub mod event;
+pub mod floor;
 pub mod frames;
 pub mod model;
 pub mod policy;
@@ -90,6 +91,7 @@ pub use arch::{Arch, ArchError, MAX_ARCH_LEN, package_for_arch};
 pub use bucket::{Percent, Position, position};
 pub use decision::{Check, Decision, InstallSource, Reason};
 pub use event::{Event, EventKind};
+pub use floor::{Floor, NextVersion, floors_between, next_version};
 pub use frames::{Frame, MAX_FRAMES, RolloutPhase, TimedRollout, linear_frames};
 pub use model::{
     App, Backoff, Channel, ErrorCode, Group, Instance, InstanceGrant, InstanceStatus, MachineId,

@@ -142,6 +142,64 @@ pub struct AppChannel {
     pub package_missing: bool,
 }
 
+/// Extension: a floor of a channel, a version every instance below it must install before
+/// it is offered a later one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct ChannelFloor {
+    /// The app.
+    pub app_id: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The architecture it holds for; empty, and not sent, for every architecture.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub arch: String,
+    /// The version.
+    pub version: String,
+    /// Why it cannot be skipped (sent to clients as `floor_reason`).
+    pub reason: String,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// Extension: a channel's floors, lowest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct ChannelFloorList {
+    /// The floors.
+    pub items: Vec<ChannelFloor>,
+    /// How many in all.
+    pub total: i64,
+}
+
+/// Extension: a version never offered on a channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct BlacklistedVersion {
+    /// The app.
+    pub app_id: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The version.
+    pub version: String,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// Extension: a channel's blacklisted versions, lowest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct BlacklistList {
+    /// The versions.
+    pub items: Vec<BlacklistedVersion>,
+    /// How many in all.
+    pub total: i64,
+}
+
 /// A channel create or update request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
@@ -340,6 +398,44 @@ pub struct PackageList {
     /// The packages.
     pub items: Vec<Package>,
     /// How many match in all.
+    pub total: i64,
+}
+
+/// Extension: an extra file of a package (`oem-qemu.gz`, `flatcar-<extension>.gz`), listed
+/// after the payload in the same Omaha answer and downloaded from the same codebase.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct PackageFile {
+    /// The app.
+    pub app_id: String,
+    /// The package's version.
+    pub version: String,
+    /// The package's architecture; empty, and not sent, for the version's default package.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub arch: String,
+    /// The file name.
+    pub name: String,
+    /// Size in bytes, as a decimal string.
+    pub size: String,
+    /// SHA-1, standard base64 (optional).
+    pub sha1_sum: String,
+    /// SHA-256, standard base64 (required).
+    pub sha256_sum: String,
+    /// Where instances download it: the package's codebase and the name (read only).
+    pub url: String,
+    /// Creation time, RFC 3339.
+    pub date_created: String,
+}
+
+/// Extension: a package's extra files.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct PackageFileList {
+    /// The files, by name.
+    pub items: Vec<PackageFile>,
+    /// How many in all.
     pub total: i64,
 }
 

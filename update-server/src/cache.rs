@@ -6,12 +6,16 @@
 //! writes made by other replicas within [`POLL_INTERVAL`].
 
 use crate::policy::GroupPolicy;
-use crate::protocol::{UpdateOffer, split_url};
+use crate::protocol::{ExtraFile, UpdateOffer, split_url};
 use crate::store::{
-    AppRecord, ChannelRecord, ConfigSnapshot, GroupRecord, PackageRecord, Store, StoreError,
+    AppRecord, ChannelRecord, ConfigSnapshot, GroupRecord, PackageFileRecord, PackageRecord, Store,
+    StoreError,
 };
 use base64::Engine as _;
-use rollout_core::{Arch, Channel, Package, Policy, PolicyConfig, Version, package_for_arch};
+use rollout_core::{
+    Arch, Channel, Floor, NextVersion, Package, Policy, PolicyConfig, Version, floors_between,
+    next_version, package_for_arch,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -38,6 +42,10 @@ pub struct ChannelEntry {
     pub record: ChannelRecord,
     /// The engine's view.
     pub channel: Channel,
+    /// Its floors, with the architecture each holds for (empty: every architecture).
+    pub floors: Vec<(String, Floor)>,
+    /// Its blacklisted versions.
+    pub blacklist: Vec<Version>,
 }
 
 /// A package, with the engine's view and the offer an update check sends.
@@ -77,6 +85,12 @@ pub struct Route {
     /// The package of the channel's version for the instance's architecture (its own, else
     /// the version's default package), when there is one.
     pub package: Option<Arc<PackageEntry>>,
+    /// The floors the answer lists before the package, each with its package for the
+    /// instance's architecture ([`Snapshot::route_step`]); empty when none.
+    pub floors: Vec<(Floor, Option<Arc<PackageEntry>>)>,
+    /// Whether `package` is itself a floor the instance must install first (its reason),
+    /// rather than the channel's target.
+    pub floor_reason: Option<String>,
 }
 
 /// One consistent view of the configuration.
@@ -104,30 +118,79 @@ impl Snapshot {
                 )
             })
             .collect();
+        let mut floors: HashMap<(String, String), Vec<(String, Floor)>> = HashMap::new();
+        for record in config.floors {
+            // A version that does not parse was refused by the API; it cannot be ordered.
+            if let Ok(version) = Version::parse(&record.version) {
+                floors
+                    .entry((record.app_id, record.channel))
+                    .or_default()
+                    .push((
+                        record.arch,
+                        Floor {
+                            version,
+                            reason: record.reason,
+                        },
+                    ));
+            }
+        }
+        let mut blacklist: HashMap<(String, String), Vec<Version>> = HashMap::new();
+        for record in config.blacklist {
+            if let Ok(version) = Version::parse(&record.version) {
+                blacklist
+                    .entry((record.app_id, record.channel))
+                    .or_default()
+                    .push(version);
+            }
+        }
         for record in config.channels {
             if let Some(app) = apps.get_mut(&record.app_id) {
                 let channel = Channel {
                     name: record.name.clone(),
                     target: Version::parse(&record.version).ok(),
                 };
+                let key = (record.app_id.clone(), record.name.clone());
                 app.channels.insert(
                     record.name.clone(),
-                    Arc::new(ChannelEntry { record, channel }),
+                    Arc::new(ChannelEntry {
+                        floors: floors.remove(&key).unwrap_or_default(),
+                        blacklist: blacklist.remove(&key).unwrap_or_default(),
+                        record,
+                        channel,
+                    }),
                 );
             }
         }
+        let mut files: HashMap<(String, String, String), Vec<ExtraFile>> = HashMap::new();
+        for file in config.package_files {
+            files
+                .entry((file.app_id.clone(), file.version.clone(), file.arch.clone()))
+                .or_default()
+                .push(extra_file(&file));
+        }
+        let mut files_of = |app: &str, version: &str, arch: &str| {
+            files
+                .remove(&(app.to_owned(), version.to_owned(), arch.to_owned()))
+                .unwrap_or_default()
+        };
         for record in config.packages {
+            let extra = files_of(&record.app_id, &record.version, "");
             if let Some(app) = apps.get_mut(&record.app_id) {
-                let entry = package_entry(record);
+                let entry = package_entry(record, extra);
                 app.packages
                     .insert(entry.record.version.clone(), Arc::new(entry));
             }
         }
         for record in config.arch_packages {
+            let extra = files_of(
+                &record.package.app_id,
+                &record.package.version,
+                &record.arch,
+            );
             if let Some(app) = apps.get_mut(&record.package.app_id) {
                 let key = (record.package.version.clone(), record.arch);
                 app.arch_packages
-                    .insert(key, Arc::new(package_entry(record.package)));
+                    .insert(key, Arc::new(package_entry(record.package, extra)));
             }
         }
         for record in config.groups {
@@ -173,7 +236,94 @@ impl Snapshot {
             group,
             channel,
             package,
+            floors: Vec::new(),
+            floor_reason: None,
         })
+    }
+
+    /// The route of an update check of an instance on `current` (`rollout_core::
+    /// next_version`): a blacklisted target offers nothing (the engine sees a channel
+    /// without a version); below a floor of the channel (for every architecture or for
+    /// `arch`), the next floor stands for the target, with its package; a client that
+    /// takes several manifests (`multi`) keeps the target, and `floors` lists every floor
+    /// on its way, in order.
+    pub fn route_step(
+        &self,
+        app: &AppEntry,
+        group_id: &str,
+        arch: Option<&Arch>,
+        current: Option<&Version>,
+        multi: bool,
+    ) -> Option<Route> {
+        let mut route = self.route_for(app, group_id, arch)?;
+        let Some(channel) = route.channel.clone() else {
+            return Some(route);
+        };
+        let Some(target) = channel.channel.target.as_ref() else {
+            return Some(route);
+        };
+        let floors: Vec<Floor> = channel
+            .floors
+            .iter()
+            .filter(|(a, _)| a.is_empty() || arch.is_some_and(|arch| arch.as_str() == a))
+            .map(|(_, f)| f.clone())
+            .collect();
+        // An instance whose version does not parse goes to the target, as without floors.
+        let next = match current {
+            Some(current) => next_version(&floors, &channel.blacklist, current, target),
+            None if channel.blacklist.contains(target) => NextVersion::Blacklisted,
+            None => NextVersion::Target,
+        };
+        let package_of = |version: &Version| {
+            let version = version.to_string();
+            package_for_arch(
+                arch,
+                |a| {
+                    app.arch_packages
+                        .get(&(version.clone(), a.as_str().to_owned()))
+                },
+                app.packages.get(&version),
+            )
+            .cloned()
+        };
+        let with_target = |target: Option<Version>| {
+            Arc::new(ChannelEntry {
+                record: channel.record.clone(),
+                channel: Channel {
+                    name: channel.channel.name.clone(),
+                    target,
+                },
+                floors: channel.floors.clone(),
+                blacklist: channel.blacklist.clone(),
+            })
+        };
+        match next {
+            NextVersion::Target => {}
+            NextVersion::Blacklisted => {
+                route.channel = Some(with_target(None));
+                route.package = None;
+            }
+            NextVersion::Floor(_) if multi => {
+                route.floors = floors_between(&floors, current.unwrap_or(target), target)
+                    .into_iter()
+                    .map(|f| (f.clone(), package_of(&f.version)))
+                    .collect();
+                // Every step needs its payload: without one the client gets nothing.
+                if route
+                    .floors
+                    .iter()
+                    .any(|(_, p)| p.as_ref().is_none_or(|p| p.record.url.is_empty()))
+                {
+                    route.package = None;
+                }
+            }
+            NextVersion::Floor(floor) => {
+                route.package = package_of(&floor.version);
+                route.floor_reason = Some(floor.reason.clone());
+                route.channel = Some(with_target(Some(floor.version.clone())));
+            }
+        }
+        Some(route)
     }
 }
 
@@ -207,7 +357,24 @@ pub fn paused_policy() -> Policy {
     .expect("the paused default policy is valid")
 }
 
-fn package_entry(record: PackageRecord) -> PackageEntry {
+/// The digest in standard base64 `text`, `None` when it is not one of `N` bytes.
+fn digest<const N: usize>(text: &str) -> Option<[u8; N]> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+}
+
+fn extra_file(record: &PackageFileRecord) -> ExtraFile {
+    ExtraFile {
+        name: record.name.clone(),
+        size: record.size,
+        sha1: digest(&record.sha1),
+        sha256: digest(&record.sha256),
+    }
+}
+
+fn package_entry(record: PackageRecord, extra_files: Vec<ExtraFile>) -> PackageEntry {
     let b64 = base64::engine::general_purpose::STANDARD;
     let sha1: Option<[u8; 20]> = b64
         .decode(&record.sha1)
@@ -228,6 +395,9 @@ fn package_entry(record: PackageRecord) -> PackageEntry {
         metadata_size: record.metadata_size.clone(),
         metadata_signature_rsa: record.metadata_signature_rsa.clone(),
         required: record.required,
+        extra_files,
+        floor_reason: None,
+        is_target: false,
     };
     let package = Version::parse(&record.version).ok().map(|version| Package {
         version,

@@ -17,6 +17,11 @@
 //! only when complete: a payload is never served half-written. A name is a plain file name
 //! (no directory, no leading dot), so nothing outside the directory can be read or written.
 //!
+//! An extra file of a version's package (`oem-qemu.gz`, registered with
+//! `PUT .../packages/<version>/files/<name>`) uploaded with `?appId=..&version=..` lands in
+//! the same directory as the payload, so the Omaha answer names it from the same codebase;
+//! it must match the size and SHA-256 registered, and never becomes the package's payload.
+//!
 //! `GET /packages/<name>.sig` answers the detached ed25519 signature (base64 text) of the
 //! package whose URL ends in `<name>`, as the updater SDK fetches it next to the payload.
 
@@ -409,10 +414,27 @@ async fn upload(
                 .app(&query.app_id)
                 .await
                 .map_err(|e| HostingError::NotFound(e.to_string()))?;
+            // An extra file of the version's default package (`oem-qemu.gz`) goes beside
+            // its payload, and must be the file registered.
+            let extra_file = config.package_files.iter().find(|f| {
+                f.app_id == app.id
+                    && f.version == query.version
+                    && f.arch.is_empty()
+                    && f.name == name
+            });
+            if let Some(file) = extra_file
+                && (file.size != size || file.sha256 != sha256)
+            {
+                return Err(HostingError::Conflict(format!(
+                    "file {name} of package {} of app {} was registered with another size or SHA-256",
+                    file.version, app.id
+                )));
+            }
             let registered = config
                 .packages
                 .into_iter()
-                .find(|p| p.app_id == app.id && p.version == query.version);
+                .find(|p| p.app_id == app.id && p.version == query.version)
+                .filter(|_| extra_file.is_none());
             if let Some(package) = &registered
                 && package.url.is_empty()
                 && !awaits(package, size, &sha256)

@@ -140,6 +140,30 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        v1!("/apps/{appId}/packages/{version}/files"),
+        "List a package's extra files (arch: of the version's package for that architecture)",
+        None,
+        Some("PackageFileList"),
+    ),
+    op(
+        "put",
+        v1!("/apps/{appId}/packages/{version}/files/{name}"),
+        "Create or replace an extra file of a package (oem-qemu.gz, flatcar-<ext>.gz; size \
+         above 0, sha256Sum; arch: of the version's package for that architecture), listed \
+         after the payload in the same Omaha answer and downloaded from its codebase",
+        Some("PackageFile"),
+        Some("PackageFile"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/packages/{version}/files/{name}"),
+        "Delete an extra file of a package (arch: of the version's package for that \
+         architecture)",
+        None,
+        Some("PackageFile"),
+    ),
+    op(
+        "get",
         v1!("/apps/{appId}/channels"),
         "List an app's channels",
         None,
@@ -165,6 +189,52 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a channel",
         None,
         Some("ChannelRequest"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/channels/{label}/floors"),
+        "List a channel's floors, lowest first",
+        None,
+        Some("ChannelFloorList"),
+    ),
+    op(
+        "put",
+        v1!("/apps/{appId}/channels/{label}/floors/{version}"),
+        "Make a version a floor of the channel (arch: for one architecture only), with a \
+         reason: an instance below it installs it before any later version; a client sending \
+         multi_manifest_ok gets every floor on its way and the target in one answer. 409 when \
+         the version is blacklisted on the channel",
+        Some("ChannelFloor"),
+        Some("ChannelFloor"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/channels/{label}/floors/{version}"),
+        "Delete a floor of the channel (arch: the floor for that architecture)",
+        None,
+        Some("ChannelFloor"),
+    ),
+    op(
+        "get",
+        v1!("/apps/{appId}/channels/{label}/blacklist"),
+        "List the versions never offered on the channel",
+        None,
+        Some("BlacklistList"),
+    ),
+    op(
+        "put",
+        v1!("/apps/{appId}/channels/{label}/blacklist/{version}"),
+        "Blacklist a version on the channel: never offered, even if the channel points at it; \
+         409 while the channel points at it or it is a floor",
+        None,
+        Some("BlacklistedVersion"),
+    ),
+    op(
+        "delete",
+        v1!("/apps/{appId}/channels/{label}/blacklist/{version}"),
+        "Take a version off the channel's blacklist",
+        None,
+        Some("BlacklistedVersion"),
     ),
     op(
         "get",
@@ -438,6 +508,12 @@ fn schemas() -> Map<String, Value> {
     add::<api::RolloutActive>(&mut generator);
     add::<api::Package>(&mut generator);
     add::<api::PackageList>(&mut generator);
+    add::<api::PackageFile>(&mut generator);
+    add::<api::PackageFileList>(&mut generator);
+    add::<api::ChannelFloor>(&mut generator);
+    add::<api::ChannelFloorList>(&mut generator);
+    add::<api::BlacklistedVersion>(&mut generator);
+    add::<api::BlacklistList>(&mut generator);
     add::<api::PublicPackageList>(&mut generator);
     add::<api::ClientUpdateList>(&mut generator);
     add::<api::ClientCount>(&mut generator);

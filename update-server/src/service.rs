@@ -27,7 +27,7 @@ use crate::budget::HistoryBudget;
 use crate::cache::{ConfigCache, Route};
 use crate::clock::{Clock, millis, report_seq};
 use crate::metrics::{CheckPath, ErrorKind, Metrics, OverLimit};
-use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateRequest, check_app};
+use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateOffer, UpdateRequest, check_app};
 use crate::sightings::Sightings;
 use crate::store::{CHECK_IN, RollupDelta, RollupKey, Sighting, canonical_app_id};
 use crate::writer::{InstanceCache, Job, WriteError, Writer};
@@ -135,8 +135,14 @@ impl UpdateService {
             });
         };
         let group_id = app.group.clone().unwrap_or_default();
-        let route = snapshot.route_for(entry, &group_id, app.arch.as_ref());
         let version = parse_version(&app.version);
+        let route = snapshot.route_step(
+            entry,
+            &group_id,
+            app.arch.as_ref(),
+            version.as_ref(),
+            app.multi_manifest_ok,
+        );
 
         if let Some(reason) =
             self.fast_path(&app_id, &machine_id, app, route.as_ref(), version.as_ref())
@@ -211,7 +217,28 @@ impl UpdateService {
             .await?;
         let update = app.update_check.then(|| match (decision, &route) {
             (Some(Decision::Update { .. }), Some(route)) => match &route.package {
-                Some(package) => UpdateAnswer::Update(Box::new(package.offer.clone())),
+                Some(package) if route.floors.is_empty() => {
+                    let mut offer = package.offer.clone();
+                    offer.floor_reason.clone_from(&route.floor_reason);
+                    UpdateAnswer::Update(Box::new(offer))
+                }
+                Some(package) => {
+                    // Every floor on the way, lowest first, then the target
+                    // (`route_step` checked that each has its payload).
+                    let mut offers: Vec<UpdateOffer> = route
+                        .floors
+                        .iter()
+                        .filter_map(|(floor, package)| {
+                            let mut offer = package.as_ref()?.offer.clone();
+                            offer.floor_reason = Some(floor.reason.clone());
+                            Some(offer)
+                        })
+                        .collect();
+                    let mut target = package.offer.clone();
+                    target.is_target = true;
+                    offers.push(target);
+                    UpdateAnswer::Manifests(offers)
+                }
                 None => UpdateAnswer::NoUpdate,
             },
             _ => UpdateAnswer::NoUpdate,

@@ -383,6 +383,82 @@ pub enum ChannelCommand {
         #[arg(long)]
         channel: String,
     },
+    /// List a channel's floors, lowest first.
+    Floors {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// Channel label.
+        #[arg(long)]
+        channel: String,
+    },
+    /// Make a version a floor of a channel: an instance below it installs it before any
+    /// later version. Creates or replaces it.
+    SetFloor {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// Channel label.
+        #[arg(long)]
+        channel: String,
+        /// The floor's version.
+        #[arg(long)]
+        version: String,
+        /// Why it cannot be skipped (sent to clients as `floor_reason`).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// A floor for this architecture only.
+        #[arg(long)]
+        arch: Option<String>,
+    },
+    /// Delete a floor of a channel.
+    DeleteFloor {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// Channel label.
+        #[arg(long)]
+        channel: String,
+        /// The floor's version.
+        #[arg(long)]
+        version: String,
+        /// The floor for this architecture.
+        #[arg(long)]
+        arch: Option<String>,
+    },
+    /// List the versions never offered on a channel.
+    Blacklist {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// Channel label.
+        #[arg(long)]
+        channel: String,
+    },
+    /// Never offer a version on a channel, whatever the channel points at.
+    BlacklistAdd {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// Channel label.
+        #[arg(long)]
+        channel: String,
+        /// The version.
+        #[arg(long)]
+        version: String,
+    },
+    /// Take a version off a channel's blacklist.
+    BlacklistDelete {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// Channel label.
+        #[arg(long)]
+        channel: String,
+        /// The version.
+        #[arg(long)]
+        version: String,
+    },
 }
 
 /// The flags of `channel create` and `channel update`.
@@ -590,6 +666,54 @@ pub enum PackageCommand {
         /// `bulk`.
         #[command(subcommand)]
         bulk: Option<PackageCreateBulk>,
+    },
+    /// Register an extra file of a package (`oem-qemu.gz`, `flatcar-<extension>.gz`), named
+    /// as the file is, hashed here; listed after the payload in the same Omaha answer and
+    /// downloaded from the package's codebase. Creates or replaces it.
+    AddFile {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// The package version.
+        #[arg(long)]
+        version: String,
+        /// The file (hashed; uploaded with `--upload`).
+        #[arg(long)]
+        file: std::path::PathBuf,
+        /// A file of the version's package for this architecture instead of the default
+        /// package.
+        #[arg(long, conflicts_with = "upload")]
+        arch: Option<String>,
+        /// Also upload the file to the server's hosting, beside the version's payload.
+        #[arg(long)]
+        upload: bool,
+    },
+    /// List a package's extra files.
+    Files {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// The package version.
+        #[arg(long)]
+        version: String,
+        /// The files of the version's package for this architecture.
+        #[arg(long)]
+        arch: Option<String>,
+    },
+    /// Delete an extra file of a package.
+    DeleteFile {
+        /// Application id.
+        #[arg(long)]
+        app_id: String,
+        /// The package version.
+        #[arg(long)]
+        version: String,
+        /// The file name.
+        #[arg(long)]
+        name: String,
+        /// A file of the version's package for this architecture.
+        #[arg(long)]
+        arch: Option<String>,
     },
     /// List a version's packages for named architectures.
     Arches {

@@ -7,8 +7,9 @@ use reqwest::Method;
 use serde::Serialize;
 use sha2::Digest as _;
 use update_server::api::{
-    App, AppChannel, AppList, AppVersionList, ChannelList, ChannelRequest, ClientHistory,
-    ClientUpdateList, Group, GroupList, GroupPercent, Package, PackageList, RetryCleared,
+    App, AppChannel, AppList, AppVersionList, BlacklistList, BlacklistedVersion, ChannelFloor,
+    ChannelFloorList, ChannelList, ChannelRequest, ClientHistory, ClientUpdateList, Group,
+    GroupList, GroupPercent, Package, PackageFile, PackageFileList, PackageList, RetryCleared,
 };
 
 use crate::Error;
@@ -74,6 +75,9 @@ const GROUP_HEADER: &str = "Label\tApp\tChannel\tId\tUpdates Paused\tPercent\tRo
 const GROUP_RATE_HEADER: &str = "Label\tApp\tChannel\tId\tPaused\tCount\tInterval";
 const PACKAGE_HEADER: &str = "Version\tURL\tSize";
 const ARCH_PACKAGE_HEADER: &str = "Arch\tVersion\tURL\tSize";
+const FLOOR_HEADER: &str = "Channel\tVersion\tArch\tReason";
+const BLACKLIST_HEADER: &str = "Channel\tVersion";
+const FILE_HEADER: &str = "Arch\tVersion\tName\tSize\tURL";
 
 fn app_row(a: &App) -> String {
     format!("{}\t{}\t{}", a.id, a.label, a.description)
@@ -140,8 +144,36 @@ fn package_row(p: &Package) -> String {
     format!("{}\t{url}\t{}", p.version, p.size)
 }
 
+fn floor_row(f: &ChannelFloor) -> String {
+    let arch = if f.arch.is_empty() { "-" } else { &f.arch };
+    format!("{}\t{}\t{arch}\t{}", f.channel, f.version, f.reason)
+}
+
+fn blacklist_row(b: &BlacklistedVersion) -> String {
+    format!("{}\t{}", b.channel, b.version)
+}
+
+fn file_row(f: &PackageFile) -> String {
+    let arch = if f.arch.is_empty() { "-" } else { &f.arch };
+    let url = if f.url.is_empty() {
+        "(payload missing)"
+    } else {
+        f.url.as_str()
+    };
+    format!("{arch}\t{}\t{}\t{}\t{url}", f.version, f.name, f.size)
+}
+
 fn arch_package_row(p: &Package) -> String {
     format!("{}\t{}", p.arch, package_row(p))
+}
+
+fn arch_query(arch: Option<&str>) -> Vec<(&'static str, String)> {
+    arch.map(|a| vec![("arch", a.to_owned())])
+        .unwrap_or_default()
+}
+
+fn files_table(files: &[PackageFile]) -> Output {
+    Output::new(table(FILE_HEADER, files, file_row), &files)
 }
 
 /// The package table (`Version\tURL\tSize`) of some packages.
@@ -298,6 +330,95 @@ pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output,
                 )],
                 json: deleted,
             })
+        }
+        ChannelCommand::Floors { app_id, channel } => {
+            let path = ["apps", &app_id, "channels", &channel, "floors"];
+            let list: ChannelFloorList = client.call(Method::GET, &path, &[], NO_BODY).await?;
+            Ok(Output::new(
+                table(FLOOR_HEADER, &list.items, floor_row),
+                &list.items,
+            ))
+        }
+        ChannelCommand::SetFloor {
+            app_id,
+            channel,
+            version,
+            reason,
+            arch,
+        } => {
+            let path = ["apps", &app_id, "channels", &channel, "floors", &version];
+            let body = ChannelFloor {
+                reason,
+                ..ChannelFloor::default()
+            };
+            let floor: ChannelFloor = client
+                .call(
+                    Method::PUT,
+                    &path,
+                    &arch_query(arch.as_deref()),
+                    Some(&body),
+                )
+                .await?;
+            Ok(Output::new(
+                table(FLOOR_HEADER, std::slice::from_ref(&floor), floor_row),
+                &floor,
+            ))
+        }
+        ChannelCommand::DeleteFloor {
+            app_id,
+            channel,
+            version,
+            arch,
+        } => {
+            let path = ["apps", &app_id, "channels", &channel, "floors", &version];
+            let floor: ChannelFloor = client
+                .call(Method::DELETE, &path, &arch_query(arch.as_deref()), NO_BODY)
+                .await?;
+            Ok(Output::new(
+                table(FLOOR_HEADER, std::slice::from_ref(&floor), floor_row),
+                &floor,
+            ))
+        }
+        ChannelCommand::Blacklist { app_id, channel } => {
+            let path = ["apps", &app_id, "channels", &channel, "blacklist"];
+            let list: BlacklistList = client.call(Method::GET, &path, &[], NO_BODY).await?;
+            Ok(Output::new(
+                table(BLACKLIST_HEADER, &list.items, blacklist_row),
+                &list.items,
+            ))
+        }
+        ChannelCommand::BlacklistAdd {
+            app_id,
+            channel,
+            version,
+        } => {
+            let path = ["apps", &app_id, "channels", &channel, "blacklist", &version];
+            let entry: BlacklistedVersion = client.call(Method::PUT, &path, &[], NO_BODY).await?;
+            Ok(Output::new(
+                table(
+                    BLACKLIST_HEADER,
+                    std::slice::from_ref(&entry),
+                    blacklist_row,
+                ),
+                &entry,
+            ))
+        }
+        ChannelCommand::BlacklistDelete {
+            app_id,
+            channel,
+            version,
+        } => {
+            let path = ["apps", &app_id, "channels", &channel, "blacklist", &version];
+            let entry: BlacklistedVersion =
+                client.call(Method::DELETE, &path, &[], NO_BODY).await?;
+            Ok(Output::new(
+                table(
+                    BLACKLIST_HEADER,
+                    std::slice::from_ref(&entry),
+                    blacklist_row,
+                ),
+                &entry,
+            ))
         }
     }
 }
@@ -756,6 +877,67 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             let path = ["apps", app_id.as_str(), "packages", version.as_str()];
             let method = if replace { Method::PATCH } else { Method::POST };
             Ok(one(client.call(method, &path, &[], Some(&body)).await?))
+        }
+        PackageCommand::AddFile {
+            app_id,
+            version,
+            file,
+            arch,
+            upload,
+        } => {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| {
+                    Error::Invalid(format!("--file {} names no file", file.display()))
+                })?;
+            let (size, sha1_sum, sha256_sum) = file_sums(&file)?;
+            let body = PackageFile {
+                size,
+                sha1_sum,
+                sha256_sum,
+                ..PackageFile::default()
+            };
+            let path = ["apps", &app_id, "packages", &version, "files", &name];
+            let query = arch_query(arch.as_deref());
+            let registered: PackageFile =
+                client.call(Method::PUT, &path, &query, Some(&body)).await?;
+            if upload {
+                let progress =
+                    crate::progress::Progress::bytes(registered.size.parse().ok(), &name);
+                let uploaded = client
+                    .upload_file(&file, Some((&app_id, &version)), &progress)
+                    .await;
+                progress.finish();
+                uploaded?;
+            }
+            Ok(files_table(std::slice::from_ref(&registered)))
+        }
+        PackageCommand::Files {
+            app_id,
+            version,
+            arch,
+        } => {
+            let path = ["apps", &app_id, "packages", &version, "files"];
+            let list: PackageFileList = client
+                .call(Method::GET, &path, &arch_query(arch.as_deref()), NO_BODY)
+                .await?;
+            Ok(files_table(&list.items))
+        }
+        PackageCommand::DeleteFile {
+            app_id,
+            version,
+            name,
+            arch,
+        } => {
+            let path = ["apps", &app_id, "packages", &version, "files", &name];
+            let deleted: PackageFile = client
+                .call(Method::DELETE, &path, &arch_query(arch.as_deref()), NO_BODY)
+                .await?;
+            Ok(Output::new(
+                table(FILE_HEADER, std::slice::from_ref(&deleted), file_row),
+                &deleted,
+            ))
         }
         PackageCommand::Arches { app_id, version } => {
             let path = [

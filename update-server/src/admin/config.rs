@@ -482,6 +482,514 @@ pub(super) async fn delete_arch_package(
     Ok(Json(arch_package_json(record)))
 }
 
+// ----- a package's extra files -----
+
+/// The most extra files one package lists (Flatcar ships one per OEM and extension, a few
+/// dozen at most); each is a `<package>` in every answer offering the package.
+pub const MAX_FILES_PER_PACKAGE: usize = 64;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct ArchQuery {
+    arch: String,
+}
+
+/// The package of `version` that `arch` names (the default package when empty): its
+/// canonical architecture (empty for the default) and its URL.
+fn package_of_query(
+    config: &crate::store::ConfigSnapshot,
+    app: &AppRecord,
+    version: &str,
+    arch: &str,
+) -> Result<(String, String), ApiError> {
+    let default = default_package(config, app, version)?;
+    if arch.trim().is_empty() {
+        return Ok((String::new(), default.url.clone()));
+    }
+    let arch = arch_of_path(arch)?;
+    config
+        .arch_packages
+        .iter()
+        .find(|p| {
+            p.package.app_id == app.id && p.package.version == version && p.arch == arch.as_str()
+        })
+        .map(|p| (p.arch.clone(), p.package.url.clone()))
+        .ok_or_else(|| ApiError::NotFound(format!("{arch} package {version} not found")))
+}
+
+fn file_json(record: &crate::store::PackageFileRecord, package_url: &str) -> api::PackageFile {
+    let url = if package_url.is_empty() {
+        String::new()
+    } else {
+        let (codebase, _) = crate::protocol::split_url(package_url);
+        format!("{codebase}{}", crate::hosting::encode_segment(&record.name))
+    };
+    api::PackageFile {
+        app_id: record.app_id.clone(),
+        version: record.version.clone(),
+        arch: record.arch.clone(),
+        name: record.name.clone(),
+        size: record.size.to_string(),
+        sha1_sum: record.sha1.clone(),
+        sha256_sum: record.sha256.clone(),
+        url,
+        date_created: rfc3339(record.created_at),
+    }
+}
+
+/// `GET apps/{app}/packages/{version}/files?arch=`: a package's extra files, by name.
+pub(super) async fn list_package_files(
+    State(state): State<AdminState>,
+    Path((app, version)): Path<(String, String)>,
+    Query(query): Query<ArchQuery>,
+) -> ApiResult<api::PackageFileList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let (arch, url) = package_of_query(&config, &app, &version, &query.arch)?;
+    let items: Vec<api::PackageFile> = config
+        .package_files
+        .iter()
+        .filter(|f| f.app_id == app.id && f.version == version && f.arch == arch)
+        .map(|f| file_json(f, &url))
+        .collect();
+    Ok(Json(api::PackageFileList {
+        total: i64::try_from(items.len()).unwrap_or(i64::MAX),
+        items,
+    }))
+}
+
+/// `PUT apps/{app}/packages/{version}/files/{name}?arch=`: creates or replaces an extra
+/// file of a package. It needs a size above 0 and a SHA-256 (Flatcar's postinstall checks
+/// both); the file is downloaded from the package's codebase, so it must be there (an
+/// upload naming the app and version puts it there for a hosted package).
+pub(super) async fn put_package_file(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version, name)): Path<(String, String, String)>,
+    Query(query): Query<ArchQuery>,
+    Json(body): Json<api::PackageFile>,
+) -> ApiResult<api::PackageFile> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let (arch, url) = package_of_query(&config, &app, &version, &query.arch)?;
+    if !crate::hosting::valid_name(&name) {
+        return Err(ApiError::Invalid(format!(
+            "invalid file name {name:?}: a plain file name is required (no directories, no \
+             leading dot)"
+        )));
+    }
+    if !url.is_empty() && crate::hosting::url_file_name(&url) == name {
+        return Err(ApiError::Invalid(format!(
+            "{name} is the package's payload, not an extra file"
+        )));
+    }
+    let size: u64 = body
+        .size
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| {
+            ApiError::Invalid(format!("size {:?} must be a byte count above 0", body.size))
+        })?;
+    if body.sha256_sum.is_empty() {
+        return Err(ApiError::Invalid(
+            "sha256Sum is required (Flatcar's postinstall checks the file against it)".into(),
+        ));
+    }
+    check_digest("sha1Sum", &body.sha1_sum, 20)?;
+    check_digest("sha256Sum", &body.sha256_sum, 32)?;
+    let mine = |f: &&crate::store::PackageFileRecord| {
+        f.app_id == app.id && f.version == version && f.arch == arch
+    };
+    let existing = config
+        .package_files
+        .iter()
+        .filter(mine)
+        .find(|f| f.name == name);
+    if existing.is_none()
+        && config.package_files.iter().filter(mine).count() >= MAX_FILES_PER_PACKAGE
+    {
+        return Err(ApiError::Conflict(format!(
+            "package {version} has {MAX_FILES_PER_PACKAGE} extra files already, the most one \
+             package lists"
+        )));
+    }
+    let record = crate::store::PackageFileRecord {
+        app_id: app.id.clone(),
+        version: version.clone(),
+        arch,
+        name,
+        size,
+        sha1: body.sha1_sum,
+        sha256: body.sha256_sum,
+        created_at: existing.map_or_else(|| state.now_ms(), |f| f.created_at),
+    };
+    state.store.put_package_file(&record).await?;
+    state.refreshed().await;
+    let detail = format!(
+        "file {} ({} bytes) of {}package {}",
+        record.name,
+        record.size,
+        if record.arch.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", record.arch)
+        },
+        record.version
+    );
+    state
+        .log(&actor, "package.file.put", &app.id, "", detail)
+        .await;
+    Ok(Json(file_json(&record, &url)))
+}
+
+/// `DELETE apps/{app}/packages/{version}/files/{name}?arch=`: deletes an extra file of a
+/// package (the answer stops listing it; a hosted copy stays on disk).
+pub(super) async fn delete_package_file(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, version, name)): Path<(String, String, String)>,
+    Query(query): Query<ArchQuery>,
+) -> ApiResult<api::PackageFile> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let (arch, url) = package_of_query(&config, &app, &version, &query.arch)?;
+    let record = config
+        .package_files
+        .iter()
+        .find(|f| f.app_id == app.id && f.version == version && f.arch == arch && f.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("file {name} of package {version} not found")))?;
+    state
+        .store
+        .delete_package_file(&app.id, &version, &arch, &name)
+        .await?;
+    state.refreshed().await;
+    let detail = format!("file {name} of package {version}");
+    state
+        .log(&actor, "package.file.delete", &app.id, "", detail)
+        .await;
+    Ok(Json(file_json(record, &url)))
+}
+
+// ----- a channel's floors and blacklist -----
+
+/// The most floors one channel has (a multi-manifest answer lists every floor on the way).
+pub const MAX_FLOORS_PER_CHANNEL: usize = 100;
+
+/// The longest floor reason accepted, in bytes.
+pub const MAX_FLOOR_REASON: usize = 512;
+
+fn same_version(a: &str, b: &str) -> bool {
+    match (
+        rollout_core::Version::parse(a),
+        rollout_core::Version::parse(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Whether `version` is blacklisted on channel `channel` of app `app_id`.
+fn blacklisted(
+    config: &crate::store::ConfigSnapshot,
+    app_id: &str,
+    channel: &str,
+    version: &str,
+) -> bool {
+    !version.is_empty()
+        && config.blacklist.iter().any(|b| {
+            b.app_id == app_id && b.channel == channel && same_version(&b.version, version)
+        })
+}
+
+/// The channel `label` of `app` (404 when it does not exist) and the version in the path,
+/// checked.
+fn channel_and_version<'a>(
+    config: &'a crate::store::ConfigSnapshot,
+    app: &AppRecord,
+    label: &str,
+    version: &str,
+) -> Result<&'a ChannelRecord, ApiError> {
+    rollout_core::Version::parse(version)
+        .map_err(|e| ApiError::Invalid(format!("version {version:?}: {e}")))?;
+    config
+        .channels
+        .iter()
+        .find(|c| c.app_id == app.id && c.name == label)
+        .ok_or_else(|| ApiError::NotFound(format!("channel {label} not found")))
+}
+
+fn floor_json(record: &crate::store::FloorRecord) -> api::ChannelFloor {
+    api::ChannelFloor {
+        app_id: record.app_id.clone(),
+        channel: record.channel.clone(),
+        arch: record.arch.clone(),
+        version: record.version.clone(),
+        reason: record.reason.clone(),
+        date_created: rfc3339(record.created_at),
+    }
+}
+
+fn blacklisted_json(record: &crate::store::BlacklistRecord) -> api::BlacklistedVersion {
+    api::BlacklistedVersion {
+        app_id: record.app_id.clone(),
+        channel: record.channel.clone(),
+        version: record.version.clone(),
+        date_created: rfc3339(record.created_at),
+    }
+}
+
+fn by_version(a: &str, b: &str) -> std::cmp::Ordering {
+    match (
+        rollout_core::Version::parse(a),
+        rollout_core::Version::parse(b),
+    ) {
+        (Ok(va), Ok(vb)) => va.cmp(&vb),
+        _ => a.cmp(b),
+    }
+}
+
+/// `GET apps/{app}/channels/{label}/floors`: the channel's floors, lowest first.
+pub(super) async fn list_floors(
+    State(state): State<AdminState>,
+    Path((app, label)): Path<(String, String)>,
+) -> ApiResult<api::ChannelFloorList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    if !config
+        .channels
+        .iter()
+        .any(|c| c.app_id == app.id && c.name == label)
+    {
+        return Err(ApiError::NotFound(format!("channel {label} not found")));
+    }
+    let mut floors: Vec<&crate::store::FloorRecord> = config
+        .floors
+        .iter()
+        .filter(|f| f.app_id == app.id && f.channel == label)
+        .collect();
+    floors.sort_by(|a, b| by_version(&a.version, &b.version).then(a.arch.cmp(&b.arch)));
+    Ok(Json(api::ChannelFloorList {
+        total: i64::try_from(floors.len()).unwrap_or(i64::MAX),
+        items: floors.into_iter().map(floor_json).collect(),
+    }))
+}
+
+/// `PUT apps/{app}/channels/{label}/floors/{version}?arch=`: makes `version` a floor of the
+/// channel (for every architecture, or for `arch`), with the body's reason. A blacklisted
+/// version cannot be a floor. A floor without a package holds its instances back (they
+/// are never offered a later version) until the package exists.
+pub(super) async fn put_floor(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, label, version)): Path<(String, String, String)>,
+    Query(query): Query<ArchQuery>,
+    Json(body): Json<api::ChannelFloor>,
+) -> ApiResult<api::ChannelFloor> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    channel_and_version(&config, &app, &label, &version)?;
+    let arch = if query.arch.trim().is_empty() {
+        String::new()
+    } else {
+        arch_of_path(&query.arch)?.as_str().to_owned()
+    };
+    let reason = body.reason.trim().to_owned();
+    if reason.len() > MAX_FLOOR_REASON || reason.chars().any(char::is_control) {
+        return Err(ApiError::Invalid(format!(
+            "the reason must be at most {MAX_FLOOR_REASON} bytes without control characters"
+        )));
+    }
+    if blacklisted(&config, &app.id, &label, &version) {
+        return Err(ApiError::Conflict(format!(
+            "version {version} is blacklisted on channel {label}: a floor cannot be blacklisted"
+        )));
+    }
+    let on_channel: Vec<&crate::store::FloorRecord> = config
+        .floors
+        .iter()
+        .filter(|f| f.app_id == app.id && f.channel == label)
+        .collect();
+    let existing = on_channel
+        .iter()
+        .find(|f| f.arch == arch && f.version == version);
+    if existing.is_none() && on_channel.len() >= MAX_FLOORS_PER_CHANNEL {
+        return Err(ApiError::Conflict(format!(
+            "channel {label} has {MAX_FLOORS_PER_CHANNEL} floors already, the most one channel has"
+        )));
+    }
+    let record = crate::store::FloorRecord {
+        app_id: app.id.clone(),
+        channel: label.clone(),
+        arch,
+        version,
+        reason,
+        created_at: existing.map_or_else(|| state.now_ms(), |f| f.created_at),
+    };
+    state.store.put_floor(&record).await?;
+    state.refreshed().await;
+    let detail = format!(
+        "floor {}{} of channel {label}: {}",
+        record.version,
+        if record.arch.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", record.arch)
+        },
+        record.reason
+    );
+    state
+        .log(&actor, "channel.floor.put", &app.id, "", detail)
+        .await;
+    Ok(Json(floor_json(&record)))
+}
+
+/// `DELETE apps/{app}/channels/{label}/floors/{version}?arch=`.
+pub(super) async fn delete_floor(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, label, version)): Path<(String, String, String)>,
+    Query(query): Query<ArchQuery>,
+) -> ApiResult<api::ChannelFloor> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    channel_and_version(&config, &app, &label, &version)?;
+    let arch = if query.arch.trim().is_empty() {
+        String::new()
+    } else {
+        arch_of_path(&query.arch)?.as_str().to_owned()
+    };
+    let record = config
+        .floors
+        .iter()
+        .find(|f| {
+            f.app_id == app.id && f.channel == label && f.arch == arch && f.version == version
+        })
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("floor {version} of channel {label} not found"))
+        })?;
+    state
+        .store
+        .delete_floor(&app.id, &label, &arch, &version)
+        .await?;
+    state.refreshed().await;
+    let detail = format!("floor {version} of channel {label}");
+    state
+        .log(&actor, "channel.floor.delete", &app.id, "", detail)
+        .await;
+    Ok(Json(floor_json(record)))
+}
+
+/// `GET apps/{app}/channels/{label}/blacklist`: the versions never offered on the channel.
+pub(super) async fn list_blacklist(
+    State(state): State<AdminState>,
+    Path((app, label)): Path<(String, String)>,
+) -> ApiResult<api::BlacklistList> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    if !config
+        .channels
+        .iter()
+        .any(|c| c.app_id == app.id && c.name == label)
+    {
+        return Err(ApiError::NotFound(format!("channel {label} not found")));
+    }
+    let mut items: Vec<&crate::store::BlacklistRecord> = config
+        .blacklist
+        .iter()
+        .filter(|b| b.app_id == app.id && b.channel == label)
+        .collect();
+    items.sort_by(|a, b| by_version(&a.version, &b.version));
+    Ok(Json(api::BlacklistList {
+        total: i64::try_from(items.len()).unwrap_or(i64::MAX),
+        items: items.into_iter().map(blacklisted_json).collect(),
+    }))
+}
+
+/// `PUT apps/{app}/channels/{label}/blacklist/{version}`: `version` is never offered on the
+/// channel. Refused while the channel points at it or it is one of the channel's floors.
+pub(super) async fn put_blacklisted(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, label, version)): Path<(String, String, String)>,
+) -> ApiResult<api::BlacklistedVersion> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    let channel = channel_and_version(&config, &app, &label, &version)?;
+    if same_version(&channel.version, &version) {
+        return Err(ApiError::Conflict(format!(
+            "channel {label} points at {version}: point it at another version first"
+        )));
+    }
+    if config
+        .floors
+        .iter()
+        .any(|f| f.app_id == app.id && f.channel == label && same_version(&f.version, &version))
+    {
+        return Err(ApiError::Conflict(format!(
+            "{version} is a floor of channel {label}: a floor cannot be blacklisted"
+        )));
+    }
+    let existing = config
+        .blacklist
+        .iter()
+        .find(|b| b.app_id == app.id && b.channel == label && b.version == version);
+    if config
+        .blacklist
+        .iter()
+        .filter(|b| b.app_id == app.id && b.channel == label)
+        .count()
+        >= MAX_FLOORS_PER_CHANNEL
+        && existing.is_none()
+    {
+        return Err(ApiError::Conflict(format!(
+            "channel {label} has {MAX_FLOORS_PER_CHANNEL} blacklisted versions already"
+        )));
+    }
+    let record = crate::store::BlacklistRecord {
+        app_id: app.id.clone(),
+        channel: label.clone(),
+        version,
+        created_at: existing.map_or_else(|| state.now_ms(), |b| b.created_at),
+    };
+    state.store.put_blacklisted(&record).await?;
+    state.refreshed().await;
+    let detail = format!("version {} blacklisted on channel {label}", record.version);
+    state
+        .log(&actor, "channel.blacklist.put", &app.id, "", detail)
+        .await;
+    Ok(Json(blacklisted_json(&record)))
+}
+
+/// `DELETE apps/{app}/channels/{label}/blacklist/{version}`.
+pub(super) async fn delete_blacklisted(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+    Path((app, label, version)): Path<(String, String, String)>,
+) -> ApiResult<api::BlacklistedVersion> {
+    let app = state.app(&app).await?;
+    let config = state.store.load_config().await?;
+    channel_and_version(&config, &app, &label, &version)?;
+    let record = config
+        .blacklist
+        .iter()
+        .find(|b| b.app_id == app.id && b.channel == label && b.version == version)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("{version} is not blacklisted on channel {label}"))
+        })?;
+    state
+        .store
+        .delete_blacklisted(&app.id, &label, &version)
+        .await?;
+    state.refreshed().await;
+    let detail = format!("version {version} off the blacklist of channel {label}");
+    state
+        .log(&actor, "channel.blacklist.delete", &app.id, "", detail)
+        .await;
+    Ok(Json(blacklisted_json(record)))
+}
+
 /// `GET public/packages`: the packages published channels point at, per app.
 pub(super) async fn public_packages(
     State(state): State<AdminState>,
@@ -607,6 +1115,12 @@ async fn put_channel(
             .map_err(|e| ApiError::Invalid(format!("version {:?}: {e}", body.version)))?;
     }
     let config = state.store.load_config().await?;
+    if blacklisted(&config, &app.id, label, &body.version) {
+        return Err(ApiError::Conflict(format!(
+            "version {} is blacklisted on channel {label}: take it off the blacklist first",
+            body.version
+        )));
+    }
     let existing = config
         .channels
         .iter()

@@ -163,6 +163,14 @@ pub fn router(state: AdminState) -> Router {
                 .delete(delete_package),
         )
         .route(
+            "/apps/{app}/packages/{version}/files",
+            get(list_package_files),
+        )
+        .route(
+            "/apps/{app}/packages/{version}/files/{name}",
+            put(put_package_file).delete(delete_package_file),
+        )
+        .route(
             "/apps/{app}/packages/{version}/arches",
             get(list_arch_packages),
         )
@@ -177,6 +185,19 @@ pub fn router(state: AdminState) -> Router {
         .route(
             "/apps/{app}/channels/{label}",
             patch(update_channel).delete(delete_channel),
+        )
+        .route("/apps/{app}/channels/{label}/floors", get(list_floors))
+        .route(
+            "/apps/{app}/channels/{label}/floors/{version}",
+            put(put_floor).delete(delete_floor),
+        )
+        .route(
+            "/apps/{app}/channels/{label}/blacklist",
+            get(list_blacklist),
+        )
+        .route(
+            "/apps/{app}/channels/{label}/blacklist/{version}",
+            put(put_blacklisted).delete(delete_blacklisted),
         )
         .route("/apps/{app}/groups", get(list_groups).post(create_group))
         .route(

@@ -220,6 +220,9 @@ mod tests {
                 created_at: 0,
             }],
             arch_packages: Vec::new(),
+            package_files: Vec::new(),
+            floors: Vec::new(),
+            blacklist: Vec::new(),
         });
         let app = snapshot.app("app").unwrap();
         snapshot.route(app, "g").unwrap()

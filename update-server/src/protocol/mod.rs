@@ -43,6 +43,9 @@ pub struct AppRequest {
     /// The instance's architecture (Flatcar's `board`, else `<os arch>`), `None` when it
     /// names none the server recognises.
     pub arch: Option<rollout_core::Arch>,
+    /// Whether the client takes several manifests in one answer (Flatcar's
+    /// `multi_manifest_ok="true"`): every floor on its way and the target at once.
+    pub multi_manifest_ok: bool,
     /// Whether the app carried a ping.
     pub ping: bool,
     /// Whether it asked for an update.
@@ -156,6 +159,9 @@ pub enum UpdateAnswer {
     NoUpdate,
     /// An update.
     Update(Box<UpdateOffer>),
+    /// For a client that takes several manifests: every floor on its way, lowest first,
+    /// then the target.
+    Manifests(Vec<UpdateOffer>),
 }
 
 /// What an instance needs to fetch and verify an update.
@@ -179,6 +185,29 @@ pub struct UpdateOffer {
     pub metadata_signature_rsa: String,
     /// Omaha `required`.
     pub required: bool,
+    /// The package's extra files, listed after the payload (`required="false"`) and
+    /// downloaded from the same codebase.
+    pub extra_files: Vec<ExtraFile>,
+    /// When the version is a floor the instance must install before later ones: why
+    /// (`is_floor="true"`, `floor_reason`).
+    pub floor_reason: Option<String>,
+    /// Whether the offer is the channel's target after floors in a multi-manifest answer
+    /// (`is_target="true"`).
+    pub is_target: bool,
+}
+
+/// An extra file of an update (`oem-qemu.gz`, `flatcar-<extension>.gz`): Flatcar's
+/// postinstall step picks the files it needs from the answer by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    /// The file name, joined to the offer's codebase.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-1 of the file.
+    pub sha1: Option<[u8; 20]>,
+    /// SHA-256 of the file.
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// A wire format of the update endpoint.
@@ -212,6 +241,7 @@ mod tests {
             version: "3510.2.0".into(),
             oem: "ami".into(),
             arch: None,
+            multi_manifest_ok: false,
             ping: true,
             update_check: true,
             events: Vec::new(),

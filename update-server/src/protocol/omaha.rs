@@ -1,8 +1,8 @@
 //! Omaha v3 XML through `omaha-proto`.
 
 use super::{
-    AppAnswer, AppRequest, ClientEvent, InvalidField, ProtocolError, UpdateAnswer, UpdateRequest,
-    WireProtocol,
+    AppAnswer, AppRequest, ClientEvent, InvalidField, ProtocolError, UpdateAnswer, UpdateOffer,
+    UpdateRequest, WireProtocol,
 };
 use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
 use omaha_proto::digest::{Sha1Digest, Sha256Digest};
@@ -48,6 +48,7 @@ impl WireProtocol for OmahaV3 {
                     app.board.as_deref(),
                     request.os.as_ref().and_then(|os| os.arch.as_deref()),
                 ),
+                multi_manifest_ok: app.multi_manifest_ok == Some(true),
                 ping: app.ping.is_some(),
                 update_check: app.update_check.is_some(),
                 events: app
@@ -121,37 +122,76 @@ fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {
             out.update_check = update.as_ref().map(|u| match u {
                 UpdateAnswer::NoUpdate => UpdateCheck::no_update(),
                 UpdateAnswer::Update(offer) => {
-                    let mut package = Package {
-                        name: offer.name.clone(),
-                        size: offer.size,
-                        required: offer.required,
-                        ..Package::default()
-                    };
-                    if let Some(sha1) = offer.sha1 {
-                        package.hash = Some(Sha1Digest(sha1).into());
+                    UpdateCheck::update([Codebase::new(&offer.codebase)], manifest(offer))
+                }
+                UpdateAnswer::Manifests(offers) => {
+                    // One codebase per manifest, in the same order: the first URL and the
+                    // first manifest (all update_engine reads) belong together.
+                    let mut manifests = offers.iter().map(manifest);
+                    match manifests.next() {
+                        Some(first) => {
+                            let mut check = UpdateCheck::update(
+                                offers.iter().map(|o| Codebase::new(&o.codebase)),
+                                first,
+                            );
+                            check.manifests.extend(manifests);
+                            check
+                        }
+                        None => UpdateCheck::no_update(),
                     }
-                    let mut action = Action {
-                        event: Some(omaha_proto::codes::ActionEvent::PostInstall),
-                        disable_payload_backoff: Some(true),
-                        ..Action::default()
-                    };
-                    if let Some(sha256) = offer.sha256 {
-                        package.hash_sha256 = Some(Sha256Digest(sha256).into());
-                        action.sha256 = Some(Sha256Digest(sha256).into());
-                    }
-                    if !offer.metadata_size.is_empty() {
-                        action.metadata_size = Some(offer.metadata_size.clone());
-                    }
-                    if !offer.metadata_signature_rsa.is_empty() {
-                        action.metadata_signature_rsa = Some(offer.metadata_signature_rsa.clone());
-                    }
-                    let manifest = Manifest::new(&offer.version)
-                        .with_package(package)
-                        .with_action(action);
-                    UpdateCheck::update([Codebase::new(&offer.codebase)], manifest)
                 }
             });
             out
         }
     }
+}
+
+/// The manifest of one offer: the payload, its extra files, the postinstall action.
+fn manifest(offer: &UpdateOffer) -> Manifest {
+    let mut package = Package {
+        name: offer.name.clone(),
+        size: offer.size,
+        required: offer.required,
+        ..Package::default()
+    };
+    if let Some(sha1) = offer.sha1 {
+        package.hash = Some(Sha1Digest(sha1).into());
+    }
+    let mut action = Action {
+        event: Some(omaha_proto::codes::ActionEvent::PostInstall),
+        disable_payload_backoff: Some(true),
+        ..Action::default()
+    };
+    if let Some(sha256) = offer.sha256 {
+        package.hash_sha256 = Some(Sha256Digest(sha256).into());
+        action.sha256 = Some(Sha256Digest(sha256).into());
+    }
+    if !offer.metadata_size.is_empty() {
+        action.metadata_size = Some(offer.metadata_size.clone());
+    }
+    if !offer.metadata_signature_rsa.is_empty() {
+        action.metadata_signature_rsa = Some(offer.metadata_signature_rsa.clone());
+    }
+    let mut manifest = Manifest::new(&offer.version).with_package(package);
+    // The extra files after the payload: update_engine reads only the
+    // first package; Flatcar's postinstall (ue-rs) picks these by name.
+    for file in &offer.extra_files {
+        manifest = manifest.with_package(Package {
+            name: file.name.clone(),
+            size: file.size,
+            required: false,
+            hash: file.sha1.map(|d| Sha1Digest(d).into()),
+            hash_sha256: file.sha256.map(|d| Sha256Digest(d).into()),
+            ..Package::default()
+        });
+    }
+    let mut manifest = manifest.with_action(action);
+    if let Some(reason) = &offer.floor_reason {
+        manifest.is_floor = Some(true);
+        manifest.floor_reason = Some(reason.clone());
+    }
+    if offer.is_target {
+        manifest.is_target = Some(true);
+    }
+    manifest
 }

@@ -16,12 +16,15 @@ pub(super) const CHUNK: usize = 500;
 
 /// The tables a backup holds, in an order that restores without breaking references.
 /// (`hawk_nonces` is left out: a nonce lives a few minutes.)
-pub(super) const BACKUP_TABLES: [&str; 14] = [
+pub(super) const BACKUP_TABLES: [&str; 17] = [
     "config_generation",
     "apps",
     "channels",
+    "channel_floors",
+    "channel_blacklist",
     "packages",
     "package_arches",
+    "package_files",
     "groups",
     "group_rollout_state",
     "grants",
@@ -458,6 +461,35 @@ macro_rules! impl_store {
                     .map(ArchPackageRecord::from_row)
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(backend)?;
+            let package_files = sqlx::query(
+                "SELECT * FROM package_files ORDER BY app_id, version, arch, name",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(PackageFileRecord::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+            let floors = sqlx::query(
+                "SELECT * FROM channel_floors ORDER BY app_id, channel, arch, version",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(FloorRecord::from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+            let blacklist =
+                sqlx::query("SELECT * FROM channel_blacklist ORDER BY app_id, channel, version")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .iter()
+                    .map(BlacklistRecord::from_row)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(backend)?;
             tx.commit().await.map_err(backend)?;
             Ok(ConfigSnapshot {
                 generation,
@@ -466,6 +498,9 @@ macro_rules! impl_store {
                 groups,
                 packages,
                 arch_packages,
+                package_files,
+                floors,
+                blacklist,
             })
         }
 
@@ -507,7 +542,10 @@ macro_rules! impl_store {
             use super::common::backend;
             let mut tx = self.pool.begin().await.map_err(backend)?;
             for statement in [
+                "DELETE FROM channel_floors WHERE app_id = $1",
+                "DELETE FROM channel_blacklist WHERE app_id = $1",
                 "DELETE FROM channels WHERE app_id = $1",
+                "DELETE FROM package_files WHERE app_id = $1",
                 "DELETE FROM package_arches WHERE app_id = $1",
                 "DELETE FROM packages WHERE app_id = $1",
                 "DELETE FROM groups WHERE app_id = $1",
@@ -669,6 +707,15 @@ macro_rules! impl_store {
         ) -> Result<(), StoreError> {
             use super::common::backend;
             let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "DELETE FROM package_files WHERE app_id = $1 AND version = $2 AND arch = $3",
+            )
+            .bind(app_id)
+            .bind(version)
+            .bind(arch)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
             let done = sqlx::query(
                 "DELETE FROM package_arches WHERE app_id = $1 AND version = $2 AND arch = $3",
             )
@@ -681,6 +728,168 @@ macro_rules! impl_store {
             if done.rows_affected() == 0 {
                 return Err(StoreError::not_found(format!(
                     "{arch} package {version} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn put_package_file(&self, file: &PackageFileRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let size = i64::try_from(file.size).map_err(|_| {
+                StoreError::Corrupt(format!("file size {} out of range", file.size))
+            })?;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO package_files (app_id, version, arch, name, size, sha1, sha256, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (app_id, version, arch, name) DO UPDATE SET size = excluded.size, \
+                 sha1 = excluded.sha1, sha256 = excluded.sha256",
+            )
+            .bind(&file.app_id)
+            .bind(&file.version)
+            .bind(&file.arch)
+            .bind(&file.name)
+            .bind(size)
+            .bind(&file.sha1)
+            .bind(&file.sha256)
+            .bind(file.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("file {} of package {} of app {}", file.name, file.version, file.app_id)
+                })
+            })?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_package_file(
+            &self,
+            app_id: &str,
+            version: &str,
+            arch: &str,
+            name: &str,
+        ) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM package_files WHERE app_id = $1 AND version = $2 AND arch = $3 \
+                 AND name = $4",
+            )
+            .bind(app_id)
+            .bind(version)
+            .bind(arch)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "file {name} of package {version} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn put_floor(&self, floor: &FloorRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO channel_floors (app_id, channel, arch, version, reason, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (app_id, channel, arch, version) DO UPDATE SET reason = excluded.reason",
+            )
+            .bind(&floor.app_id)
+            .bind(&floor.channel)
+            .bind(&floor.arch)
+            .bind(&floor.version)
+            .bind(&floor.reason)
+            .bind(floor.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("floor {} of channel {} of app {}", floor.version, floor.channel, floor.app_id)
+                })
+            })?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_floor(
+            &self,
+            app_id: &str,
+            channel: &str,
+            arch: &str,
+            version: &str,
+        ) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM channel_floors WHERE app_id = $1 AND channel = $2 AND arch = $3 \
+                 AND version = $4",
+            )
+            .bind(app_id)
+            .bind(channel)
+            .bind(arch)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "floor {version} of channel {channel} of app {app_id}"
+                )));
+            }
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn put_blacklisted(&self, entry: &BlacklistRecord) -> Result<(), StoreError> {
+            use super::common::{backend, db_err};
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query(
+                "INSERT INTO channel_blacklist (app_id, channel, version, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (app_id, channel, version) DO NOTHING",
+            )
+            .bind(&entry.app_id)
+            .bind(&entry.channel)
+            .bind(&entry.version)
+            .bind(entry.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                db_err(e, || {
+                    format!("blacklisted {} of channel {} of app {}", entry.version, entry.channel, entry.app_id)
+                })
+            })?;
+            super::common::bump_generation!(tx);
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn delete_blacklisted(
+            &self,
+            app_id: &str,
+            channel: &str,
+            version: &str,
+        ) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let done = sqlx::query(
+                "DELETE FROM channel_blacklist WHERE app_id = $1 AND channel = $2 AND version = $3",
+            )
+            .bind(app_id)
+            .bind(channel)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!(
+                    "blacklisted {version} of channel {channel} of app {app_id}"
                 )));
             }
             super::common::bump_generation!(tx);

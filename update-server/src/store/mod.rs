@@ -214,6 +214,61 @@ pub struct ArchPackageRecord {
     pub package: PackageRecord,
 }
 
+/// An extra file of a package (`oem-qemu.gz`, `flatcar-<extension>.gz`): listed after the
+/// payload in the same Omaha answer, downloaded from the same codebase (the directory of
+/// the package's URL).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PackageFileRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The package's version.
+    pub version: String,
+    /// The package's architecture: empty for the version's default package.
+    pub arch: String,
+    /// The file name (a plain file name, joined to the package's codebase).
+    pub name: String,
+    /// Size in bytes (stored as a signed 64-bit integer).
+    #[sqlx(try_from = "i64")]
+    pub size: u64,
+    /// SHA-1, standard base64 (empty when unknown).
+    pub sha1: String,
+    /// SHA-256, standard base64.
+    pub sha256: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// A floor of a channel: a version every instance below it must install before it is
+/// offered a later one.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FloorRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The architecture it holds for; empty for every architecture.
+    pub arch: String,
+    /// The version.
+    pub version: String,
+    /// Why it cannot be skipped.
+    pub reason: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// A version never offered on a channel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BlacklistRecord {
+    /// Canonical app id.
+    pub app_id: String,
+    /// The channel's name.
+    pub channel: String,
+    /// The version.
+    pub version: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
 /// A group: a set of instances (named by their `track`) following one channel under one
 /// policy.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -248,6 +303,12 @@ pub struct ConfigSnapshot {
     pub packages: Vec<PackageRecord>,
     /// All packages of named architectures.
     pub arch_packages: Vec<ArchPackageRecord>,
+    /// All packages' extra files.
+    pub package_files: Vec<PackageFileRecord>,
+    /// All channels' floors.
+    pub floors: Vec<FloorRecord>,
+    /// All channels' blacklisted versions.
+    pub blacklist: Vec<BlacklistRecord>,
 }
 
 /// One instance (a machine running an app) as the server last saw it.
@@ -619,12 +680,44 @@ pub trait Store: Send + Sync + 'static {
     /// and architecture). [`StoreError::MissingReference`] when the version has no default
     /// package.
     async fn put_arch_package(&self, package: &ArchPackageRecord) -> Result<(), StoreError>;
-    /// Deletes a version's package for architecture `arch`.
+    /// Deletes a version's package for architecture `arch`, with its extra files.
     async fn delete_arch_package(
         &self,
         app_id: &str,
         version: &str,
         arch: &str,
+    ) -> Result<(), StoreError>;
+    /// Creates or replaces an extra file of a package (by app id, version, architecture
+    /// and name). [`StoreError::MissingReference`] when the version has no default package.
+    async fn put_package_file(&self, file: &PackageFileRecord) -> Result<(), StoreError>;
+    /// Creates or replaces a floor of a channel (by app id, channel, architecture and
+    /// version). [`StoreError::MissingReference`] when the channel does not exist.
+    async fn put_floor(&self, floor: &FloorRecord) -> Result<(), StoreError>;
+    /// Deletes a floor of a channel.
+    async fn delete_floor(
+        &self,
+        app_id: &str,
+        channel: &str,
+        arch: &str,
+        version: &str,
+    ) -> Result<(), StoreError>;
+    /// Blacklists a version on a channel (again: no change).
+    /// [`StoreError::MissingReference`] when the channel does not exist.
+    async fn put_blacklisted(&self, entry: &BlacklistRecord) -> Result<(), StoreError>;
+    /// Takes a version off a channel's blacklist.
+    async fn delete_blacklisted(
+        &self,
+        app_id: &str,
+        channel: &str,
+        version: &str,
+    ) -> Result<(), StoreError>;
+    /// Deletes an extra file of a package.
+    async fn delete_package_file(
+        &self,
+        app_id: &str,
+        version: &str,
+        arch: &str,
+        name: &str,
     ) -> Result<(), StoreError>;
 
     /// Creates a group. [`StoreError::Conflict`] when the id exists in the app.

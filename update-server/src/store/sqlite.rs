@@ -7,10 +7,11 @@
 
 use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes};
 use super::{
-    ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, ChannelRecord, ConfigSnapshot,
-    GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord, InstanceFilter, InstanceRecord,
-    PackageRecord, RollupDelta, RollupKind, RollupPoint, SchemaStatus, Sighting, StatusCount,
-    Store, StoreError, StoreTimeouts, UpstreamRecord, UserRecord, VersionCount, WriteTx,
+    ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
+    ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
+    InstanceFilter, InstanceRecord, PackageFileRecord, PackageRecord, RollupDelta, RollupKind,
+    RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError, StoreTimeouts,
+    UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
