@@ -171,6 +171,10 @@ pub enum HashValue<D> {
     Digest(D),
     /// Text that is not a digest of this kind, written back verbatim (escaped).
     Unrecognized(String),
+    /// A digest written in standard base64 even where the attribute's canonical form is
+    /// hex (`hash_sha256`, which go-omaha-based updaters compare as base64). Decoding reads
+    /// it back as [`HashValue::Digest`].
+    Base64(D),
 }
 
 impl<D: Digest> HashValue<D> {
@@ -184,7 +188,7 @@ impl<D: Digest> HashValue<D> {
     #[must_use]
     pub fn digest(&self) -> Option<&D> {
         match self {
-            Self::Digest(d) => Some(d),
+            Self::Digest(d) | Self::Base64(d) => Some(d),
             Self::Unrecognized(_) => None,
         }
     }

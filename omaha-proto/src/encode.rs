@@ -155,7 +155,7 @@ impl W<'_> {
     fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
         match value {
             None => {}
-            Some(HashValue::Digest(d)) => {
+            Some(HashValue::Digest(d) | HashValue::Base64(d)) => {
                 self.attr_name(name);
                 push_base64(self.0, d.as_bytes());
                 self.0.push(b'"');
@@ -172,6 +172,7 @@ impl W<'_> {
                 push_hex(self.0, d.as_bytes());
                 self.0.push(b'"');
             }
+            Some(HashValue::Base64(_)) => self.base64_hash(name, value),
             Some(HashValue::Unrecognized(text)) => self.attr(name, text),
         }
     }
@@ -525,6 +526,47 @@ fn action(w: &mut W<'_>, a: &response::Action) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hash_sha256_is_hex_unless_base64_is_asked_for() {
+        use crate::digest::Sha256Digest;
+        use crate::response::{App, Codebase, Manifest, Package, UpdateCheck};
+        let digest = Sha256Digest(*b"0123456789abcdef0123456789abcdef");
+        let answer = |value: HashValue<Sha256Digest>| {
+            let package = Package {
+                name: "oem-qemu.gz".into(),
+                size: 4,
+                hash_sha256: Some(value),
+                ..Package::default()
+            };
+            let check = UpdateCheck::update(
+                [Codebase::new("https://h/1.0.0/")],
+                Manifest::new("1.0.0").with_package(package),
+            );
+            let mut response = Response::new("test");
+            response
+                .apps
+                .push(App::ok("{e96281a6-d1af-4bde-9a0a-97b76e56dc57}").with_update_check(check));
+            response.encode()
+        };
+        let hex = "3031323334353637383961626364656630313233343536373839616263646566";
+        let base64 = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+        for (value, text) in [
+            (HashValue::Digest(digest), hex),
+            (HashValue::Base64(digest), base64),
+        ] {
+            let bytes = answer(value);
+            let xml = String::from_utf8(bytes.clone()).unwrap();
+            assert!(xml.contains(&format!("hash_sha256=\"{text}\"")), "{xml}");
+            // Either way it reads back as the same digest.
+            let decoded = Response::decode(&bytes).unwrap();
+            let check = decoded.apps[0].update_check.as_ref().unwrap();
+            assert_eq!(
+                check.manifests[0].packages[0].hash_sha256,
+                Some(HashValue::Digest(digest))
+            );
+        }
+    }
 
     #[test]
     fn escaping_covers_markup_quotes_and_controls() {

@@ -107,6 +107,12 @@ pub struct App {
     pub label: String,
     /// Free text.
     pub description: String,
+    /// Extension: how update answers write `hash_sha256`, `hex` (the default: Nebraska and
+    /// Flatcar's postinstall read hex) or `base64` (updaters built on go-omaha compare it as
+    /// base64). Sent only when `base64`; on create, empty means `hex`; on update, empty
+    /// keeps the current choice.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub hash_sha256: String,
 }
 
 /// A list of apps.

@@ -173,10 +173,16 @@ impl Snapshot {
                 .remove(&(app.to_owned(), version.to_owned(), arch.to_owned()))
                 .unwrap_or_default()
         };
+        let base64 = |apps: &HashMap<String, AppEntry>, app: &str| {
+            apps.get(app)
+                .and_then(|a| a.record.as_ref())
+                .is_some_and(|a| a.hash_sha256 == "base64")
+        };
         for record in config.packages {
             let extra = files_of(&record.app_id, &record.version, "");
+            let base64 = base64(&apps, &record.app_id);
             if let Some(app) = apps.get_mut(&record.app_id) {
-                let entry = package_entry(record, extra);
+                let entry = package_entry(record, extra, base64);
                 app.packages
                     .insert(entry.record.version.clone(), Arc::new(entry));
             }
@@ -187,10 +193,11 @@ impl Snapshot {
                 &record.package.version,
                 &record.arch,
             );
+            let base64 = base64(&apps, &record.package.app_id);
             if let Some(app) = apps.get_mut(&record.package.app_id) {
                 let key = (record.package.version.clone(), record.arch);
                 app.arch_packages
-                    .insert(key, Arc::new(package_entry(record.package, extra)));
+                    .insert(key, Arc::new(package_entry(record.package, extra, base64)));
             }
         }
         for record in config.groups {
@@ -374,7 +381,11 @@ fn extra_file(record: &PackageFileRecord) -> ExtraFile {
     }
 }
 
-fn package_entry(record: PackageRecord, extra_files: Vec<ExtraFile>) -> PackageEntry {
+fn package_entry(
+    record: PackageRecord,
+    extra_files: Vec<ExtraFile>,
+    sha256_base64: bool,
+) -> PackageEntry {
     let b64 = base64::engine::general_purpose::STANDARD;
     let sha1: Option<[u8; 20]> = b64
         .decode(&record.sha1)
@@ -398,6 +409,7 @@ fn package_entry(record: PackageRecord, extra_files: Vec<ExtraFile>) -> PackageE
         extra_files,
         floor_reason: None,
         is_target: false,
+        sha256_base64,
     };
     let package = Version::parse(&record.version).ok().map(|version| Package {
         version,

@@ -373,6 +373,7 @@ async fn ensure_app(
         id: app_id.to_owned(),
         label: app_id.to_owned(),
         description: format!("synced from upstream {} ({})", upstream.id, upstream.url),
+        hash_sha256: "hex".into(),
         created_at: state.now_ms(),
     };
     match state.store.create_app(&app).await {

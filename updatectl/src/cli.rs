@@ -340,6 +340,10 @@ pub enum AppCommand {
         /// Description.
         #[arg(long, default_value = "")]
         description: String,
+        /// How update answers write `hash_sha256`: `hex` (the default; Flatcar's
+        /// postinstall, Nebraska) or `base64` (updaters built on go-omaha).
+        #[arg(long, value_parser = ["hex", "base64"])]
+        hash_sha256: Option<String>,
     },
     /// Change an application's label and description.
     Update {
@@ -352,6 +356,10 @@ pub enum AppCommand {
         /// Description.
         #[arg(long)]
         description: String,
+        /// How update answers write `hash_sha256`: `hex` or `base64` (unchanged when
+        /// omitted).
+        #[arg(long, value_parser = ["hex", "base64"])]
+        hash_sha256: Option<String>,
     },
     /// Delete an application.
     Delete {

@@ -226,11 +226,13 @@ pub async fn app(client: &Client, command: AppCommand) -> Result<Output, Error> 
             app_id,
             label,
             description,
+            hash_sha256,
         } => {
             let body = App {
                 id: app_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
                 label,
                 description,
+                hash_sha256: hash_sha256.unwrap_or_default(),
             };
             let app: App = client
                 .call(Method::POST, &["apps"], &[], Some(&body))
@@ -244,11 +246,13 @@ pub async fn app(client: &Client, command: AppCommand) -> Result<Output, Error> 
             app_id,
             label,
             description,
+            hash_sha256,
         } => {
             let body = App {
                 id: String::new(),
                 label,
                 description,
+                hash_sha256: hash_sha256.unwrap_or_default(),
             };
             let app: App = client
                 .call(Method::PATCH, &["apps", &app_id], &[], Some(&body))

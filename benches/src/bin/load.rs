@@ -263,6 +263,7 @@ async fn populate(store: &dyn Store) -> anyhow::Result<()> {
             id: APP_ID.into(),
             label: "load".into(),
             description: String::new(),
+            hash_sha256: "hex".into(),
             created_at: 0,
         })
         .await?;

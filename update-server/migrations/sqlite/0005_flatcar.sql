@@ -1,4 +1,4 @@
--- Flatcar fleets: packages per architecture, extra files, floors and blacklists.
+-- Flatcar fleets: packages per architecture, extra files, floors, blacklists, hash_sha256.
 
 -- A version's packages for named architectures (arm64, say). The version's row in
 -- packages is its default package, served to every architecture without a row here.
@@ -58,3 +58,7 @@ CREATE TABLE channel_blacklist (
     PRIMARY KEY (app_id, channel, version),
     FOREIGN KEY (app_id, channel) REFERENCES channels (app_id, name) ON DELETE CASCADE
 );
+
+-- How an app's update answers write hash_sha256: 'hex' (Nebraska, Flatcar's postinstall)
+-- or 'base64' (updaters built on go-omaha, which compare it as base64).
+ALTER TABLE apps ADD COLUMN hash_sha256 TEXT NOT NULL DEFAULT 'hex';

@@ -18,6 +18,26 @@ fn app_json(record: &AppRecord) -> api::App {
         id: record.id.clone(),
         label: record.label.clone(),
         description: record.description.clone(),
+        hash_sha256: if record.hash_sha256 == HASH_BASE64 {
+            HASH_BASE64.to_owned()
+        } else {
+            String::new()
+        },
+    }
+}
+
+const HASH_HEX: &str = "hex";
+const HASH_BASE64: &str = "base64";
+
+/// The `hashSha256` of an app body: `hex` or `base64`; empty gives `current`.
+fn hash_sha256_of(body: &str, current: &str) -> Result<String, ApiError> {
+    match body.trim() {
+        "" => Ok(current.to_owned()),
+        HASH_HEX => Ok(HASH_HEX.to_owned()),
+        HASH_BASE64 => Ok(HASH_BASE64.to_owned()),
+        other => Err(ApiError::Invalid(format!(
+            "hashSha256 {other:?} must be \"hex\" or \"base64\""
+        ))),
     }
 }
 
@@ -40,6 +60,7 @@ pub(super) async fn create_app(
     };
     let record = AppRecord {
         id,
+        hash_sha256: hash_sha256_of(&body.hash_sha256, HASH_HEX)?,
         label: body.label,
         description: body.description,
         created_at: state.now_ms(),
@@ -67,6 +88,7 @@ pub(super) async fn update_app(
     Json(body): Json<api::App>,
 ) -> ApiResult<api::App> {
     let mut record = state.app(&app).await?;
+    record.hash_sha256 = hash_sha256_of(&body.hash_sha256, &record.hash_sha256)?;
     record.label = body.label;
     record.description = body.description;
     state.store.update_app(&record).await?;

@@ -187,6 +187,7 @@ mod tests {
                 id: "app".into(),
                 label: "App".into(),
                 description: String::new(),
+                hash_sha256: "hex".into(),
                 created_at: 0,
             }],
             channels: vec![ChannelRecord {

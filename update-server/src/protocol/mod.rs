@@ -194,6 +194,9 @@ pub struct UpdateOffer {
     /// Whether the offer is the channel's target after floors in a multi-manifest answer
     /// (`is_target="true"`).
     pub is_target: bool,
+    /// Whether `hash_sha256` (of the payload and the extra files) is written in base64
+    /// rather than hex (the app's choice, for updaters built on go-omaha).
+    pub sha256_base64: bool,
 }
 
 /// An extra file of an update (`oem-qemu.gz`, `flatcar-<extension>.gz`): Flatcar's

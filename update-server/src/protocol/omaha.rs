@@ -5,7 +5,7 @@ use super::{
     UpdateRequest, WireProtocol,
 };
 use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
-use omaha_proto::digest::{Sha1Digest, Sha256Digest};
+use omaha_proto::digest::{HashValue, Sha1Digest, Sha256Digest};
 use omaha_proto::response::{self, Action, Codebase, Manifest, Package, UpdateCheck};
 use omaha_proto::{Request, Response};
 
@@ -162,8 +162,17 @@ fn manifest(offer: &UpdateOffer) -> Manifest {
         disable_payload_backoff: Some(true),
         ..Action::default()
     };
+    // `hash_sha256` in hex, or in base64 when the app asks for it; the action's `sha256`
+    // (what update_engine checks) is always base64.
+    let hash_sha256 = |d: [u8; 32]| {
+        if offer.sha256_base64 {
+            HashValue::Base64(Sha256Digest(d))
+        } else {
+            HashValue::Digest(Sha256Digest(d))
+        }
+    };
     if let Some(sha256) = offer.sha256 {
-        package.hash_sha256 = Some(Sha256Digest(sha256).into());
+        package.hash_sha256 = Some(hash_sha256(sha256));
         action.sha256 = Some(Sha256Digest(sha256).into());
     }
     if !offer.metadata_size.is_empty() {
@@ -181,7 +190,7 @@ fn manifest(offer: &UpdateOffer) -> Manifest {
             size: file.size,
             required: false,
             hash: file.sha1.map(|d| Sha1Digest(d).into()),
-            hash_sha256: file.sha256.map(|d| Sha256Digest(d).into()),
+            hash_sha256: file.sha256.map(hash_sha256),
             ..Package::default()
         });
     }

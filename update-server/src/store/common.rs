@@ -508,11 +508,13 @@ macro_rules! impl_store {
             use super::common::{backend, db_err};
             let mut tx = self.pool.begin().await.map_err(backend)?;
             sqlx::query(
-                "INSERT INTO apps (id, label, description, created_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO apps (id, label, description, hash_sha256, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&app.id)
             .bind(&app.label)
             .bind(&app.description)
+            .bind(&app.hash_sha256)
             .bind(app.created_at)
             .execute(&mut *tx)
             .await
@@ -524,10 +526,13 @@ macro_rules! impl_store {
         async fn update_app(&self, app: &AppRecord) -> Result<(), StoreError> {
             use super::common::backend;
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            let done = sqlx::query("UPDATE apps SET label = $2, description = $3 WHERE id = $1")
+            let done = sqlx::query(
+                "UPDATE apps SET label = $2, description = $3, hash_sha256 = $4 WHERE id = $1",
+            )
                 .bind(&app.id)
                 .bind(&app.label)
                 .bind(&app.description)
+                .bind(&app.hash_sha256)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;

@@ -151,6 +151,8 @@ pub struct AppRecord {
     pub label: String,
     /// Free text.
     pub description: String,
+    /// How update answers write `hash_sha256`: `hex` (the default) or `base64`.
+    pub hash_sha256: String,
     /// Creation time, unix ms.
     pub created_at: i64,
 }

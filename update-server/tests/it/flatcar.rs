@@ -744,3 +744,105 @@ async fn floors_and_blacklists_postgres() {
         floors_and_blacklists(s).await;
     }
 }
+
+/// The raw XML answer to an update check of `machine` on 1.0.0.
+async fn answer(s: &TestServer, machine: &str) -> String {
+    s.post_raw(check_request(machine, "1.0.0").encode()).await.1
+}
+
+async fn hash_sha256_is_written_as_the_app_asks(s: TestServer) {
+    let app = format!("/_ah/api/update/v1/apps/{APP}");
+    let oem = b"oem file".to_vec();
+    let (status, body) = s
+        .api(
+            "PUT",
+            &format!("{app}/packages/1.1.0/files/oem-qemu.gz"),
+            Some(sums(&oem)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    s.move_channel("1.1.0").await;
+    // The payload of every test package is "hello".
+    let payload_b64 = BASE64.encode(sha2::Sha256::digest(b"hello"));
+    let payload_hex = hex(&sha2::Sha256::digest(b"hello"));
+    let oem_b64 = BASE64.encode(sha2::Sha256::digest(&oem));
+    let oem_hex = hex(&sha2::Sha256::digest(&oem));
+
+    // Hex by default.
+    let xml = answer(&s, "hash-1").await;
+    assert!(
+        xml.contains(&format!("hash_sha256=\"{payload_hex}\"")),
+        "{xml}"
+    );
+    assert!(xml.contains(&format!("hash_sha256=\"{oem_hex}\"")), "{xml}");
+    assert!(xml.contains(&format!("sha256=\"{payload_b64}\"")), "{xml}");
+    let (_, body) = s.api("GET", &app, None).await;
+    assert!(body.get("hashSha256").is_none(), "{body}");
+
+    // Base64 when the app asks for it; the action's sha256 is base64 either way.
+    let (status, body) = s
+        .api(
+            "PATCH",
+            &app,
+            Some(json!({"label": "Flatcar", "hashSha256": "base64"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hashSha256"], "base64");
+    let xml = answer(&s, "hash-2").await;
+    assert!(
+        xml.contains(&format!("hash_sha256=\"{payload_b64}\"")),
+        "{xml}"
+    );
+    assert!(xml.contains(&format!("hash_sha256=\"{oem_b64}\"")), "{xml}");
+    assert!(xml.contains(&format!(" sha256=\"{payload_b64}\"")), "{xml}");
+    assert!(!xml.contains(&payload_hex), "{xml}");
+
+    // An update without the field keeps the choice; anything but hex or base64 is refused.
+    let (status, _) = s
+        .api("PATCH", &app, Some(json!({"label": "Flatcar OS"})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = s.api("GET", &app, None).await;
+    assert_eq!(body["hashSha256"], "base64", "{body}");
+    let (status, body) = s
+        .api(
+            "PATCH",
+            &app,
+            Some(json!({"label": "x", "hashSha256": "b64"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = s
+        .api(
+            "POST",
+            "/_ah/api/update/v1/apps",
+            Some(json!({"label": "y", "hashSha256": "HEX!"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = s
+        .api(
+            "PATCH",
+            &app,
+            Some(json!({"label": "Flatcar", "hashSha256": "hex"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let xml = answer(&s, "hash-3").await;
+    assert!(xml.contains(&format!("hash_sha256=\"{oem_hex}\"")), "{xml}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn hash_sha256_is_written_as_the_app_asks_sqlite() {
+    hash_sha256_is_written_as_the_app_asks(TestServer::start_sqlite(GroupPolicy::default()).await)
+        .await;
+}
+
+#[tokio::test]
+async fn hash_sha256_is_written_as_the_app_asks_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        hash_sha256_is_written_as_the_app_asks(s).await;
+    }
+}

@@ -64,6 +64,7 @@ fn app(id: &str) -> AppRecord {
         id: id.into(),
         label: "Flatcar".into(),
         description: "the OS".into(),
+        hash_sha256: "hex".into(),
         created_at: 1_000,
     }
 }

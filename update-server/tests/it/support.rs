@@ -94,6 +94,7 @@ pub async fn populate(
             id: APP.into(),
             label: "Flatcar".into(),
             description: String::new(),
+            hash_sha256: "hex".into(),
             created_at: 0,
         })
         .await

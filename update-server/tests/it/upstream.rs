@@ -93,6 +93,7 @@ async fn upstream_data(dir: &Path) {
             id: OTHER_APP.into(),
             label: "Other".into(),
             description: String::new(),
+            hash_sha256: "hex".into(),
             created_at: 0,
         })
         .await
@@ -126,6 +127,7 @@ async fn sync_on_demand_copies_published_channels_and_keeps_local_ones() {
                 id: APP.into(),
                 label: "Flatcar".into(),
                 description: String::new(),
+                hash_sha256: "hex".into(),
                 created_at: 0,
             })
             .await

@@ -277,6 +277,7 @@ async fn populate(store: &dyn Store, payload_url: &str, payload: &[u8]) {
             id: APP.into(),
             label: "Test app".into(),
             description: String::new(),
+            hash_sha256: "hex".into(),
             created_at: 0,
         })
         .await
