@@ -437,6 +437,46 @@ async fn app_page(
             },
             checked = if c.record.publish { " checked" } else { "" },
         );
+        if !c.floors.is_empty() || !c.blacklist.is_empty() {
+            let mut floors: Vec<_> = c.floors.iter().collect();
+            floors.sort_by(|a, b| a.1.version.cmp(&b.1.version).then(a.0.cmp(&b.0)));
+            let floors = floors
+                .iter()
+                .map(|(arch, f)| {
+                    format!(
+                        "{}{}{}",
+                        esc(&f.version.to_string()),
+                        if arch.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", esc(arch))
+                        },
+                        if f.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", esc(&f.reason))
+                        }
+                    )
+                })
+                .collect::<Vec<_>>();
+            let mut blacklist = c.blacklist.clone();
+            blacklist.sort();
+            let blacklist: Vec<String> = blacklist.iter().map(|v| esc(&v.to_string())).collect();
+            let _ = write!(
+                channel_rows,
+                r#"<tr class="sub"><td></td><td colspan="4"><span class="muted">Floors (installed on the way, never skipped):</span> {floors} · <span class="muted">Never offered:</span> {blacklist}</td></tr>"#,
+                floors = if floors.is_empty() {
+                    "none".to_owned()
+                } else {
+                    floors.join("; ")
+                },
+                blacklist = if blacklist.is_empty() {
+                    "none".to_owned()
+                } else {
+                    blacklist.join(", ")
+                },
+            );
+        }
     }
     if channels.is_empty() {
         channel_rows = empty_row(5, "No channels.");
@@ -523,6 +563,44 @@ async fn app_page(
             },
             html::time(p.record.created_at),
         );
+        // The version's packages for named architectures and every package's extra files.
+        let mut extras: Vec<String> = Vec::new();
+        let files = |offer: &crate::protocol::UpdateOffer| {
+            offer
+                .extra_files
+                .iter()
+                .map(|f| format!("<code>{}</code> ({} bytes)", esc(&f.name), f.size))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !p.offer.extra_files.is_empty() {
+            extras.push(format!("files: {}", files(&p.offer)));
+        }
+        let mut arches: Vec<_> = entry
+            .arch_packages
+            .iter()
+            .filter(|((version, _), _)| *version == p.record.version)
+            .collect();
+        arches.sort_by(|a, b| a.0.1.cmp(&b.0.1));
+        for ((_, arch), package) in arches {
+            extras.push(format!(
+                "{}: <code>{}</code>{}",
+                esc(arch),
+                esc(&package.record.url),
+                if package.offer.extra_files.is_empty() {
+                    String::new()
+                } else {
+                    format!(", files: {}", files(&package.offer))
+                }
+            ));
+        }
+        if !extras.is_empty() {
+            let _ = write!(
+                package_rows,
+                r#"<tr class="sub"><td></td><td colspan="3">{}</td></tr>"#,
+                extras.join("<br>")
+            );
+        }
     }
     if packages.is_empty() {
         package_rows = empty_row(4, "No packages.");

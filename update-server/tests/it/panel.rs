@@ -971,3 +971,54 @@ async fn failed_instances_show_their_error_name_and_retry_delay() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_app_page_shows_architectures_files_floors_and_the_blacklist() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let v1 = format!("/_ah/api/update/v1/apps/{APP}");
+    let sha256 = "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=";
+    let calls = [
+        (
+            "PUT",
+            format!("{v1}/packages/1.1.0/arches/arm64"),
+            Some(serde_json::json!({
+                "url": "https://pkg.example.test/arm64/1.1.0/update.gz",
+                "size": "5",
+                "sha256Sum": sha256,
+            })),
+        ),
+        (
+            "PUT",
+            format!("{v1}/packages/1.1.0/files/oem-qemu.gz"),
+            Some(serde_json::json!({"size": "7", "sha256Sum": sha256})),
+        ),
+        (
+            "PUT",
+            format!("{v1}/packages/1.1.0/files/oem-azure.gz?arch=arm64"),
+            Some(serde_json::json!({"size": "9", "sha256Sum": sha256})),
+        ),
+        (
+            "PUT",
+            format!("{v1}/channels/stable/floors/1.0.5"),
+            Some(serde_json::json!({"reason": "disk <layout> migration"})),
+        ),
+        ("PUT", format!("{v1}/channels/stable/blacklist/1.0.7"), None),
+    ];
+    for (method, path, body) in calls {
+        let (status, answer) = s.api(method, &path, body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    let app = b.get(&format!("/apps/{APP}")).await;
+    assert_eq!(app.status, 200);
+    for text in [
+        "files: <code>oem-qemu.gz</code> (7 bytes)",
+        "arm64: <code>https://pkg.example.test/arm64/1.1.0/update.gz</code>, files: <code>oem-azure.gz</code> (9 bytes)",
+        "1.0.5: disk &lt;layout&gt; migration",
+        "<span class=\"muted\">Never offered:</span> 1.0.7",
+    ] {
+        assert!(app.body.contains(text), "{text}: {}", app.body);
+    }
+    s.stop().await;
+}
