@@ -90,6 +90,29 @@ pub struct UpdateInfo {
     pub sha256: Sha256Digest,
     /// The SHA-1 of the payload (`package@hash`), informational only.
     pub sha1: Option<Sha1Digest>,
+    /// The update's extra files (the packages after the payload, such as Flatcar's
+    /// `oem-<id>.gz`), for an install hook that needs some of them. Not downloaded by the
+    /// SDK.
+    pub extra_files: Vec<ExtraFile>,
+    /// When the version is a floor (`is_floor`), to be installed before later versions:
+    /// the server's reason (empty when it gave none). The SDK installs it like any update;
+    /// the next check offers the next step.
+    pub floor_reason: Option<String>,
+}
+
+/// An extra file of an update (a `<package>` after the payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraFile {
+    /// The file name (`package@name`).
+    pub name: String,
+    /// The full download URL: the codebase followed by the name.
+    pub url: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its SHA-256 (`hash_sha256`, hex or base64), when given.
+    pub sha256: Option<Sha256Digest>,
+    /// Its SHA-1 (`hash`), when given.
+    pub sha1: Option<Sha1Digest>,
 }
 
 /// What an update-check response says.
@@ -203,6 +226,19 @@ fn update_info(check: &omaha_proto::response::UpdateCheck) -> Result<UpdateInfo,
     let sha256 = from_action
         .or(from_package)
         .ok_or_else(|| invalid("an update without a SHA-256 of the payload"))?;
+    let extra_files = manifest
+        .packages
+        .iter()
+        .skip(1)
+        .filter(|p| !p.name.is_empty() && !p.name.contains('/') && p.name != "..")
+        .map(|p| ExtraFile {
+            name: p.name.clone(),
+            url: format!("{codebase}{}", p.name),
+            size: p.size,
+            sha256: p.hash_sha256.as_ref().and_then(|h| h.digest().copied()),
+            sha1: p.hash.as_ref().and_then(|h| h.digest().copied()),
+        })
+        .collect();
     Ok(UpdateInfo {
         version: manifest.version.clone(),
         package_name: package.name.clone(),
@@ -210,6 +246,9 @@ fn update_info(check: &omaha_proto::response::UpdateCheck) -> Result<UpdateInfo,
         size: package.size,
         sha256,
         sha1: package.hash.as_ref().and_then(|h| h.digest().copied()),
+        extra_files,
+        floor_reason: (manifest.is_floor == Some(true))
+            .then(|| manifest.floor_reason.clone().unwrap_or_default()),
     })
 }
 
@@ -489,6 +528,49 @@ mod tests {
         assert_eq!(info.url, "http://127.0.0.1:1/pkg/1.1.0/update.gz");
         assert_eq!(info.size, 4);
         assert_eq!(info.version, "1.1.0");
+    }
+
+    #[test]
+    fn extra_files_and_a_floor_are_reported() {
+        let mut response = update_response(APP);
+        let check = response.apps[0].update_check.as_mut().unwrap();
+        let manifest = &mut check.manifests[0];
+        manifest.is_floor = Some(true);
+        manifest.floor_reason = Some("partition migration".into());
+        manifest.packages.push(Package {
+            name: "oem-qemu.gz".into(),
+            size: 7,
+            hash_sha256: Some(omaha_proto::digest::HashValue::Digest(Sha256Digest(
+                [7; 32],
+            ))),
+            ..Package::default()
+        });
+        manifest.packages.push(Package {
+            name: "../escape".into(),
+            size: 1,
+            ..Package::default()
+        });
+        let CheckResult::Update(info) = interpret_check(&response, APP).unwrap().result else {
+            panic!("expected an update")
+        };
+        assert_eq!(info.floor_reason.as_deref(), Some("partition migration"));
+        assert_eq!(
+            info.extra_files,
+            vec![ExtraFile {
+                name: "oem-qemu.gz".into(),
+                url: "http://127.0.0.1:1/pkg/1.1.0/oem-qemu.gz".into(),
+                size: 7,
+                sha256: Some(Sha256Digest([7; 32])),
+                sha1: None,
+            }]
+        );
+        let CheckResult::Update(plain) =
+            interpret_check(&update_response(APP), APP).unwrap().result
+        else {
+            panic!("expected an update")
+        };
+        assert_eq!(plain.floor_reason, None);
+        assert!(plain.extra_files.is_empty());
     }
 
     #[test]

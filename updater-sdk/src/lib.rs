@@ -99,7 +99,7 @@ pub mod hooks;
 pub mod state;
 mod updater;
 
-pub use crate::core::UpdateInfo;
+pub use crate::core::{ExtraFile, UpdateInfo};
 pub use async_trait::async_trait;
 pub use client::HttpOptions;
 pub use error::{Error, HookError};
