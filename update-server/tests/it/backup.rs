@@ -20,6 +20,10 @@ struct Contents {
     channels: Vec<ChannelRecord>,
     groups: Vec<GroupRecord>,
     packages: Vec<PackageRecord>,
+    arch_packages: Vec<update_server::store::ArchPackageRecord>,
+    package_files: Vec<update_server::store::PackageFileRecord>,
+    floors: Vec<update_server::store::FloorRecord>,
+    blacklist: Vec<update_server::store::BlacklistRecord>,
     users: Vec<UserRecord>,
     upstreams: Vec<UpstreamRecord>,
     instances: Vec<InstanceRecord>,
@@ -39,6 +43,10 @@ async fn contents(store: &dyn Store) -> Contents {
         channels: config.channels,
         groups: config.groups,
         packages: config.packages,
+        arch_packages: config.arch_packages,
+        package_files: config.package_files,
+        floors: config.floors,
+        blacklist: config.blacklist,
         users: store.users().await.unwrap(),
         upstreams: store.upstreams().await.unwrap(),
         instances,
@@ -71,6 +79,33 @@ async fn fill(s: &TestServer) -> String {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // A package for arm64, an extra file, a floor and a blacklisted version.
+    let sha256 = uploaded["sha256Sum"].clone();
+    for (path, body) in [
+        (
+            format!("{V1}/apps/{APP}/packages/1.2.0/arches/arm64"),
+            Some(serde_json::json!({
+                "url": "https://pkg.example.test/arm64/1.2.0/update.gz",
+                "size": "7",
+                "sha256Sum": sha256,
+            })),
+        ),
+        (
+            format!("{V1}/apps/{APP}/packages/1.2.0/files/oem-qemu.gz?arch=arm64"),
+            Some(serde_json::json!({"size": "9", "sha256Sum": sha256})),
+        ),
+        (
+            format!("{V1}/apps/{APP}/channels/stable/floors/1.0.5"),
+            Some(serde_json::json!({"reason": "migration"})),
+        ),
+        (
+            format!("{V1}/apps/{APP}/channels/stable/blacklist/1.0.7"),
+            None,
+        ),
+    ] {
+        let (status, answer) = s.api("PUT", &path, body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
     let (status, user) = s
         .api(
             "POST",
@@ -212,6 +247,11 @@ async fn a_backup_taken_while_serving_restores_into_a_fresh_data_directory() {
     assert_eq!(restored_contents.channels, before_traffic.channels);
     assert_eq!(restored_contents.groups, before_traffic.groups);
     assert_eq!(restored_contents.packages, before_traffic.packages);
+    assert_eq!(restored_contents.arch_packages, before_traffic.arch_packages);
+    assert_eq!(restored_contents.package_files, before_traffic.package_files);
+    assert_eq!(restored_contents.floors, before_traffic.floors);
+    assert_eq!(restored_contents.blacklist, before_traffic.blacklist);
+    assert_eq!(restored_contents.floors.len(), 1);
     assert_eq!(restored_contents.users, before_traffic.users);
     assert_eq!(restored_contents.upstreams, before_traffic.upstreams);
     for i in 0..5 {
