@@ -82,6 +82,15 @@ impl StoreOp {
     }
 }
 
+/// Which path made round trips to the store (`update_server_store_round_trips_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoundTrips {
+    /// The writer's transactions (events, grants, decisions under the group's lock).
+    Writer,
+    /// The write-behind flushes of "last seen" and counters.
+    WriteBehind,
+}
+
 /// Which batches are measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BatchKind {
@@ -298,6 +307,9 @@ pub struct Metrics {
     over_limit_history: AtomicU64,
     requests: AtomicU64,
     check_ins: AtomicU64,
+    round_trips_writer: AtomicU64,
+    round_trips_write_behind: AtomicU64,
+    group_locks: AtomicU64,
     // Bumped on every update check and response: atomics, not the counters' lock.
     decisions: [AtomicU64; REASON_LABELS.len()],
     responses: StatusCounters,
@@ -356,6 +368,20 @@ impl Metrics {
         if n > 0 {
             self.check_ins.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// `n` round trips to the store on `path`.
+    pub fn round_trips(&self, path: RoundTrips, n: u64) {
+        match path {
+            RoundTrips::Writer => &self.round_trips_writer,
+            RoundTrips::WriteBehind => &self.round_trips_write_behind,
+        }
+        .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The writer locked `n` groups' rollout state rows.
+    pub fn group_locks(&self, n: u64) {
+        self.group_locks.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A new grant (not a re-issue) in a group that exists.
@@ -476,6 +502,36 @@ impl Metrics {
                 counter.load(Ordering::Relaxed),
             );
         }
+        header(
+            &mut out,
+            "update_server_store_round_trips_total",
+            "counter",
+            "Round trips to the store by path (writer: its transactions, counted per call; \
+             write_behind: the flushes of last seen and counters).",
+        );
+        for (path, counter) in [
+            ("writer", &self.round_trips_writer),
+            ("write_behind", &self.round_trips_write_behind),
+        ] {
+            sample(
+                &mut out,
+                "update_server_store_round_trips_total",
+                &[("path", path)],
+                counter.load(Ordering::Relaxed),
+            );
+        }
+        header(
+            &mut out,
+            "update_server_group_locks_total",
+            "counter",
+            "Rollout state rows of groups locked by the writer (one per group per transaction).",
+        );
+        sample(
+            &mut out,
+            "update_server_group_locks_total",
+            &[],
+            self.group_locks.load(Ordering::Relaxed),
+        );
         header(
             &mut out,
             "update_server_update_apps_over_limit_total",

@@ -3,7 +3,7 @@
 //! it changed is buffered and written in one transaction at least every
 //! [`FLUSH_INTERVAL`] and on shutdown.
 
-use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
+use crate::metrics::{BatchKind, ErrorKind, Metrics, RoundTrips, StoreOp};
 use crate::store::{RollupDelta, Sighting, Store};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,6 +87,7 @@ impl Sightings {
             match &result {
                 Ok(0) => {}
                 Ok(n) => {
+                    metrics.round_trips(RoundTrips::WriteBehind, 1);
                     metrics.store_latency(StoreOp::RecordSightings, started.elapsed());
                     metrics.batch(BatchKind::Sightings, *n);
                 }

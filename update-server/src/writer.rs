@@ -20,6 +20,8 @@
 //! at. Under the lock it compares that with the stored revision and reloads only when
 //! another replica wrote in between.
 
+mod counting;
+
 use crate::cache::{Route, paused_policy};
 use crate::clock::{from_millis, millis};
 use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
@@ -307,18 +309,20 @@ async fn run(
         while let Some(part) = parts.pop() {
             let jobs: Vec<&Job> = part.iter().map(|(job, _)| job).collect();
             let started = std::time::Instant::now();
-            let result =
-                match tokio::time::timeout(timeout, process(store.as_ref(), &mut states, &jobs))
-                    .await
-                {
-                    Ok(result) => result,
-                    // Dropped mid-transaction: nothing was committed, and the groups it took
-                    // out of `states` are reloaded next time.
-                    Err(_) => Err(BatchError::Begin(StoreError::TimedOut {
-                        what: "write transaction",
-                        after: timeout,
-                    })),
-                };
+            let result = match tokio::time::timeout(
+                timeout,
+                process(store.as_ref(), &metrics, &mut states, &jobs),
+            )
+            .await
+            {
+                Ok(result) => result,
+                // Dropped mid-transaction: nothing was committed, and the groups it took
+                // out of `states` are reloaded next time.
+                Err(_) => Err(BatchError::Begin(StoreError::TimedOut {
+                    what: "write transaction",
+                    after: timeout,
+                })),
+            };
             metrics.store_latency(StoreOp::WriteBatch, started.elapsed());
             match result {
                 Ok(outcomes) => {
@@ -446,10 +450,12 @@ struct Working {
 
 async fn process(
     store: &dyn Store,
+    metrics: &Arc<Metrics>,
     states: &mut HashMap<GroupKey, CachedState>,
     jobs: &[&Job],
 ) -> Result<Vec<Outcome>, BatchError> {
-    let mut tx = store.begin().await.map_err(BatchError::Begin)?;
+    let inner = store.begin().await.map_err(BatchError::Begin)?;
+    let mut tx: Box<dyn WriteTx> = Box::new(counting::CountingTx::new(inner, metrics.clone()));
     let keys: Vec<GroupKey> = jobs
         .iter()
         .filter(|job| job.route.is_some())

@@ -1,48 +1,89 @@
-//! The load benchmark of the update endpoint: update checks per second from up-to-date
-//! instances (a fleet's steady state) over HTTP keep-alive, with latency percentiles, and
-//! the rate of a trivial endpoint of the same server (`/healthz`) as the framework's
-//! ceiling.
+//! The load benchmark of the update endpoint, in scenarios:
+//!
+//! - `steady`: instances already on the channel's version (a fleet at rest);
+//! - `waiting`: instances on 1.0.0, the channel on 1.1.0, the group limited to one update
+//!   per hour, so every check but the first is refused (the common check of a slow rollout);
+//! - `grant`: the same rollout with a fast rate limit (2,000 per second), each check from an
+//!   instance never seen before, so grants flow;
+//! - `fleet`: `steady` with a large number of instances (default 1,000,000), reporting the
+//!   server's resident memory and the ceiling before and after the fleet is seeded.
+//!
+//! Each prints update checks per second over HTTP keep-alive, the rate of a trivial endpoint
+//! of the same server in the same run (`GET /healthz`, the framework's ceiling), their ratio,
+//! latency percentiles, and from the server's metrics the store round trips and group locks
+//! per check.
 //!
 //! ```text
-//! cargo run --release -p benches --bin load -- --store sqlite
-//! cargo run --release -p benches --bin load -- --store postgres://postgres@127.0.0.1:5432/test
+//! cargo build --release -p benches --bin load -p update-server --bin update-server
+//! target/release/load --scenario waiting --store sqlite
+//! target/release/load --scenario waiting --store postgres://postgres@127.0.0.1:5432/test
+//! target/release/load --scenario fleet --instances 1000000
 //! ```
 //!
-//! The server runs in this process on 127.0.0.1 (port 0) over a fresh store holding one app,
-//! one channel, one group and `--instances` instances that already run the channel's
-//! version; the load generator shares the machine. Each run is bounded by `--seconds`.
+//! The server is the real `update-server` binary (by default the one next to this
+//! program), a process of its own on 127.0.0.1 port 0, so its resident memory is its own:
+//! the load generator shares the machine but not the process. The store is prepared before
+//! the server starts: a fresh SQLite file in a temporary data directory, or a fresh schema
+//! of the given PostgreSQL database (dropped afterwards). Each measurement is bounded by
+//! `--seconds`.
 #![forbid(unsafe_code)]
 
-use anyhow::Context as _;
-use clap::Parser;
+use anyhow::{Context as _, bail};
+use clap::{Parser, ValueEnum};
 use omaha_proto::request::{App, Os};
+use std::collections::HashMap;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use update_server::clock::SystemClock;
 use update_server::policy::GroupPolicy;
 use update_server::store::{
     AppRecord, ChannelRecord, GroupRecord, PackageRecord, PostgresStore, SqliteStore, Store,
 };
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Up-to-date instances.
+    Steady,
+    /// Instances waiting behind a full rate window.
+    Waiting,
+    /// New instances granted under a fast rate limit.
+    Grant,
+    /// Up-to-date instances, many of them; reports the server's memory.
+    Fleet,
+}
+
 #[derive(Debug, Parser)]
 #[command(about = "Load benchmark of the update endpoint")]
 struct Args {
-    /// `sqlite` (a fresh file in a temporary directory) or a `postgres://` URL (a fresh
-    /// schema is created in it and dropped afterwards).
+    /// What the instances and the group look like.
+    #[arg(long, value_enum, default_value = "steady")]
+    scenario: Scenario,
+    /// `sqlite` (a fresh file in a temporary data directory) or a `postgres://` URL (a
+    /// fresh schema is created in it and dropped afterwards).
     #[arg(long, default_value = "sqlite")]
     store: String,
     /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     connections: usize,
-    /// Seconds of load per endpoint.
+    /// Seconds of load per measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Distinct instances.
-    #[arg(long, default_value_t = 10_000)]
-    instances: usize,
+    /// Distinct instances (default: steady 10,000; waiting and grant 20,000; fleet
+    /// 1,000,000). In `grant` each check comes from an instance not seen before, up to this
+    /// many.
+    #[arg(long)]
+    instances: Option<usize>,
+    /// The `update-server` binary (default: the one next to this program).
+    #[arg(long)]
+    server: Option<PathBuf>,
 }
 
 const APP_ID: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+
+/// Machine ids are this many hex digits.
+const ID_DIGITS: usize = 32;
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -53,69 +94,190 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let dir = tempfile_dir()?;
-    let (store, schema): (Arc<dyn Store>, Option<(String, String)>) = if args.store == "sqlite" {
-        let path = dir.join("load.sqlite3");
-        (Arc::new(SqliteStore::open(&path).await?), None)
-    } else {
-        let schema = format!("load_{}", std::process::id());
-        admin_sql(&args.store, &format!("CREATE SCHEMA {schema}")).await?;
-        let sep = if args.store.contains('?') { '&' } else { '?' };
-        let url = format!("{}{sep}options=-c%20search_path%3D{schema}", args.store);
-        (
-            Arc::new(PostgresStore::connect(&url).await?),
-            Some((args.store.clone(), schema)),
-        )
+    let instances = args.instances.unwrap_or(match args.scenario {
+        Scenario::Steady => 10_000,
+        Scenario::Waiting | Scenario::Grant => 20_000,
+        Scenario::Fleet => 1_000_000,
+    });
+    if instances == 0 {
+        bail!("--instances must be at least 1");
+    }
+    let dir = std::env::temp_dir().join(format!("update-server-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let schema = (args.store != "sqlite").then(|| format!("load_{}", std::process::id()));
+    let database_url = match &schema {
+        None => None,
+        Some(schema) => {
+            admin_sql(&args.store, &format!("CREATE SCHEMA {schema}")).await?;
+            let sep = if args.store.contains('?') { '&' } else { '?' };
+            Some(format!(
+                "{}{sep}options=-c%20search_path%3D{schema}",
+                args.store
+            ))
+        }
     };
-    populate(store.as_ref()).await?;
+    let result = scenario(&args, instances, &dir, database_url.as_deref()).await;
+    if let Some(schema) = schema {
+        admin_sql(&args.store, &format!("DROP SCHEMA {schema} CASCADE")).await?;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    result
+}
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let server =
-        update_server::Running::start(listener, store.clone(), Arc::new(SystemClock), "load")
-            .await?;
-    let base = format!("http://{}", server.addr());
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-        (0..args.instances)
-            .map(|i| check_body(&format!("{i:032x}")))
-            .collect(),
-    );
+async fn scenario(
+    args: &Args,
+    instances: usize,
+    dir: &Path,
+    database_url: Option<&str>,
+) -> anyhow::Result<()> {
+    {
+        let store: Arc<dyn Store> = match database_url {
+            None => Arc::new(SqliteStore::open(&dir.join("update-server.sqlite3")).await?),
+            Some(url) => Arc::new(PostgresStore::connect(url).await?),
+        };
+        populate(store.as_ref(), args.scenario).await?;
+    }
+    let server = ServerProcess::start(args.server.as_deref(), dir, database_url)?;
+    let base = format!("http://{}", server.addr);
+    let template = Arc::new(Template::new());
+    let seconds = Duration::from_secs(args.seconds);
     println!(
-        "store: {}, connections: {}, instances: {}, {} s per endpoint",
-        store.backend(),
+        "scenario: {:?}, store: {}, connections: {}, instances: {}, {} s per measurement, load {}",
+        args.scenario,
+        if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         args.connections,
-        args.instances,
-        args.seconds
+        instances,
+        args.seconds,
+        load_average()
     );
+    println!("server RSS at start: {}", server.rss_text());
 
-    // Warm-up: every instance checks once, so the server knows them all.
-    let warm = drive(
-        &base,
-        "/v1/update/",
-        &bodies,
-        args.connections,
-        None,
-        args.instances,
-    )
-    .await?;
-    println!("warm-up: {} checks", warm.count);
-    server.flush().await?;
+    let mut ceiling_before = None;
+    if args.scenario == Scenario::Fleet {
+        let c = drive(
+            &base,
+            Target::Health,
+            &template,
+            args.connections,
+            Some(seconds),
+            1,
+            usize::MAX,
+        )
+        .await?;
+        c.print("GET /healthz before seeding");
+        ceiling_before = Some(c.rate());
+    }
+    if args.scenario != Scenario::Grant {
+        // Every instance checks once, so the server knows them all.
+        let started = Instant::now();
+        let warm = drive(
+            &base,
+            Target::Check,
+            &template,
+            args.connections,
+            None,
+            instances,
+            instances,
+        )
+        .await?;
+        println!(
+            "seeded: {} checks in {:.1} s ({} errors)",
+            warm.count,
+            started.elapsed().as_secs_f64(),
+            warm.errors
+        );
+        // Let the write-behind flush what the seeding left.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        println!("server RSS after seeding: {}", server.rss_text());
+    }
 
-    let checks = drive(
-        &base,
-        "/v1/update/",
-        &bodies,
-        args.connections,
-        Some(Duration::from_secs(args.seconds)),
-        usize::MAX,
-    )
-    .await?;
-    checks.print("update checks (up-to-date instances)");
+    let before = scrape(&base).await?;
+    let (checks, label) = match args.scenario {
+        Scenario::Grant => (
+            drive(
+                &base,
+                Target::Check,
+                &template,
+                args.connections,
+                Some(seconds),
+                usize::MAX,
+                instances,
+            )
+            .await?,
+            "update checks (new instances, grants flowing)",
+        ),
+        Scenario::Waiting => (
+            drive(
+                &base,
+                Target::Check,
+                &template,
+                args.connections,
+                Some(seconds),
+                instances,
+                usize::MAX,
+            )
+            .await?,
+            "update checks (waiting instances, refused)",
+        ),
+        Scenario::Steady | Scenario::Fleet => (
+            drive(
+                &base,
+                Target::Check,
+                &template,
+                args.connections,
+                Some(seconds),
+                instances,
+                usize::MAX,
+            )
+            .await?,
+            "update checks (up-to-date instances)",
+        ),
+    };
+    let after = scrape(&base).await?;
+    checks.print(label);
+    let delta = |name: &str| {
+        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+    };
+    let n = checks.count.max(1) as f64;
+    let writer_trips = delta("update_server_store_round_trips_total{path=\"writer\"}");
+    let behind_trips = delta("update_server_store_round_trips_total{path=\"write_behind\"}");
+    let locks = delta("update_server_group_locks_total");
+    let fast = delta("update_server_update_checks_total{path=\"fast\"}");
+    let writer = delta("update_server_update_checks_total{path=\"writer\"}");
+    let grants: f64 = after
+        .iter()
+        .filter(|(k, _)| k.starts_with("update_server_grants_total"))
+        .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
+        .sum();
+    println!(
+        "per check: {:.4} store round trips (writer {:.4}, write-behind {:.4}), {:.4} group locks; \
+         checks answered fast {:.0}, by the writer {:.0}",
+        (writer_trips + behind_trips) / n,
+        writer_trips / n,
+        behind_trips / n,
+        locks / n,
+        fast,
+        writer
+    );
+    if args.scenario == Scenario::Grant {
+        println!(
+            "grants: {:.0} in {:.1} s, {:.0} grants/s",
+            grants,
+            checks.elapsed.as_secs_f64(),
+            grants / checks.elapsed.as_secs_f64()
+        );
+    }
     let ceiling = drive(
         &base,
-        "/healthz",
-        &bodies,
+        Target::Health,
+        &template,
         args.connections,
-        Some(Duration::from_secs(args.seconds)),
+        Some(seconds),
+        1,
         usize::MAX,
     )
     .await?;
@@ -124,12 +286,149 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "update checks reach {:.0} % of the ceiling",
         100.0 * checks.rate() / ceiling.rate()
     );
-    server.stop().await?;
-    if let Some((url, schema)) = schema {
-        admin_sql(&url, &format!("DROP SCHEMA {schema} CASCADE")).await?;
+    if let Some(before) = ceiling_before {
+        println!(
+            "ceiling after seeding is {:.0} % of the ceiling before",
+            100.0 * ceiling.rate() / before
+        );
     }
-    std::fs::remove_dir_all(&dir).ok();
+    println!("server RSS at the end: {}", server.rss_text());
+    println!("load average: {}", load_average());
+    server.stop();
     Ok(())
+}
+
+/// The real server binary, a process of its own.
+struct ServerProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+}
+
+impl ServerProcess {
+    fn start(
+        binary: Option<&Path>,
+        dir: &Path,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let binary = match binary {
+            Some(b) => b.to_owned(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("no directory of this program")?
+                .join("update-server"),
+        };
+        let mut command = Command::new(&binary);
+        command
+            .args(["--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("stdout is piped")?;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let line = lines
+            .next()
+            .context("the server printed nothing")?
+            .context("read the server's output")?;
+        let addr = line
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .with_context(|| format!("no address in {line:?}"))?;
+        // Keep reading what the server prints, so that its stdout never fills.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Ok(Self { child, addr })
+    }
+
+    /// The server's resident set size, from `/proc/<pid>/status`.
+    fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    fn rss_text(&self) -> String {
+        match self.rss_kib() {
+            Some(kib) => format!("{:.1} MB", kib as f64 / 1024.0),
+            None => "unknown".into(),
+        }
+    }
+
+    fn stop(mut self) {
+        // SIGTERM for an orderly shutdown; kill if it does not end.
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The update check update_engine sends every hour (ping, update check and the routine
+/// 3/2) from an instance on 1.0.0, with a slot for the machine id.
+struct Template {
+    body: Vec<u8>,
+    slot: usize,
+}
+
+impl Template {
+    fn new() -> Self {
+        let marker = "f".repeat(ID_DIGITS);
+        let body = omaha_proto::Request::update_engine(
+            "update_engine-0.4.10",
+            "scheduler",
+            Os::new("CoreOS", "Chateau", "1.0.0_x86_64"),
+        )
+        .with_app(
+            App::new(&format!("{{{APP_ID}}}"), "1.0.0")
+                .with_track("stable")
+                .with_machine_id(&marker)
+                .with_update_check(Some("")),
+        )
+        .encode();
+        let slot = body
+            .windows(ID_DIGITS)
+            .position(|w| w == marker.as_bytes())
+            .expect("the machine id is in the body");
+        Self { body, slot }
+    }
+
+    /// The body of instance `n`.
+    fn body(&self, n: usize) -> Vec<u8> {
+        let mut body = self.body.clone();
+        let id = format!("{n:0width$x}", width = ID_DIGITS);
+        body[self.slot..self.slot + ID_DIGITS].copy_from_slice(id.as_bytes());
+        body
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Check,
+    Health,
 }
 
 struct Measured {
@@ -166,13 +465,15 @@ impl Measured {
 }
 
 /// `connections` clients, each on one keep-alive connection, send requests until `limit`
-/// requests were sent in all or `duration` passed.
+/// requests were sent in all or `duration` passed. The `n`th check comes from instance
+/// `n % cycle`.
 async fn drive(
     base: &str,
-    path: &str,
-    bodies: &Arc<Vec<Vec<u8>>>,
+    target: Target,
+    template: &Arc<Template>,
     connections: usize,
     duration: Option<Duration>,
+    cycle: usize,
     limit: usize,
 ) -> anyhow::Result<Measured> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -184,10 +485,12 @@ async fn drive(
             .pool_max_idle_per_host(1)
             .build()
             .context("http client")?;
-        let url = format!("{base}{path}");
-        let bodies = bodies.clone();
+        let url = match target {
+            Target::Check => format!("{base}/v1/update/"),
+            Target::Health => format!("{base}/healthz"),
+        };
+        let template = template.clone();
         let next = next.clone();
-        let health = path == "/healthz";
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0usize;
@@ -197,15 +500,16 @@ async fn drive(
                     break;
                 }
                 let sent = Instant::now();
-                let result = if health {
-                    client.get(&url).send().await
-                } else {
-                    client
-                        .post(&url)
-                        .header("content-type", "text/xml")
-                        .body(bodies[n % bodies.len()].clone())
-                        .send()
-                        .await
+                let result = match target {
+                    Target::Health => client.get(&url).send().await,
+                    Target::Check => {
+                        client
+                            .post(&url)
+                            .header("content-type", "text/xml")
+                            .body(template.body(n % cycle))
+                            .send()
+                            .await
+                    }
                 };
                 let ok = match result {
                     Ok(response) => {
@@ -240,24 +544,31 @@ async fn drive(
     })
 }
 
-/// The update check update_engine sends every hour: ping, update check and the routine
-/// 3/2, from an instance already on the channel's version.
-fn check_body(machine: &str) -> Vec<u8> {
-    omaha_proto::Request::update_engine(
-        "update_engine-0.4.10",
-        "scheduler",
-        Os::new("CoreOS", "Chateau", "1.0.0_x86_64"),
-    )
-    .with_app(
-        App::new(&format!("{{{APP_ID}}}"), "1.0.0")
-            .with_track("stable")
-            .with_machine_id(machine)
-            .with_update_check(Some("")),
-    )
-    .encode()
+/// The server's metrics, `name{labels}` to value.
+async fn scrape(base: &str) -> anyhow::Result<HashMap<String, f64>> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .context("GET /metrics")?
+        .text()
+        .await
+        .context("read /metrics")?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_owned(), value.parse().ok()?))
+        })
+        .collect())
 }
 
-async fn populate(store: &dyn Store) -> anyhow::Result<()> {
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn populate(store: &dyn Store, scenario: Scenario) -> anyhow::Result<()> {
     store
         .create_app(&AppRecord {
             id: APP_ID.into(),
@@ -267,38 +578,63 @@ async fn populate(store: &dyn Store) -> anyhow::Result<()> {
             created_at: 0,
         })
         .await?;
-    store
-        .put_package(&PackageRecord {
-            app_id: APP_ID.into(),
-            version: "1.0.0".into(),
-            url: "https://pkg.example.test/1.0.0/update.gz".into(),
-            size: 5,
-            sha1: "qvTGHdzF6KLavt4PO0gs2a6pQ00=".into(),
-            sha256: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
-            metadata_size: String::new(),
-            metadata_signature_rsa: String::new(),
-            signature: String::new(),
-            release_notes: String::new(),
-            required: false,
-            created_at: 0,
-        })
-        .await?;
+    for version in ["1.0.0", "1.1.0"] {
+        store
+            .put_package(&PackageRecord {
+                app_id: APP_ID.into(),
+                version: version.into(),
+                url: format!("https://pkg.example.test/{version}/update.gz"),
+                size: 5,
+                sha1: "qvTGHdzF6KLavt4PO0gs2a6pQ00=".into(),
+                sha256: "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=".into(),
+                metadata_size: String::new(),
+                metadata_signature_rsa: String::new(),
+                signature: String::new(),
+                release_notes: String::new(),
+                required: false,
+                created_at: 0,
+            })
+            .await?;
+    }
+    let (target, policy) = match scenario {
+        Scenario::Steady | Scenario::Fleet => (
+            "1.0.0",
+            GroupPolicy {
+                update_pooling: true,
+                update_count: 2,
+                update_interval_secs: 60,
+                ..GroupPolicy::default()
+            },
+        ),
+        Scenario::Waiting => (
+            "1.1.0",
+            GroupPolicy {
+                update_pooling: true,
+                update_count: 1,
+                update_interval_secs: 3600,
+                ..GroupPolicy::default()
+            },
+        ),
+        Scenario::Grant => (
+            "1.1.0",
+            GroupPolicy {
+                update_pooling: true,
+                update_count: 2000,
+                update_interval_secs: 1,
+                ..GroupPolicy::default()
+            },
+        ),
+    };
     store
         .put_channel(&ChannelRecord {
             app_id: APP_ID.into(),
             name: "stable".into(),
-            version: "1.0.0".into(),
+            version: target.into(),
             publish: false,
             upstream: String::new(),
             created_at: 0,
         })
         .await?;
-    let policy = GroupPolicy {
-        update_pooling: true,
-        update_count: 2,
-        update_interval_secs: 60,
-        ..GroupPolicy::default()
-    };
     store
         .create_group(&GroupRecord {
             app_id: APP_ID.into(),
@@ -310,12 +646,6 @@ async fn populate(store: &dyn Store) -> anyhow::Result<()> {
         })
         .await?;
     Ok(())
-}
-
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("update-server-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 async fn admin_sql(url: &str, statement: &str) -> anyhow::Result<()> {
