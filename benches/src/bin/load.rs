@@ -3,8 +3,8 @@
 //! - `steady`: instances already on the channel's version (a fleet at rest);
 //! - `waiting`: instances on 1.0.0, the channel on 1.1.0, the group limited to one update
 //!   per hour, so every check but the first is refused (the common check of a slow rollout);
-//! - `grant`: the same rollout with a fast rate limit (2,000 per second), each check from an
-//!   instance never seen before, so grants flow;
+//! - `grant`: the same rollout with a fast rate limit (10,000 per second), each check from
+//!   an instance never seen before, so grants flow;
 //! - `fleet`: `steady` with a large number of instances (default 1,000,000), reporting the
 //!   server's resident memory and the ceiling before and after the fleet is seeded.
 //!
@@ -70,7 +70,7 @@ struct Args {
     /// Seconds of load per measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Distinct instances (default: steady 10,000; waiting and grant 20,000; fleet
+    /// Distinct instances (default: steady 10,000; waiting 20,000; grant 200,000; fleet
     /// 1,000,000). In `grant` each check comes from an instance not seen before, up to this
     /// many.
     #[arg(long)]
@@ -96,7 +96,8 @@ fn main() -> anyhow::Result<()> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let instances = args.instances.unwrap_or(match args.scenario {
         Scenario::Steady => 10_000,
-        Scenario::Waiting | Scenario::Grant => 20_000,
+        Scenario::Waiting => 20_000,
+        Scenario::Grant => 200_000,
         Scenario::Fleet => 1_000_000,
     });
     if instances == 0 {
@@ -619,7 +620,7 @@ async fn populate(store: &dyn Store, scenario: Scenario) -> anyhow::Result<()> {
             "1.1.0",
             GroupPolicy {
                 update_pooling: true,
-                update_count: 2000,
+                update_count: 10_000,
                 update_interval_secs: 1,
                 ..GroupPolicy::default()
             },
