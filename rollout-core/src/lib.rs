@@ -21,6 +21,8 @@
 //!   returns the [`Decision`] and the [`Effects`] to persist.
 //! - [`RolloutState::record_event`]`(policy, instance, event, now)` moves the instance's
 //!   state machine, releases grants, counts attempts and reports an [`AutoPause`].
+//! - [`RolloutState::refusal_facts`] and [`RefusalFacts::refuse`] answer, without the
+//!   group's lock, the refusals no concurrent decision can turn into a grant.
 //!
 //! Both cost O(log n) in the number of outstanding grants and never scan the fleet.
 //!
@@ -83,6 +85,7 @@ pub mod floor;
 pub mod frames;
 pub mod model;
 pub mod policy;
+pub mod refusal;
 pub mod state;
 pub mod version;
 pub mod window;
@@ -101,6 +104,7 @@ pub use policy::{
     AutoPauseConfig, AutoPauseRule, FailureThreshold, Policy, PolicyConfig, PolicyError, RateLimit,
     RateLimitConfig, RetryDelay, RetryDelayConfig, RolloutConfig,
 };
+pub use refusal::{Applicant, Refusal, RefusalFacts};
 pub use state::{
     Attempt, AutoPause, CheckOutcome, Effects, EventOutcome, Grant, ReleaseReason, Released,
     RolloutState, RolloutStateParts, Transition,

@@ -67,6 +67,8 @@ pub mod policy;
 #[cfg(feature = "server")]
 pub mod protocol;
 #[cfg(feature = "server")]
+pub mod refusals;
+#[cfg(feature = "server")]
 pub mod retention;
 #[cfg(feature = "server")]
 pub mod service;

@@ -10,9 +10,12 @@
 //! 3. the fast path: a routine check that changes nothing (no event but update_engine's
 //!    routine 3/2 check-in, `previousversion` empty or the version itself, of an instance
 //!    known to run that version, holding no outstanding grant, whatever its status; and an
-//!    answer that needs no rollout state: up to date, no target, no package, paused, unknown
-//!    group) is answered at once; its "last seen" and counters are written behind
-//!    ([`crate::sightings`]), check-ins counted apart from completions;
+//!    answer that needs no lock: up to date, no target, no package, paused, unknown group,
+//!    or a refusal the group's facts give without the lock ([`crate::refusals`]: rate
+//!    window full, not in the percentage, outside the maintenance window, ...) is answered
+//!    at once; its "last seen" and counters are written behind ([`crate::sightings`]),
+//!    check-ins counted apart from completions. Only a check that may be granted takes the
+//!    group's lock;
 //! 4. everything else goes to the writer ([`crate::writer`]): events and decisions are
 //!    committed before the answer.
 //!
@@ -28,11 +31,14 @@ use crate::cache::{ConfigCache, Route};
 use crate::clock::{Clock, millis, report_seq};
 use crate::metrics::{CheckPath, ErrorKind, Metrics, OverLimit};
 use crate::protocol::{AppAnswer, AppRequest, UpdateAnswer, UpdateOffer, UpdateRequest, check_app};
+use crate::refusals::LIFTABLE_MAX_AGE;
 use crate::sightings::Sightings;
 use crate::store::{CHECK_IN, RollupDelta, RollupKey, Sighting, canonical_app_id};
-use crate::writer::{InstanceCache, Job, WriteError, Writer};
+use crate::writer::{
+    InstanceCache, Job, KnownInstance, WriteError, Writer, install_source as install_source_of,
+};
 use jiff::Timestamp;
-use rollout_core::{Decision, Reason, Version};
+use rollout_core::{Applicant, Check, Decision, Reason, Version};
 use std::sync::Arc;
 
 /// The most apps of one update request the server processes; above it every app of the
@@ -144,9 +150,15 @@ impl UpdateService {
             app.multi_manifest_ok,
         );
 
-        if let Some(reason) =
-            self.fast_path(&app_id, &machine_id, app, route.as_ref(), version.as_ref())
-        {
+        if let Some(reason) = self.fast_path(
+            &app_id,
+            &machine_id,
+            &request.install_source,
+            app,
+            route.as_ref(),
+            version.as_ref(),
+            now,
+        ) {
             if app.update_check {
                 self.metrics.check(CheckPath::Fast);
                 if route.is_some() {
@@ -250,13 +262,16 @@ impl UpdateService {
     /// when it cannot; otherwise why there is no update, in the engine's terms (for the
     /// metrics; the caller counts a check naming a group that does not exist as
     /// `no_group`). Every event it lets through is a routine 3/2 check-in.
+    #[allow(clippy::too_many_arguments)]
     fn fast_path(
         &self,
         app_id: &str,
         machine_id: &str,
+        install_source: &str,
         app: &AppRequest,
         route: Option<&Route>,
         version: Option<&Version>,
+        now: Timestamp,
     ) -> Option<Option<Reason>> {
         // A ping or a bare check-in of an instance of a group that does not exist carries
         // nothing to decide or to move.
@@ -264,7 +279,7 @@ impl UpdateService {
             return Some(Some(Reason::Paused));
         }
         let known = self.instances.get(app_id, machine_id)?;
-        if known.version != app.version || known.has_grant {
+        if *known.version != *app.version || known.has_grant {
             return None;
         }
         // Holding no grant and reporting the version stored, a routine 3/2 completes
@@ -294,8 +309,65 @@ impl UpdateService {
             {
                 Some(Some(Reason::PayloadMissing))
             }
-            _ => None,
+            (Some(_), Some(version)) => self
+                .refusal(
+                    app_id,
+                    machine_id,
+                    install_source,
+                    app,
+                    route,
+                    version,
+                    &known,
+                    now,
+                )
+                .map(Some),
+            (Some(_), None) => None,
         }
+    }
+
+    /// The refusal the group's facts give this check without the lock
+    /// ([`crate::refusals`]); `None` when the check may be granted, the group has no facts
+    /// yet, or the refusal is one a concurrent event may have lifted and the facts are
+    /// older than [`LIFTABLE_MAX_AGE`]. The instance holds no grant (the caller checked).
+    #[allow(clippy::too_many_arguments)]
+    fn refusal(
+        &self,
+        app_id: &str,
+        machine_id: &str,
+        install_source: &str,
+        app: &AppRequest,
+        route: &Route,
+        version: &Version,
+        known: &KnownInstance,
+        now: Timestamp,
+    ) -> Option<Reason> {
+        let policy = &route.group.policy;
+        // The retry delay on record is not kept in memory: the writer knows it.
+        if known.retrying && policy.retry_delay().is_some() {
+            return None;
+        }
+        // Keyed as the writer keys it: the group the instance named.
+        let (facts, read_at) = self
+            .writer
+            .refusals()
+            .get(app_id, app.group.as_deref().unwrap_or_default())?;
+        let channel = &route.channel.as_ref()?.channel;
+        let check = Check {
+            channel,
+            package: route.package.as_ref().and_then(|p| p.package.as_ref()),
+            install_source: install_source_of(install_source),
+        };
+        let applicant = Applicant {
+            machine_id,
+            version,
+            oem: &app.oem,
+            backoff: None,
+        };
+        let refusal = facts.refuse(policy, &applicant, &check, now)?;
+        if refusal.liftable && now.duration_since(read_at) > LIFTABLE_MAX_AGE {
+            return None;
+        }
+        Some(refusal.reason)
     }
 }
 

@@ -21,11 +21,15 @@
 //! another replica wrote in between.
 
 mod counting;
+mod known;
+
+pub use known::{InstanceCache, KnownInstance};
 
 use crate::cache::{Route, paused_policy};
 use crate::clock::{from_millis, millis};
 use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
 use crate::protocol::ClientEvent;
+use crate::refusals::RefusalBoard;
 use crate::store::{
     ActivityRecord, CHECK_IN, GrantRecord, HistoryKind, HistoryRecord, InstanceRecord, RollupDelta,
     RollupKey, Store, StoreError, WriteTx,
@@ -94,82 +98,6 @@ pub enum WriteError {
     Stopped,
 }
 
-/// What the server knows about an instance without asking the store: enough to answer a
-/// routine check of an up-to-date instance on the fast path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownInstance {
-    /// The version last stored.
-    pub version: String,
-    /// Whether its status is complete.
-    pub complete: bool,
-    /// Whether it holds an outstanding grant.
-    pub has_grant: bool,
-}
-
-/// Instances the writer has stored, for the fast path. Sharded by machine id so that
-/// concurrent checks rarely wait for each other; lookups do not allocate. Bounded: a shard
-/// that fills up is cleared (its instances go through the writer once more).
-#[derive(Debug)]
-pub struct InstanceCache {
-    shards: Vec<Mutex<HashMap<String, HashMap<String, KnownInstance>>>>,
-}
-
-const SHARDS: usize = 16;
-
-/// Most instances remembered per shard.
-const SHARD_LIMIT: usize = 2_000_000 / SHARDS;
-
-impl Default for InstanceCache {
-    fn default() -> Self {
-        Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-        }
-    }
-}
-
-impl InstanceCache {
-    fn shard(&self, machine_id: &str) -> &Mutex<HashMap<String, HashMap<String, KnownInstance>>> {
-        // FNV-1a: cheap, and only spreads the load; it decides nothing.
-        let hash = machine_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        &self.shards[(hash % SHARDS as u64) as usize]
-    }
-
-    /// What is known of an instance.
-    pub fn get(&self, app_id: &str, machine_id: &str) -> Option<KnownInstance> {
-        let shard = self
-            .shard(machine_id)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        shard.get(app_id)?.get(machine_id).cloned()
-    }
-
-    fn put(&self, app_id: &str, machine_id: &str, known: KnownInstance) {
-        let mut shard = self
-            .shard(machine_id)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if shard.values().map(HashMap::len).sum::<usize>() >= SHARD_LIMIT {
-            shard.clear();
-        }
-        shard
-            .entry(app_id.to_owned())
-            .or_default()
-            .insert(machine_id.to_owned(), known);
-    }
-
-    fn forget(&self, app_id: &str, machine_id: &str) {
-        let mut shard = self
-            .shard(machine_id)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(app) = shard.get_mut(app_id) {
-            app.remove(machine_id);
-        }
-    }
-}
-
 /// Whether the writer can commit, as its last transaction showed: what `/readyz` reports.
 #[derive(Debug, Default)]
 pub struct WriterHealth {
@@ -202,6 +130,7 @@ pub struct Writer {
     health: Arc<WriterHealth>,
     /// The longest a request waits for its job: queued, then committed.
     timeout: std::time::Duration,
+    refusals: Arc<RefusalBoard>,
 }
 
 impl Writer {
@@ -215,15 +144,29 @@ impl Writer {
         let (tx, rx) = mpsc::channel(QUEUE);
         let health = Arc::new(WriterHealth::default());
         let timeout = store.timeouts().statement;
-        let task = tokio::spawn(run(store, instances, metrics, health.clone(), rx));
+        let refusals = Arc::new(RefusalBoard::default());
+        let task = tokio::spawn(run(
+            store,
+            instances,
+            metrics,
+            health.clone(),
+            refusals.clone(),
+            rx,
+        ));
         (
             Self {
                 tx,
                 health,
                 timeout,
+                refusals,
             },
             task,
         )
+    }
+
+    /// The facts of each group this writer locked, for refusals without the lock.
+    pub fn refusals(&self) -> &RefusalBoard {
+        &self.refusals
     }
 
     /// Whether the writer can commit.
@@ -266,6 +209,7 @@ async fn run(
     instances: Arc<InstanceCache>,
     metrics: Arc<Metrics>,
     health: Arc<WriterHealth>,
+    refusals: Arc<RefusalBoard>,
     mut rx: mpsc::Receiver<(Job, oneshot::Sender<JobResult>)>,
 ) {
     let mut states: HashMap<GroupKey, CachedState> = HashMap::new();
@@ -311,7 +255,7 @@ async fn run(
             let started = std::time::Instant::now();
             let result = match tokio::time::timeout(
                 timeout,
-                process(store.as_ref(), &metrics, &mut states, &jobs),
+                process(store.as_ref(), &metrics, &refusals, &mut states, &jobs),
             )
             .await
             {
@@ -406,7 +350,7 @@ fn answer(
                 metrics.grant(&job.app_id, &job.group_id);
             }
         }
-        instances.put(&job.app_id, &job.machine_id, outcome.known);
+        instances.put(&job.app_id, &job.machine_id, &outcome.known);
         let _ = reply.send(Ok(outcome.decision));
     }
 }
@@ -451,6 +395,7 @@ struct Working {
 async fn process(
     store: &dyn Store,
     metrics: &Arc<Metrics>,
+    refusals: &RefusalBoard,
     states: &mut HashMap<GroupKey, CachedState>,
     jobs: &[&Job],
 ) -> Result<Vec<Outcome>, BatchError> {
@@ -503,6 +448,23 @@ async fn process(
         tx.append_activity(pause).await?;
     }
     tx.commit().await?;
+    // The facts of each group's state as committed, for refusals without the lock on this
+    // replica ([`crate::refusals`]), read under the lock at the batch's latest time.
+    let read_at = jobs.iter().map(|job| job.now).max();
+    for ((app_id, group_id), w) in &working {
+        let policy = jobs
+            .iter()
+            .find(|job| job.app_id == *app_id && job.group_id == *group_id)
+            .and_then(|job| job.route.as_ref());
+        if let (Some(route), Some(at)) = (policy, read_at) {
+            refusals.post(
+                app_id,
+                group_id,
+                w.state.refusal_facts(&route.group.policy),
+                at,
+            );
+        }
+    }
     for (key, w) in working {
         states.insert(
             key,
@@ -883,9 +845,10 @@ pub async fn resume_group(
 
 fn known(record: &InstanceRecord) -> KnownInstance {
     KnownInstance {
-        version: record.version.clone(),
+        version: record.version.as_str().into(),
         complete: record.status == status_name(InstanceStatus::Complete),
         has_grant: record.grant_version.is_some(),
+        retrying: record.retry_until.is_some(),
     }
 }
 
@@ -940,7 +903,7 @@ async fn persist_effects(
     Ok(())
 }
 
-fn install_source(text: &str) -> InstallSource {
+pub(crate) fn install_source(text: &str) -> InstallSource {
     if text.eq_ignore_ascii_case("ondemandupdate") || text.eq_ignore_ascii_case("ondemand") {
         InstallSource::OnDemand
     } else {

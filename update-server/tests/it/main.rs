@@ -16,6 +16,7 @@ mod ops;
 mod packages;
 mod panel;
 mod processes;
+mod refusals;
 mod retention;
 mod soak;
 mod status;
