@@ -40,10 +40,13 @@ use std::sync::RwLock;
 /// automatic pause): the longest such a refusal delays a grant.
 pub const LIFTABLE_MAX_AGE: SignedDuration = SignedDuration::from_secs(1);
 
-/// The facts of each group, with when they were read under the lock.
+/// A group's facts and when they were read under the lock.
+type Posted = (RefusalFacts, Timestamp);
+
+/// The facts of each group: app id, then group id.
 #[derive(Debug, Default)]
 pub struct RefusalBoard {
-    groups: RwLock<HashMap<String, HashMap<String, (RefusalFacts, Timestamp)>>>,
+    groups: RwLock<HashMap<String, HashMap<String, Posted>>>,
 }
 
 impl RefusalBoard {
@@ -63,7 +66,7 @@ impl RefusalBoard {
     }
 
     /// A group's facts and when they were read; `None` before its first locked decision.
-    pub fn get(&self, app_id: &str, group_id: &str) -> Option<(RefusalFacts, Timestamp)> {
+    pub fn get(&self, app_id: &str, group_id: &str) -> Option<Posted> {
         let groups = self.groups.read().unwrap_or_else(|e| e.into_inner());
         groups.get(app_id)?.get(group_id).copied()
     }

@@ -420,7 +420,7 @@ impl Template {
     /// The body of instance `n`.
     fn body(&self, n: usize) -> Vec<u8> {
         let mut body = self.body.clone();
-        let id = format!("{n:0width$x}", width = ID_DIGITS);
+        let id = format!("{n:0ID_DIGITS$x}");
         body[self.slot..self.slot + ID_DIGITS].copy_from_slice(id.as_bytes());
         body
     }

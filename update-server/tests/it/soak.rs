@@ -2,6 +2,9 @@
 //! `updatectl instance bench` load while a rate-limited rollout runs; one replica is killed
 //! with `kill -9` partway and restarted on the same address. Bounded: about 35 seconds.
 //!
+//! Mixed in: per replica, routine checks of instances waiting behind the rate limit (the
+//! waiting scenario of the load benchmark), refused without the group's lock once known.
+//!
 //! Checked afterwards: every request to the two other replicas succeeded (the bench's and
 //! the test's own); no window of the group's rate limit ever held more grants than its limit
 //! (from the grant history in the database); every event a replica acknowledged, the killed
@@ -126,6 +129,42 @@ async fn event_client(
     }
 }
 
+/// What a waiting client saw.
+#[derive(Default)]
+struct Waiting {
+    answered: u64,
+    failed: u64,
+}
+
+/// Routine update checks of a few instances on 1.0.0 waiting behind the rate limit, in a
+/// loop, until `stop`: the traffic refused without the group's lock once each instance is
+/// known. Any grant among them is a grant of the group like the others (checked with them).
+async fn waiting_client(
+    replica: usize,
+    addr: Arc<Mutex<std::net::SocketAddr>>,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Waiting>>,
+) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) {
+        i += 1;
+        let machine = format!("wait-{replica}-{:02}", i % 20);
+        let body = support::check_request(&machine, "1.0.0").encode();
+        let url = format!("http://{}/v1/update/", addr.lock().unwrap());
+        match http.post(url).body(body).send().await {
+            Ok(r) if r.status() == 200 => seen.lock().unwrap().answered += 1,
+            _ => {
+                seen.lock().unwrap().failed += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 fn sample(m: &BTreeMap<String, f64>, series: &str) -> f64 {
     m.get(series).copied().unwrap_or(0.0)
 }
@@ -192,6 +231,17 @@ async fn three_replicas_under_bench_load_with_one_killed_and_restarted() {
             ))
         })
         .collect();
+    let waiting: Vec<Arc<Mutex<Waiting>>> = (0..3).map(|_| Arc::default()).collect();
+    let waiting_tasks: Vec<_> = (0..3)
+        .map(|r| {
+            tokio::spawn(waiting_client(
+                r,
+                targets[r].clone(),
+                stop.clone(),
+                waiting[r].clone(),
+            ))
+        })
+        .collect();
 
     // Partway, replica 2 is killed; a while later it comes back on the same address.
     tokio::time::sleep(KILL_AFTER).await;
@@ -209,7 +259,7 @@ async fn three_replicas_under_bench_load_with_one_killed_and_restarted() {
         reports.push(b.await.unwrap());
     }
     stop.store(true, Ordering::SeqCst);
-    for t in client_tasks {
+    for t in client_tasks.into_iter().chain(waiting_tasks) {
         t.await.unwrap();
     }
     let mut after = Vec::new();
@@ -225,6 +275,9 @@ async fn three_replicas_under_bench_load_with_one_killed_and_restarted() {
         let client = clients[r].lock().unwrap();
         assert_eq!(client.failed, 0, "the test's requests to replica {r}");
         assert!(!client.acked.is_empty());
+        let waiting = waiting[r].lock().unwrap();
+        assert_eq!(waiting.failed, 0, "the waiting checks to replica {r}");
+        assert!(waiting.answered > 0);
     }
     // The victim's clients saw failures while it was down, and answers before and after.
     assert!(acked_before_kill > 0);
@@ -319,6 +372,11 @@ async fn three_replicas_under_bench_load_with_one_killed_and_restarted() {
         assert!(
             delta(r, "update_server_update_checks_total{path=\"writer\"}") >= bench_responses,
             "replica {r}: checks"
+        );
+        // The waiting instances' checks were refused without the lock once they were known.
+        assert!(
+            delta(r, "update_server_update_checks_total{path=\"fast\"}") > 0.0,
+            "replica {r}: no waiting check answered on the fast path"
         );
         assert!(
             delta(r, "update_server_events_total{type=\"3\",result=\"1\"}") >= bench_responses,
