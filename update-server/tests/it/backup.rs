@@ -247,8 +247,14 @@ async fn a_backup_taken_while_serving_restores_into_a_fresh_data_directory() {
     assert_eq!(restored_contents.channels, before_traffic.channels);
     assert_eq!(restored_contents.groups, before_traffic.groups);
     assert_eq!(restored_contents.packages, before_traffic.packages);
-    assert_eq!(restored_contents.arch_packages, before_traffic.arch_packages);
-    assert_eq!(restored_contents.package_files, before_traffic.package_files);
+    assert_eq!(
+        restored_contents.arch_packages,
+        before_traffic.arch_packages
+    );
+    assert_eq!(
+        restored_contents.package_files,
+        before_traffic.package_files
+    );
     assert_eq!(restored_contents.floors, before_traffic.floors);
     assert_eq!(restored_contents.blacklist, before_traffic.blacklist);
     assert_eq!(restored_contents.floors.len(), 1);
