@@ -171,15 +171,15 @@ macro_rules! bump_generation {
 }
 pub(super) use bump_generation;
 
-/// Deletes one configuration row by its two-part key in a transaction that bumps the
-/// generation; [`StoreError::NotFound`] names `$what` when there is no such row.
+/// Deletes one configuration row by its key (the values bound to `$1`, `$2`, ... in order)
+/// in a transaction that bumps the generation; [`StoreError::NotFound`] names `$what` when
+/// there is no such row.
 macro_rules! delete_config_row {
-    ($store:expr, $sql:literal, $a:expr, $b:expr, $what:expr) => {{
+    ($store:expr, $sql:literal, [$($key:expr),+ $(,)?], $what:expr) => {{
         use super::common::backend;
         let mut tx = $store.pool.begin().await.map_err(backend)?;
         let done = sqlx::query($sql)
-            .bind($a)
-            .bind($b)
+            $(.bind($key))+
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -603,8 +603,7 @@ macro_rules! impl_store {
             super::common::delete_config_row!(
                 self,
                 "DELETE FROM channels WHERE app_id = $1 AND name = $2",
-                app_id,
-                name,
+                [app_id, name],
                 format!("channel {name} of app {app_id}")
             )
         }
@@ -653,8 +652,7 @@ macro_rules! impl_store {
             super::common::delete_config_row!(
                 self,
                 "DELETE FROM packages WHERE app_id = $1 AND version = $2",
-                app_id,
-                version,
+                [app_id, version],
                 format!("package {version} of app {app_id}")
             )
         }
@@ -777,26 +775,12 @@ macro_rules! impl_store {
             arch: &str,
             name: &str,
         ) -> Result<(), StoreError> {
-            use super::common::backend;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let done = sqlx::query(
-                "DELETE FROM package_files WHERE app_id = $1 AND version = $2 AND arch = $3 \
-                 AND name = $4",
+            super::common::delete_config_row!(
+                self,
+                "DELETE FROM package_files WHERE app_id = $1 AND version = $2 AND arch = $3 AND name = $4",
+                [app_id, version, arch, name],
+                format!("file {name} of package {version} of app {app_id}")
             )
-            .bind(app_id)
-            .bind(version)
-            .bind(arch)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found(format!(
-                    "file {name} of package {version} of app {app_id}"
-                )));
-            }
-            super::common::bump_generation!(tx);
-            tx.commit().await.map_err(backend)
         }
 
         async fn put_floor(&self, floor: &FloorRecord) -> Result<(), StoreError> {
@@ -831,26 +815,12 @@ macro_rules! impl_store {
             arch: &str,
             version: &str,
         ) -> Result<(), StoreError> {
-            use super::common::backend;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let done = sqlx::query(
-                "DELETE FROM channel_floors WHERE app_id = $1 AND channel = $2 AND arch = $3 \
-                 AND version = $4",
+            super::common::delete_config_row!(
+                self,
+                "DELETE FROM channel_floors WHERE app_id = $1 AND channel = $2 AND arch = $3 AND version = $4",
+                [app_id, channel, arch, version],
+                format!("floor {version} of channel {channel} of app {app_id}")
             )
-            .bind(app_id)
-            .bind(channel)
-            .bind(arch)
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found(format!(
-                    "floor {version} of channel {channel} of app {app_id}"
-                )));
-            }
-            super::common::bump_generation!(tx);
-            tx.commit().await.map_err(backend)
         }
 
         async fn put_blacklisted(&self, entry: &BlacklistRecord) -> Result<(), StoreError> {
@@ -881,24 +851,12 @@ macro_rules! impl_store {
             channel: &str,
             version: &str,
         ) -> Result<(), StoreError> {
-            use super::common::backend;
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let done = sqlx::query(
+            super::common::delete_config_row!(
+                self,
                 "DELETE FROM channel_blacklist WHERE app_id = $1 AND channel = $2 AND version = $3",
+                [app_id, channel, version],
+                format!("blacklisted {version} of channel {channel} of app {app_id}")
             )
-            .bind(app_id)
-            .bind(channel)
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::not_found(format!(
-                    "blacklisted {version} of channel {channel} of app {app_id}"
-                )));
-            }
-            super::common::bump_generation!(tx);
-            tx.commit().await.map_err(backend)
         }
 
         async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
