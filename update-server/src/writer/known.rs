@@ -85,7 +85,7 @@ impl std::fmt::Debug for PassThrough {
 
 /// Instances the writer has stored, for the fast path. Sharded so that concurrent checks
 /// rarely wait for each other; lookups do not allocate. Bounded: a shard that fills up
-/// ([`SHARD_LIMIT`] instances, or [`VERSION_LIMIT`] distinct versions) is cleared, and its
+/// (`SHARD_LIMIT` instances, or `VERSION_LIMIT` distinct versions) is cleared, and its
 /// instances go through the writer once more.
 #[derive(Debug)]
 pub struct InstanceCache {
