@@ -89,6 +89,11 @@ pub enum Reason {
     },
     /// The instance's OEM is blacklisted.
     Blacklisted,
+    /// The version the channel would offer is blacklisted on the channel. The engine never
+    /// decides this itself (a server hands it a channel without a target then, which reads
+    /// [`Reason::NoTarget`]); a server that applies blacklists reports this reason instead,
+    /// so operators are told the truth.
+    TargetBlacklisted,
     /// No maintenance window is open; the next one opens at `opens_at` (`None` when none
     /// opens within eight days, which cannot happen with a valid policy but is not assumed).
     OutsideWindow {
@@ -130,6 +135,7 @@ impl Reason {
             Self::Paused => "paused",
             Self::AutoPaused { .. } => "auto_paused",
             Self::Blacklisted => "blacklisted",
+            Self::TargetBlacklisted => "target_blacklisted",
             Self::OutsideWindow { .. } => "outside_window",
             Self::NotInPercent { .. } => "not_in_percent",
             Self::RateLimited { .. } => "rate_limited",
@@ -152,6 +158,9 @@ impl fmt::Display for Reason {
             Self::Paused => f.write_str("updates are paused"),
             Self::AutoPaused { since } => write!(f, "paused automatically at {since}"),
             Self::Blacklisted => f.write_str("the OEM is blacklisted"),
+            Self::TargetBlacklisted => {
+                f.write_str("the channel's version is blacklisted on the channel")
+            }
             Self::OutsideWindow { opens_at: Some(t) } => {
                 write!(f, "outside the maintenance window (opens at {t})")
             }
@@ -182,6 +191,7 @@ mod tests {
             Reason::Paused,
             Reason::AutoPaused { since: t },
             Reason::Blacklisted,
+            Reason::TargetBlacklisted,
             Reason::OutsideWindow { opens_at: None },
             Reason::NotInPercent {
                 percent: Percent::ZERO,

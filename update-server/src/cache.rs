@@ -13,8 +13,8 @@ use crate::store::{
 };
 use base64::Engine as _;
 use rollout_core::{
-    Arch, Channel, Floor, NextVersion, Package, Policy, PolicyConfig, Version, floors_between,
-    next_version, package_for_arch,
+    Arch, Channel, Floor, NextVersion, Package, Policy, PolicyConfig, Reason, Version,
+    floors_between, next_version, package_for_arch,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -91,6 +91,21 @@ pub struct Route {
     /// Whether `package` is itself a floor the instance must install first (its reason),
     /// rather than the channel's target.
     pub floor_reason: Option<String>,
+    /// Whether the channel's target is blacklisted on the channel, so `channel` was handed
+    /// to the engine without a version ([`Snapshot::route_step`]).
+    pub target_blacklisted: bool,
+}
+
+impl Route {
+    /// The reason of a decision on this route as operators should read it: the engine,
+    /// handed a channel without a version for a blacklisted target, says
+    /// [`Reason::NoTarget`]; that is [`Reason::TargetBlacklisted`] here.
+    pub fn explain(&self, reason: Option<Reason>) -> Option<Reason> {
+        match reason {
+            Some(Reason::NoTarget) if self.target_blacklisted => Some(Reason::TargetBlacklisted),
+            other => other,
+        }
+    }
 }
 
 /// One consistent view of the configuration.
@@ -245,6 +260,7 @@ impl Snapshot {
             package,
             floors: Vec::new(),
             floor_reason: None,
+            target_blacklisted: false,
         })
     }
 
@@ -309,6 +325,7 @@ impl Snapshot {
             NextVersion::Blacklisted => {
                 route.channel = Some(with_target(None));
                 route.package = None;
+                route.target_blacklisted = true;
             }
             NextVersion::Floor(_) if multi => {
                 route.floors = floors_between(&floors, current.unwrap_or(target), target)

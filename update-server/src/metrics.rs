@@ -155,7 +155,7 @@ pub fn reason_label(reason: Option<&Reason>) -> &'static str {
 
 /// Every decision label, in the order `/metrics` lists them. `no_group` counts checks of
 /// instances naming a group that does not exist (they get no update).
-const REASON_LABELS: [&str; 16] = [
+const REASON_LABELS: [&str; 17] = [
     "ahead_of_target",
     "auto_paused",
     "blacklisted",
@@ -170,6 +170,7 @@ const REASON_LABELS: [&str; 16] = [
     "payload_missing",
     "rate_limited",
     "retrying_after_failure",
+    "target_blacklisted",
     "up_to_date",
     "update",
 ];
@@ -192,8 +193,9 @@ fn reason_index(reason: Option<&Reason>) -> usize {
         Some(Reason::PayloadMissing) => 11,
         Some(Reason::RateLimited { .. }) => 12,
         Some(Reason::RetryingAfterFailure { .. }) => 13,
-        Some(Reason::UpToDate) => 14,
-        None => 15,
+        Some(Reason::TargetBlacklisted) => 14,
+        Some(Reason::UpToDate) => 15,
+        None => 16,
         // A reason added to the engine after this list: counted as `other`, not lost.
         Some(_) => 8,
     }
@@ -1094,6 +1096,10 @@ mod tests {
             "ahead_of_target"
         );
         assert_eq!(reason_label(Some(&Reason::NoTarget)), "no_target");
+        assert_eq!(
+            reason_label(Some(&Reason::TargetBlacklisted)),
+            "target_blacklisted"
+        );
         assert_eq!(reason_label(Some(&Reason::NoPackage)), "no_package");
         assert_eq!(
             reason_label(Some(&Reason::PayloadMissing)),

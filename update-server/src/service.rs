@@ -161,8 +161,8 @@ impl UpdateService {
         ) {
             if app.update_check {
                 self.metrics.check(CheckPath::Fast);
-                if route.is_some() {
-                    self.metrics.decision(reason.as_ref());
+                if let Some(route) = &route {
+                    self.metrics.decision(route.explain(reason).as_ref());
                 } else {
                     self.metrics.no_group();
                 }

@@ -337,8 +337,8 @@ fn answer(
         metrics.events(outcome.events.iter().copied());
         metrics.check_ins(outcome.check_ins);
         if let Some(decision) = &outcome.decision {
-            if job.route.is_some() {
-                metrics.decision(decision.reason());
+            if let Some(route) = &job.route {
+                metrics.decision(route.explain(decision.reason().copied()).as_ref());
             } else {
                 metrics.no_group();
             }

@@ -765,7 +765,8 @@ async fn group_page(
         Err(err) => return html::internal_error(Some(session), &err),
     };
     let now = state.admin.clock.now();
-    let report = why::report(&route, &rollout_state, &instances, now);
+    let step = |version: &Version| snapshot.route_step(entry, group, None, Some(version), false);
+    let report = why::report(&route, step, &rollout_state, &instances, now);
     let target = route
         .channel
         .as_ref()

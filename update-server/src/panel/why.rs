@@ -80,9 +80,14 @@ pub(crate) async fn instances(
     store.instances(&filter, EXAMINED, 0).await
 }
 
-/// Decides for each instance as if it made a scheduled check at `now`.
+/// Decides for each instance as if it made a scheduled check at `now`. `step` gives the
+/// route of an instance on a version ([`crate::cache::Snapshot::route_step`]: the floor it
+/// must take first, or nothing when the target is blacklisted); `route` is the group's,
+/// whose target tells who is on it. Instances' architectures are not stored, so floors
+/// of one architecture only are not applied here.
 pub(crate) fn report(
     route: &Route,
+    step: impl Fn(&Version) -> Option<Route>,
     state: &RolloutState,
     instances: &[InstanceRecord],
     now: Timestamp,
@@ -91,14 +96,10 @@ pub(crate) fn report(
         name: String::new(),
         target: None,
     };
-    let channel = route.channel.as_ref().map_or(&none, |c| &c.channel);
-    let package = route.package.as_ref().and_then(|p| p.package.as_ref());
-    let check = Check {
-        channel,
-        package,
-        install_source: InstallSource::Scheduler,
-    };
-    let policy = &route.group.policy;
+    let target = route
+        .channel
+        .as_ref()
+        .and_then(|c| c.channel.target.as_ref());
     let mut report = Report::default();
     for record in instances {
         report.examined += 1;
@@ -106,10 +107,18 @@ pub(crate) fn report(
             report.unparsable += 1;
             continue;
         };
-        if channel.target.as_ref() == Some(&version) {
+        if target == Some(&version) {
             report.on_target += 1;
             continue;
         }
+        let stepped = step(&version);
+        let route = stepped.as_ref().unwrap_or(route);
+        let check = Check {
+            channel: route.channel.as_ref().map_or(&none, |c| &c.channel),
+            package: route.package.as_ref().and_then(|p| p.package.as_ref()),
+            install_source: InstallSource::Scheduler,
+        };
+        let policy = &route.group.policy;
         let machine = MachineId::new(&record.machine_id);
         let mut instance = Instance {
             grant: state.grant(&machine).map(|g| InstanceGrant {
@@ -127,6 +136,7 @@ pub(crate) fn report(
             Decision::Update { reissued: true, .. } => report.updating += 1,
             Decision::Update { .. } => report.next_check += 1,
             Decision::NoUpdate { reason } => {
+                let reason = route.explain(Some(reason)).unwrap_or(reason);
                 match report
                     .reasons
                     .iter_mut()
@@ -159,6 +169,10 @@ pub(crate) fn advice(reason: &Reason) -> &'static str {
             "Failures reached the threshold. Look at the errors, then unpause the group."
         }
         Reason::Blacklisted => "Their OEM is on the group's blacklist.",
+        Reason::TargetBlacklisted => {
+            "The channel's version is on the channel's blacklist: point the channel at another \
+             version, or take this one off the blacklist."
+        }
         Reason::OutsideWindow { .. } => "They update when the next maintenance window opens.",
         Reason::NotInPercent { .. } => "Raise the percentage or let the timed rollout advance.",
         Reason::RateLimited { .. } => "They update as the rate limit frees capacity.",
@@ -178,10 +192,41 @@ mod tests {
     use super::*;
     use crate::cache::Snapshot;
     use crate::policy::GroupPolicy;
-    use crate::store::{AppRecord, ChannelRecord, ConfigSnapshot, GroupRecord, PackageRecord};
+    use crate::store::{
+        AppRecord, BlacklistRecord, ChannelRecord, ConfigSnapshot, FloorRecord, GroupRecord,
+        PackageRecord,
+    };
 
     fn route(policy: &GroupPolicy, channel_version: &str) -> Route {
-        let snapshot = Snapshot::build(ConfigSnapshot {
+        let snapshot = snapshot(policy, channel_version, Vec::new(), Vec::new());
+        let app = snapshot.app("app").unwrap();
+        snapshot.route(app, "g").unwrap()
+    }
+
+    fn package(version: &str) -> PackageRecord {
+        PackageRecord {
+            app_id: "app".into(),
+            version: version.into(),
+            url: format!("https://example.test/{version}/update.gz"),
+            size: 1,
+            sha1: String::new(),
+            sha256: String::new(),
+            metadata_size: String::new(),
+            metadata_signature_rsa: String::new(),
+            signature: String::new(),
+            release_notes: String::new(),
+            required: false,
+            created_at: 0,
+        }
+    }
+
+    fn snapshot(
+        policy: &GroupPolicy,
+        channel_version: &str,
+        floors: Vec<FloorRecord>,
+        blacklist: Vec<BlacklistRecord>,
+    ) -> Snapshot {
+        Snapshot::build(ConfigSnapshot {
             generation: 1,
             apps: vec![AppRecord {
                 id: "app".into(),
@@ -206,27 +251,12 @@ mod tests {
                 policy: policy.to_json(),
                 created_at: 0,
             }],
-            packages: vec![PackageRecord {
-                app_id: "app".into(),
-                version: "1.1.0".into(),
-                url: "https://example.test/1.1.0/update.gz".into(),
-                size: 1,
-                sha1: String::new(),
-                sha256: String::new(),
-                metadata_size: String::new(),
-                metadata_signature_rsa: String::new(),
-                signature: String::new(),
-                release_notes: String::new(),
-                required: false,
-                created_at: 0,
-            }],
+            packages: vec![package("1.0.5"), package("1.1.0")],
             arch_packages: Vec::new(),
             package_files: Vec::new(),
-            floors: Vec::new(),
-            blacklist: Vec::new(),
-        });
-        let app = snapshot.app("app").unwrap();
-        snapshot.route(app, "g").unwrap()
+            floors,
+            blacklist,
+        })
     }
 
     fn instance(id: &str, version: &str) -> InstanceRecord {
@@ -284,7 +314,8 @@ mod tests {
             (GroupPolicy::default(), "1.2.0", "no_package"),
         ];
         for (policy, target, label) in cases {
-            let report = report(&route(&policy, target), &RolloutState::new(), &fleet(), now);
+            let route = route(&policy, target);
+            let report = report(&route, |_| None, &RolloutState::new(), &fleet(), now);
             assert_eq!(report.examined, 4);
             assert_eq!(report.unparsable, 1);
             let reasons: Vec<_> = report.reasons.iter().map(|r| (r.0.as_str(), r.2)).collect();
@@ -304,7 +335,7 @@ mod tests {
         };
         let route = route(&policy, "1.1.0");
         let mut state = RolloutState::new();
-        let report_before = report(&route, &state, &fleet(), now);
+        let report_before = report(&route, |_| None, &state, &fleet(), now);
         assert_eq!(
             report_before.next_check, 2,
             "capacity for one each, separately"
@@ -322,12 +353,72 @@ mod tests {
                 .decision
                 .is_update()
         );
-        let after = report(&route, &state, &fleet(), now);
+        let after = report(&route, |_| None, &state, &fleet(), now);
         assert_eq!(after.updating, 1, "a holds its grant");
         assert_eq!(after.on_target, 1);
         let (reason, text, count) = &after.reasons[0];
         assert_eq!((reason.as_str(), *count), ("rate_limited", 1));
         assert_eq!(text, "rate limited until 2026-11-27T08:01:00Z");
         assert!(!advice(reason).is_empty());
+    }
+
+    #[test]
+    fn floors_and_a_blacklisted_target_are_the_reasons_instances_see() {
+        let now: Timestamp = "2026-11-27T08:00:00Z".parse().unwrap();
+        let policy = GroupPolicy {
+            update_pooling: true,
+            update_count: 1,
+            update_interval_secs: 3600,
+            ..GroupPolicy::default()
+        };
+        let floor = FloorRecord {
+            app_id: "app".into(),
+            channel: "stable".into(),
+            arch: String::new(),
+            version: "1.0.5".into(),
+            reason: "new disk format".into(),
+            created_at: 0,
+        };
+        let floored = snapshot(&policy, "1.1.0", vec![floor], Vec::new());
+        let app = floored.app("app").unwrap();
+        let group = floored.route(app, "g").unwrap();
+        let step = |v: &Version| floored.route_step(app, "g", None, Some(v), false);
+        // a and b, on 1.0.0, are below the floor: the floor is what they would be offered;
+        // with one update an hour, one of them next, the other rate limited.
+        let mut state = RolloutState::new();
+        let report_now = report(&group, step, &state, &fleet(), now);
+        assert_eq!((report_now.on_target, report_now.next_check), (1, 2));
+        let floor_route = step(&Version::parse("1.0.0").unwrap()).unwrap();
+        let mut a = Instance::new("a", Version::parse("1.0.0").unwrap(), "");
+        let check = Check {
+            channel: &floor_route.channel.as_ref().unwrap().channel,
+            package: floor_route.package.as_ref().unwrap().package.as_ref(),
+            install_source: InstallSource::Scheduler,
+        };
+        let granted = state.decide(&floor_route.group.policy, &mut a, &check, now);
+        match granted.decision {
+            Decision::Update { target, .. } => assert_eq!(target.to_string(), "1.0.5"),
+            other => panic!("the floor first, got {other:?}"),
+        }
+        let after = report(&group, step, &state, &fleet(), now);
+        assert_eq!(after.updating, 1, "a holds its grant for the floor");
+        assert_eq!(after.reasons[0].0.as_str(), "rate_limited");
+
+        // The channel's version blacklisted: every instance behind it is told so, not "no
+        // target", and the advice says what to do.
+        let entry = BlacklistRecord {
+            app_id: "app".into(),
+            channel: "stable".into(),
+            version: "1.1.0".into(),
+            created_at: 0,
+        };
+        let blacklisted = snapshot(&GroupPolicy::default(), "1.1.0", Vec::new(), vec![entry]);
+        let app = blacklisted.app("app").unwrap();
+        let group = blacklisted.route(app, "g").unwrap();
+        let step = |v: &Version| blacklisted.route_step(app, "g", None, Some(v), false);
+        let report = report(&group, step, &RolloutState::new(), &fleet(), now);
+        let reasons: Vec<_> = report.reasons.iter().map(|r| (r.0.as_str(), r.2)).collect();
+        assert_eq!(reasons, vec![("target_blacklisted", 2)]);
+        assert!(advice(&report.reasons[0].0).contains("blacklist"));
     }
 }

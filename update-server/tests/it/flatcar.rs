@@ -691,6 +691,29 @@ async fn floors_and_blacklists(s: TestServer) {
         exchange(&s, "black-2", "1.0.0", None, true).await,
         Vec::new()
     );
+    // Known now, black-1 is answered on the fast path. All three refusals are counted as
+    // what they are: the target is blacklisted, not missing.
+    let before = crate::ops::scrape(&reqwest::Client::new(), s.addr()).await;
+    s.flush().await;
+    assert_eq!(
+        exchange(&s, "black-1", "4.0.0", None, false).await,
+        Vec::new()
+    );
+    s.flush().await;
+    let after = crate::ops::scrape(&reqwest::Client::new(), s.addr()).await;
+    let count = |m: &std::collections::BTreeMap<String, f64>, reason: &str| {
+        m.get(&format!(
+            "update_server_decisions_total{{reason=\"{reason}\"}}"
+        ))
+        .copied()
+        .unwrap_or(0.0)
+    };
+    assert!(count(&before, "target_blacklisted") >= 2.0, "{before:?}");
+    assert_eq!(
+        count(&after, "target_blacklisted") - count(&before, "target_blacklisted"),
+        1.0
+    );
+    assert_eq!(count(&after, "no_target"), 0.0);
     // Off the blacklist, it is offered.
     let (status, _) = s.api("DELETE", &format!("{blacklist}/5.0.0"), None).await;
     assert_eq!(status, 200);
