@@ -742,6 +742,137 @@ pub struct ActivityList {
     pub items: Vec<Activity>,
 }
 
+/// Extension: one group in the fleet overview (`GET overview`): its rollout's state,
+/// progress, rate, estimated end and what needs attention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct OverviewGroup {
+    /// The app.
+    pub app_id: String,
+    /// The app's label (its id when it has none).
+    pub app_label: String,
+    /// The group.
+    pub group_id: String,
+    /// The group's label (its id when it has none).
+    pub group_label: String,
+    /// The channel the group follows.
+    pub channel: String,
+    /// The channel's version, the rollout's target; empty when none.
+    pub target_version: String,
+    /// `updating`, `auto_paused`, `paused`, `no_target` or `finished`.
+    pub state: String,
+    /// The state in words.
+    pub state_label: String,
+    /// What needs attention, most urgent first: `auto_paused`, `failing` (at least a tenth
+    /// of the last hour's attempts failed), `stalled` (no grant for longer than the policy
+    /// leads one to expect while instances wait). Empty when nothing does.
+    pub attention: Vec<String>,
+    /// Instances of the group.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub instances: i64,
+    /// Of them, on the target version.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub on_target: i64,
+    /// onTarget / instances, 0 to 100.
+    pub progress_percent: f64,
+    /// Instances the rollout brings to the target at the percentage it is heading for.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub goal: i64,
+    /// The percentage in force.
+    pub percent: f64,
+    /// The rate limit, updates per hour; 0 without one.
+    pub rate_limit_per_hour: f64,
+    /// The rate the estimated end assumes (the measured one, capped by the limit), updates
+    /// per hour; 0 when unknown.
+    pub rate_per_hour: f64,
+    /// Updates completed in the last hour.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub completions_last_hour: i64,
+    /// Failed attempts (3/0) in the last hour.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub failures_last_hour: i64,
+    /// The estimated end, RFC 3339; empty when there is none (see `etaText`).
+    pub eta: String,
+    /// The estimated end in words: `done`, `about <time>`, `held at 50 %`, `stopped`,
+    /// `unknown`.
+    pub eta_text: String,
+    /// The latest grant to an instance of the group, RFC 3339; empty when none is known.
+    pub last_grant: String,
+    /// When the group paused itself, RFC 3339; empty when it is not automatically paused.
+    pub auto_paused_at: String,
+    /// Failures among the attempts looked at when it paused itself.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub auto_pause_failures: i64,
+    /// The attempts looked at when it paused itself.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub auto_pause_attempts: i64,
+    /// The automatic pause's threshold in words (`3 failures of the last 10 attempts`);
+    /// empty without one.
+    pub auto_pause_threshold: String,
+}
+
+/// Extension: the fleet overview, what needs attention first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct Overview {
+    /// When it was computed, RFC 3339.
+    pub generated_at: String,
+    /// Every group: automatically paused first, then failing, stalled, updating, paused,
+    /// without a target, finished.
+    pub items: Vec<OverviewGroup>,
+}
+
+/// Extension: an instance's failed attempts with one error code on one version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceError {
+    /// The instance (machine id).
+    pub client_id: String,
+    /// The app.
+    pub app_id: String,
+    /// The group it named.
+    pub group_id: String,
+    /// The version it ran when it failed.
+    pub version: String,
+    /// The error code it reported; empty when it sent none.
+    pub error_code: String,
+    /// update_engine's name of the code (flag bits masked off); empty when it has none.
+    pub error_name: String,
+    /// How many times it failed so.
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub count: i64,
+    /// The first time (since the list's `since`), RFC 3339.
+    pub first_seen: String,
+    /// The last time, RFC 3339.
+    pub last_seen: String,
+}
+
+/// Extension: failed attempts (`GET errors`), the most recent first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct InstanceErrorList {
+    /// Failures from this time on, RFC 3339.
+    pub since: String,
+    /// How many rows match in all (the page holds at most `limit`).
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub total: i64,
+    /// The page.
+    pub items: Vec<InstanceError>,
+}
+
 /// The error body of every failed API call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]

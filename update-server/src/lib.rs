@@ -24,6 +24,7 @@
 //! - [`metrics`]: `/metrics` (Prometheus) and `/readyz`;
 //! - [`retention`]: pruning old history, rollups and activity in the background;
 //! - [`census`]: counting the instances per version for the graphs;
+//! - [`overview`]: a group's rollout state, progress, ETA and what needs attention;
 //! - [`lifecycle`]: recording the end of timed rollouts;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
@@ -60,6 +61,8 @@ pub mod lifecycle;
 pub mod metrics;
 #[cfg(feature = "server")]
 pub mod openapi;
+#[cfg(feature = "server")]
+pub mod overview;
 #[cfg(feature = "server")]
 pub mod panel;
 #[cfg(feature = "server")]

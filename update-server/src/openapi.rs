@@ -364,6 +364,24 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        v1!("/overview"),
+        "Every group's rollout state (updating, auto_paused, paused, no_target, finished), \
+         progress toward the target, rate, estimated end and what needs attention \
+         (auto_paused, failing, stalled), what needs attention first (appId)",
+        None,
+        Some("Overview"),
+    ),
+    op(
+        "get",
+        v1!("/errors"),
+        "Failed attempts (3/0) per instance, version and error code, the most recent first, \
+         with their count and first and last time (appId, groupId, version, since: RFC 3339 \
+         or unix seconds, default a day ago; limit up to 1000, skip)",
+        None,
+        Some("InstanceErrorList"),
+    ),
+    op(
+        "get",
         v1!("/upstream"),
         "List upstreams",
         None,
@@ -529,6 +547,8 @@ fn schemas() -> Map<String, Value> {
     add::<api::UpstreamSync>(&mut generator);
     add::<api::GeneratedUuid>(&mut generator);
     add::<api::ActivityList>(&mut generator);
+    add::<api::Overview>(&mut generator);
+    add::<api::InstanceErrorList>(&mut generator);
     add::<api::ErrorBody>(&mut generator);
     generator.take_definitions(true).into_iter().collect()
 }

@@ -808,6 +808,18 @@ pub async fn auto_paused_at(
     app_id: &str,
     group_id: &str,
 ) -> Result<Option<i64>, StoreError> {
+    Ok(auto_pause(store, app_id, group_id)
+        .await?
+        .map(|p| millis(p.at)))
+}
+
+/// The group's automatic pause in force (when, and the failures among the attempts that
+/// made it); `None` when it is not automatically paused.
+pub async fn auto_pause(
+    store: &dyn Store,
+    app_id: &str,
+    group_id: &str,
+) -> Result<Option<AutoPause>, StoreError> {
     let mut tx = store.begin().await?;
     let states = tx
         .lock_groups(&[(app_id.to_owned(), group_id.to_owned())])
@@ -816,7 +828,7 @@ pub async fn auto_paused_at(
         Some(record) => decode_state(&record.state)?,
         None => return Ok(None),
     };
-    Ok(parts.auto_pause.map(|p| millis(p.at)))
+    Ok(parts.auto_pause)
 }
 
 /// Lifts a group's automatic pause (the operator unpaused it). Returns whether it was

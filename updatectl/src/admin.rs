@@ -2,7 +2,8 @@
 
 use reqwest::Method;
 use update_server::api::{
-    ActivityList, AdminUser, AdminUserList, AdminUserRequest, Upstream, UpstreamList, UpstreamSync,
+    ActivityList, AdminUser, AdminUserList, AdminUserRequest, InstanceErrorList, Overview,
+    Upstream, UpstreamList, UpstreamSync,
 };
 
 use crate::Error;
@@ -159,5 +160,104 @@ pub async fn activity(
             )
         },
         &list.items,
+    ))
+}
+
+/// Which failures `errors` lists.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorsFilter {
+    /// Only this application.
+    pub app_id: Option<String>,
+    /// Only this group.
+    pub group_id: Option<String>,
+    /// Only failures on this version.
+    pub version: Option<String>,
+    /// From this time on (RFC 3339 or unix seconds).
+    pub since: Option<String>,
+}
+
+/// Lists failed updates: one row per instance, version and error code, the most recent
+/// first; `--json` prints the API's list (with its total and `since`).
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn errors(
+    client: &Client,
+    filter: ErrorsFilter,
+    limit: u32,
+    skip: u32,
+) -> Result<Output, Error> {
+    let mut query = vec![("limit", limit.to_string()), ("skip", skip.to_string())];
+    for (key, value) in [
+        ("appId", filter.app_id),
+        ("groupId", filter.group_id),
+        ("version", filter.version),
+        ("since", filter.since),
+    ] {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            query.push((key, value));
+        }
+    }
+    let list: InstanceErrorList = client
+        .call(Method::GET, &["errors"], &query, NO_BODY)
+        .await?;
+    Ok(Output::table(
+        "Instance\tGroup\tVersion\tError\tTimes\tFirst\tLast",
+        &list.items,
+        |e| {
+            let error = match (e.error_code.as_str(), e.error_name.as_str()) {
+                ("", _) => "(no code)".to_owned(),
+                (code, "") => code.to_owned(),
+                (code, name) => format!("{name} ({code})"),
+            };
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                e.client_id, e.group_id, e.version, error, e.count, e.first_seen, e.last_seen
+            )
+        },
+        &list,
+    ))
+}
+
+/// Prints every group's rollout state, progress, rate, estimated end and what needs
+/// attention, what needs attention first; `--json` prints the API's overview.
+///
+/// # Errors
+/// The API's or the transport's.
+pub async fn overview(client: &Client, app_id: Option<String>) -> Result<Output, Error> {
+    let mut query = Vec::new();
+    if let Some(app) = app_id.filter(|a| !a.is_empty()) {
+        query.push(("appId", app));
+    }
+    let overview: Overview = client
+        .call(Method::GET, &["overview"], &query, NO_BODY)
+        .await?;
+    Ok(Output::table(
+        "App\tGroup\tState\tAttention\tOn target\tTarget\tFailures (1 h)\tEstimated end",
+        &overview.items,
+        |g| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}/{} ({:.0}%)\t{}\t{}\t{}",
+                g.app_label,
+                g.group_id,
+                g.state_label,
+                if g.attention.is_empty() {
+                    "-".to_owned()
+                } else {
+                    g.attention.join(",")
+                },
+                g.on_target,
+                g.instances,
+                g.progress_percent,
+                if g.target_version.is_empty() {
+                    "-"
+                } else {
+                    &g.target_version
+                },
+                g.failures_last_hour,
+                g.eta_text
+            )
+        },
+        &overview,
     ))
 }

@@ -152,6 +152,35 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         skip: u32,
     },
+    /// Failed updates: per instance, version and error code (its name too), how many times,
+    /// first and last, the most recent first (an extension).
+    Errors {
+        /// Only this application.
+        #[arg(long)]
+        app_id: Option<String>,
+        /// Only this group.
+        #[arg(long)]
+        group_id: Option<String>,
+        /// Only failures on this version.
+        #[arg(long)]
+        version: Option<String>,
+        /// From this time on: RFC 3339 or unix seconds (default: a day ago).
+        #[arg(long)]
+        since: Option<String>,
+        /// Rows to show (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Rows to skip.
+        #[arg(long, default_value_t = 0)]
+        skip: u32,
+    },
+    /// Every group's rollout: state, progress toward the target, rate, estimated end and
+    /// what needs attention, what needs attention first (an extension).
+    Overview {
+        /// Only this application.
+        #[arg(long)]
+        app_id: Option<String>,
+    },
     /// Shows the usage of the program or of one command.
     Help {
         /// The command.

@@ -14,7 +14,7 @@ use updatectl::client::Client;
 use updatectl::commands;
 
 /// The top-level command names (an unknown one exits 3, an unknown subcommand 2).
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 14] = [
     "admin-user",
     "app",
     "channel",
@@ -27,6 +27,8 @@ const COMMANDS: [&str; 12] = [
     "watch",
     "upstream",
     "activity",
+    "errors",
+    "overview",
 ];
 
 fn main() -> ExitCode {
@@ -156,6 +158,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             skip,
         } => updatectl::admin::activity(&client, app_id, limit, skip).await?,
+        Command::Errors {
+            app_id,
+            group_id,
+            version,
+            since,
+            limit,
+            skip,
+        } => {
+            let filter = updatectl::admin::ErrorsFilter {
+                app_id,
+                group_id,
+                version,
+                since,
+            };
+            updatectl::admin::errors(&client, filter, limit, skip).await?
+        }
+        Command::Overview { app_id } => updatectl::admin::overview(&client, app_id).await?,
         Command::Database(DatabaseCommand::Backup { output }) => {
             updatectl::transfer::backup(&client, &output).await?
         }

@@ -20,6 +20,7 @@
 
 pub(crate) mod config;
 mod fleet;
+pub(crate) mod overview;
 
 pub use fleet::{ensure_admin, reset_admin_key};
 
@@ -229,6 +230,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/client/history", get(client_history))
         .route("/instances", get(client_updates))
         .route("/activity", get(list_activity))
+        .route("/overview", get(overview::get_overview))
+        .route("/errors", get(overview::list_errors))
         .route("/upstream", get(list_upstreams).post(create_upstream))
         .route("/upstream/sync", post(crate::upstream::sync_now))
         .route(

@@ -61,7 +61,9 @@ pub(crate) fn page(
     let nav = match session {
         Some(s) => format!(
             r#"<nav aria-label="Main"><ul>
-<li><a href="/">Applications</a></li>
+<li><a href="/">Overview</a></li>
+<li><a href="/apps">Applications</a></li>
+<li><a href="/errors">Errors</a></li>
 <li><a href="/instances">Instances</a></li>
 <li><a href="/activity">Activity</a></li>
 </ul></nav>
@@ -92,7 +94,15 @@ pub(crate) fn page(
 "##,
         title = esc(title),
     );
-    let mut response = (status, html).into_response();
+    with_headers((status, html).into_response())
+}
+
+/// A part of a page (the live part a page's script swaps in), with the page's headers.
+pub(crate) fn fragment(html: String) -> Response {
+    with_headers((StatusCode::OK, html).into_response())
+}
+
+fn with_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -126,7 +136,7 @@ pub(crate) fn error_page(
     message: &str,
 ) -> Response {
     let body = format!(
-        r#"<h1>{}</h1><p class="error" role="alert">{}</p><p><a href="/">Back to the applications</a></p>"#,
+        r#"<h1>{}</h1><p class="error" role="alert">{}</p><p><a href="/">Back to the overview</a></p>"#,
         esc(title),
         esc(message)
     );
@@ -226,9 +236,8 @@ header button { background: transparent; border-color: #fff; }
 .tabs a[aria-current="page"] { background: var(--accent); color: #fff; border-color: var(--accent); }
 figure { margin: 0 0 1.5rem; }
 figcaption { font-weight: 600; margin-bottom: .4rem; }
-.chart-wrap { overflow-x: auto; }
-svg.chart { width: 100%; min-width: 640px; height: auto; background: var(--bg);
-  border: 1px solid var(--line); border-radius: 4px; display: block; }
+svg.chart { height: 100%; width: auto; aspect-ratio: 744 / 300; flex: 1 1 auto;
+  display: block; }
 svg.chart text { font-size: 12px; fill: #3b4454; font-family: system-ui, sans-serif; }
 ul.legend { display: flex; flex-wrap: wrap; gap: .3rem 1rem; list-style: none; padding: 0; margin: .5rem 0; }
 ul.legend svg { vertical-align: middle; }
@@ -237,6 +246,25 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1r
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 code { overflow-wrap: anywhere; }
+.chart-wrap { overflow-x: auto; }
+.chart-scroll { display: flex; width: 100%; min-width: 640px; aspect-ratio: 800 / 300;
+  border: 1px solid var(--line); border-radius: 4px; background: var(--bg); }
+svg.chart-y { position: sticky; left: 0; z-index: 1; height: 100%; width: auto;
+  aspect-ratio: 56 / 300; flex: none; background: var(--bg); border-right: 1px solid var(--line); }
+svg.chart-y text { font-size: 12px; fill: #3b4454; font-family: system-ui, sans-serif; }
+ul.legend.markers { font-size: .9rem; }
+ul.legend .tag { font-weight: 700; }
+progress.bar { width: 8rem; height: 1rem; vertical-align: middle; accent-color: var(--good); }
+.progress { white-space: nowrap; }
+.badge { display: inline-block; padding: 0 .5rem; border: 1px solid currentColor;
+  border-radius: 999px; font-size: .85rem; font-weight: 600; white-space: nowrap; }
+.state-updating { color: var(--accent); }
+.state-finished { color: var(--good); }
+.state-paused { color: #8a5a00; }
+.state-auto_paused, .attention { color: var(--bad); }
+.state-no_target { color: var(--muted); }
+tr.needs-attention th { box-shadow: inset 4px 0 0 var(--bad); }
+.filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; }
 @media (max-width: 40rem) {
   main { padding: .6rem; }
   .logout { margin-left: 0; }
@@ -244,10 +272,12 @@ code { overflow-wrap: anywhere; }
 }
 "#;
 
-/// Refreshes the part of a page marked `data-refresh="<seconds>"` (the live counts and the
-/// graphs while a rollout runs) by fetching the page again and swapping that element, unless
-/// the keyboard focus is in it; scrolls charts that are wider than the screen to their
-/// latest end.
+/// Refreshes the parts of a page marked `data-refresh="<seconds>"` (the overview, a group's
+/// live state and the graphs while a rollout runs): fetches `data-src` (the part alone; the
+/// page itself without one) and swaps in the element of the same id, unless the keyboard
+/// focus is in it, so nothing else (forms, their input, the focus) is touched and the page
+/// is never reloaded. Each swap bumps the element's `data-refreshed` count. Scrolls charts
+/// wider than the screen to their latest end.
 const SCRIPT: &str = r#"(function () {
   "use strict";
   // Charts wider than a phone scroll sideways: show their latest end first.
@@ -257,8 +287,10 @@ const SCRIPT: &str = r#"(function () {
   latest(document);
   function start(el) {
     var secs = parseInt(el.getAttribute("data-refresh"), 10) || 15;
+    var count = 0;
     function tick() {
-      fetch(window.location.href, { credentials: "same-origin" })
+      var src = el.getAttribute("data-src") || window.location.href;
+      fetch(src, { credentials: "same-origin", redirect: "error" })
         .then(function (r) { if (!r.ok) { throw new Error(String(r.status)); } return r.text(); })
         .then(function (text) {
           // Keep the keyboard focus where it is: swap only while it is elsewhere.
@@ -268,7 +300,13 @@ const SCRIPT: &str = r#"(function () {
           }
           var doc = new DOMParser().parseFromString(text, "text/html");
           var fresh = doc.getElementById(el.id);
-          if (fresh) { el.replaceWith(fresh); el = fresh; latest(el); }
+          if (fresh) {
+            count += 1;
+            fresh.setAttribute("data-refreshed", String(count));
+            el.replaceWith(fresh);
+            el = fresh;
+            latest(el);
+          }
           if (el.hasAttribute("data-refresh")) { window.setTimeout(tick, secs * 1000); }
         })
         .catch(function () { window.setTimeout(tick, secs * 2000); });

@@ -6,10 +6,14 @@
 //!   a key derived from the server secret, so replicas sharing the secret share sessions. The
 //!   user must still exist on every request. Every form carries a CSRF token bound to the
 //!   session (the login form: to a pre-session cookie); a POST without it is refused with 403.
-//! - Pages (`pages`): applications; one application; one group with its policy forms, live
-//!   counts and why its instances are not updating (`why`, computed by `rollout-core`);
-//!   the group's graphs ([`chart`], server-side SVG drawn from the rollups); instances with
-//!   search and pagination; one instance's history; the activity log.
+//! - Pages (`pages`): the overview (home: every group's state, progress, rate, estimated end
+//!   and what needs attention first, from [`crate::overview`]); failed attempts (errors)
+//!   with filters; applications; one application; one group with its state (a Resume button
+//!   when it paused itself), progress and estimated end, policy forms, live counts and why
+//!   its instances are not updating (`why`, computed by `rollout-core`), its live part
+//!   refreshed in place; the group's graphs ([`chart`], server-side SVG drawn from the
+//!   rollups, with markers from the activity log); instances with search and pagination;
+//!   one instance's history; the activity log.
 //!
 //! Changes go through the admin API's own handlers, so the panel and the API validate and
 //! log alike.
@@ -48,7 +52,9 @@ pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
         });
     let state = PanelState { admin, key, https };
     Router::new()
-        .route("/", get(pages::apps))
+        .route("/", get(pages::overview))
+        .route("/apps", get(pages::apps))
+        .route("/errors", get(pages::errors))
         .route("/panel.css", get(html::stylesheet))
         .route("/panel.js", get(html::script))
         .route("/login", get(pages::login_form).post(pages::login))

@@ -1,18 +1,20 @@
 //! The pages and the form handlers.
 
 use super::PanelState;
-use super::chart::{LineChart, Series};
+use super::chart::{self, LineChart, Marker, Series};
 use super::html::{self, csrf_field, esc, page, url};
 use super::session::{
     self, CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECS, Session, cookie, csrf_ok,
     csrf_token, secure, set_cookie,
 };
 use super::why;
+use crate::admin::overview::{self as admin_overview, GroupOverview};
 use crate::admin::{Actor, ApiError, config as admin_config};
 use crate::api;
 use crate::auth;
 use crate::cache::{AppEntry, Snapshot};
 use crate::clock::millis;
+use crate::overview::{Eta, GroupState};
 use crate::policy::GroupPolicy;
 use crate::store::{
     HistoryKind, InstanceFilter, ROLLUP_RESOLUTIONS, RollupKind, VersionCount, bucket_of,
@@ -213,9 +215,322 @@ pub(crate) async fn logout(
     response
 }
 
+// ----- overview -----
+
+/// Instances on the target of all, as a bar and in numbers.
+fn progress_bar(on_target: u64, instances: u64) -> String {
+    let percent = if instances == 0 {
+        100.0
+    } else {
+        (on_target as f64) * 100.0 / (instances as f64)
+    };
+    format!(
+        r#"<span class="progress" data-on-target="{on_target}" data-instances="{instances}"><progress class="bar" max="{max}" value="{on_target}" aria-label="Instances on the target">{percent:.0} %</progress> {on_target} / {instances} on target ({percent:.0} %)</span>"#,
+        max = instances.max(1),
+    )
+}
+
+/// A group's state as a badge: its words, and its name for scripts and tests.
+fn state_badge(state: GroupState) -> String {
+    format!(
+        r#"<span class="badge state-{name}" data-state="{name}">{label}</span>"#,
+        name = state.as_str(),
+        label = state.label()
+    )
+}
+
+/// What needs attention, in words (not colour alone).
+fn attention_badges(g: &GroupOverview) -> String {
+    g.class
+        .attention
+        .iter()
+        .map(|a| {
+            format!(
+                r#"<span class="badge attention" data-attention="{}">needs attention: {}</span>"#,
+                a.as_str(),
+                a.label()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The rate: the limit, and what completed in the last hour.
+fn rate_text(g: &GroupOverview) -> String {
+    let limit = g.class.rate_limit_per_hour.map_or_else(
+        || "no rate limit".to_owned(),
+        |l| {
+            format!(
+                "at most {} per {} s",
+                g.policy.update_count, g.policy.update_interval_secs
+            ) + &if (l - l.round()).abs() < 1e-9 {
+                format!(" ({l:.0}/h)")
+            } else {
+                format!(" ({l:.1}/h)")
+            }
+        },
+    );
+    format!(
+        "{limit}; {} completed in the last hour",
+        g.facts.completions_last_hour
+    )
+}
+
+/// The errors page's address for a group, over the last `period`.
+fn errors_url(app_id: &str, group: &str, period: &str) -> String {
+    format!(
+        "/errors?app={}&amp;group={}&amp;period={period}",
+        url(app_id),
+        url(group)
+    )
+}
+
+fn failures_cell(g: &GroupOverview) -> String {
+    let n = g.facts.failures_last_hour;
+    if n == 0 {
+        r#"<td class="num" data-failures="0">0</td>"#.to_owned()
+    } else {
+        format!(
+            r#"<td class="num" data-failures="{n}"><a href="{}">{n}: look at the errors</a></td>"#,
+            errors_url(&g.app_id, &g.group_id, "1h")
+        )
+    }
+}
+
+/// The overview's live part: a row per group, what needs attention first.
+fn overview_live(groups: &[GroupOverview], now: jiff::Timestamp) -> String {
+    let mut rows = String::new();
+    for g in groups {
+        let attention: Vec<&str> = g.class.attention.iter().map(|a| a.as_str()).collect();
+        let _ = write!(
+            rows,
+            r#"<tr data-app="{app}" data-group="{group}" data-state="{state}" data-attention="{attn}"{class}><th scope="row"><a href="{href}">{glabel}</a> <span class="muted">{app_label}</span></th><td>{badge} {badges}</td><td>{progress}<br><span class="muted">target {target}</span></td><td>{rate}</td><td data-eta="{eta}">{eta_text}</td>{failures}</tr>"#,
+            app = esc(&g.app_id),
+            group = esc(&g.group_id),
+            state = g.class.state.as_str(),
+            attn = attention.join(" "),
+            class = if attention.is_empty() {
+                ""
+            } else {
+                r#" class="needs-attention""#
+            },
+            href = group_url(&g.app_id, &g.group_id),
+            glabel = esc(&g.group_label),
+            app_label = esc(&g.app_label),
+            badge = state_badge(g.class.state),
+            badges = attention_badges(g),
+            progress = progress_bar(g.class.on_target, g.class.instances),
+            target = if g.target.is_empty() {
+                "none".to_owned()
+            } else {
+                esc(&g.target)
+            },
+            rate = esc(&rate_text(g)),
+            eta = match g.class.eta {
+                Eta::At(at) => at.to_string(),
+                _ => String::new(),
+            },
+            eta_text = esc(&admin_overview::eta_text(g.class.eta, now)),
+            failures = failures_cell(g),
+        );
+    }
+    if groups.is_empty() {
+        rows = empty_row(
+            6,
+            "No groups yet. Create an application and a group with `updatectl` or the admin API.",
+        );
+    }
+    let needing = groups
+        .iter()
+        .filter(|g| !g.class.attention.is_empty())
+        .count();
+    format!(
+        r#"<div id="overview-live" data-refresh="10" data-src="/?live=1">
+<p id="overview-summary" class="{summary_class}">{summary} <span class="muted">As of {now}; this part refreshes by itself.</span></p>
+<div class="table-wrap"><table id="overview">
+<thead><tr><th scope="col">Group</th><th scope="col">State</th><th scope="col">Progress toward the target</th><th scope="col">Rate</th><th scope="col">Estimated end</th><th scope="col" class="num">Failures in the last hour</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
+</div>"#,
+        summary_class = if needing > 0 { "error" } else { "ok" },
+        summary = match needing {
+            0 => "Nothing needs attention.".to_owned(),
+            1 => "1 group needs attention (listed first).".to_owned(),
+            n => format!("{n} groups need attention (listed first)."),
+        },
+        now = esc(&now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+    )
+}
+
+/// `GET /[?live=1]`: the overview (home): every group's state, progress, rate, estimated
+/// end and failures, what needs attention first; `live=1` answers the live part alone.
+pub(crate) async fn overview(
+    State(state): State<PanelState>,
+    session: Session,
+    Query(query): Query<Params>,
+) -> Response {
+    let groups = match admin_overview::gather(&state.admin, None).await {
+        Ok(groups) => groups,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let now = state.admin.clock.now();
+    let live = overview_live(&groups, now);
+    if query.contains_key("live") {
+        return html::fragment(live);
+    }
+    let body = format!(
+        r#"<h1>Overview</h1>
+{live}
+<p><a href="/apps">All applications</a> · <a href="/errors">Errors of the last day</a> · <a href="/activity">Activity</a></p>"#
+    );
+    page(StatusCode::OK, "Overview", Some(&session), &body)
+}
+
+// ----- errors -----
+
+/// The periods the errors page offers.
+const PERIODS: [(&str, &str, i64); 4] = [
+    ("1h", "the last hour", 3600),
+    ("1d", "the last day", 86_400),
+    ("7d", "the last 7 days", 7 * 86_400),
+    ("30d", "the last 30 days", 30 * 86_400),
+];
+
+/// `GET /errors?app=&group=&version=&period=1h|1d|7d|30d&page=`: failed attempts per
+/// instance, version and error code, the most recent first.
+#[allow(clippy::too_many_lines)]
+pub(crate) async fn errors(
+    State(state): State<PanelState>,
+    session: Session,
+    Query(query): Query<Params>,
+) -> Response {
+    let get = |k: &str| {
+        query
+            .get(k)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let period = get("period").unwrap_or_else(|| "1d".to_owned());
+    let Some(&(period, period_label, secs)) = PERIODS.iter().find(|p| p.0 == period) else {
+        return html::error_page(
+            StatusCode::BAD_REQUEST,
+            Some(&session),
+            "Unknown period",
+            "The period must be 1h, 1d, 7d or 30d.",
+        );
+    };
+    let now = state.admin.clock.now();
+    let filter = crate::store::FailureFilter {
+        app_id: get("app").map(|a| canonical_app_id(&a)),
+        group_id: get("group"),
+        version: get("version"),
+        since: millis(now) - secs * 1000,
+    };
+    let page_no = page_number(&query);
+    let store = state.admin.store.as_ref();
+    let loaded = async {
+        let total = store.count_failures(&filter).await?;
+        let rows = store
+            .failures(&filter, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
+            .await?;
+        Ok::<_, crate::store::StoreError>((total, rows))
+    };
+    let (total, rows) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(err) => return html::internal_error(Some(&session), &err),
+    };
+    let snapshot = state.admin.cache.snapshot();
+    let mut table = String::new();
+    for r in &rows {
+        let app = snapshot
+            .app(&r.app_id)
+            .map_or_else(|| r.app_id.clone(), app_label);
+        let error = match r.error_code {
+            Some(code) => {
+                let name = admin_overview::error_name(Some(code));
+                if name.is_empty() {
+                    format!("code {code}")
+                } else {
+                    format!("{} (code {code})", esc(&name))
+                }
+            }
+            None => "no code sent".to_owned(),
+        };
+        let _ = write!(
+            table,
+            r#"<tr data-machine="{id}" data-code="{code}" data-count="{count}"><th scope="row"><a href="/apps/{appq}/instances/{idq}"><code>{id}</code></a></th><td>{error}</td><td>{version}</td><td><a href="{group_href}">{group}</a> <span class="muted">{app}</span></td>{times}<td>{first}</td><td>{last}</td></tr>"#,
+            appq = url(&r.app_id),
+            idq = url(&r.machine_id),
+            id = esc(&r.machine_id),
+            code = r.error_code.map(|c| c.to_string()).unwrap_or_default(),
+            count = r.count,
+            version = esc(&r.version),
+            group_href = group_url(&r.app_id, &r.group_id),
+            group = esc(&r.group_id),
+            app = esc(&app),
+            times = num(r.count),
+            first = html::time(r.first_at),
+            last = html::time(r.last_at),
+        );
+    }
+    if rows.is_empty() {
+        table = empty_row(7, &format!("No failed update in {period_label}."));
+    }
+    let mut apps: Vec<(&String, &AppEntry)> = snapshot.apps.iter().collect();
+    apps.sort_by_key(|(_, e)| app_label(e).to_lowercase());
+    let chosen_app = filter.app_id.clone().unwrap_or_default();
+    let mut app_options = String::from(r#"<option value="">All</option>"#);
+    for (id, entry) in apps {
+        let _ = write!(
+            app_options,
+            r#"<option value="{}"{}>{}</option>"#,
+            esc(id),
+            if **id == chosen_app { " selected" } else { "" },
+            esc(&app_label(entry))
+        );
+    }
+    let mut period_options = String::new();
+    for (name, label, _) in PERIODS {
+        let _ = write!(
+            period_options,
+            r#"<option value="{name}"{}>{label}</option>"#,
+            if name == period { " selected" } else { "" },
+        );
+    }
+    let value = |k: &str| esc(&get(k).unwrap_or_default());
+    let mut base = format!("/errors?period={period}");
+    for k in ["app", "group", "version"] {
+        if let Some(v) = get(k) {
+            let _ = write!(base, "&amp;{k}={}", url(&v));
+        }
+    }
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let body = format!(
+        r#"<h1>Errors</h1>
+<p class="muted">Failed updates (event 3/0) in {period_label}, one row per instance, version and error code, the most recent first. The count is how many times the instance failed so.</p>
+<form method="get" action="/errors" class="stack card" role="search">
+<div class="fields">
+<label for="app">Application<select id="app" name="app">{app_options}</select></label>
+<label for="group">Group id<input id="group" name="group" value="{group}"></label>
+<label for="version">Version<input id="version" name="version" value="{version}"></label>
+<label for="period">Since<select id="period" name="period">{period_options}</select></label>
+</div>
+<div><button type="submit">Filter</button> <a href="/errors">Clear</a></div>
+</form>
+<p id="errors-total">{total} rows.</p>
+<div class="table-wrap"><table id="errors">
+<thead><tr><th scope="col">Instance</th><th scope="col">Error</th><th scope="col">Version</th><th scope="col">Group</th><th scope="col" class="num">Times</th><th scope="col">First</th><th scope="col">Last</th></tr></thead>
+<tbody>{table}</tbody></table></div>
+{pager}"#,
+        group = value("group"),
+        version = value("version"),
+        pager = pager(&base, page_no, pages),
+    );
+    page(StatusCode::OK, "Errors", Some(&session), &body)
+}
+
 // ----- applications -----
 
-/// `GET /`: the applications with their instance counts.
+/// `GET /apps`: the applications with their instance counts.
 pub(crate) async fn apps(State(state): State<PanelState>, session: Session) -> Response {
     let snapshot = state.admin.cache.snapshot();
     let counts = match state
@@ -498,15 +813,23 @@ async fn app_page(
     });
     let mut group_rows = String::new();
     let now = state.admin.clock.now();
+    let overviews = match admin_overview::gather(&state.admin, Some(&app_id)).await {
+        Ok(overviews) => overviews,
+        Err(err) => return html::internal_error(Some(session), &err),
+    };
     for g in &groups {
         let policy = GroupPolicy::from_json(&g.record.policy).unwrap_or_default();
-        let auto_paused =
-            match crate::writer::auto_paused_at(state.admin.store.as_ref(), &app_id, &g.record.id)
-                .await
-            {
-                Ok(at) => at.is_some(),
-                Err(err) => return html::internal_error(Some(session), &err),
-            };
+        let overview = overviews.iter().find(|o| o.group_id == g.record.id);
+        let auto_paused = overview.is_some_and(|o| o.facts.auto_pause.is_some());
+        let state_cell = overview.map_or_else(String::new, |o| {
+            format!(
+                "{} {}<br>{}<br><span class=\"muted\">estimated end: {}</span>",
+                state_badge(o.class.state),
+                attention_badges(o),
+                progress_bar(o.class.on_target, o.class.instances),
+                esc(&admin_overview::eta_text(o.class.eta, now)),
+            )
+        });
         let mut versions: Vec<_> = counts
             .iter()
             .filter(|c| c.group_id == g.record.id)
@@ -524,7 +847,7 @@ async fn app_page(
         };
         let _ = write!(
             group_rows,
-            r#"<tr><th scope="row"><a href="{href}">{label}</a> <span class="muted">({id})</span></th><td>{channel}</td><td>{policy}{error}</td>{total}<td>{breakdown}</td></tr>"#,
+            r#"<tr data-group="{id}"><th scope="row"><a href="{href}">{label}</a> <span class="muted">({id})</span></th><td>{state_cell}</td><td>{channel}</td><td>{policy}{error}</td>{total}<td>{breakdown}</td></tr>"#,
             href = group_url(&app_id, &g.record.id),
             label = esc(if g.record.label.is_empty() {
                 &g.record.id
@@ -545,7 +868,7 @@ async fn app_page(
         );
     }
     if groups.is_empty() {
-        group_rows = empty_row(5, "No groups.");
+        group_rows = empty_row(6, "No groups.");
     }
     let mut packages: Vec<_> = entry.packages.values().collect();
     packages.sort_by(|a, b| by_version_desc(&a.record.version, &b.record.version));
@@ -608,11 +931,11 @@ async fn app_page(
     let label = app_label(entry);
     let body = format!(
         r#"<h1>{label} <span class="muted">application</span></h1>
-<p class="muted">Id <code>{id}</code>{description} · <a href="/instances?app={idq}">Instances</a> · <a href="/activity?app={idq}">Activity</a></p>
+<p class="muted">Id <code>{id}</code>{description} · <a href="/instances?app={idq}">Instances</a> · <a href="/errors?app={idq}">Errors</a> · <a href="/activity?app={idq}">Activity</a></p>
 {flash}
 <h2>Groups</h2>
 <div class="table-wrap"><table>
-<thead><tr><th scope="col">Group</th><th scope="col">Channel</th><th scope="col">Policy</th><th scope="col" class="num">Instances</th><th scope="col">Versions</th></tr></thead>
+<thead><tr><th scope="col">Group</th><th scope="col">State</th><th scope="col">Channel</th><th scope="col">Policy</th><th scope="col" class="num">Instances</th><th scope="col">Versions</th></tr></thead>
 <tbody>{group_rows}</tbody></table></div>
 <h2>Channels</h2>
 <div class="table-wrap"><table>
@@ -654,11 +977,22 @@ pub(crate) async fn group(
         text: match what.as_str() {
             "paused" => "Updates are paused.".to_owned(),
             "unpaused" => "Updates are unpaused.".to_owned(),
+            "resumed" => "Updates are resumed: the automatic pause is lifted.".to_owned(),
             "rollout" => "The timed rollout is saved.".to_owned(),
             _ => "The policy is saved.".to_owned(),
         },
     });
-    group_page(&state, &session, &app, &group, flash, StatusCode::OK).await
+    let live_only = query.contains_key("live");
+    group_page(
+        &state,
+        &session,
+        &app,
+        &group,
+        flash,
+        StatusCode::OK,
+        live_only,
+    )
+    .await
 }
 
 fn field(name: &str, label: &str, value: &str, kind: &str, hint: &str) -> String {
@@ -703,6 +1037,7 @@ async fn group_page(
     group: &str,
     flash: Option<Flash>,
     status: StatusCode,
+    live_only: bool,
 ) -> Response {
     let snapshot = state.admin.cache.snapshot();
     let Some((app_id, entry)) = find_app(&snapshot, app) else {
@@ -758,9 +1093,13 @@ async fn group_page(
         .collect();
         let rollout_state = why::group_state(store, &app_id, group).await?;
         let instances = why::instances(store, &app_id, group).await?;
-        Ok::<_, crate::store::StoreError>((counts, statuses, rollout_state, instances))
+        let overview = admin_overview::gather(&state.admin, Some(&app_id))
+            .await?
+            .into_iter()
+            .find(|o| o.group_id == group);
+        Ok::<_, crate::store::StoreError>((counts, statuses, rollout_state, instances, overview))
     };
-    let (counts, statuses, rollout_state, instances) = match loaded.await {
+    let (counts, statuses, rollout_state, instances, overview) = match loaded.await {
         Ok(loaded) => loaded,
         Err(err) => return html::internal_error(Some(session), &err),
     };
@@ -773,8 +1112,6 @@ async fn group_page(
         .map(|c| c.record.version.clone())
         .unwrap_or_default();
     let auto_paused = rollout_state.auto_pause();
-    let behind = report.examined - report.on_target - report.unparsable;
-    let running = !target.is_empty() && !policy.paused && auto_paused.is_none() && behind > 0;
     let total: i64 = counts.iter().map(|c| c.count).sum();
     let base = group_url(&app_id, group);
     let csrf = csrf_field(session);
@@ -787,18 +1124,52 @@ async fn group_page(
             esc(&f.text)
         )
     });
-    let state_line = if policy.paused {
-        r#"<strong class="error">Paused</strong>"#.to_owned()
-    } else if let Some(pause) = auto_paused {
-        format!(
-            r#"<strong class="error">Paused automatically</strong> at {} ({} of the last {} attempts failed)"#,
-            esc(&pause.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
-            pause.failures,
-            pause.attempts
-        )
-    } else {
-        r#"<strong class="ok">Updating</strong>"#.to_owned()
+    let errors_link = format!(
+        r#"<a href="{}" id="errors-link">Look at the errors</a>"#,
+        errors_url(&app_id, group, "1d")
+    );
+    let group_state = overview
+        .as_ref()
+        .map_or(GroupState::NoTarget, |o| o.class.state);
+    let state_line = match (group_state, auto_paused) {
+        (GroupState::AutoPaused, Some(pause)) => format!(
+            r#"{badge} at {at}: {failures} of the last {attempts} attempts failed{threshold}. {errors_link}, then resume."#,
+            badge = state_badge(group_state),
+            at = esc(&pause.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            failures = pause.failures,
+            attempts = pause.attempts,
+            threshold = match admin_overview::threshold_text(policy.auto_pause.as_ref()) {
+                t if t.is_empty() => String::new(),
+                t => format!(" (threshold: {})", esc(&t)),
+            },
+        ),
+        (GroupState::Paused, _) => format!("{} by an operator.", state_badge(group_state)),
+        (GroupState::Finished, _) => format!(
+            "{} Every instance runs the target.",
+            state_badge(group_state)
+        ),
+        (GroupState::NoTarget, _) => format!(
+            "{} Instances get no update until the channel points at a version with a package.",
+            state_badge(group_state)
+        ),
+        _ => state_badge(group_state),
     };
+    let progress_line = overview.as_ref().map_or_else(String::new, |o| {
+        format!(
+            r#"<p id="progress">{bar} · {rate} · estimated end: <span id="eta">{eta}</span> · {failures}</p>"#,
+            bar = progress_bar(o.class.on_target, o.class.instances),
+            rate = esc(&rate_text(o)),
+            eta = esc(&admin_overview::eta_text(o.class.eta, now)),
+            failures = match o.facts.failures_last_hour {
+                0 => "no failure in the last hour".to_owned(),
+                n => format!(
+                    r#"<a href="{}">{n} failures in the last hour</a>"#,
+                    errors_url(&app_id, group, "1h")
+                ),
+            },
+        )
+    });
+    let attention = overview.as_ref().map_or_else(String::new, attention_badges);
     let channel_line = match &route.channel {
         Some(c) if !c.record.version.is_empty() => format!(
             "channel <strong>{}</strong> at version <strong>{}</strong>{}",
@@ -889,10 +1260,19 @@ async fn group_page(
     for (reason, text, n) in &report.reasons {
         let _ = write!(
             why_items,
-            r#"<li data-reason="{}"><strong>{n}</strong>: {}. <span class="muted">{}</span></li>"#,
+            r#"<li data-reason="{}"><strong>{n}</strong>: {}. <span class="muted">{}</span>{}</li>"#,
             reason.as_str(),
             esc(text),
-            esc(why::advice(reason))
+            esc(why::advice(reason)),
+            if matches!(
+                reason,
+                rollout_core::Reason::AutoPaused { .. }
+                    | rollout_core::Reason::RetryingAfterFailure { .. }
+            ) {
+                format!(" {errors_link}.")
+            } else {
+                String::new()
+            }
         );
     }
     if report.unparsable > 0 {
@@ -911,16 +1291,17 @@ async fn group_page(
         String::new()
     };
 
-    // Forms.
+    // Forms. The pause buttons say what they do: pause, unpause (the operator paused), or
+    // resume (the group paused itself).
+    let pause_buttons = if policy.paused {
+        r#"<button type="submit" name="paused" value="false" id="pause-button">Unpause updates</button>"#
+    } else if auto_paused.is_some() {
+        r#"<button type="submit" name="paused" value="false" id="resume-button">Resume updates</button> <button type="submit" name="paused" value="true" id="pause-button" class="danger">Pause updates</button>"#
+    } else {
+        r#"<button type="submit" name="paused" value="true" id="pause-button" class="danger">Pause updates</button>"#
+    };
     let pause_form = format!(
-        r#"<form method="post" action="{base}/pause" id="pause-form">{csrf}<input type="hidden" name="paused" value="{value}"><button type="submit" id="pause-button" class="{class}">{label}</button></form>"#,
-        value = !policy.paused,
-        class = if policy.paused { "" } else { "danger" },
-        label = if policy.paused {
-            "Unpause updates"
-        } else {
-            "Pause updates"
-        },
+        r#"<form method="post" action="{base}/pause" id="pause-form">{csrf}{pause_buttons}</form>"#
     );
     let mut channel_options = String::from(r#"<option value="">(none)</option>"#);
     let mut names: Vec<&String> = entry.channels.keys().collect();
@@ -1129,14 +1510,12 @@ async fn group_page(
     } else {
         &record.label
     };
-    let body = format!(
-        r#"<p class="muted"><a href="/apps/{appq}">{app_label}</a> › group</p>
-<h1>{label} <span class="muted">({id})</span></h1>
-{flash}
-<p>{state_line} · follows {channel_line} · {total} instances</p>{policy_error}
-<p><a href="{base}/graphs" id="graphs-link">View all graphs</a> · <a href="/instances?app={appq}&amp;group={groupq}">Instances of this group</a> · <a href="/activity?app={appq}">Activity</a></p>
+    let refreshing = matches!(group_state, GroupState::Updating | GroupState::AutoPaused);
+    let live = format!(
+        r#"<div id="live"{refresh} data-state="{state_name}">
+<p id="state-line">{state_line} {attention}</p>
+{progress_line}
 {pause_form}
-<div id="live"{refresh}>
 <div class="cards">
 <section class="card" aria-labelledby="h-versions"><h2 id="h-versions">Instances by version</h2>
 <div class="table-wrap"><table><thead><tr><th scope="col">Version</th><th scope="col" class="num">Instances</th></tr></thead><tbody>{version_rows}</tbody></table></div></section>
@@ -1146,7 +1525,30 @@ async fn group_page(
 <p class="muted">As if each checked in now ({now}).</p>
 <ul id="why">{why_items}</ul>{examined_note}</section>
 </div>
-</div>
+<p class="muted">Follows {channel_line} · {total} instances · counted at {now}{refreshing_note}.</p>
+</div>"#,
+        refresh = if refreshing {
+            format!(r#" data-refresh="5" data-src="{base}?live=1""#)
+        } else {
+            String::new()
+        },
+        state_name = group_state.as_str(),
+        now = esc(&now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        refreshing_note = if refreshing {
+            "; refreshes by itself"
+        } else {
+            ""
+        },
+    );
+    if live_only {
+        return html::fragment(live);
+    }
+    let body = format!(
+        r#"<p class="muted"><a href="/apps/{appq}">{app_label}</a> › group</p>
+<h1>{label} <span class="muted">({id})</span></h1>
+{flash}{policy_error}
+<p><a href="{base}/graphs" id="graphs-link">View all graphs</a> · <a href="/instances?app={appq}&amp;group={groupq}">Instances of this group</a> · <a href="{errors_href}">Errors</a> · <a href="/activity?app={appq}">Activity</a></p>
+{live}
 <h2>Policy</h2>
 <p class="muted">{summary}</p>
 {policy_form}
@@ -1157,8 +1559,7 @@ async fn group_page(
         app_label = esc(&app_label(entry)),
         label = esc(label),
         id = esc(&record.id),
-        refresh = if running { r#" data-refresh="10""# } else { "" },
-        now = esc(&now.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        errors_href = errors_url(&app_id, group, "1d"),
         summary = esc(&policy_summary(&policy, now, auto_paused.is_some())),
         policy_error = route.group.policy_error.as_ref().map_or_else(String::new, |e| format!(
             r#"<p class="error" role="alert">The stored policy is unusable, so the group is treated as paused: {}. Saving the policy below replaces it.</p>"#,
@@ -1196,6 +1597,7 @@ async fn after_change<T>(
                 group,
                 Some(flash),
                 StatusCode::BAD_REQUEST,
+                false,
             )
             .await
         }
@@ -1222,6 +1624,18 @@ pub(crate) async fn pause(
     let Some(route) = find_app(&snapshot, &app).and_then(|(_, e)| snapshot.route(e, &group)) else {
         return html::not_found(Some(&session), &format!("Group {group}"));
     };
+    // Unpausing a group that paused itself resumes it (the API lifts the automatic pause).
+    let resuming = !paused
+        && match crate::writer::auto_paused_at(
+            state.admin.store.as_ref(),
+            &canonical_app_id(&app),
+            &group,
+        )
+        .await
+        {
+            Ok(at) => at.is_some(),
+            Err(err) => return html::internal_error(Some(&session), &err),
+        };
     let record = &route.group.record;
     let policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     // The fields every client sends (absent ones read as zero); the others keep their value.
@@ -1238,7 +1652,13 @@ pub(crate) async fn pause(
         Json(body),
     )
     .await;
-    let saved = if paused { "paused" } else { "unpaused" };
+    let saved = if paused {
+        "paused"
+    } else if resuming {
+        "resumed"
+    } else {
+        "unpaused"
+    };
     after_change(&state, &session, &app, &group, result, saved).await
 }
 
@@ -1494,6 +1914,16 @@ pub(crate) async fn graphs(
         let events = store
             .rollups(&app_id, &group, RollupKind::Events, resolution, first, last)
             .await?;
+        let check_ins = store
+            .rollups(
+                &app_id,
+                &group,
+                RollupKind::CheckIns,
+                resolution,
+                first,
+                last,
+            )
+            .await?;
         let counts = store
             .version_counts(&InstanceFilter {
                 app_id: Some(app_id.clone()),
@@ -1501,9 +1931,10 @@ pub(crate) async fn graphs(
                 ..InstanceFilter::default()
             })
             .await?;
-        Ok::<_, crate::store::StoreError>((versions, events, counts))
+        let activity = store.activity(Some(&app_id), MARKER_ENTRIES, 0).await?;
+        Ok::<_, crate::store::StoreError>((versions, events, check_ins, counts, activity))
     };
-    let (version_points, event_points, counts) = match loaded.await {
+    let (version_points, event_points, check_in_points, counts, activity) = match loaded.await {
         Ok(loaded) => loaded,
         Err(err) => return html::internal_error(Some(&session), &err),
     };
@@ -1512,9 +1943,23 @@ pub(crate) async fn graphs(
         .iter()
         .map(|c| (c.version.clone(), c.count))
         .collect();
+    let policy = GroupPolicy::from_json(&route.group.record.policy).unwrap_or_default();
+    let target = route
+        .channel
+        .as_ref()
+        .map(|c| c.record.version.clone())
+        .unwrap_or_default();
+    // Versions: the target green and solid; the others in the palette's order.
     let mut version_series: Vec<Series> = census_series(&version_points, &live, len, index)
         .into_iter()
-        .map(|(label, values)| Series { label, values })
+        .map(|(label, values)| Series {
+            style: (label == target).then_some(chart::Style {
+                colour: chart::GREEN,
+                dash: "",
+            }),
+            label,
+            values,
+        })
         .collect();
     version_series.sort_by(|a, b| by_version_desc(&a.label, &b.label));
     let mut by_event: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
@@ -1523,19 +1968,52 @@ pub(crate) async fn graphs(
             by_event.entry(event).or_insert_with(|| vec![0; len])[i] += p.count;
         }
     }
-    let event_series: Vec<Series> = by_event
+    // Events in a fixed order (completions and errors first), each in its own colour.
+    let mut events: Vec<((i64, i64), Vec<i64>)> = by_event.into_iter().collect();
+    events.sort_by_key(|(event, _)| (event_order(*event), *event));
+    let event_series: Vec<Series> = events
         .into_iter()
         .map(|(event, values)| Series {
             label: event_label(event),
             values,
+            style: chart::event_style(event),
         })
         .collect();
-    let policy = GroupPolicy::from_json(&route.group.record.policy).unwrap_or_default();
-    let target = route
-        .channel
-        .as_ref()
-        .map(|c| c.record.version.clone())
-        .unwrap_or_default();
+    // Routine check-ins apart: they would drown every other line.
+    let mut check_in_values = vec![0; len];
+    for p in check_in_points {
+        if let Some(i) = index(p.bucket).filter(|i| *i < len) {
+            check_in_values[i] += p.count;
+        }
+    }
+    let check_in_series: Vec<Series> = if check_in_values.iter().any(|v| *v > 0) {
+        vec![Series {
+            label: event_label(crate::store::CHECK_IN),
+            values: check_in_values,
+            style: chart::event_style(crate::store::CHECK_IN),
+        }]
+    } else {
+        Vec::new()
+    };
+    // The time axis starts where the data does.
+    let start = chart::first_with_data(&[&version_series, &event_series, &check_in_series])
+        .min(len.saturating_sub(1));
+    let buckets: Vec<i64> = buckets.get(start..).unwrap_or_default().to_vec();
+    let trim = |series: Vec<Series>| -> Vec<Series> {
+        series
+            .into_iter()
+            .map(|mut s| {
+                s.values = s.values.get(start..).unwrap_or_default().to_vec();
+                s
+            })
+            .collect()
+    };
+    let (version_series, event_series, check_in_series) = (
+        trim(version_series),
+        trim(event_series),
+        trim(check_in_series),
+    );
+    let markers = graph_markers(&activity, &group, &route.group.record.channel, &policy);
     let running = !target.is_empty()
         && !policy.paused
         && counts.iter().any(|c| c.version != target && c.count > 0);
@@ -1545,13 +2023,15 @@ pub(crate) async fn graphs(
         _ => "day",
     };
     let versions_title = format!("Instances by version, per {unit} ({range_label})");
-    let events_title = format!("Events per {unit} ({range_label})");
+    let events_title = format!("Update events per {unit} ({range_label})");
+    let check_ins_title = format!("Routine check-ins per {unit} ({range_label})");
     let versions_chart = LineChart {
         id: "versions",
         title: &versions_title,
         buckets: &buckets,
         resolution,
         series: &version_series,
+        markers: &markers,
     };
     let events_chart = LineChart {
         id: "events",
@@ -1559,6 +2039,15 @@ pub(crate) async fn graphs(
         buckets: &buckets,
         resolution,
         series: &event_series,
+        markers: &markers,
+    };
+    let check_ins_chart = LineChart {
+        id: "check-ins",
+        title: &check_ins_title,
+        buckets: &buckets,
+        resolution,
+        series: &check_in_series,
+        markers: &[],
     };
     let base = group_url(&app_id, &group);
     let mut tabs = String::new();
@@ -1578,14 +2067,25 @@ pub(crate) async fn graphs(
     } else {
         &route.group.record.label
     };
+    let figure = |chart: &LineChart<'_>, title: &str| {
+        format!(
+            r#"<figure aria-labelledby="{id}-caption"><figcaption id="{id}-caption">{title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{title} (the plot scrolls sideways on narrow screens; its y axis stays)">{svg}</div>{legend}{table}</figure>"#,
+            id = chart.id,
+            title = esc(title),
+            svg = chart.svg(),
+            legend = chart.legend(),
+            table = chart.table(),
+        )
+    };
     let body = format!(
         r#"<p class="muted"><a href="/apps/{appq}">{app_label}</a> › <a href="{base}">{label}</a> › graphs</p>
 <h1>Graphs of {label}</h1>
 <nav aria-label="Period"><ul class="tabs">{tabs}</ul></nav>
 <div id="charts"{refresh}>
-<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Instances are counted every few seconds; each past {unit} shows the count at its end, the last one the count now. A {unit} with no count (no server running) repeats the one before.</p>
-<figure aria-labelledby="versions-caption"><figcaption id="versions-caption">{versions_title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{versions_title} (scrolls sideways on narrow screens)">{vsvg}</div>{vlegend}{vtable}</figure>
-<figure aria-labelledby="events-caption"><figcaption id="events-caption">{events_title}</figcaption><div class="chart-wrap" tabindex="0" role="region" aria-label="{events_title} (scrolls sideways on narrow screens)">{esvg}</div>{elegend}{etable}</figure>
+<p class="muted">Target version: {target}. Counted at {now}{refreshing}. Instances are counted every few seconds: each past {unit} shows the count at its end, the last one the count now; where no count was taken (no server running), the {unit} before is repeated. The charts start with the first count of this period. Marks: V promotion, P pause, R resume or unpause, A automatic pause, F timed rollout frame.</p>
+{versions}
+{events}
+{check_ins}
 </div>"#,
         appq = url(&app_id),
         app_label = esc(&app_label(entry)),
@@ -1602,14 +2102,9 @@ pub(crate) async fn graphs(
         } else {
             ""
         },
-        versions_title = esc(&versions_title),
-        events_title = esc(&events_title),
-        vsvg = versions_chart.svg(),
-        vlegend = versions_chart.legend(),
-        vtable = versions_chart.table(),
-        esvg = events_chart.svg(),
-        elegend = events_chart.legend(),
-        etable = events_chart.table(),
+        versions = figure(&versions_chart, &versions_title),
+        events = figure(&events_chart, &events_title),
+        check_ins = figure(&check_ins_chart, &check_ins_title),
     );
     page(
         StatusCode::OK,
@@ -1617,6 +2112,83 @@ pub(crate) async fn graphs(
         Some(&session),
         &body,
     )
+}
+
+/// Activity entries of the app looked through for a graph's markers.
+const MARKER_ENTRIES: i64 = 500;
+
+/// The order events are listed in: completions, errors, then the steps of an update.
+fn event_order(event: (i64, i64)) -> u8 {
+    match event {
+        (3, 2) => 0,
+        (3, 0) => 1,
+        (13, 1) => 2,
+        (14, 1) => 3,
+        (3, 1) => 4,
+        (800, 1) => 5,
+        _ => 6,
+    }
+}
+
+/// A graph's markers: from the activity log, the group's pauses, unpauses, automatic
+/// pauses and resumes and the promotions of its channel; from its policy, the starts of
+/// the frames of its timed rollout.
+fn graph_markers(
+    activity: &[crate::store::ActivityRecord],
+    group: &str,
+    channel: &str,
+    policy: &GroupPolicy,
+) -> Vec<Marker> {
+    let mut markers = Vec::new();
+    for e in activity {
+        let at = e.at.div_euclid(1000);
+        let this_group = e.group_id == group;
+        let kind = match e.action.as_str() {
+            "group.autopause" if this_group => Some(("autopause", e.detail.clone())),
+            "group.resume" if this_group => {
+                Some(("resume", "resumed after an automatic pause".to_owned()))
+            }
+            "group.update" if this_group && e.detail.starts_with("paused group") => {
+                Some(("pause", format!("paused by {}", e.actor)))
+            }
+            "group.update" if this_group && e.detail.starts_with("unpaused group") => {
+                Some(("unpause", format!("unpaused by {}", e.actor)))
+            }
+            "channel.update" | "channel.create"
+                if !channel.is_empty()
+                    && e.detail
+                        .starts_with(&format!("channel {channel} at version ")) =>
+            {
+                let version = e
+                    .detail
+                    .trim_start_matches(&format!("channel {channel} at version "));
+                Some((
+                    "promotion",
+                    format!("channel {channel} promoted to {version}"),
+                ))
+            }
+            _ => None,
+        };
+        if let Some((kind, label)) = kind {
+            markers.push(Marker { at, kind, label });
+        }
+    }
+    if let Some(since) = policy.rollout_active_since {
+        let mut at = since.div_euclid(1000);
+        for (i, frame) in policy.rollout_frames.iter().enumerate() {
+            markers.push(Marker {
+                at,
+                kind: "frame",
+                label: format!("frame {}: {} %", i + 1, frame.percent),
+            });
+            at = at.saturating_add(i64::try_from(frame.duration_secs).unwrap_or(i64::MAX));
+            if frame.duration_secs == 0 {
+                break;
+            }
+        }
+    }
+    markers.sort_by_key(|m| m.at);
+    markers
 }
 
 // ----- instances -----

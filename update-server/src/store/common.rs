@@ -160,6 +160,26 @@ macro_rules! push_instance_filter {
 }
 pub(super) use push_instance_filter;
 
+/// Appends the `WHERE` clause of a [`super::FailureFilter`]: failed attempts (3/0) since
+/// its time, narrowed to its app, group and version.
+macro_rules! push_failure_filter {
+    ($qb:ident, $filter:expr) => {{
+        let filter: &super::FailureFilter = $filter;
+        $qb.push(" WHERE event_type = 3 AND event_result = 0 AND at >= ")
+            .push_bind(filter.since);
+        if let Some(app_id) = &filter.app_id {
+            $qb.push(" AND app_id = ").push_bind(app_id.clone());
+        }
+        if let Some(group_id) = &filter.group_id {
+            $qb.push(" AND group_id = ").push_bind(group_id.clone());
+        }
+        if let Some(version) = &filter.version {
+            $qb.push(" AND version = ").push_bind(version.clone());
+        }
+    }};
+}
+pub(super) use push_failure_filter;
+
 /// Bumps the configuration generation inside a transaction.
 macro_rules! bump_generation {
     ($tx:expr) => {
@@ -1446,6 +1466,108 @@ macro_rules! impl_store {
                 }
             }
             tx.commit().await.map_err(backend)
+        }
+
+        async fn failures(
+            &self,
+            filter: &super::FailureFilter,
+            limit: i64,
+            skip: i64,
+        ) -> Result<Vec<super::FailureRecord>, StoreError> {
+            use super::common::backend;
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT app_id, machine_id, group_id, version, error_code, COUNT(*) AS n, \
+                 MIN(at) AS first_at, MAX(at) AS last_at FROM instance_history",
+            );
+            super::common::push_failure_filter!(qb, filter);
+            qb.push(
+                " GROUP BY app_id, machine_id, group_id, version, error_code \
+                 ORDER BY last_at DESC, app_id, machine_id, version, error_code LIMIT ",
+            )
+            .push_bind(limit.max(0))
+            .push(" OFFSET ")
+            .push_bind(skip.max(0));
+            qb.build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|row| {
+                    Ok(super::FailureRecord {
+                        app_id: row.try_get("app_id").map_err(backend)?,
+                        machine_id: row.try_get("machine_id").map_err(backend)?,
+                        group_id: row.try_get("group_id").map_err(backend)?,
+                        version: row.try_get("version").map_err(backend)?,
+                        error_code: row.try_get("error_code").map_err(backend)?,
+                        count: row.try_get("n").map_err(backend)?,
+                        first_at: row.try_get("first_at").map_err(backend)?,
+                        last_at: row.try_get("last_at").map_err(backend)?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn count_failures(&self, filter: &super::FailureFilter) -> Result<i64, StoreError> {
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "SELECT COUNT(*) FROM (SELECT 1 AS one FROM instance_history",
+            );
+            super::common::push_failure_filter!(qb, filter);
+            qb.push(" GROUP BY app_id, machine_id, group_id, version, error_code) AS rows_");
+            qb.build_query_scalar()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(super::common::backend)
+        }
+
+        async fn event_totals(
+            &self,
+            resolution: i64,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<super::EventTotal>, StoreError> {
+            use super::common::backend;
+            sqlx::query(
+                "SELECT app_id, group_id, event_type, event_result, CAST(SUM(count) AS BIGINT) AS n \
+                 FROM rollups WHERE resolution = $1 AND bucket >= $2 AND bucket <= $3 \
+                 AND event_type >= 0 \
+                 GROUP BY app_id, group_id, event_type, event_result \
+                 ORDER BY app_id, group_id, event_type, event_result",
+            )
+            .bind(resolution)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|row| {
+                Ok(super::EventTotal {
+                    app_id: row.try_get("app_id").map_err(backend)?,
+                    group_id: row.try_get("group_id").map_err(backend)?,
+                    event: (
+                        row.try_get("event_type").map_err(backend)?,
+                        row.try_get("event_result").map_err(backend)?,
+                    ),
+                    count: row.try_get("n").map_err(backend)?,
+                })
+            })
+            .collect()
+        }
+
+        async fn last_grant(
+            &self,
+            app_id: &str,
+            group_id: &str,
+        ) -> Result<Option<i64>, StoreError> {
+            sqlx::query_scalar(
+                "SELECT MAX(at) FROM instance_history \
+                 WHERE app_id = $1 AND group_id = $2 AND kind = 'grant'",
+            )
+            .bind(app_id)
+            .bind(group_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(super::common::backend)
         }
 
         async fn rollups(

@@ -607,6 +607,53 @@ pub struct InstanceFilter {
     pub seen_before: Option<i64>,
 }
 
+/// Which failed attempts [`Store::failures`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailureFilter {
+    /// Only this app.
+    pub app_id: Option<String>,
+    /// Only this group.
+    pub group_id: Option<String>,
+    /// Only failures on this version (the one the instance ran).
+    pub version: Option<String>,
+    /// Only failures at or after this time, unix ms.
+    pub since: i64,
+}
+
+/// An instance's failed attempts with one error code on one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureRecord {
+    /// The app.
+    pub app_id: String,
+    /// The instance.
+    pub machine_id: String,
+    /// The group it named.
+    pub group_id: String,
+    /// The version it ran.
+    pub version: String,
+    /// The error code it reported, if any.
+    pub error_code: Option<i64>,
+    /// How many times.
+    pub count: i64,
+    /// The first time (within the filter's range), unix ms.
+    pub first_at: i64,
+    /// The last time, unix ms.
+    pub last_at: i64,
+}
+
+/// Events of one kind in a group over a time range ([`Store::event_totals`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTotal {
+    /// The app.
+    pub app_id: String,
+    /// The group.
+    pub group_id: String,
+    /// The event (type, result).
+    pub event: (i64, i64),
+    /// How many.
+    pub count: i64,
+}
+
 /// Instance count per (app, group, version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionCount {
@@ -883,6 +930,28 @@ pub trait Store: Send + Sync + 'static {
         from: i64,
         to: i64,
     ) -> Result<Vec<RollupPoint>, StoreError>;
+    /// Failed attempts (event 3/0) in the history since `filter.since` (unix ms), one row
+    /// per instance, group, version and error code, the most recent failure first. Only
+    /// failed attempts are read (a partial index holds them).
+    async fn failures(
+        &self,
+        filter: &FailureFilter,
+        limit: i64,
+        skip: i64,
+    ) -> Result<Vec<FailureRecord>, StoreError>;
+    /// How many rows [`Store::failures`] has for `filter` in all.
+    async fn count_failures(&self, filter: &FailureFilter) -> Result<i64, StoreError>;
+    /// Events (not requests, check-ins or censuses) summed per (app, group, event) over the
+    /// rollup buckets of `resolution` from `from` to `to` (unix seconds, inclusive).
+    async fn event_totals(
+        &self,
+        resolution: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<EventTotal>, StoreError>;
+    /// When an instance of the group was last granted an update (unix ms), as far as the
+    /// history still tells.
+    async fn last_grant(&self, app_id: &str, group_id: &str) -> Result<Option<i64>, StoreError>;
 }
 
 /// A write transaction. Dropped without [`WriteTx::commit`], it rolls back.
