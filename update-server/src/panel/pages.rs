@@ -304,8 +304,9 @@ fn overview_live(groups: &[GroupOverview], now: jiff::Timestamp) -> String {
         let attention: Vec<&str> = g.class.attention.iter().map(|a| a.as_str()).collect();
         let _ = write!(
             rows,
-            r#"<tr data-app="{app}" data-group="{group}" data-state="{state}" data-attention="{attn}"{class}><th scope="row"><a href="{href}">{glabel}</a> <span class="muted">{app_label}</span></th><td>{badge} {badges}</td><td>{progress}<br><span class="muted">target {target}</span></td><td>{rate}</td><td data-eta="{eta}">{eta_text}</td>{failures}</tr>"#,
+            r#"<tr data-app="{app}" data-group="{group}" data-state="{state}" data-attention="{attn}"{class}><th scope="row"><a href="{href}">{glabel}</a> <span class="muted">of <a href="/apps/{appq}">{app_label}</a></span></th><td>{badge} {badges}</td><td>{progress}<br><span class="muted">target {target}</span></td><td>{rate}</td><td data-eta="{eta}">{eta_text}</td>{failures}</tr>"#,
             app = esc(&g.app_id),
+            appq = url(&g.app_id),
             group = esc(&g.group_id),
             state = g.class.state.as_str(),
             attn = attention.join(" "),

@@ -13,6 +13,7 @@ mod lifecycle;
 mod omaha;
 mod openapi;
 mod ops;
+mod overview;
 mod packages;
 mod panel;
 mod processes;

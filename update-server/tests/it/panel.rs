@@ -549,10 +549,34 @@ async fn the_pages_show_the_fleet() {
     let mut b = Browser::new(&s);
     b.login("admin", ADMIN_KEY, &[]).await;
 
-    let apps = b.get("/").await;
+    let apps = b.get("/apps").await;
     assert!(
         apps.body.contains(r#"<td class="num">3</td></tr>"#),
         "3 instances"
+    );
+    // The overview: updating, none of the three on the target yet, a minute a grant.
+    let overview = b.get("/").await;
+    assert!(
+        overview.body.contains(&format!(
+            r#"<tr data-app="{APP}" data-group="stable" data-state="updating" data-attention="">"#
+        )),
+        "{}",
+        overview.body
+    );
+    assert!(
+        overview
+            .body
+            .contains(r#"data-on-target="0" data-instances="3""#)
+    );
+    assert!(
+        overview
+            .body
+            .contains("at most 1 per 60 s (60/h); 0 completed in the last hour")
+    );
+    assert!(
+        overview
+            .body
+            .contains("about 2026-11-27 08:03 UTC (in 3 min)")
     );
     let app = b.get(&format!("/apps/{APP}")).await;
     assert_eq!(app.status, 200);
@@ -576,7 +600,9 @@ async fn the_pages_show_the_fleet() {
         r#"<li data-reason="rate_limited"><strong>2</strong>: rate limited until 2026-11-27T08:01:00Z."#
     ));
     assert!(
-        group.body.contains(r#"id="live" data-refresh="10""#),
+        group.body.contains(&format!(
+            r#"id="live" data-refresh="5" data-src="{GROUP}?live=1""#
+        )),
         "refreshes while running"
     );
     assert!(
@@ -588,11 +614,18 @@ async fn the_pages_show_the_fleet() {
     let graphs = b.get(&format!("{GROUP}/graphs?range=1h")).await;
     assert_eq!(graphs.status, 200);
     assert!(graphs.body.contains(r#"data-series="1.0.0""#));
-    let ones = format!("{}3", "0,".repeat(59));
+    // The time axis starts with the first count: this minute's.
     assert!(
-        graphs.body.contains(&format!(r#"data-values="{ones}""#)),
-        "3 requests in the last minute"
+        graphs
+            .body
+            .contains(r#"data-series="1.0.0" data-values="3""#),
+        "3 instances this minute, and no minute before the group had any"
     );
+    let minute = "2026-11-27T08:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_second();
+    assert!(graphs.body.contains(&format!(r#"data-first="{minute}""#)));
     for range in ["1d", "7d", "30d"] {
         let answer = b.get(&format!("{GROUP}/graphs?range={range}")).await;
         assert_eq!(answer.status, 200, "{range}");
@@ -803,10 +836,47 @@ async fn an_automatic_pause_shows_everywhere(s: TestServer) {
     let group_page = b.get(GROUP).await;
     assert_eq!(group_page.status, 200);
     assert!(
+        group_page.body.contains(
+            r#"data-state="auto_paused">paused automatically</span> at 2026-11-27 08:00:00 UTC: 1 of the last 1 attempts failed (threshold: 1 failures of the last 1 attempts)"#
+        ),
+        "{}",
+        group_page.body
+    );
+    // A Resume button, and the errors one click away.
+    assert!(
         group_page
             .body
-            .contains("Paused automatically</strong> at 2026-11-27 08:00:00 UTC")
+            .contains(r#"id="resume-button">Resume updates</button>"#)
     );
+    assert!(group_page.body.contains(&format!(
+        r#"<a href="/errors?app={APP}&amp;group=stable&amp;period=1d" id="errors-link">Look at the errors</a>"#
+    )));
+    let errors = b.get(&format!("/errors?app={APP}&group=stable")).await;
+    assert_eq!(errors.status, 200);
+    assert!(
+        errors
+            .body
+            .contains(r#"data-machine="m-failing" data-code="2000" data-count="1""#),
+        "{}",
+        errors.body
+    );
+    // The overview lists it first, as needing attention.
+    let overview = b.get("/").await;
+    assert!(
+        overview.body.contains(&format!(
+            r#"<tr data-app="{APP}" data-group="stable" data-state="auto_paused" data-attention="auto_paused failing" class="needs-attention">"#
+        )),
+        "{}",
+        overview.body
+    );
+    // The live part alone, for the page's script.
+    let live = b.get(&format!("{GROUP}?live=1")).await;
+    assert!(
+        live.body.starts_with(r#"<div id="live" data-refresh="5""#),
+        "{}",
+        live.body
+    );
+    assert!(!live.body.contains("<html"));
     let summary = group_page.body.split("<h2>Policy</h2>").nth(1).unwrap();
     assert!(
         summary.starts_with("\n<p class=\"muted\">paused automatically"),
