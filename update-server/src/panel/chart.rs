@@ -318,12 +318,24 @@ impl LineChart<'_> {
         );
         // Markers: a vertical line, a short tag above the plot, the whole text as a title.
         out.push_str(r#"<g class="markers">"#);
+        let mut drawn: Vec<f64> = Vec::new();
         for (position, marker) in self.visible_markers() {
             let x = x_at(position, n);
             let st = marker_style(marker.kind);
+            // Tags of markers at (nearly) the same place stack downwards; a tag at an edge
+            // of the plot leans inwards.
+            let stacked = drawn.iter().filter(|d| (**d - x).abs() < 10.0).count();
+            drawn.push(x);
+            let anchor = if x < LEFT + 10.0 {
+                "start"
+            } else if x > WIDTH - RIGHT - 10.0 {
+                "end"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 out,
-                r#"<g data-marker="{kind}" data-at="{at}" data-label="{label}" data-colour="{colour}"><title>{label}</title><line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash}/><text x="{x:.1}" y="{ty}" text-anchor="middle" fill="{colour}">{tag}</text></g>"#,
+                r#"<g data-marker="{kind}" data-at="{at}" data-label="{label}" data-colour="{colour}"><title>{label}</title><line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{y2}" stroke="{colour}" stroke-width="1.5"{dash}/><text x="{x:.1}" y="{ty}" text-anchor="{anchor}" fill="{colour}">{tag}</text></g>"#,
                 kind = esc(marker.kind),
                 at = marker.at,
                 label = esc(&marker.label),
@@ -331,7 +343,7 @@ impl LineChart<'_> {
                 dash = dash_attr(st.dash),
                 y1 = TOP,
                 y2 = HEIGHT - BOTTOM,
-                ty = TOP - 8.0,
+                ty = TOP - 8.0 + 14.0 * (stacked as f64),
                 tag = marker_tag(marker.kind),
             );
         }

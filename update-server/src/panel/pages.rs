@@ -14,7 +14,7 @@ use crate::api;
 use crate::auth;
 use crate::cache::{AppEntry, Snapshot};
 use crate::clock::millis;
-use crate::overview::{Eta, GroupState};
+use crate::overview::{Attention, Eta, GroupState};
 use crate::policy::GroupPolicy;
 use crate::store::{
     HistoryKind, InstanceFilter, ROLLUP_RESOLUTIONS, RollupKind, VersionCount, bucket_of,
@@ -244,6 +244,8 @@ fn attention_badges(g: &GroupOverview) -> String {
     g.class
         .attention
         .iter()
+        // The state already says it paused itself.
+        .filter(|a| !(**a == Attention::AutoPaused && g.class.state == GroupState::AutoPaused))
         .map(|a| {
             format!(
                 r#"<span class="badge attention" data-attention="{}">needs attention: {}</span>"#,
@@ -2141,7 +2143,8 @@ fn graph_markers(
     policy: &GroupPolicy,
 ) -> Vec<Marker> {
     let mut markers = Vec::new();
-    for e in activity {
+    // The log comes newest first; oldest first, entries of the same time keep their order.
+    for e in activity.iter().rev() {
         let at = e.at.div_euclid(1000);
         let this_group = e.group_id == group;
         let kind = match e.action.as_str() {

@@ -166,7 +166,7 @@ pub(crate) fn advice(reason: &Reason) -> &'static str {
         }
         Reason::Paused => "Unpause the group.",
         Reason::AutoPaused { .. } => {
-            "Failures reached the threshold. Look at the errors, then unpause the group."
+            "Failures reached the threshold: resume the group (Resume updates) once their cause is dealt with."
         }
         Reason::Blacklisted => "Their OEM is on the group's blacklist.",
         Reason::TargetBlacklisted => {

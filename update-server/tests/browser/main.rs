@@ -342,7 +342,7 @@ async fn scenario(c: Client, s: TestServer) {
         .click()
         .await
         .unwrap();
-    expect_text(&c, "main h1", "Applications").await;
+    expect_text(&c, "main h1", "Overview").await;
     c.perform_actions(
         KeyActions::new("keyboard".into())
             .then(KeyAction::Down {
@@ -402,7 +402,7 @@ async fn scenario(c: Client, s: TestServer) {
     assert!(versions.iter().all(|v| v == "1.1.0"), "{versions:?}");
 
     // Applications -> Demo -> Production, by following the links.
-    c.goto(&format!("{base}/")).await.unwrap();
+    c.goto(&format!("{base}/apps")).await.unwrap();
     screenshot(&c, "applications").await;
     find(&c, Locator::LinkText("Demo"))
         .await
@@ -452,15 +452,15 @@ async fn scenario(c: Client, s: TestServer) {
         .await
         .unwrap(),
     );
-    assert_eq!(old.len(), 60, "a minute per bucket over an hour");
-    // A census per round (the flush after it), and the current minute counted live.
-    let minutes: Vec<usize> = (0..60).filter(|i| old[*i] + new[*i] > 0).collect();
-    assert_eq!(minutes.len(), rounds + 1, "one bucket per round, and now");
+    // A census per round (the flush after it), and the current minute counted live; the
+    // time axis starts with the first count, not with zeros before the group had any.
     assert_eq!(
-        *minutes.last().unwrap(),
-        59,
-        "the last bucket is the current minute"
+        old.len(),
+        rounds + 1,
+        "a minute per bucket from the first count"
     );
+    let minutes: Vec<usize> = (0..old.len()).filter(|i| old[*i] + new[*i] > 0).collect();
+    assert_eq!(minutes.len(), rounds + 1, "one bucket per round, and now");
     let old: Vec<i64> = minutes.iter().map(|i| old[*i]).collect();
     let new: Vec<i64> = minutes.iter().map(|i| new[*i]).collect();
     assert_eq!(old, vec![10, 8, 6, 4, 2, 0, 0, 0], "1.0.0 falls to none");
@@ -491,7 +491,7 @@ async fn scenario(c: Client, s: TestServer) {
         .unwrap()
         .unwrap();
     assert!(
-        day.ends_with(",10"),
+        day.rsplit(',').next() == Some("10"),
         "this hour all ten instances run 1.1.0: {day}"
     );
     screenshot(&c, "graphs-1d").await;
@@ -551,7 +551,9 @@ async fn scenario(c: Client, s: TestServer) {
     // Phone width: every main page still fits.
     c.set_window_size(390, 844).await.unwrap();
     for (path, name) in [
-        ("/".to_owned(), "applications"),
+        ("/".to_owned(), "overview"),
+        ("/apps".to_owned(), "applications"),
+        ("/errors".to_owned(), "errors"),
         (format!("/apps/{app_id}"), "application"),
         (format!("/apps/{app_id}/groups/prod"), "group"),
         (format!("/apps/{app_id}/groups/prod/graphs"), "graphs"),
@@ -573,5 +575,412 @@ async fn scenario(c: Client, s: TestServer) {
     expect_path(&c, "/login").await;
     c.goto(&format!("{base}/")).await.unwrap();
     expect_path(&c, "/login").await;
+    s.stop().await;
+}
+
+/// One Omaha request of instance `machine` of group `group` on `version`, with an event
+/// or an update check; returns whether it was offered the update.
+async fn report(
+    s: &TestServer,
+    app_id: &str,
+    group: &str,
+    machine: &str,
+    version: &str,
+    event: Option<Event>,
+) -> bool {
+    let mut app = App::new(app_id, version)
+        .with_track(group)
+        .with_machine_id(machine);
+    app = match event {
+        Some(event) => app.with_event(event),
+        None => app.with_update_check(None),
+    };
+    let request = omaha_proto::Request::update_engine(
+        "update_engine-0.4.10",
+        "scheduler",
+        Os::new("CoreOS", "Chateau", ""),
+    )
+    .with_app(app);
+    let (status, text) = s.post_raw(request.encode()).await;
+    assert_eq!(status, 200, "{text}");
+    let response = omaha_proto::Response::decode(text.as_bytes()).expect("an Omaha answer");
+    response.apps[0]
+        .update_check
+        .as_ref()
+        .is_some_and(|u| u.status == Some(omaha_proto::codes::UpdateCheckStatus::Ok))
+}
+
+/// Waits (up to `secs` seconds) until the script returns true.
+async fn until(c: &Client, secs: u64, script: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let value = c.execute(script, vec![]).await.unwrap();
+        if value.as_bool() == Some(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: still not so");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn attr(c: &Client, css: &str, name: &str) -> String {
+    find(c, Locator::Css(css))
+        .await
+        .attr(name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{css} has no {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_puts_failures_first_and_the_group_page_lives() {
+    let Some(driver) = start_driver() else {
+        return;
+    };
+    let c = browser(&driver).await;
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let scenario = tokio::spawn(failures_scenario(c.clone(), s));
+    let outcome = scenario.await;
+    let _ = c.close().await;
+    drop(driver);
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+#[allow(clippy::too_many_lines)]
+async fn failures_scenario(c: Client, s: TestServer) {
+    let base = format!("http://{}", s.addr());
+    const API: &str = "/_ah/api/update/v1";
+    let (status, app) = s
+        .api(
+            "POST",
+            &format!("{API}/apps"),
+            Some(json!({"label": "Fleet", "description": "failures"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{app}");
+    let app_id = app["id"].as_str().unwrap().to_owned();
+    for version in ["1.0.0", "1.1.0"] {
+        let (status, body) = s
+            .api(
+                "POST",
+                &format!("{API}/apps/{app_id}/packages/{version}"),
+                Some(json!({"url": format!("https://pkg.example.test/fleet/{version}/update.gz"), "size": "5",
+                    "sha256Sum": "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = s
+        .api(
+            "POST",
+            &format!("{API}/apps/{app_id}/channels"),
+            Some(json!({"label": "stable", "version": "1.1.0"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // prod pauses itself after two failures; canary has no limits.
+    for body in [
+        json!({"id": "prod", "label": "Production", "channelId": "stable",
+               "updatePooling": true, "updateCount": 2, "updateInterval": 60,
+               "failureThresholdCount": 2, "failureWindow": 10}),
+        json!({"id": "canary", "label": "Canary", "channelId": "stable"}),
+    ] {
+        let (status, answer) = s
+            .api("POST", &format!("{API}/apps/{app_id}/groups"), Some(body))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    // Canary: five instances granted; prod: four check, two are granted and both fail.
+    for i in 0..5 {
+        assert!(report(&s, &app_id, "canary", &format!("canary-{i}"), "1.0.0", None).await);
+    }
+    let mut granted = Vec::new();
+    for i in 0..4 {
+        let machine = format!("prod-{i}");
+        if report(&s, &app_id, "prod", &machine, "1.0.0", None).await {
+            granted.push(machine);
+        }
+    }
+    assert_eq!(granted.len(), 2, "the rate limit");
+    s.clock.advance_secs(30);
+    report(
+        &s,
+        &app_id,
+        "prod",
+        &granted[0],
+        "1.0.0",
+        Some(Event::error(2503)),
+    )
+    .await;
+    report(
+        &s,
+        &app_id,
+        "prod",
+        &granted[1],
+        "1.0.0",
+        Some(Event::error(0x1000_0000 | 15)),
+    )
+    .await;
+    s.flush().await;
+
+    // Log in: the overview is the home page, the automatically paused group first.
+    c.goto(&format!("{base}/")).await.unwrap();
+    expect_path(&c, "/login").await;
+    fill(&c, "user", "admin").await;
+    fill(&c, "key", ADMIN_KEY).await;
+    find(&c, Locator::Css("form[action='/login'] button"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    expect_text(&c, "main h1", "Overview").await;
+    let rows = c
+        .find_all(Locator::Css("#overview tbody tr"))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    for row in &rows {
+        seen.push((
+            row.attr("data-group").await.unwrap().unwrap(),
+            row.attr("data-state").await.unwrap().unwrap(),
+            row.attr("data-attention").await.unwrap().unwrap(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "prod".to_owned(),
+                "auto_paused".to_owned(),
+                "auto_paused failing".to_owned()
+            ),
+            ("canary".to_owned(), "updating".to_owned(), String::new()),
+            // The test server's own app, whose group has no instance.
+            ("stable".to_owned(), "finished".to_owned(), String::new()),
+        ]
+    );
+    let prod_row = "#overview tr[data-group='prod']";
+    let progress = text_containing(&c, prod_row, "on target").await;
+    assert!(progress.contains("0 / 4 on target"), "{progress}");
+    assert!(progress.contains("paused automatically"), "{progress}");
+    assert_eq!(attr(&c, &format!("{prod_row} progress"), "max").await, "4");
+    let canary = text_containing(&c, "#overview tr[data-group='canary']", "on target").await;
+    assert!(canary.contains("0 / 5 on target"), "{canary}");
+    assert_eq!(
+        attr(
+            &c,
+            "#overview tr[data-group='prod'] td[data-failures]",
+            "data-failures"
+        )
+        .await,
+        "2"
+    );
+    text_containing(&c, "#overview-summary", "1 group needs attention").await;
+    screenshot(&c, "overview").await;
+
+    // The failures link leads to the errors page, filtered to the group.
+    find(
+        &c,
+        Locator::Css("#overview tr[data-group='prod'] td[data-failures] a"),
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    expect_path(&c, "/errors").await;
+    expect_text(&c, "#errors-total", "2 rows.").await;
+    let errors = text_containing(&c, "#errors", "HTTP 503").await;
+    assert!(
+        errors.contains("new rootfs verification error (code 268435471)"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&granted[0]) && errors.contains(&granted[1]),
+        "{errors}"
+    );
+    screenshot(&c, "errors").await;
+
+    // The group page: paused automatically, why, the threshold, and a Resume button.
+    c.goto(&format!("{base}/apps/{app_id}/groups/prod"))
+        .await
+        .unwrap();
+    let state = text_containing(&c, "#state-line", "paused automatically").await;
+    assert!(
+        state.contains(
+            "2 of the last 2 attempts failed (threshold: 2 failures of the last 10 attempts)"
+        ),
+        "{state}"
+    );
+    find(&c, Locator::Id("errors-link")).await;
+    screenshot(&c, "group-auto-paused").await;
+    find(&c, Locator::Id("resume-button"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    expect_text(
+        &c,
+        "#flash",
+        "Updates are resumed: the automatic pause is lifted.",
+    )
+    .await;
+    text_containing(&c, "#state-line", "updating").await;
+    let (_, group) = s
+        .api("GET", &format!("{API}/apps/{app_id}/groups/prod"), None)
+        .await;
+    assert_eq!(group["autoPausedAt"], "", "{group}");
+    assert_eq!(group["updatesPaused"], false, "{group}");
+    screenshot(&c, "group-resumed").await;
+
+    // The canary page refreshes by itself while its instances update: no reload, the
+    // focus and what was typed stay.
+    c.goto(&format!("{base}/apps/{app_id}/groups/canary"))
+        .await
+        .unwrap();
+    text_containing(&c, "#progress", "0 / 5 on target").await;
+    c.execute("window.noReload = true;", vec![]).await.unwrap();
+    let label = find(&c, Locator::Id("f-label")).await;
+    label.clear().await.unwrap();
+    label.send_keys("Canary, renamed").await.unwrap();
+    s.clock.advance_secs(60);
+    for i in 0..5 {
+        report(
+            &s,
+            &app_id,
+            "canary",
+            &format!("canary-{i}"),
+            "1.1.0",
+            Some(Event::update_complete("1.0.0")),
+        )
+        .await;
+    }
+    s.flush().await;
+    until(
+        &c,
+        20,
+        "var l = document.getElementById('live'); return !!l && l.hasAttribute('data-refreshed') && l.textContent.indexOf('5 / 5 on target') >= 0;",
+        "the live part shows the completions",
+    )
+    .await;
+    let kept = c
+        .execute(
+            "return [window.noReload === true, document.getElementById('f-label').value, document.activeElement && document.activeElement.id];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, json!([true, "Canary, renamed", "f-label"]));
+    text_containing(&c, "#state-line", "finished").await;
+    screenshot(&c, "group-refreshed").await;
+
+    // Graphs: fixed colours and the markers, read from the page.
+    c.goto(&format!("{base}/apps/{app_id}/groups/canary/graphs"))
+        .await
+        .unwrap();
+    assert_eq!(
+        attr(
+            &c,
+            "svg[data-chart='events'] path[data-series='complete (3/2)']",
+            "data-colour"
+        )
+        .await,
+        "#2e7d32"
+    );
+    assert_eq!(
+        attr(
+            &c,
+            "svg[data-chart='versions'] path[data-series='1.1.0']",
+            "data-colour"
+        )
+        .await,
+        "#2e7d32",
+        "the target version is green"
+    );
+    let promotion = attr(
+        &c,
+        "svg[data-chart='versions'] g[data-marker='promotion']",
+        "data-label",
+    )
+    .await;
+    assert_eq!(promotion, "channel stable promoted to 1.1.0");
+    c.goto(&format!("{base}/apps/{app_id}/groups/prod/graphs"))
+        .await
+        .unwrap();
+    assert_eq!(
+        attr(
+            &c,
+            "svg[data-chart='events'] path[data-series='error (3/0)']",
+            "data-colour"
+        )
+        .await,
+        "#c62828"
+    );
+    assert_eq!(
+        attr(
+            &c,
+            "svg[data-chart='events'] path[data-series='error (3/0)']",
+            "data-values"
+        )
+        .await,
+        "2,0",
+        "both failures in the first minute with data, none in the next"
+    );
+    let mut kinds = Vec::new();
+    for marker in c
+        .find_all(Locator::Css("svg[data-chart='events'] g[data-marker]"))
+        .await
+        .unwrap()
+    {
+        kinds.push(marker.attr("data-marker").await.unwrap().unwrap());
+    }
+    assert_eq!(kinds, ["promotion", "autopause", "resume"], "in time order");
+    assert_eq!(
+        attr(
+            &c,
+            "svg[data-chart='events'] g[data-marker='autopause']",
+            "data-colour"
+        )
+        .await,
+        "#c62828"
+    );
+    text_containing(&c, "ul.legend.markers", "paused automatically").await;
+    screenshot(&c, "graphs-markers").await;
+
+    // At 390 px the plot scrolls to its latest end and the y axis stays in view.
+    c.set_window_size(390, 844).await.unwrap();
+    c.refresh().await.unwrap();
+    find(&c, Locator::Css("svg.chart-y")).await;
+    until(
+        &c,
+        10,
+        "var w = document.querySelector('.chart-wrap'); return w.scrollWidth > w.clientWidth && w.scrollLeft > 0;",
+        "the chart scrolls sideways to its end",
+    )
+    .await;
+    let axis = c
+        .execute(
+            "var w = document.querySelector('.chart-wrap'); var y = w.querySelector('svg.chart-y').getBoundingClientRect(); var box = w.getBoundingClientRect(); return [y.left >= box.left - 1, y.right <= box.left + 80, y.width > 10, y.height > 50];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        axis,
+        json!([true, true, true, true]),
+        "the y axis stays in view"
+    );
+    fits_width(&c, "graphs").await;
+    screenshot(&c, "phone-graphs-axis").await;
+    for (path, name) in [
+        ("/".to_owned(), "overview-failures"),
+        ("/errors".to_owned(), "errors"),
+        (format!("/apps/{app_id}/groups/prod"), "group-prod"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        fits_width(&c, name).await;
+        screenshot(&c, &format!("phone-{name}")).await;
+    }
     s.stop().await;
 }

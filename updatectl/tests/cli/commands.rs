@@ -912,3 +912,102 @@ fn transfers_show_progress_on_a_terminal_only() {
     );
     assert!(text.contains("uploaded file"), "{text:?}");
 }
+
+/// Posts an update_engine request of `machine` in group `g` reporting a failed install
+/// (3/0 with `code`), over a plain HTTP/1.1 connection.
+fn report_failure(server: &Server, machine: &str, code: i64) {
+    use std::io::Write as _;
+    let request = omaha_proto::Request::update_engine(
+        "update_engine-0.4.10",
+        "scheduler",
+        omaha_proto::request::Os::new("CoreOS", "Chateau", ""),
+    )
+    .with_app(
+        omaha_proto::request::App::new(APP, "1.0.0")
+            .with_track("g")
+            .with_machine_id(machine)
+            .with_event(omaha_proto::request::Event::error(code)),
+    );
+    let body = request.encode();
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/update/ HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[test]
+fn errors_and_overview_say_what_failed_and_what_needs_attention() {
+    let server = Server::start();
+    setup_group(&server, "g", "1.0.0");
+    report_failure(&server, "m1", 2503);
+    report_failure(&server, "m1", 2503);
+    report_failure(&server, "m2", 0x1000_0000 | 15);
+    let table = server.ok(&["errors", &app_id(), "--group-id=g"]);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split('\t').filter(|c| !c.is_empty()).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "Instance", "Group", "Version", "Error", "Times", "First", "Last"
+        ]
+    );
+    assert_eq!(rows.len(), 3, "{table}");
+    let m1 = rows.iter().find(|r| r[0] == "m1").expect("m1");
+    assert_eq!(&m1[1..5], ["g", "1.0.0", "HTTP 503 (2503)", "2"]);
+    let m2 = rows.iter().find(|r| r[0] == "m2").expect("m2");
+    assert_eq!(m2[3], "new rootfs verification error (268435471)");
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "errors", "--limit=1"])).unwrap();
+    assert_eq!(json["total"], "2");
+    assert_eq!(json["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(json["items"][0]["clientId"], "m2", "the most recent first");
+    // A time in the future: nothing; a time that is not one: a usage of the API refused.
+    let later = server.ok(&["--json", "errors", "--since=4000000000"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&later).unwrap()["total"],
+        "0"
+    );
+    let bad = server.run(&["errors", "--since=yesterday"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).starts_with("googleapi: Error 400"));
+
+    // Three failures and no completion in the last hour: g is failing. The channel's
+    // version has no package, so the group has no target.
+    let overview = server.ok(&["overview"]);
+    let line = overview
+        .lines()
+        .find(|l| l.contains("\tg\t"))
+        .unwrap_or_else(|| panic!("{overview}"));
+    let cells: Vec<&str> = line.split('\t').filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        cells,
+        [
+            "FakeApp",
+            "g",
+            "no target",
+            "failing",
+            "2/2 (100%)",
+            "1.0.0",
+            "3",
+            "stopped"
+        ],
+        "{overview}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "overview", &app_id()])).unwrap();
+    assert_eq!(json["items"][0]["state"], "no_target");
+    assert_eq!(
+        json["items"][0]["attention"],
+        serde_json::json!(["failing"])
+    );
+}
