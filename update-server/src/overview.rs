@@ -30,8 +30,8 @@ pub enum GroupState {
     AutoPaused,
     /// The operator paused the group.
     Paused,
-    /// The group has no version to update to (no channel, a channel without a version, or
-    /// the version has no package or payload).
+    /// The group has no version to update to (no channel, a channel without a version, a
+    /// blacklisted version, or one without a package or payload).
     NoTarget,
     /// Every instance runs the target.
     Finished,
@@ -110,7 +110,8 @@ pub struct AutoPauseFacts {
 /// What the server knows of a group at `now`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupFacts {
-    /// The group's channel points at a version with a package whose payload is there.
+    /// The group's channel points at a version, not blacklisted on it, with a package whose
+    /// payload is there.
     pub has_target: bool,
     /// The automatic pause in force, if any.
     pub auto_pause: Option<AutoPauseFacts>,

@@ -39,17 +39,17 @@ pub(crate) struct GroupOverview {
     pub class: Classification,
 }
 
-/// Whether a route has something to offer: a channel version with a package whose payload
-/// is there.
+/// Whether a route has something to offer: a channel version, not blacklisted on the
+/// channel, with a package whose payload is there.
 pub(crate) fn has_target(route: &Route) -> bool {
-    route
-        .channel
+    route.channel.as_ref().is_some_and(|c| {
+        !c.record.version.is_empty()
+            && !rollout_core::Version::parse(&c.record.version)
+                .is_ok_and(|v| c.blacklist.contains(&v))
+    }) && route
+        .package
         .as_ref()
-        .is_some_and(|c| !c.record.version.is_empty())
-        && route
-            .package
-            .as_ref()
-            .is_some_and(|p| !p.record.url.is_empty())
+        .is_some_and(|p| !p.record.url.is_empty())
 }
 
 /// The label of an app of the snapshot (its id when it has none).

@@ -1152,7 +1152,7 @@ async fn group_page(
             state_badge(group_state)
         ),
         (GroupState::NoTarget, _) => format!(
-            "{} Instances get no update until the channel points at a version with a package.",
+            "{} Instances get no update: the channel has no version, or its version is blacklisted or has no package or payload.",
             state_badge(group_state)
         ),
         _ => state_badge(group_state),
@@ -2586,5 +2586,77 @@ mod tests {
         let series = census_series(&[point("0.1.0", 600, 0)], &[], 3, index);
         assert!(series.is_empty());
         assert!(census_series(&points, &live, 0, index).is_empty());
+    }
+
+    fn entry(
+        at_secs: i64,
+        action: &str,
+        group: &str,
+        detail: &str,
+    ) -> crate::store::ActivityRecord {
+        crate::store::ActivityRecord {
+            id: 0,
+            at: at_secs * 1000,
+            actor: "admin".into(),
+            action: action.into(),
+            app_id: "app".into(),
+            group_id: group.into(),
+            detail: detail.into(),
+        }
+    }
+
+    #[test]
+    fn markers_come_from_the_groups_activity_and_its_rollout_frames() {
+        // The log, newest first, as the store gives it.
+        let log = [
+            entry(500, "group.update", "prod", "updated group prod"),
+            entry(400, "group.resume", "prod", "lifted the automatic pause"),
+            entry(
+                300,
+                "group.autopause",
+                "prod",
+                "paused automatically: 2 of the last 2 attempts failed",
+            ),
+            entry(300, "group.update", "other", "paused group other"),
+            entry(250, "group.update", "prod", "unpaused group prod"),
+            entry(200, "group.update", "prod", "paused group prod"),
+            entry(150, "channel.update", "", "channel beta at version 9.9.9"),
+            entry(100, "channel.update", "", "channel stable at version 1.1.0"),
+        ];
+        let policy = GroupPolicy {
+            rollout_frames: vec![
+                crate::policy::FrameDoc {
+                    percent: 10.0,
+                    duration_secs: 60,
+                },
+                crate::policy::FrameDoc {
+                    percent: 100.0,
+                    duration_secs: 0,
+                },
+            ],
+            rollout_active_since: Some(120_000),
+            ..GroupPolicy::default()
+        };
+        let markers = graph_markers(&log, "prod", "stable", &policy);
+        let seen: Vec<(i64, &str, &str)> = markers
+            .iter()
+            .map(|m| (m.at, m.kind, m.label.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (100, "promotion", "channel stable promoted to 1.1.0"),
+                (120, "frame", "frame 1: 10 %"),
+                (180, "frame", "frame 2: 100 %"),
+                (200, "pause", "paused by admin"),
+                (250, "unpause", "unpaused by admin"),
+                (
+                    300,
+                    "autopause",
+                    "paused automatically: 2 of the last 2 attempts failed"
+                ),
+                (400, "resume", "resumed after an automatic pause"),
+            ]
+        );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 use update_server::store::{
-    AppRecord, ChannelRecord, GrantRecord, GroupRecord, HistoryKind, HistoryRecord, InstanceFilter,
-    InstanceRecord, PackageRecord, RollupDelta, RollupKey, RollupKind, RollupPoint, Sighting,
-    Store, StoreError, VersionCount,
+    AppRecord, ChannelRecord, FailureFilter, GrantRecord, GroupRecord, HistoryKind, HistoryRecord,
+    InstanceFilter, InstanceRecord, PackageRecord, RollupDelta, RollupKey, RollupKind, RollupPoint,
+    Sighting, Store, StoreError, VersionCount,
 };
 
 /// Instantiates each contract check for both backends.
@@ -54,6 +54,7 @@ mod contract {
         the_census_keeps_the_last_count_of_each_bucket,
         instance_queries_filter_count_and_page,
         pruning_deletes_only_older_rows_a_batch_at_a_time,
+        failures_totals_and_last_grants_come_from_history_and_rollups,
     );
 }
 
@@ -868,4 +869,133 @@ async fn pruning_deletes_only_older_rows_a_batch_at_a_time(store: Arc<dyn Store>
         .map(|a| a.at)
         .collect();
     assert_eq!(kept, vec![30]);
+}
+
+async fn failures_totals_and_last_grants_come_from_history_and_rollups(store: Arc<dyn Store>) {
+    let mut grant = event("m1", 100, 0, 0);
+    grant.kind = HistoryKind::Grant;
+    grant.event_type = None;
+    grant.event_result = None;
+    grant.error_code = None;
+    grant.target_version = Some("1.1.0".into());
+    let mut later_grant = grant.clone();
+    later_grant.at = 250;
+    later_grant.machine_id = "m2".into();
+    let mut other_code = event("m1", 400, 3, 0);
+    other_code.error_code = Some(2503);
+    let mut no_code = event("m3", 450, 3, 0);
+    no_code.error_code = None;
+    let mut elsewhere = event("m4", 500, 3, 0);
+    elsewhere.group_id = "beta".into();
+    let mut tx = store.begin().await.unwrap();
+    tx.append_history(&[
+        grant,
+        later_grant,
+        event("m1", 200, 3, 0),
+        event("m1", 300, 3, 0),
+        other_code,
+        no_code,
+        elsewhere,
+        event("m2", 350, 3, 2),
+    ])
+    .await
+    .unwrap();
+    let key = |group: &str, event: (i64, i64)| RollupKey {
+        app_id: APP.into(),
+        group_id: group.into(),
+        version: "1.0.0".into(),
+        event: Some(event),
+    };
+    tx.add_rollups(&[
+        RollupDelta {
+            key: key("stable", (3, 0)),
+            at: 60_000,
+            count: 2,
+        },
+        RollupDelta {
+            key: key("stable", (3, 0)),
+            at: 120_000,
+            count: 1,
+        },
+        RollupDelta {
+            key: key("stable", (3, 2)),
+            at: 120_000,
+            count: 4,
+        },
+        RollupDelta {
+            key: key("beta", (3, 0)),
+            at: 600_000,
+            count: 9,
+        },
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let all = FailureFilter {
+        since: 0,
+        ..FailureFilter::default()
+    };
+    let rows = store.failures(&all, 100, 0).await.unwrap();
+    type Row<'a> = (&'a str, &'a str, Option<i64>, i64, i64, i64);
+    let seen: Vec<Row<'_>> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.machine_id.as_str(),
+                r.group_id.as_str(),
+                r.error_code,
+                r.count,
+                r.first_at,
+                r.last_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("m4", "beta", Some(2000), 1, 500, 500),
+            ("m3", "stable", None, 1, 450, 450),
+            ("m1", "stable", Some(2503), 1, 400, 400),
+            ("m1", "stable", Some(2000), 2, 200, 300),
+        ],
+        "per instance, version and code, the most recent first"
+    );
+    assert_eq!(store.count_failures(&all).await.unwrap(), 4);
+    let stable_since = FailureFilter {
+        app_id: Some(APP.into()),
+        group_id: Some("stable".into()),
+        version: Some("1.0.0".into()),
+        since: 300,
+    };
+    let rows = store.failures(&stable_since, 100, 0).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (rows[2].count, rows[2].first_at),
+        (1, 300),
+        "counted from `since`"
+    );
+    assert_eq!(store.count_failures(&stable_since).await.unwrap(), 3);
+    let page = store.failures(&all, 2, 1).await.unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|r| r.machine_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m3", "m1"]
+    );
+    let other = FailureFilter {
+        version: Some("9.9.9".into()),
+        ..all.clone()
+    };
+    assert_eq!(store.count_failures(&other).await.unwrap(), 0);
+
+    assert_eq!(store.last_grant(APP, "stable").await.unwrap(), Some(250));
+    assert_eq!(store.last_grant(APP, "beta").await.unwrap(), None);
+
+    let totals = store.event_totals(60, 60, 120).await.unwrap();
+    let seen: Vec<(&str, (i64, i64), i64)> = totals
+        .iter()
+        .map(|t| (t.group_id.as_str(), t.event, t.count))
+        .collect();
+    assert_eq!(seen, vec![("stable", (3, 0), 3), ("stable", (3, 2), 4)]);
 }
