@@ -1,6 +1,7 @@
 //! The census behind the "instances by version" graphs: every [`INTERVAL`] each server
-//! counts the instances per (app, group, version) in one grouped query and stores the
-//! counts as the census of the current bucket at every graph resolution
+//! reads the instances per (app, group, version) from the counts the database keeps
+//! ([`crate::counts`]: a few rows per group and version, not a scan of the instances) and
+//! stores them as the census of the current bucket at every graph resolution
 //! ([`Store::record_census`]). A bucket keeps the last census taken in it, so a finished
 //! minute shows the fleet as it was at its end, and the current one as it is now.
 //!

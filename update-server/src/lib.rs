@@ -25,6 +25,7 @@
 //! - [`retention`]: pruning old history, rollups and activity in the background;
 //! - [`census`]: counting the instances per version for the graphs;
 //! - [`overview`]: a group's rollout state, progress, ETA and what needs attention;
+//! - [`counts`]: the instance counts the database keeps, folded and reconciled;
 //! - [`lifecycle`]: recording the end of timed rollouts;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
@@ -49,6 +50,8 @@ pub mod census;
 pub mod clock;
 #[cfg(feature = "server")]
 pub mod config;
+#[cfg(feature = "server")]
+pub mod counts;
 #[cfg(feature = "server")]
 pub mod conn;
 #[cfg(feature = "server")]

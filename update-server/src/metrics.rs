@@ -3,9 +3,10 @@
 //!
 //! The metrics are a fixed set, so the registry is the crate's own: counters and histograms
 //! keyed by their label values, rendered by hand. The fleet gauges (instances per group,
-//! version and status; rollout progress) come from one grouped query of the store, cached
-//! for [`FLEET_TTL`], so a scrape every few seconds costs one scan per interval however many
-//! scrapers there are.
+//! version and status; rollout progress) come from the instance counts the database keeps
+//! ([`crate::counts`]: a few rows per group and version, however many instances), cached
+//! for [`FLEET_TTL`], so a scrape every few seconds costs one small query per interval
+//! however many scrapers there are.
 //!
 //! Label values that clients choose (the group an instance names, its version, event codes)
 //! are bounded: groups that do not exist are counted under `group=""`, at most

@@ -5,6 +5,7 @@ use crate::admin::{self, AdminState};
 use crate::auth::{AuthError, Secret};
 use crate::cache::ConfigCache;
 use crate::census;
+use crate::counts;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::conn::{self, ConnectionLimits};
@@ -398,6 +399,8 @@ async fn serve_with(
         census::INTERVAL,
         census_stopped,
     );
+    let (stop_counts, counts_stopped) = oneshot::channel();
+    let counts = counts::spawn(store.clone(), clock.clone(), counts_stopped);
     let (stop_lifecycle, lifecycle_stopped) = oneshot::channel();
     let lifecycle = lifecycle::spawn(
         store.clone(),
@@ -456,6 +459,10 @@ async fn serve_with(
     let _ = stop_census.send(());
     if let Err(err) = census.await {
         tracing::error!(error = %err, "the census task failed");
+    }
+    let _ = stop_counts.send(());
+    if let Err(err) = counts.await {
+        tracing::error!(error = %err, "the instance counts task failed");
     }
     let _ = stop_retention.send(());
     if let Err(err) = retention.await {

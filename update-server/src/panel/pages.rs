@@ -1058,7 +1058,7 @@ async fn group_page(
         ..InstanceFilter::default()
     };
     let loaded = async {
-        // One grouped scan of the group's instances gives both breakdowns.
+        // One read of the group's instance counts gives both breakdowns.
         let by_status = store.instance_status_counts(&filter).await?;
         let mut counts: Vec<VersionCount> = Vec::new();
         for c in &by_status {

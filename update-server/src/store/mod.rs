@@ -654,6 +654,20 @@ pub struct EventTotal {
     pub count: i64,
 }
 
+impl InstanceFilter {
+    /// Whether the filter names nothing but the app, group, version and status: the
+    /// instance counts the database keeps answer it without reading the instances.
+    pub fn is_counted(&self) -> bool {
+        self.machine_id.is_none()
+            && self.machine_id_prefix.is_none()
+            && self.oem.is_none()
+            && self.event_type.is_none()
+            && self.event_result.is_none()
+            && self.seen_after.is_none()
+            && self.seen_before.is_none()
+    }
+}
+
 /// Instance count per (app, group, version).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionCount {
@@ -680,6 +694,41 @@ pub struct StatusCount {
     pub status: String,
     /// Number of instances.
     pub count: i64,
+}
+
+/// How a reconciliation of the instance counts paces itself
+/// ([`Store::reconcile_instance_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcilePace {
+    /// Instances counted per statement (a range of instance keys).
+    pub chunk: i64,
+    /// Pause between two chunks: the rate limit.
+    pub pause: std::time::Duration,
+    /// A reconciliation that any replica finished less than this long before `now` (unix
+    /// ms) makes this one do nothing.
+    pub min_interval_ms: i64,
+}
+
+/// What a reconciliation of the instance counts did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconciliation {
+    /// One was finished at `reconciled_at` (unix ms), less than the pace's interval ago.
+    NotDue {
+        /// When the last one finished.
+        reconciled_at: i64,
+    },
+    /// Another one applied its corrections while this one counted: this one applied
+    /// nothing (its corrections were measured against counts that have changed since).
+    Superseded,
+    /// The instances were counted and the counts corrected.
+    Done {
+        /// Instances counted.
+        instances: i64,
+        /// Statements (key ranges) it took.
+        chunks: u64,
+        /// The sum of the sizes of the corrections (0: the counts were exact).
+        drift: i64,
+    },
 }
 
 /// Where the database schema stands, for the readiness probe.
@@ -837,12 +886,29 @@ pub trait Store: Send + Sync + 'static {
     /// Asks the database for the latest migration applied (the readiness probe: it fails
     /// when the database does not answer).
     async fn schema_status(&self) -> Result<SchemaStatus, StoreError>;
-    /// Instance counts per (app, group, version, status) among those matching the filter:
-    /// one grouped scan.
+    /// Instance counts per (app, group, version, status) among those matching the filter.
+    /// A filter of app, group, version and status only ([`InstanceFilter::is_counted`])
+    /// reads the counts the database keeps (a few rows per group and version, however many
+    /// instances); any other filter scans the matching instances.
     async fn instance_status_counts(
         &self,
         filter: &InstanceFilter,
     ) -> Result<Vec<StatusCount>, StoreError>;
+    /// Adds the pending changes of the instance counts (`instance_count_deltas`) into the
+    /// counts, one replica at a time; returns how many rows of counts it wrote. A count is the
+    /// sum of both tables whether this ran or not: it only keeps the pending rows few.
+    async fn fold_instance_counts(&self) -> Result<u64, StoreError>;
+    /// Counts the instances again, a chunk of keys at a time with a pause in between, all
+    /// in one snapshot of the database, and adds the difference between that count and the
+    /// counts kept at the same snapshot to the counts (exact whatever was written
+    /// meanwhile, since every write moves both alike). Does nothing when a reconciliation
+    /// finished less than `pace.min_interval_ms` before `now` (unix ms), or when another
+    /// one applied its corrections meanwhile.
+    async fn reconcile_instance_counts(
+        &self,
+        now: i64,
+        pace: &ReconcilePace,
+    ) -> Result<Reconciliation, StoreError>;
     /// Deletes up to `limit` history entries older than `before` (unix ms), oldest first;
     /// returns how many it deleted. Retention calls it in small batches until it deletes
     /// fewer than `limit`, so no transaction holds locks for long.
@@ -891,7 +957,8 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         skip: i64,
     ) -> Result<Vec<InstanceRecord>, StoreError>;
-    /// The number of instances matching the filter.
+    /// The number of instances matching the filter (from the kept counts when
+    /// [`InstanceFilter::is_counted`]).
     async fn count_instances(&self, filter: &InstanceFilter) -> Result<i64, StoreError>;
     /// Clears the retry delay (and the count of consecutive failures) of the instances of a
     /// group, or of one of them: they are offered the update again at their next check.
@@ -902,7 +969,8 @@ pub trait Store: Send + Sync + 'static {
         group_id: &str,
         machine_id: Option<&str>,
     ) -> Result<u64, StoreError>;
-    /// Instance counts per (app, group, version) among those matching the filter.
+    /// Instance counts per (app, group, version) among those matching the filter (from the
+    /// kept counts when [`InstanceFilter::is_counted`]).
     async fn version_counts(
         &self,
         filter: &InstanceFilter,

@@ -5,7 +5,9 @@
 //! two replicas deciding for the same group run one after the other, and two batches that
 //! touch the same groups never deadlock.
 
-use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes};
+use super::common::{
+    BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts,
+};
 use super::{
     ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
@@ -234,6 +236,34 @@ impl PostgresStore {
 }
 
 shared_batch_writes!(Postgres, PgConnection);
+shared_counts!(Postgres, PgConnection);
+
+impl PostgresStore {
+    /// One snapshot for every statement of the transaction.
+    const SNAPSHOT_BEGIN: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    /// Read committed: after the advisory lock, the fold's statement sees what the previous
+    /// fold did.
+    const FOLD_BEGIN: &'static str = "BEGIN";
+    /// One replica at a time (the advisory lock) moves the pending rows into the counts in
+    /// one statement: the rows it deletes are exactly the rows it adds (rows appended
+    /// meanwhile are left for the next fold), then drops the counts at zero. The triggers
+    /// of other transactions only append pending rows, so nothing waits for the fold.
+    const FOLD: &'static [&'static str] = &[
+        // The key is "updtcnts" as a big-endian integer.
+        "SELECT pg_advisory_xact_lock(8462374150876329075)",
+        "WITH moved AS (DELETE FROM instance_count_deltas \
+         RETURNING app_id, group_id, version, status, n) \
+         INSERT INTO instance_counts (app_id, group_id, version, status, n) \
+         SELECT app_id, group_id, version, status, SUM(n) FROM moved \
+         GROUP BY app_id, group_id, version, status \
+         ORDER BY app_id, group_id, version, status \
+         ON CONFLICT (app_id, group_id, version, status) \
+         DO UPDATE SET n = instance_counts.n + excluded.n",
+        "DELETE FROM instance_counts WHERE n = 0",
+    ];
+    /// The statement of [`Self::FOLD`] whose rows are the counts written.
+    const FOLD_COUNTED: usize = 1;
+}
 
 impl_store!(PostgresStore, Postgres, {
     fn backend(&self) -> &'static str {

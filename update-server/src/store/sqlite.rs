@@ -5,7 +5,9 @@
 //! `synchronous = FULL`, so a committed transaction survives a crash of the process or the
 //! machine.
 
-use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes};
+use super::common::{
+    BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts,
+};
 use super::{
     ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
@@ -191,6 +193,28 @@ fn is_busy(err: &sqlx::Error) -> bool {
 }
 
 shared_batch_writes!(Sqlite, SqliteConnection);
+shared_counts!(Sqlite, SqliteConnection);
+
+impl SqliteStore {
+    /// A read transaction: in WAL mode, one snapshot from its first statement on.
+    const SNAPSHOT_BEGIN: &'static str = "BEGIN";
+    /// The fold takes the single write lock: nobody appends meanwhile.
+    const FOLD_BEGIN: &'static str = "BEGIN IMMEDIATE";
+    /// Adds the pending rows into the counts, deletes them, and drops the counts at zero.
+    /// (The triggers add into the counts directly: the pending rows are only the
+    /// reconciliation's corrections.)
+    const FOLD: &'static [&'static str] = &[
+        "INSERT INTO instance_counts (app_id, group_id, version, status, n) \
+         SELECT app_id, group_id, version, status, SUM(n) FROM instance_count_deltas \
+         WHERE true GROUP BY app_id, group_id, version, status \
+         ON CONFLICT (app_id, group_id, version, status) \
+         DO UPDATE SET n = instance_counts.n + excluded.n",
+        "DELETE FROM instance_count_deltas",
+        "DELETE FROM instance_counts WHERE n = 0",
+    ];
+    /// The statement of [`Self::FOLD`] whose rows are the counts written.
+    const FOLD_COUNTED: usize = 0;
+}
 
 impl_store!(SqliteStore, Sqlite, {
     fn backend(&self) -> &'static str {

@@ -4,6 +4,7 @@ mod admin;
 mod backup;
 mod compat;
 mod config;
+mod counts;
 mod deploy;
 mod faults;
 mod flatcar;
