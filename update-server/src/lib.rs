@@ -51,9 +51,9 @@ pub mod clock;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
-pub mod counts;
-#[cfg(feature = "server")]
 pub mod conn;
+#[cfg(feature = "server")]
+pub mod counts;
 #[cfg(feature = "server")]
 pub mod hosting;
 #[cfg(feature = "server")]

@@ -5,9 +5,7 @@
 //! two replicas deciding for the same group run one after the other, and two batches that
 //! touch the same groups never deadlock.
 
-use super::common::{
-    BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts,
-};
+use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts};
 use super::{
     ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,

@@ -5,9 +5,7 @@
 //! `synchronous = FULL`, so a committed transaction survives a crash of the process or the
 //! machine.
 
-use super::common::{
-    BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts,
-};
+use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts};
 use super::{
     ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,

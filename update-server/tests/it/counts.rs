@@ -35,8 +35,16 @@ impl Raw {
     async fn exec(&self, sql: &str) -> u64 {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self {
-            Self::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.unwrap().rows_affected(),
-            Self::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.unwrap().rows_affected(),
+            Self::Sqlite(pool) => sqlx::raw_sql(sql)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
+            Self::Postgres(pool) => sqlx::raw_sql(sql)
+                .execute(pool)
+                .await
+                .unwrap()
+                .rows_affected(),
         }
     }
 }
@@ -223,7 +231,14 @@ fn sighting(app: &str, machine: &str, group: &str, version: &str, seq: i64) -> S
     }
 }
 
-fn record(app: &str, machine: &str, group: &str, version: &str, status: &str, seq: i64) -> InstanceRecord {
+fn record(
+    app: &str,
+    machine: &str,
+    group: &str,
+    version: &str,
+    status: &str,
+    seq: i64,
+) -> InstanceRecord {
     InstanceRecord {
         app_id: app.into(),
         machine_id: machine.into(),
@@ -254,7 +269,11 @@ async fn traffic(store: Arc<dyn Store>, raw: Raw, replica: u64, rounds: u64) {
         let seq = |dice: &mut Dice| -> i64 {
             // Mostly newer than anything before, sometimes stale.
             let base = i64::try_from(round * 1000 + replica).unwrap();
-            if dice.below(5) == 0 { base - 50_000 } else { base + 1_000_000 }
+            if dice.below(5) == 0 {
+                base - 50_000
+            } else {
+                base + 1_000_000
+            }
         };
         let mut batch = Vec::new();
         for _ in 0..dice.below(40) + 1 {
@@ -338,7 +357,10 @@ async fn counts_follow_every_change(fleet: Fleet) {
     store.fold_instance_counts().await.unwrap();
     assert_exact(store).await;
     let (kept, _) = kept_and_recounted(store).await;
-    assert!(kept.len() > 20, "the traffic spread over many keys: {kept:?}");
+    assert!(
+        kept.len() > 20,
+        "the traffic spread over many keys: {kept:?}"
+    );
     fleet.done().await;
 }
 
@@ -470,13 +492,19 @@ async fn reconciliation_repairs_drift_while_replicas_write(fleet: Fleet, postgre
         ..pace(100, 0)
     };
     assert_eq!(
-        store.reconcile_instance_counts(50_000, &interval).await.unwrap(),
+        store
+            .reconcile_instance_counts(50_000, &interval)
+            .await
+            .unwrap(),
         Reconciliation::NotDue {
             reconciled_at: 2_000
         }
     );
     assert!(matches!(
-        store.reconcile_instance_counts(62_000, &interval).await.unwrap(),
+        store
+            .reconcile_instance_counts(62_000, &interval)
+            .await
+            .unwrap(),
         Reconciliation::Done { drift: 0, .. }
     ));
     fleet.done().await;
@@ -514,7 +542,9 @@ enum Op {
         version: usize,
     },
     /// An instance deleted (retention, an operator).
-    Delete { machine: u8 },
+    Delete {
+        machine: u8,
+    },
     /// The counts of a key edited by hand: drift for the reconciliation.
     Corrupt {
         group: usize,
@@ -559,18 +589,39 @@ async fn run_ops(ops: Vec<Op>) {
     for op in ops {
         seq += 1;
         match op {
-            Op::See { app, machine, group, version, newer } => {
+            Op::See {
+                app,
+                machine,
+                group,
+                version,
+                newer,
+            } => {
                 let at = if newer { seq } else { seq - 500_000 };
-                let s = sighting(APPS[app], &format!("m{machine}"), GROUPS[group], VERSIONS[version], at);
+                let s = sighting(
+                    APPS[app],
+                    &format!("m{machine}"),
+                    GROUPS[group],
+                    VERSIONS[version],
+                    at,
+                );
                 store.record_sightings(&[s], &[]).await.unwrap();
             }
-            Op::Write { app, machine, status, version } => {
+            Op::Write {
+                app,
+                machine,
+                status,
+                version,
+            } => {
                 let key = (APPS[app].to_owned(), format!("m{machine}"));
                 let mut tx = store.begin().await.unwrap();
-                let found = tx.instances_by_key(std::slice::from_ref(&key)).await.unwrap();
-                let mut row = found.into_iter().next().unwrap_or_else(|| {
-                    record(&key.0, &key.1, "stable", "1.0.0", "unknown", seq)
-                });
+                let found = tx
+                    .instances_by_key(std::slice::from_ref(&key))
+                    .await
+                    .unwrap();
+                let mut row = found
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| record(&key.0, &key.1, "stable", "1.0.0", "unknown", seq));
                 row.status = STATUSES[status].to_owned();
                 row.version = VERSIONS[version].to_owned();
                 tx.put_instances(&[row]).await.unwrap();
@@ -579,10 +630,17 @@ async fn run_ops(ops: Vec<Op>) {
             Op::Delete { machine } => {
                 fleet
                     .raw
-                    .exec(&format!("DELETE FROM instances WHERE machine_id = 'm{machine}'"))
+                    .exec(&format!(
+                        "DELETE FROM instances WHERE machine_id = 'm{machine}'"
+                    ))
                     .await;
             }
-            Op::Corrupt { group, version, status, by } => {
+            Op::Corrupt {
+                group,
+                version,
+                status,
+                by,
+            } => {
                 fleet
                     .raw
                     .exec(&format!(
@@ -599,7 +657,10 @@ async fn run_ops(ops: Vec<Op>) {
                 store.fold_instance_counts().await.unwrap();
             }
             Op::Reconcile => {
-                let done = store.reconcile_instance_counts(seq, &pace(5, 0)).await.unwrap();
+                let done = store
+                    .reconcile_instance_counts(seq, &pace(5, 0))
+                    .await
+                    .unwrap();
                 check_reconciliation(done, &edits);
                 edits.clear();
                 assert_exact(store.as_ref()).await;
@@ -611,7 +672,10 @@ async fn run_ops(ops: Vec<Op>) {
             assert_eq!(kept, recounted);
         }
     }
-    let done = store.reconcile_instance_counts(seq + 1, &pace(3, 0)).await.unwrap();
+    let done = store
+        .reconcile_instance_counts(seq + 1, &pace(3, 0))
+        .await
+        .unwrap();
     check_reconciliation(done, &edits);
     assert_exact(store.as_ref()).await;
     fleet.done().await;
@@ -698,13 +762,16 @@ async fn the_migration_counts_the_instances_of_an_older_database_postgres() {
     };
     drop(store);
     let raw = sqlx::PgPool::connect(&schema.url).await.unwrap();
-    sqlx::raw_sql("DROP TABLE instance_counts, instance_count_deltas, instance_counts_state CASCADE; \
-         DROP FUNCTION instance_count_change, instance_count_truncate CASCADE")
-        .execute(&raw)
-        .await
-        .unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE instance_counts, instance_count_deltas, instance_counts_state CASCADE; \
+         DROP FUNCTION instance_count_change, instance_count_truncate CASCADE",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
     let raw = Raw::Postgres(raw);
-    raw.exec("DELETE FROM _sqlx_migrations WHERE version >= 7").await;
+    raw.exec("DELETE FROM _sqlx_migrations WHERE version >= 7")
+        .await;
     older_database("postgres", &raw).await;
     let store = PostgresStore::connect(&schema.url).await.unwrap();
     let (kept, recounted) = kept_and_recounted(&store).await;
