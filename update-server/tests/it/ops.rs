@@ -355,7 +355,7 @@ async fn metrics_answer_when_the_store_fails() {
     // The instance counts cannot be read any more: the scrape still answers, with the
     // counters, the last fleet gauges it had, and the error counted.
     let db = server.data_db().await;
-    sqlx::query("DROP TABLE instances")
+    sqlx::query("DROP TABLE instance_counts")
         .execute(&db)
         .await
         .unwrap();
