@@ -710,7 +710,9 @@ async fn older_database(backend: &str, raw: &Raw) {
             std::fs::copy(&path, dir.path().join(&name)).unwrap();
         }
     }
-    let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    let mut migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+    // Later migrations a test schema may hold already are not this one's business.
+    migrator.set_ignore_missing(true);
     match raw {
         Raw::Sqlite(pool) => migrator.run(pool).await.unwrap(),
         Raw::Postgres(pool) => migrator.run(pool).await.unwrap(),
@@ -770,7 +772,7 @@ async fn the_migration_counts_the_instances_of_an_older_database_postgres() {
     .await
     .unwrap();
     let raw = Raw::Postgres(raw);
-    raw.exec("DELETE FROM _sqlx_migrations WHERE version >= 7")
+    raw.exec("DELETE FROM _sqlx_migrations WHERE version = 7")
         .await;
     older_database("postgres", &raw).await;
     let store = PostgresStore::connect(&schema.url).await.unwrap();
