@@ -668,17 +668,53 @@ pub struct AdminUserList {
     pub users: Vec<AdminUser>,
 }
 
-/// An upstream server to sync published channels and packages from.
+/// An upstream server to sync from: another server of this kind (`kind` `admin`, the
+/// default: every published channel and its packages), or an Omaha server followed as a
+/// client (`kind` `omaha`: one app's tracks, with their floors, architectures and extra
+/// files, the payloads optionally downloaded and hosted here). Fields of the `omaha` kind
+/// and of the last sync are sent only when set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct Upstream {
     /// The id.
     pub id: String,
-    /// Root URL of the upstream.
+    /// Root URL of the upstream (`admin`), or its Omaha endpoint (`omaha`, e.g.
+    /// `https://public.update.flatcar-linux.net/v1/update/`).
     pub url: String,
     /// Display name.
     pub label: String,
+    /// `admin` (the default when empty) or `omaha`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// `omaha`: the local app the releases go to (it must exist).
+    #[serde(rename = "appId", skip_serializing_if = "String::is_empty")]
+    pub app_id: String,
+    /// `omaha`: the app id sent to the upstream; `appId` when empty.
+    #[serde(rename = "upstreamAppId", skip_serializing_if = "String::is_empty")]
+    pub upstream_app_id: String,
+    /// `omaha`: the tracks followed (the Omaha `track`: Flatcar's `stable`, `beta`, ...),
+    /// each into the local channel of the same name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tracks: Vec<String>,
+    /// `omaha`: the architectures asked for (`amd64`, `arm64`; sent as the board
+    /// `amd64-usr`, `arm64-usr`), `amd64` when empty. The first one's payloads are the
+    /// versions' default packages, the others' packages of their architecture.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<String>,
+    /// `omaha`: download every payload and extra file, verify it against the upstream's
+    /// answer and host it here (needs the server's data directory).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub download: bool,
+    /// When it was last synced, RFC 3339 (read only; absent before the first sync).
+    #[serde(rename = "lastSync", skip_serializing_if = "String::is_empty")]
+    pub last_sync: String,
+    /// The last sync's result, `ok` or `error` (read only).
+    #[serde(rename = "lastStatus", skip_serializing_if = "String::is_empty")]
+    pub last_status: String,
+    /// What the last sync created and changed, or why it failed (read only).
+    #[serde(rename = "lastDetail", skip_serializing_if = "String::is_empty")]
+    pub last_detail: String,
 }
 
 /// The upstreams.

@@ -22,6 +22,13 @@
 //! the same directory as the payload, so the Omaha answer names it from the same codebase;
 //! it must match the size and SHA-256 registered, and never becomes the package's payload.
 //!
+//! The payload and extra files of a version's package for a named architecture (`arm64`)
+//! live in a directory of their own, `<data-dir>/packages/<app>/<version>/<arch>/<name>`
+//! served at `/packages/<app>/<version>/<arch>/<name>`, so they may have the names of the
+//! default package's: an upload with `?appId=..&version=..&arch=..` lands there (the
+//! package for the architecture is then registered with the URL answered), and an Omaha
+//! upstream with downloads stores them there.
+//!
 //! `GET /packages/<name>.sig` answers the detached ed25519 signature (base64 text) of the
 //! package whose URL ends in `<name>`, as the updater SDK fetches it next to the payload.
 
@@ -157,10 +164,10 @@ struct Hosting {
 
 /// The routes: `POST /package-upload` (authenticated like the admin API) and
 /// `GET`/`HEAD /packages/{name}` and `/packages/{app}/{version}/{name}` (public).
-pub fn router(admin: AdminState, options: HostingOptions) -> Router {
+pub fn router(admin: AdminState, options: Arc<HostingOptions>) -> Router {
     let state = Hosting {
         admin: admin.clone(),
-        options: Arc::new(options),
+        options,
     };
     let upload = Router::new()
         .route(UPLOAD_PATH, post(upload))
@@ -173,6 +180,10 @@ pub fn router(admin: AdminState, options: HostingOptions) -> Router {
     Router::new()
         .route("/packages/{name}", get(download))
         .route("/packages/{app}/{version}/{name}", get(download_hosted))
+        .route(
+            "/packages/{app}/{version}/{arch}/{name}",
+            get(download_hosted_arch),
+        )
         .merge(upload)
         .with_state(state)
 }
@@ -210,6 +221,40 @@ pub fn hosted_url(base_url: &str, app: &str, version: &str, name: &str) -> Strin
     )
 }
 
+/// The URL of a hosted payload of the package of `app`'s `version` for architecture
+/// `arch`.
+pub fn hosted_arch_url(base_url: &str, app: &str, version: &str, arch: &str, name: &str) -> String {
+    format!(
+        "{base_url}/{PACKAGES_DIR}/{}/{}/{}/{}",
+        encode_segment(app),
+        encode_segment(version),
+        encode_segment(arch),
+        encode_segment(name)
+    )
+}
+
+/// Where a hosted file of `app`'s `version` (of its package for `arch`, when not empty)
+/// is stored under the packages directory `dir`, and its URL.
+pub(crate) fn hosted_location(
+    options: &HostingOptions,
+    app: &str,
+    version: &str,
+    arch: &str,
+    name: &str,
+) -> (PathBuf, String) {
+    if arch.is_empty() {
+        (
+            options.dir.join(app).join(version).join(name),
+            hosted_url(&options.base_url, app, version, name),
+        )
+    } else {
+        (
+            options.dir.join(app).join(version).join(arch).join(name),
+            hosted_arch_url(&options.base_url, app, version, arch, name),
+        )
+    }
+}
+
 /// The last path segment of a URL, without query or fragment.
 pub fn url_file_name(url: &str) -> &str {
     let end = url.find(['?', '#']).unwrap_or(url.len());
@@ -218,7 +263,7 @@ pub fn url_file_name(url: &str) -> &str {
 }
 
 /// Removes a temporary file unless it was kept.
-struct TempFile(Option<PathBuf>);
+pub(crate) struct TempFile(pub(crate) Option<PathBuf>);
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -230,20 +275,21 @@ impl Drop for TempFile {
 
 /// SHA-1 and SHA-256 of what went through, and its size.
 #[derive(Default)]
-struct Hashes {
+pub(crate) struct Hashes {
     sha1: Sha1,
     sha256: Sha256,
     size: u64,
 }
 
 impl Hashes {
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         self.sha1.update(bytes);
         self.sha256.update(bytes);
         self.size += bytes.len() as u64;
     }
 
-    fn finish(self) -> (u64, String, String) {
+    /// Size, SHA-1 and SHA-256 (standard base64).
+    pub(crate) fn finish(self) -> (u64, String, String) {
         (
             self.size,
             BASE64.encode(self.sha1.finalize()),
@@ -271,12 +317,13 @@ pub(crate) async fn hash_file(path: &FsPath) -> Result<(u64, String, String), st
 struct UploadQuery {
     app_id: String,
     version: String,
+    arch: String,
 }
 
 /// Places the complete temporary file `temp` at `target` without replacing an existing
 /// file: of two concurrent uploads of one name exactly one is placed, and the other is
 /// compared with it (the same payload again is fine, a different one a conflict).
-async fn place(
+pub(crate) async fn place(
     temp: &FsPath,
     target: &FsPath,
     hashes: &(u64, String, String),
@@ -331,6 +378,18 @@ async fn upload(
             "appId and version go together: name both, or neither".into(),
         ));
     }
+    let arch = if query.arch.trim().is_empty() {
+        String::new()
+    } else if query.app_id.is_empty() {
+        return Err(HostingError::Invalid(
+            "arch names the package of a version: name appId and version too".into(),
+        ));
+    } else {
+        rollout_core::Arch::parse(&query.arch)
+            .map_err(|e| HostingError::Invalid(format!("arch: {e}")))?
+            .as_str()
+            .to_owned()
+    };
     for (what, value) in [("appId", &query.app_id), ("version", &query.version)] {
         if !value.is_empty() && !valid_name(value) {
             return Err(HostingError::Invalid(format!(
@@ -417,10 +476,7 @@ async fn upload(
             // An extra file of the version's default package (`oem-qemu.gz`) goes beside
             // its payload, and must be the file registered.
             let extra_file = config.package_files.iter().find(|f| {
-                f.app_id == app.id
-                    && f.version == query.version
-                    && f.arch.is_empty()
-                    && f.name == name
+                f.app_id == app.id && f.version == query.version && f.arch == arch && f.name == name
             });
             if let Some(file) = extra_file
                 && (file.size != size || file.sha256 != sha256)
@@ -430,11 +486,13 @@ async fn upload(
                     file.version, app.id
                 )));
             }
+            // A package for an architecture always has its URL: only the default package
+            // waits for its payload.
             let registered = config
                 .packages
                 .into_iter()
                 .find(|p| p.app_id == app.id && p.version == query.version)
-                .filter(|_| extra_file.is_none());
+                .filter(|_| extra_file.is_none() && arch.is_empty());
             if let Some(package) = &registered
                 && package.url.is_empty()
                 && !awaits(package, size, &sha256)
@@ -444,8 +502,8 @@ async fn upload(
                     package.version, app.id
                 )));
             }
-            let url = hosted_url(&state.options.base_url, &app.id, &query.version, &name);
-            let target = dir.join(&app.id).join(&query.version).join(&name);
+            let (target, url) =
+                hosted_location(&state.options, &app.id, &query.version, &arch, &name);
             place(&temp_path, &target, &sums, &name).await?;
             let mut filled = Vec::new();
             if let Some(mut package) = registered.filter(|p| p.url.is_empty()) {
@@ -644,6 +702,29 @@ async fn download_hosted(
         return Ok(signature_response(signature));
     }
     let path = state.options.dir.join(&app).join(&version).join(&name);
+    serve(&path, &name, &headers).await
+}
+
+/// `GET /packages/{app}/{version}/{arch}/{name}`: a file of the package of one app's
+/// version for an architecture.
+async fn download_hosted_arch(
+    State(state): State<Hosting>,
+    Path((app, version, arch, name)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, HostingError> {
+    if ![&app, &version, &arch, &name]
+        .into_iter()
+        .all(|n| valid_name(n))
+    {
+        return Err(HostingError::NotFound(format!("payload {name} not found")));
+    }
+    let path = state
+        .options
+        .dir
+        .join(&app)
+        .join(&version)
+        .join(&arch)
+        .join(&name);
     serve(&path, &name, &headers).await
 }
 

@@ -390,7 +390,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         v1!("/upstream"),
-        "Create an upstream",
+        "Create an upstream: `kind` `admin` (another server of this kind) or `omaha` (an Omaha server followed as a client: `appId`, `tracks`, `arches`, `download`)",
         Some("Upstream"),
         Some("Upstream"),
     ),
@@ -411,7 +411,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "post",
         v1!("/upstream/sync"),
-        "Copy published channels and packages from every upstream now",
+        "Sync from every upstream now: published channels and packages (`admin`), or releases, floors, extra files and payloads over Omaha (`omaha`); each upstream's result is also in its `lastSync`, `lastStatus`, `lastDetail`",
         None,
         Some("UpstreamSync"),
     ),
@@ -474,7 +474,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "post",
         path: "/package-upload",
-        summary: "Upload a payload (multipart/form-data, part `file`; `appId` and `version` name its package, else it fills the packages registered without a URL that match its size and SHA-256); answers its name, size, hashes and URL",
+        summary: "Upload a payload (multipart/form-data, part `file`; `appId` and `version` name its package, and `arch` its package for that architecture, else it fills the packages registered without a URL that match its size and SHA-256); answers its name, size, hashes and URL",
         request: None,
         response: None,
         authenticated: true,
@@ -490,6 +490,13 @@ pub const OPERATIONS: &[Operation] = &[
         "get",
         "/packages/{appId}/{version}/{name}",
         "Download the payload of an app's version (HTTP Range supported); `<name>.sig` is its detached ed25519 signature",
+        None,
+        None,
+    )),
+    public(op(
+        "get",
+        "/packages/{appId}/{version}/{arch}/{name}",
+        "Download a file of the package of an app's version for an architecture (HTTP Range supported)",
         None,
         None,
     )),

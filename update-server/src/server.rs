@@ -338,12 +338,42 @@ async fn serve_with(
     let instances = Arc::new(InstanceCache::default());
     let (writer, writer_task) = Writer::spawn(store.clone(), instances.clone(), metrics.clone());
     let throttle = Arc::new(crate::throttle::LoginThrottle::default());
+    let hosting = match &options.data_dir {
+        Some(dir) => {
+            let base_url = match &options.base_url {
+                Some(url) => url.trim_end_matches('/').to_owned(),
+                None => {
+                    let addr = listener.local_addr()?;
+                    if addr.ip().is_unspecified() {
+                        tracing::warn!(
+                            %addr,
+                            "hosted payloads get URLs of an unspecified address: set --base-url"
+                        );
+                    }
+                    let scheme = if options.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    format!("{scheme}://{addr}")
+                }
+            };
+            Some(Arc::new(HostingOptions {
+                dir: dir.join(PACKAGES_DIR),
+                base_url,
+                uploads: options.package_uploads,
+                max_upload_size: options.max_upload_size,
+            }))
+        }
+        None => None,
+    };
     let admin_state = AdminState {
         store: store.clone(),
         cache: cache.clone(),
         clock: clock.clone(),
         secret: options.secret,
         throttle: throttle.clone(),
+        hosting: hosting.clone(),
     };
     let mut admin = admin::router(admin_state.clone())
         .merge(backup::router(
@@ -355,34 +385,8 @@ async fn serve_with(
             options.base_url.as_deref(),
             options.tls.is_some(),
         ));
-    if let Some(dir) = &options.data_dir {
-        let base_url = match &options.base_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let addr = listener.local_addr()?;
-                if addr.ip().is_unspecified() {
-                    tracing::warn!(
-                        %addr,
-                        "hosted payloads get URLs of an unspecified address: set --base-url"
-                    );
-                }
-                let scheme = if options.tls.is_some() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{addr}")
-            }
-        };
-        admin = admin.merge(hosting::router(
-            admin_state.clone(),
-            HostingOptions {
-                dir: dir.join(PACKAGES_DIR),
-                base_url,
-                uploads: options.package_uploads,
-                max_upload_size: options.max_upload_size,
-            },
-        ));
+    if let Some(hosting) = &hosting {
+        admin = admin.merge(hosting::router(admin_state.clone(), hosting.clone()));
     }
     let (stop_retention, retention_stopped) = oneshot::channel();
     let retention = retention::spawn(

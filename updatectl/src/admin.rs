@@ -7,12 +7,13 @@ use update_server::api::{
 };
 
 use crate::Error;
-use crate::cli::{AdminUserCommand, UpstreamCommand};
+use crate::cli::{AdminUserCommand, OmahaUpstreamArgs, UpstreamCommand};
 use crate::client::Client;
 use crate::commands::Output;
 
 const NO_BODY: Option<&()> = None;
 const UPSTREAM_HEADER: &str = "Id\tUrl\tLabel";
+const UPSTREAM_STATUS_HEADER: &str = "Id\tKind\tFollows\tLast Sync\tStatus\tDetail";
 
 /// Runs an `admin-user` command: `create` prints the new user's key on a line of its own,
 /// `list` one user name per line, `delete` `User <name> deleted`.
@@ -53,6 +54,63 @@ fn upstream_row(u: &Upstream) -> String {
     format!("{}\t{}\t{}", u.id, u.url, u.label)
 }
 
+fn upstream_body(id: String, url: String, label: String, omaha: OmahaUpstreamArgs) -> Upstream {
+    let list = |items: Vec<String>| -> Vec<String> {
+        items
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    Upstream {
+        id,
+        url,
+        label,
+        kind: omaha.kind,
+        app_id: omaha.app_id,
+        upstream_app_id: omaha.upstream_app_id,
+        tracks: list(omaha.tracks),
+        arches: list(omaha.arches),
+        download: omaha.download,
+        ..Upstream::default()
+    }
+}
+
+/// One line of `upstream status`: what the upstream follows and how its last sync went.
+fn upstream_status_row(u: &Upstream) -> String {
+    let follows = if u.kind == "omaha" {
+        format!(
+            "app {} tracks {} ({}){}",
+            u.app_id,
+            u.tracks.join(","),
+            if u.arches.is_empty() {
+                "amd64".to_owned()
+            } else {
+                u.arches.join(",")
+            },
+            if u.download { ", downloads" } else { "" }
+        )
+    } else {
+        "published channels".to_owned()
+    };
+    let or_never = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.replace(['\t', '\n'], " ")
+        }
+    };
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        u.id,
+        if u.kind.is_empty() { "admin" } else { &u.kind },
+        follows,
+        or_never(&u.last_sync),
+        or_never(&u.last_status),
+        or_never(&u.last_detail)
+    )
+}
+
 /// Runs an `upstream` command.
 ///
 /// # Errors
@@ -61,22 +119,19 @@ pub async fn upstream(client: &Client, command: UpstreamCommand) -> Result<Outpu
     let one =
         |u: Upstream| Output::table(UPSTREAM_HEADER, std::slice::from_ref(&u), upstream_row, &u);
     match command {
-        UpstreamCommand::Create { url, label } => {
-            let body = Upstream {
-                id: String::new(),
-                url,
-                label,
-            };
+        UpstreamCommand::Create { url, label, omaha } => {
+            let body = upstream_body(String::new(), url, label, omaha);
             Ok(one(client
                 .call(Method::POST, &["upstream"], &[], Some(&body))
                 .await?))
         }
-        UpstreamCommand::Update { id, url, label } => {
-            let body = Upstream {
-                id: id.clone(),
-                url,
-                label,
-            };
+        UpstreamCommand::Update {
+            id,
+            url,
+            label,
+            omaha,
+        } => {
+            let body = upstream_body(id.clone(), url, label, omaha);
             Ok(one(client
                 .call(Method::PUT, &["upstream", &id], &[], Some(&body))
                 .await?))
@@ -95,6 +150,17 @@ pub async fn upstream(client: &Client, command: UpstreamCommand) -> Result<Outpu
         UpstreamCommand::Delete { id } => Ok(one(client
             .call(Method::DELETE, &["upstream", &id], &[], NO_BODY)
             .await?)),
+        UpstreamCommand::Status => {
+            let list: UpstreamList = client
+                .call(Method::GET, &["upstream"], &[], NO_BODY)
+                .await?;
+            Ok(Output::table(
+                UPSTREAM_STATUS_HEADER,
+                &list.items,
+                upstream_status_row,
+                &list.items,
+            ))
+        }
         UpstreamCommand::Sync => {
             let sync: UpstreamSync = client
                 .call(Method::POST, &["upstream", "sync"], &[], NO_BODY)

@@ -218,17 +218,46 @@ pub enum DatabaseCommand {
     },
 }
 
+/// What an upstream of kind `omaha` follows (an extension).
+#[derive(Debug, Clone, Default, Args)]
+pub struct OmahaUpstreamArgs {
+    /// `admin` (another server of this kind, the default) or `omaha` (any Omaha server,
+    /// followed as a client).
+    #[arg(long, default_value = "")]
+    pub kind: String,
+    /// Kind omaha: the local application the upstream's releases go to.
+    #[arg(long, default_value = "")]
+    pub app_id: String,
+    /// Kind omaha: the application id sent to the upstream (default: --app-id).
+    #[arg(long, default_value = "")]
+    pub upstream_app_id: String,
+    /// Kind omaha: a track to follow into the local channel of the same name (repeat, or
+    /// separate with commas).
+    #[arg(long = "track", value_delimiter = ',')]
+    pub tracks: Vec<String>,
+    /// Kind omaha: an architecture to ask for, amd64 or arm64 (repeat, or separate with
+    /// commas; default amd64). The first one's payloads are the versions' default packages.
+    #[arg(long = "arch", value_delimiter = ',')]
+    pub arches: Vec<String>,
+    /// Kind omaha: download the payloads and extra files and host them on the server.
+    #[arg(long)]
+    pub download: bool,
+}
+
 /// `upstream` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum UpstreamCommand {
     /// Add an upstream.
     Create {
-        /// The upstream server's URL.
+        /// The upstream server's URL (kind omaha: its Omaha endpoint, such as
+        /// https://public.update.flatcar-linux.net/v1/update/).
         #[arg(long)]
         url: String,
         /// Label.
         #[arg(long, default_value = "")]
         label: String,
+        #[command(flatten)]
+        omaha: OmahaUpstreamArgs,
     },
     /// Change an upstream.
     Update {
@@ -241,9 +270,13 @@ pub enum UpstreamCommand {
         /// Label.
         #[arg(long, default_value = "")]
         label: String,
+        #[command(flatten)]
+        omaha: OmahaUpstreamArgs,
     },
     /// List the upstreams.
     List,
+    /// Each upstream's kind, what it follows and its last sync (an extension).
+    Status,
     /// Delete an upstream.
     Delete {
         /// Upstream id.
@@ -697,8 +730,9 @@ pub enum PackageCommand {
         replace: bool,
         /// Register the version's package for this architecture (amd64, arm64, ...), which
         /// instances of it get instead of the default package; creates or replaces it. The
-        /// version's default package must exist, and `--url` is required.
-        #[arg(long, requires = "url", conflicts_with = "replace")]
+        /// version's default package must exist. Without `--url` the payload is uploaded
+        /// to the server's hosting, in a directory of the architecture's own.
+        #[arg(long, conflicts_with = "replace")]
         arch: Option<String>,
         /// `bulk`.
         #[command(subcommand)]
@@ -718,8 +752,8 @@ pub enum PackageCommand {
         #[arg(long)]
         file: std::path::PathBuf,
         /// A file of the version's package for this architecture instead of the default
-        /// package.
-        #[arg(long, conflicts_with = "upload")]
+        /// package (with `--upload`, stored beside that package's hosted payload).
+        #[arg(long)]
         arch: Option<String>,
         /// Also upload the file to the server's hosting, beside the version's payload.
         #[arg(long)]

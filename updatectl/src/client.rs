@@ -151,7 +151,8 @@ impl Client {
     /// Streams a payload file to `POST /package-upload` (multipart, field `file`, named
     /// after the file), reporting the bytes sent to `progress`. With `package` (app id and
     /// version) the server stores it as that version's payload, so every version's payload
-    /// may have the same file name.
+    /// may have the same file name; with `arch` too, it is stored as a file of the version's
+    /// package for that architecture (its payload or an extra file).
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, [`Error::UploadUnavailable`] when the
@@ -160,6 +161,7 @@ impl Client {
         &self,
         path: &std::path::Path,
         package: Option<(&str, &str)>,
+        arch: Option<&str>,
         progress: &crate::progress::Progress,
     ) -> Result<Uploaded, Error> {
         use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -178,6 +180,9 @@ impl Client {
             url.query_pairs_mut()
                 .append_pair("appId", app_id)
                 .append_pair("version", version);
+            if let Some(arch) = arch {
+                url.query_pairs_mut().append_pair("arch", arch);
+            }
         }
         let boundary = format!("updatectl-{:016x}", fastrand::u64(..));
         let safe_name = file_name.replace(['"', '\r', '\n'], "_");

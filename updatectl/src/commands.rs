@@ -850,7 +850,9 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                         &file.display().to_string(),
                     );
                     let package = Some((app_id.as_str(), version.as_str()));
-                    let uploaded = client.upload_file(&file, package, &progress).await;
+                    let uploaded = client
+                        .upload_file(&file, package, arch.as_deref(), &progress)
+                        .await;
                     progress.finish();
                     uploaded?.url
                 }
@@ -910,7 +912,7 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                 let progress =
                     crate::progress::Progress::bytes(registered.size.parse().ok(), &name);
                 let uploaded = client
-                    .upload_file(&file, Some((&app_id, &version)), &progress)
+                    .upload_file(&file, Some((&app_id, &version)), arch.as_deref(), &progress)
                     .await;
                 progress.finish();
                 uploaded?;

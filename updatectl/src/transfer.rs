@@ -331,7 +331,7 @@ async fn create_one(
 pub async fn upload(client: &Client, file: &Path) -> Result<Output, Error> {
     let size = std::fs::metadata(file).map_err(io_error(file))?.len();
     let progress = Progress::bytes(Some(size), &file.display().to_string());
-    let uploaded = client.upload_file(file, None, &progress).await;
+    let uploaded = client.upload_file(file, None, None, &progress).await;
     progress.finish();
     let uploaded = uploaded?;
     Ok(Output::lines(
@@ -364,7 +364,7 @@ pub async fn upload_bulk(client: &Client, dir: &Path) -> Result<Output, Error> {
             .unwrap_or_default();
         let size = std::fs::metadata(file).map_err(io_error(file))?.len();
         let progress = Progress::bytes(Some(size), &name);
-        let result = client.upload_file(file, None, &progress).await;
+        let result = client.upload_file(file, None, None, &progress).await;
         progress.finish();
         match result {
             Ok(answer) => {

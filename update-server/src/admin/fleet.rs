@@ -5,8 +5,8 @@ use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
 use crate::api;
 use crate::auth::{self, Secret};
 use crate::store::{
-    HistoryKind, InstanceFilter, InstanceRecord, Store, StoreError, UpstreamRecord, UserRecord,
-    canonical_app_id,
+    HistoryKind, InstanceFilter, InstanceRecord, Store, StoreError, UPSTREAM_ADMIN, UPSTREAM_OMAHA,
+    UpstreamRecord, UserRecord, canonical_app_id,
 };
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -272,6 +272,23 @@ fn upstream_json(u: &UpstreamRecord) -> api::Upstream {
         id: u.id.clone(),
         url: u.url.clone(),
         label: u.label.clone(),
+        kind: if u.kind == UPSTREAM_ADMIN {
+            String::new()
+        } else {
+            u.kind.clone()
+        },
+        app_id: u.app_id.clone(),
+        upstream_app_id: u.upstream_app_id.clone(),
+        tracks: u.tracks.clone(),
+        arches: u.arches.clone(),
+        download: u.download,
+        last_sync: if u.last_sync_at > 0 {
+            rfc3339(u.last_sync_at)
+        } else {
+            String::new()
+        },
+        last_status: u.last_status.clone(),
+        last_detail: u.last_detail.clone(),
     }
 }
 
@@ -282,6 +299,129 @@ fn check_url(url: &str) -> Result<(), ApiError> {
         Err(ApiError::Invalid(format!(
             "url {url:?} must be http:// or https://"
         )))
+    }
+}
+
+/// The most tracks one Omaha upstream follows.
+pub const MAX_UPSTREAM_TRACKS: usize = 16;
+
+/// The upstream a create or update body describes, checked: an `omaha` upstream names an
+/// existing app, at least one track (a channel name), valid architectures, and downloads
+/// only when this server hosts payloads.
+async fn upstream_record(
+    state: &AdminState,
+    id: String,
+    body: api::Upstream,
+) -> Result<UpstreamRecord, ApiError> {
+    check_url(&body.url)?;
+    let kind = match body.kind.trim() {
+        "" | UPSTREAM_ADMIN => UPSTREAM_ADMIN,
+        UPSTREAM_OMAHA => UPSTREAM_OMAHA,
+        other => {
+            return Err(ApiError::Invalid(format!(
+                "kind {other:?} is not an upstream kind: use \"admin\" or \"omaha\""
+            )));
+        }
+    };
+    let mut record = UpstreamRecord {
+        id,
+        url: body.url,
+        label: body.label,
+        kind: kind.to_owned(),
+        ..UpstreamRecord::default()
+    };
+    if kind == UPSTREAM_ADMIN {
+        if !body.app_id.is_empty()
+            || !body.upstream_app_id.is_empty()
+            || !body.tracks.is_empty()
+            || !body.arches.is_empty()
+            || body.download
+        {
+            return Err(ApiError::Invalid(
+                "appId, upstreamAppId, tracks, arches and download are for upstreams of kind \"omaha\""
+                    .into(),
+            ));
+        }
+        return Ok(record);
+    }
+    record.app_id = state.app(&body.app_id).await?.id;
+    let upstream_app_id = body.upstream_app_id.trim();
+    record.upstream_app_id = if upstream_app_id.is_empty() {
+        record.app_id.clone()
+    } else if upstream_app_id.len() > 128
+        || upstream_app_id
+            .chars()
+            .any(|c| c.is_control() || c == ',' || c.is_whitespace())
+    {
+        return Err(ApiError::Invalid(format!(
+            "upstreamAppId {upstream_app_id:?} is not an app id"
+        )));
+    } else {
+        upstream_app_id.to_owned()
+    };
+    for track in &body.tracks {
+        let track = track.trim();
+        if track.is_empty()
+            || track.len() > 64
+            || track
+                .chars()
+                .any(|c| c.is_control() || c == ',' || c == '/' || c.is_whitespace())
+        {
+            return Err(ApiError::Invalid(format!(
+                "track {track:?} must be a channel name: 1 to 64 bytes, no spaces, commas or slashes"
+            )));
+        }
+        if !record.tracks.iter().any(|t| t == track) {
+            record.tracks.push(track.to_owned());
+        }
+    }
+    if record.tracks.is_empty() || record.tracks.len() > MAX_UPSTREAM_TRACKS {
+        return Err(ApiError::Invalid(format!(
+            "an upstream of kind \"omaha\" follows 1 to {MAX_UPSTREAM_TRACKS} tracks"
+        )));
+    }
+    for arch in &body.arches {
+        let arch = rollout_core::Arch::parse(arch)
+            .map_err(|e| ApiError::Invalid(format!("architecture: {e}")))?;
+        if !record.arches.iter().any(|a| a == arch.as_str()) {
+            record.arches.push(arch.as_str().to_owned());
+        }
+    }
+    if record.arches.is_empty() {
+        record.arches.push("amd64".into());
+    }
+    if record.arches.len() > 8 {
+        return Err(ApiError::Invalid(
+            "an upstream of kind \"omaha\" asks for at most 8 architectures".into(),
+        ));
+    }
+    if body.download && state.hosting.is_none() {
+        return Err(ApiError::Invalid(
+            "download needs payload hosting: start the server with a data directory".into(),
+        ));
+    }
+    record.download = body.download;
+    Ok(record)
+}
+
+fn upstream_detail(record: &UpstreamRecord) -> String {
+    if record.kind == UPSTREAM_OMAHA {
+        format!(
+            "upstream {} at {} (Omaha: app {} as {}, tracks {}, architectures {}{})",
+            record.id,
+            record.url,
+            record.app_id,
+            record.upstream_app_id,
+            record.tracks.join(", "),
+            record.arches.join(", "),
+            if record.download {
+                ", payloads downloaded"
+            } else {
+                ""
+            }
+        )
+    } else {
+        format!("upstream {} at {}", record.id, record.url)
     }
 }
 
@@ -304,7 +444,6 @@ pub(super) async fn create_upstream(
     Extension(actor): Extension<Actor>,
     Json(body): Json<api::Upstream>,
 ) -> ApiResult<api::Upstream> {
-    check_url(&body.url)?;
     let next = state
         .store
         .upstreams()
@@ -314,13 +453,9 @@ pub(super) async fn create_upstream(
         .max()
         .unwrap_or(0)
         + 1;
-    let record = UpstreamRecord {
-        id: next.to_string(),
-        url: body.url,
-        label: body.label,
-    };
+    let record = upstream_record(&state, next.to_string(), body).await?;
     state.store.put_upstream(&record).await?;
-    let detail = format!("upstream {} at {}", record.id, record.url);
+    let detail = upstream_detail(&record);
     state.log(&actor, "upstream.create", "", "", detail).await;
     Ok(Json(upstream_json(&record)))
 }
@@ -331,17 +466,21 @@ pub(super) async fn update_upstream(
     Path(id): Path<String>,
     Json(body): Json<api::Upstream>,
 ) -> ApiResult<api::Upstream> {
-    check_url(&body.url)?;
-    if !state.store.upstreams().await?.iter().any(|u| u.id == id) {
+    let Some(existing) = state
+        .store
+        .upstreams()
+        .await?
+        .into_iter()
+        .find(|u| u.id == id)
+    else {
         return Err(ApiError::NotFound(format!("upstream {id} not found")));
-    }
-    let record = UpstreamRecord {
-        id,
-        url: body.url,
-        label: body.label,
     };
+    let mut record = upstream_record(&state, id, body).await?;
     state.store.put_upstream(&record).await?;
-    let detail = format!("upstream {} at {}", record.id, record.url);
+    record.last_sync_at = existing.last_sync_at;
+    record.last_status = existing.last_status;
+    record.last_detail = existing.last_detail;
+    let detail = upstream_detail(&record);
     state.log(&actor, "upstream.update", "", "", detail).await;
     Ok(Json(upstream_json(&record)))
 }

@@ -53,6 +53,9 @@ pub struct AdminState {
     pub secret: Secret,
     /// Counts failed logins per client address and per user.
     pub throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Where payloads are hosted, when this server hosts them (it has a data directory):
+    /// Omaha upstreams download into it.
+    pub hosting: Option<Arc<crate::hosting::HostingOptions>>,
 }
 
 /// The authenticated user of a request.

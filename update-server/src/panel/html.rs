@@ -66,6 +66,7 @@ pub(crate) fn page(
 <li><a href="/errors">Errors</a></li>
 <li><a href="/instances">Instances</a></li>
 <li><a href="/activity">Activity</a></li>
+<li><a href="/upstreams">Upstreams</a></li>
 </ul></nav>
 <form class="logout" method="post" action="/logout">{}<span class="user">{}</span> <button type="submit">Log out</button></form>"#,
             csrf_field(s),

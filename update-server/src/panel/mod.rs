@@ -69,5 +69,6 @@ pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
         .route("/apps/{app}/instances/{machine}", get(pages::instance))
         .route("/instances", get(pages::instances))
         .route("/activity", get(pages::activity))
+        .route("/upstreams", get(pages::upstreams))
         .with_state(state)
 }

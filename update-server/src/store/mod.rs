@@ -558,15 +558,41 @@ pub struct ActivityRecord {
 }
 
 /// An upstream server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamRecord {
     /// Its id.
     pub id: String,
-    /// Root URL.
+    /// Root URL (kind `admin`), or the Omaha endpoint (kind `omaha`).
     pub url: String,
     /// Display name.
     pub label: String,
+    /// How it is followed: `admin` (another server of this kind, through its public admin
+    /// endpoints) or `omaha` (any Omaha server, as a client).
+    pub kind: String,
+    /// Kind `omaha`: the local app its releases go to (canonical id).
+    pub app_id: String,
+    /// Kind `omaha`: the app id sent to the upstream.
+    pub upstream_app_id: String,
+    /// Kind `omaha`: the tracks followed, each into the local channel of the same name.
+    pub tracks: Vec<String>,
+    /// Kind `omaha`: the architectures asked for (canonical); the first one's payloads are
+    /// the versions' default packages.
+    pub arches: Vec<String>,
+    /// Kind `omaha`: whether payloads are downloaded and hosted here.
+    pub download: bool,
+    /// When it was last synced (unix ms; 0 never). Written by [`Store::record_upstream_sync`]
+    /// only; [`Store::put_upstream`] leaves it.
+    pub last_sync_at: i64,
+    /// The last sync's result: `ok`, `error`, or empty before the first.
+    pub last_status: String,
+    /// What the last sync did (or why it failed).
+    pub last_detail: String,
 }
+
+/// The upstream kind that follows another server of this kind through its admin API.
+pub const UPSTREAM_ADMIN: &str = "admin";
+/// The upstream kind that follows an Omaha server as a client.
+pub const UPSTREAM_OMAHA: &str = "omaha";
 
 /// What [`Store::backup`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -875,6 +901,15 @@ pub trait Store: Send + Sync + 'static {
     async fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError>;
     /// Deletes an upstream.
     async fn delete_upstream(&self, id: &str) -> Result<(), StoreError>;
+    /// Records the result of a sync from an upstream (its time, `ok` or `error`, and what
+    /// it did); not a configuration change. Nothing when the upstream was deleted meanwhile.
+    async fn record_upstream_sync(
+        &self,
+        id: &str,
+        at: i64,
+        status: &str,
+        detail: &str,
+    ) -> Result<(), StoreError>;
 
     /// How long this store waits for the database.
     fn timeouts(&self) -> StoreTimeouts;

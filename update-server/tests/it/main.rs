@@ -12,6 +12,7 @@ mod fleet;
 mod hostile;
 mod lifecycle;
 mod omaha;
+mod omaha_upstream;
 mod openapi;
 mod ops;
 mod overview;

@@ -295,6 +295,7 @@ async fn the_interval_sync_follows_the_upstream() {
             id: "1".into(),
             url: format!("http://{}", upstream.addr),
             label: "up".into(),
+            ..UpstreamRecord::default()
         })
         .await
         .unwrap();
@@ -389,6 +390,7 @@ async fn an_endless_upstream_reply_is_cut_off_at_the_limit() {
             id: "1".into(),
             url: format!("http://{hostile}"),
             label: "hostile".into(),
+            ..UpstreamRecord::default()
         })
         .await
         .unwrap();

@@ -1,7 +1,11 @@
-//! Upstream sync: copies the published channels and their packages from every upstream
-//! (another update-server or a CoreUpdate) through its public endpoints,
-//! `public/packages` and `public/channels`, on `POST upstream/sync` and every
-//! `--upstream-sync-interval` seconds.
+//! Upstream sync, on `POST upstream/sync` and every `--upstream-sync-interval` seconds,
+//! from every upstream. An upstream of kind `admin` (another update-server or a CoreUpdate)
+//! is followed through its public endpoints, `public/packages` and `public/channels`: its
+//! published channels and their packages are copied. An upstream of kind `omaha` (Flatcar's
+//! public update server, say) is followed by speaking Omaha to it as a client
+//! ([`omaha`]). Each sync's result is recorded with the upstream (`lastSync`,
+//! `lastStatus`, `lastDetail`) and in the activity log (`upstream.sync`), with every
+//! change it made.
 //!
 //! The rules:
 //!
@@ -24,6 +28,8 @@ use crate::store::{
 use axum::extract::State;
 use axum::{Extension, Json};
 use std::time::Duration;
+
+pub mod omaha;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -54,6 +60,14 @@ pub enum SyncError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A payload could not be downloaded, or is not what the upstream's answer says.
+    #[error("download {url}: {reason}")]
+    Download {
+        /// The URL downloaded.
+        url: String,
+        /// What went wrong (a size or hash mismatch, the hosting limit, the disk).
+        reason: String,
+    },
     /// The local store failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
@@ -68,8 +82,42 @@ pub struct SyncReport {
     pub packages: usize,
     /// Channels created or updated.
     pub channels: usize,
+    /// Floors created, updated or deleted (Omaha upstreams).
+    pub floors: usize,
+    /// Extra files registered, updated or deleted (Omaha upstreams).
+    pub files: usize,
+    /// Payloads and extra files downloaded and hosted (Omaha upstreams).
+    pub downloads: usize,
     /// What was left alone, and why.
     pub skipped: Vec<String>,
+    /// What failed (a track of an Omaha upstream), leaving the rest synced.
+    pub errors: Vec<String>,
+}
+
+impl SyncReport {
+    /// One line: what the sync did, left alone and failed.
+    pub fn summary(&self, omaha: bool) -> String {
+        let mut line = if omaha {
+            format!(
+                "{} packages, {} files, {} floors and {} channels updated, {} payloads downloaded",
+                self.packages, self.files, self.floors, self.channels, self.downloads
+            )
+        } else {
+            format!(
+                "{} apps created, {} packages and {} channels updated",
+                self.apps_created, self.packages, self.channels
+            )
+        };
+        for skip in &self.skipped {
+            line.push_str("; ");
+            line.push_str(skip);
+        }
+        for error in &self.errors {
+            line.push_str("; failed: ");
+            line.push_str(error);
+        }
+        line
+    }
 }
 
 /// `POST upstream/sync`: syncs from every upstream now and answers
@@ -111,23 +159,30 @@ pub async fn sync_all(state: &AdminState, actor: &Actor) -> api::UpstreamSync {
     let mut details = Vec::new();
     for upstream in &upstreams {
         let name = format!("upstream {} ({})", upstream.id, upstream.url);
-        match sync_one(state, actor, &client, upstream).await {
-            Ok(report) => {
-                let mut line = format!(
-                    "{name}: {} apps created, {} packages and {} channels updated",
-                    report.apps_created, report.packages, report.channels
-                );
-                for skip in &report.skipped {
-                    line.push_str("; ");
-                    line.push_str(skip);
-                }
-                details.push(line);
-            }
-            Err(err) => {
-                failed = true;
-                details.push(format!("{name}: failed: {err}"));
-            }
+        let is_omaha = upstream.kind == crate::store::UPSTREAM_OMAHA;
+        let result = if is_omaha {
+            omaha::sync_one(state, actor, &client, upstream).await
+        } else {
+            sync_one(state, actor, &client, upstream).await
+        };
+        let (ok, line) = match result {
+            Ok(report) => (report.errors.is_empty(), report.summary(is_omaha)),
+            Err(err) => (false, format!("failed: {err}")),
+        };
+        failed |= !ok;
+        if let Err(err) = state
+            .store
+            .record_upstream_sync(
+                &upstream.id,
+                state.now_ms(),
+                if ok { "ok" } else { "error" },
+                &line,
+            )
+            .await
+        {
+            tracing::warn!(error = %err, upstream = %upstream.id, "cannot record the sync's result");
         }
+        details.push(format!("{name}: {line}"));
     }
     let detail = details.join("\n");
     let status = if failed { "error" } else { "ok" };
@@ -160,9 +215,21 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         url: url.clone(),
         source,
     };
-    let mut response = response.map_err(http)?;
+    let response = response.map_err(http)?;
+    let body = read_limited(response, &url).await?;
+    serde_json::from_slice(&body).map_err(|e| SyncError::Decode {
+        url,
+        reason: e.to_string(),
+    })
+}
+
+/// Reads a reply whole, failing as soon as it passes [`MAX_REPLY_BYTES`].
+pub(crate) async fn read_limited(
+    mut response: reqwest::Response,
+    url: &str,
+) -> Result<Vec<u8>, SyncError> {
     let too_large = || SyncError::Decode {
-        url: url.clone(),
+        url: url.to_owned(),
         reason: format!("the reply is larger than {MAX_REPLY_BYTES} bytes"),
     };
     if response
@@ -172,19 +239,19 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(http)? {
+    while let Some(chunk) = response.chunk().await.map_err(|source| SyncError::Http {
+        url: url.to_owned(),
+        source,
+    })? {
         if body.len() + chunk.len() > MAX_REPLY_BYTES {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(|e| SyncError::Decode {
-        url,
-        reason: e.to_string(),
-    })
+    Ok(body)
 }
 
-fn same_payload(a: &PackageRecord, b: &PackageRecord) -> bool {
+pub(crate) fn same_payload(a: &PackageRecord, b: &PackageRecord) -> bool {
     a.url == b.url && a.size == b.size && a.sha1 == b.sha1 && a.sha256 == b.sha256
 }
 
