@@ -1088,3 +1088,404 @@ fn synced(config: &ConfigSnapshot, app: &str, version: &str) -> bool {
             .iter()
             .any(|f| f.app_id == app && f.version == version && marked(&f.channel))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP_ID: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
+    /// SHA-256 of `test`, base64 and hex; its SHA-1, base64.
+    const SHA256_B64: &str = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=";
+    const SHA256_HEX: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    const SHA1_B64: &str = "qUqP5cyxm6YcTAhz05Hph5gvu9M=";
+    const SHA256_OTHER: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+
+    fn upstream() -> UpstreamRecord {
+        UpstreamRecord {
+            id: "1".into(),
+            url: "https://public.update.flatcar-linux.net/v1/update/".into(),
+            kind: "omaha".into(),
+            app_id: APP_ID.into(),
+            upstream_app_id: APP_ID.into(),
+            tracks: vec!["stable".into()],
+            arches: vec!["amd64".into(), "arm64".into()],
+            ..UpstreamRecord::default()
+        }
+    }
+
+    #[test]
+    fn the_request_is_the_syncers() {
+        let bytes = request(&upstream(), "beta", "arm64").encode();
+        let sent = Request::decode(&bytes).expect("a valid request");
+        assert_eq!(sent.version.as_deref(), Some(SYNCER_VERSION));
+        assert_eq!(sent.updater_version.as_deref(), Some(SYNCER_VERSION));
+        assert_eq!(sent.install_source.as_deref(), Some("scheduler"));
+        assert_eq!(sent.is_machine, Some(1));
+        assert_eq!(
+            sent.os.as_ref().and_then(|o| o.arch.as_deref()),
+            Some("arm64")
+        );
+        let app = &sent.apps[0];
+        assert_eq!(app.appid, format!("{{{APP_ID}}}"));
+        assert_eq!(app.version.as_deref(), Some(OLDEST_VERSION));
+        assert_eq!(app.track.as_deref(), Some("beta"));
+        assert_eq!(app.board.as_deref(), Some("arm64-usr"));
+        assert_eq!(app.multi_manifest_ok, Some(true));
+        assert!(app.update_check.is_some());
+        assert!(
+            app.ping.is_none() && app.events.is_empty(),
+            "an update check only"
+        );
+        // One machine id per upstream, track and architecture, the same every time.
+        let id = app.machine_id.clone().unwrap();
+        assert!(
+            id.starts_with('{') && id.ends_with('}') && id.len() == 38,
+            "{id}"
+        );
+        assert_eq!(syncer_machine_id(&upstream(), "beta", "arm64"), id);
+        assert_ne!(syncer_machine_id(&upstream(), "beta", "amd64"), id);
+        assert_ne!(syncer_machine_id(&upstream(), "stable", "arm64"), id);
+        // A braced upstream app id is not braced twice.
+        let mut braced = upstream();
+        braced.upstream_app_id = format!("{{{APP_ID}}}");
+        assert_eq!(
+            request(&braced, "beta", "amd64").apps[0].appid,
+            format!("{{{APP_ID}}}")
+        );
+    }
+
+    fn answer(urls: &[&str], manifests: &str) -> String {
+        let urls: String = urls
+            .iter()
+            .map(|u| format!(r#"<url codebase="{u}"/>"#))
+            .collect();
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><response protocol="3.0" server="nebraska"><daystart elapsed_seconds="0"/><app appid="{{{APP_ID}}}" status="ok"><updatecheck status="ok"><urls>{urls}</urls>{manifests}</updatecheck></app></response>"#
+        )
+    }
+
+    fn manifest(version: &str, attributes: &str, packages: &str, action: &str) -> String {
+        format!(
+            r#"<manifest version="{version}" {attributes}><packages>{packages}</packages><actions>{action}</actions></manifest>"#
+        )
+    }
+
+    fn payload(hash_sha256: &str) -> String {
+        format!(
+            r#"<package name="flatcar_production_update.gz" hash="{SHA1_B64}" size="4" required="true"{hash_sha256}/>"#
+        )
+    }
+
+    fn action(sha256: &str) -> String {
+        format!(
+            r#"<action event="postinstall" sha256="{sha256}" DisablePayloadBackoff="true" MetadataSize="190"/>"#
+        )
+    }
+
+    /// (version, codebase, floor reason, target, extra file names) of each release.
+    type Summary = Vec<(String, String, Option<String>, bool, Vec<String>)>;
+
+    fn summary(releases: &[Release]) -> Summary {
+        releases
+            .iter()
+            .map(|r| {
+                (
+                    r.version.clone(),
+                    r.codebase.clone(),
+                    r.floor_reason.clone(),
+                    r.is_target,
+                    r.files.iter().map(|f| f.name.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn answers_become_releases() {
+        let oem_hex = format!(
+            r#"<package name="oem-qemu.gz" hash="{SHA1_B64}" hash_sha256="{SHA256_HEX}" size="4" required="false"/>"#
+        );
+        let oem_b64 = format!(
+            r#"<package name="oem-azure.gz" hash_sha256="{SHA256_B64}" size="4" required="false"/>"#
+        );
+        let oem_bare = r#"<package name="flatcar-docker.gz" hash="qUqP5cyxm6YcTAhz05Hph5gvu9M=" size="4" required="false"/>"#;
+        let floors = format!(
+            "{}{}{}",
+            manifest(
+                "3510.2.0",
+                r#"is_floor="true" floor_reason="cgroups v2""#,
+                &(payload("") + &oem_hex),
+                &action(SHA256_B64)
+            ),
+            manifest(
+                "3760.2.0",
+                r#"is_floor="true""#,
+                &payload(&format!(r#" hash_sha256="{SHA256_HEX}""#)),
+                &action(SHA256_B64)
+            ),
+            manifest(
+                "4081.2.0",
+                r#"is_target="true""#,
+                &(payload("") + &oem_b64 + oem_bare),
+                &action(SHA256_B64)
+            ),
+        );
+        let base = "https://update.release.flatcar-linux.net/amd64-usr";
+        let per_manifest = [
+            format!("{base}/3510.2.0/"),
+            format!("{base}/3760.2.0/"),
+            format!("{base}/4081.2.0/"),
+        ];
+        let per_manifest: Vec<&str> = per_manifest.iter().map(String::as_str).collect();
+        let s = |t: &str| t.to_owned();
+        let ok = |list: &[(&str, &str, Option<&str>, bool, &[&str])]| -> Result<Summary, String> {
+            Ok(list
+                .iter()
+                .map(|(v, c, f, t, files)| {
+                    (
+                        s(v),
+                        s(c),
+                        f.map(s),
+                        *t,
+                        files.iter().map(|n| s(n)).collect(),
+                    )
+                })
+                .collect())
+        };
+        let cases: Vec<(&str, String, Result<Summary, String>)> = vec![
+            (
+                "floors and target, a codebase each",
+                answer(&per_manifest, &floors),
+                ok(&[
+                    ("3510.2.0", per_manifest[0], Some("cgroups v2"), false, &["oem-qemu.gz"]),
+                    ("3760.2.0", per_manifest[1], Some(""), false, &[]),
+                    (
+                        "4081.2.0",
+                        per_manifest[2],
+                        None,
+                        true,
+                        &["oem-azure.gz"],
+                    ),
+                ]),
+            ),
+            (
+                "one codebase for every manifest",
+                answer(&[&format!("{base}/")], &floors),
+                ok(&[
+                    ("3510.2.0", "https://update.release.flatcar-linux.net/amd64-usr/", Some("cgroups v2"), false, &["oem-qemu.gz"]),
+                    ("3760.2.0", "https://update.release.flatcar-linux.net/amd64-usr/", Some(""), false, &[]),
+                    ("4081.2.0", "https://update.release.flatcar-linux.net/amd64-usr/", None, true, &["oem-azure.gz"]),
+                ]),
+            ),
+            (
+                "a codebase without its slash",
+                answer(
+                    &["https://example.test/4081.2.0"],
+                    &manifest("4081.2.0", "", &payload(""), &action(SHA256_B64)),
+                ),
+                ok(&[("4081.2.0", "https://example.test/4081.2.0/", None, false, &[])]),
+            ),
+            (
+                "no update",
+                format!(
+                    r#"<response protocol="3.0"><app appid="{APP_ID}" status="ok"><updatecheck status="noupdate"/></app></response>"#
+                ),
+                ok(&[]),
+            ),
+            (
+                "unknown app",
+                format!(
+                    r#"<response protocol="3.0"><app appid="{APP_ID}" status="error-unknownApplication"/></response>"#
+                ),
+                Err("the upstream answered app status error-unknownApplication".into()),
+            ),
+            (
+                "another app",
+                r#"<response protocol="3.0"><app appid="{00000000-0000-0000-0000-000000000000}" status="ok"/></response>"#.into(),
+                Err(format!("the answer has no app {APP_ID}")),
+            ),
+            (
+                "an error",
+                format!(
+                    r#"<response protocol="3.0"><app appid="{APP_ID}" status="ok"><updatecheck status="error-internal"/></app></response>"#
+                ),
+                Err("the upstream answered updatecheck status error-internal".into()),
+            ),
+            (
+                "no SHA-256 at all",
+                answer(&[base], &manifest("4081.2.0", "", &payload(""), "")),
+                Err("version 4081.2.0: the payload has no SHA-256".into()),
+            ),
+            (
+                "two SHA-256 that differ",
+                answer(
+                    &[base],
+                    &manifest(
+                        "4081.2.0",
+                        "",
+                        &payload(&format!(r#" hash_sha256="{SHA256_OTHER}""#)),
+                        &action(SHA256_B64),
+                    ),
+                ),
+                Err(r#"package "flatcar_production_update.gz" of version 4081.2.0: hash_sha256 and the postinstall action's sha256 differ"#.into()),
+            ),
+            (
+                "a hash that is no hash",
+                answer(
+                    &[base],
+                    &manifest("4081.2.0", "", &payload(""), &action("sha256_4_0_0")),
+                ),
+                Err("the postinstall action's sha256 of version 4081.2.0 is not a SHA-256 (hex or base64)".into()),
+            ),
+            (
+                "a path for a name",
+                answer(
+                    &[base],
+                    &manifest(
+                        "4081.2.0",
+                        "",
+                        &payload("").replace("flatcar_production_update.gz", "../update.gz"),
+                        &action(SHA256_B64),
+                    ),
+                ),
+                Err(r#"package "../update.gz" of version 4081.2.0: the name is not a plain file name"#.into()),
+            ),
+            (
+                "no version",
+                answer(&[base], &manifest("latest", "", &payload(""), &action(SHA256_B64))),
+                Err(format!(
+                    "manifest version \"latest\": {}",
+                    rollout_core::Version::parse("latest").unwrap_err()
+                )),
+            ),
+            (
+                "no codebase",
+                answer(&[], &manifest("4081.2.0", "", &payload(""), &action(SHA256_B64))),
+                Err("version 4081.2.0 has no http(s) codebase".into()),
+            ),
+            (
+                "an empty payload",
+                answer(
+                    &[base],
+                    &manifest(
+                        "4081.2.0",
+                        "",
+                        &payload("").replace(r#"size="4""#, r#"size="0""#),
+                        &action(SHA256_B64),
+                    ),
+                ),
+                Err(r#"package "flatcar_production_update.gz" of version 4081.2.0: no size"#.into()),
+            ),
+        ];
+        for (name, xml, expected) in cases {
+            let response =
+                Response::decode(xml.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut notes = Vec::new();
+            let got = releases(&response, APP_ID, &mut notes).map(|r| summary(&r));
+            assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn hashes_and_action_fields_are_read_as_written() {
+        let xml = answer(
+            &["https://example.test/4081.2.0/"],
+            &manifest(
+                "4081.2.0",
+                "",
+                &format!(
+                    "{}{}{}",
+                    payload(""),
+                    format_args!(
+                        r#"<package name="oem-qemu.gz" hash="{SHA1_B64}" hash_sha256="{SHA256_HEX}" size="4" required="false"/>"#
+                    ),
+                    r#"<package name="flatcar-docker.gz" hash="qUqP5cyxm6YcTAhz05Hph5gvu9M=" size="4" required="false"/>"#
+                ),
+                &action(SHA256_B64),
+            ),
+        );
+        let mut notes = Vec::new();
+        let got = releases(
+            &Response::decode(xml.as_bytes()).unwrap(),
+            APP_ID,
+            &mut notes,
+        )
+        .unwrap();
+        let release = &got[0];
+        let sha256 = BASE64.decode(SHA256_B64).unwrap();
+        assert_eq!(release.payload.sha256.as_slice(), sha256.as_slice());
+        assert_eq!(release.payload.sha256_base64(), SHA256_B64);
+        assert_eq!(release.payload.sha1_base64(), SHA1_B64);
+        assert!(release.required);
+        assert_eq!(release.metadata_size, "190");
+        // The extra file's hex SHA-256 is the same digest.
+        assert_eq!(release.files[0].sha256_base64(), SHA256_B64);
+        // One without a SHA-256 is left out, and said so.
+        assert_eq!(release.files.len(), 1);
+        assert_eq!(
+            notes,
+            ["file flatcar-docker.gz of version 4081.2.0 has no SHA-256: left out"]
+        );
+        assert_eq!(target(&got).map(|r| r.version.as_str()), Some("4081.2.0"));
+    }
+
+    fn floor_release(version: &str, reason: Option<&str>) -> Release {
+        Release {
+            version: version.into(),
+            codebase: "https://example.test/".into(),
+            payload: RemoteFile {
+                name: "update.gz".into(),
+                size: 1,
+                sha1: None,
+                sha256: [0; 32],
+            },
+            required: true,
+            files: Vec::new(),
+            metadata_size: String::new(),
+            metadata_signature_rsa: String::new(),
+            floor_reason: reason.map(str::to_owned),
+            is_target: reason.is_none(),
+        }
+    }
+
+    #[test]
+    fn a_floor_of_every_architecture_holds_for_all_others_for_their_own() {
+        let per_arch = vec![
+            (
+                "amd64".to_owned(),
+                vec![
+                    floor_release("1.0.0", Some("disk layout")),
+                    floor_release("3.0.0", None),
+                ],
+            ),
+            (
+                "arm64".to_owned(),
+                vec![
+                    floor_release("1.0.0", Some("disk layout")),
+                    floor_release("2.0.0", Some("arm64 firmware")),
+                    floor_release("3.0.0", None),
+                ],
+            ),
+        ];
+        let got: Vec<(String, String, String)> = floors(&per_arch)
+            .into_iter()
+            .map(|((arch, version), reason)| (arch, version, reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (String::new(), "1.0.0".to_owned(), "disk layout".to_owned()),
+                (
+                    "arm64".to_owned(),
+                    "2.0.0".to_owned(),
+                    "arm64 firmware".to_owned()
+                ),
+            ]
+        );
+        // One architecture: its floors hold for all.
+        let one = floors(&per_arch[1..]);
+        assert_eq!(one.len(), 2);
+        assert!(one.keys().all(|(arch, _)| arch.is_empty()));
+        assert!(floors(&[]).is_empty());
+    }
+}
