@@ -190,7 +190,8 @@ fn plain_entries(dir: &Path) -> Result<Vec<(String, bool)>, BackupError> {
     Ok(names)
 }
 
-/// The payloads in `dir`: flat files, and `<app>/<version>/<name>` files.
+/// The payloads in `dir`: flat files, `<app>/<version>/<name>` files and
+/// `<app>/<version>/<arch>/<name>` files.
 fn payload_names(dir: &Path) -> Result<Vec<String>, BackupError> {
     let mut names = Vec::new();
     for (name, is_dir) in plain_entries(dir)? {
@@ -205,6 +206,14 @@ fn payload_names(dir: &Path) -> Result<Vec<String>, BackupError> {
             for (file, is_dir) in plain_entries(&dir.join(&name).join(&version))? {
                 if !is_dir {
                     names.push(format!("{name}/{version}/{file}"));
+                    continue;
+                }
+                // The files of the version's package for an architecture.
+                let arch_dir = dir.join(&name).join(&version).join(&file);
+                for (arch_file, is_dir) in plain_entries(&arch_dir)? {
+                    if !is_dir {
+                        names.push(format!("{name}/{version}/{file}/{arch_file}"));
+                    }
                 }
             }
         }
@@ -213,10 +222,11 @@ fn payload_names(dir: &Path) -> Result<Vec<String>, BackupError> {
     Ok(names)
 }
 
-/// Whether `name` of a manifest is a payload path: `<name>` or `<app>/<version>/<name>`.
+/// Whether `name` of a manifest is a payload path: `<name>`, `<app>/<version>/<name>` or
+/// `<app>/<version>/<arch>/<name>`.
 fn valid_payload_path(name: &str) -> bool {
     let parts: Vec<&str> = name.split('/').collect();
-    matches!(parts.len(), 1 | 3) && parts.iter().all(|p| hosting::valid_name(p))
+    matches!(parts.len(), 1 | 3 | 4) && parts.iter().all(|p| hosting::valid_name(p))
 }
 
 /// Writes a backup of `store` and of the payloads in `packages` to the archive `out`,

@@ -14,7 +14,9 @@
 //! - [`auth`]: Hawk and Basic authentication, sealed API keys;
 //! - [`hosting`]: payload uploads and downloads (with ranges), detached signatures;
 //! - [`backup`]: `GET /db/backup` and `update-server restore`;
-//! - [`upstream`]: syncing published channels and packages from upstream servers;
+//! - [`upstream`]: syncing from upstream servers: published channels and packages from another
+//!   server of this kind, or releases, floors and payloads from an Omaha server followed as a
+//!   client;
 //! - [`conn`]: the accept loop and the connection limits and timeouts;
 //! - [`tls`]: HTTPS with rustls;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);

@@ -256,6 +256,7 @@ pub enum UpstreamCommand {
         /// Label.
         #[arg(long, default_value = "")]
         label: String,
+        /// What an upstream of kind omaha follows.
         #[command(flatten)]
         omaha: OmahaUpstreamArgs,
     },
@@ -270,6 +271,7 @@ pub enum UpstreamCommand {
         /// Label.
         #[arg(long, default_value = "")]
         label: String,
+        /// What an upstream of kind omaha follows.
         #[command(flatten)]
         omaha: OmahaUpstreamArgs,
     },

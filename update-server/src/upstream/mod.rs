@@ -45,21 +45,29 @@ pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// The upstream could not be reached or answered an error.
-    #[error("GET {url}: {source}")]
+    #[error("{method} {url}: {source}")]
     Http {
+        /// The method (`GET`, `POST`).
+        method: &'static str,
         /// The URL requested.
         url: String,
         /// Why it failed.
         source: reqwest::Error,
     },
-    /// The upstream's answer is not what its public endpoints answer.
-    #[error("GET {url}: unexpected answer: {reason}")]
+    /// The upstream's answer is not what its public endpoints (or, for an Omaha upstream,
+    /// an Omaha server) answer.
+    #[error("{method} {url}: unexpected answer: {reason}")]
     Decode {
+        /// The method (`GET`, `POST`).
+        method: &'static str,
         /// The URL requested.
         url: String,
         /// What is wrong with it.
         reason: String,
     },
+    /// The upstream's configuration cannot be used here (its local app was deleted, say).
+    #[error("{0}")]
+    Config(String),
     /// A payload could not be downloaded, or is not what the upstream's answer says.
     #[error("download {url}: {reason}")]
     Download {
@@ -212,12 +220,14 @@ async fn get_json<T: serde::de::DeserializeOwned>(
         .await
         .and_then(reqwest::Response::error_for_status);
     let http = |source| SyncError::Http {
+        method: "GET",
         url: url.clone(),
         source,
     };
     let response = response.map_err(http)?;
-    let body = read_limited(response, &url).await?;
+    let body = read_limited(response, "GET", &url).await?;
     serde_json::from_slice(&body).map_err(|e| SyncError::Decode {
+        method: "GET",
         url,
         reason: e.to_string(),
     })
@@ -226,9 +236,11 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 /// Reads a reply whole, failing as soon as it passes [`MAX_REPLY_BYTES`].
 pub(crate) async fn read_limited(
     mut response: reqwest::Response,
+    method: &'static str,
     url: &str,
 ) -> Result<Vec<u8>, SyncError> {
     let too_large = || SyncError::Decode {
+        method,
         url: url.to_owned(),
         reason: format!("the reply is larger than {MAX_REPLY_BYTES} bytes"),
     };
@@ -240,6 +252,7 @@ pub(crate) async fn read_limited(
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|source| SyncError::Http {
+        method,
         url: url.to_owned(),
         source,
     })? {

@@ -375,11 +375,13 @@ async fn ask(
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|source| SyncError::Http {
+            method: "POST",
             url: url.clone(),
             source,
         })?;
-    let body = read_limited(response, &url).await?;
+    let body = read_limited(response, "POST", &url).await?;
     Response::decode(&body).map_err(|e| SyncError::Decode {
+        method: "POST",
         url,
         reason: format!("not an Omaha answer: {e}"),
     })
@@ -398,23 +400,18 @@ pub async fn sync_one(
     let mut report = SyncReport::default();
     let config = state.store.load_config().await?;
     if !config.apps.iter().any(|a| a.id == upstream.app_id) {
-        return Err(SyncError::Decode {
-            url: upstream.url.clone(),
-            reason: format!(
-                "the local app {} does not exist (any more)",
-                upstream.app_id
-            ),
-        });
+        return Err(SyncError::Config(format!(
+            "the local app {} does not exist (any more)",
+            upstream.app_id
+        )));
     }
     let hosting = if upstream.download {
         match &state.hosting {
             Some(hosting) => Some(hosting.clone()),
             None => {
-                return Err(SyncError::Decode {
-                    url: upstream.url.clone(),
-                    reason: "downloads need payload hosting: this server has no data directory"
-                        .into(),
-                });
+                return Err(SyncError::Config(
+                    "downloads need payload hosting: this server has no data directory".into(),
+                ));
             }
         }
     } else {
@@ -495,6 +492,7 @@ impl TrackSync<'_> {
             let mut notes = Vec::new();
             let releases = releases(&answer, &self.upstream.upstream_app_id, &mut notes).map_err(
                 |reason| SyncError::Decode {
+                    method: "POST",
                     url: self.upstream.url.clone(),
                     reason: format!("{arch}: {reason}"),
                 },
@@ -781,9 +779,8 @@ impl TrackSync<'_> {
         remote: &RemoteFile,
         target: PathBuf,
     ) -> Result<Fetched, SyncError> {
-        let hosting = self.hosting.ok_or_else(|| SyncError::Decode {
-            url: url.to_owned(),
-            reason: "no payload hosting".into(),
+        let hosting = self.hosting.ok_or_else(|| {
+            SyncError::Config("downloads need payload hosting: this server has none".into())
         })?;
         let failed = |reason: String| SyncError::Download {
             url: url.to_owned(),
@@ -813,12 +810,14 @@ impl TrackSync<'_> {
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|source| SyncError::Http {
+                method: "GET",
                 url: url.to_owned(),
                 source,
             })?;
         let mut hashes = hosting::Hashes::default();
         let mut size = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(|source| SyncError::Http {
+            method: "GET",
             url: url.to_owned(),
             source,
         })? {
@@ -1182,6 +1181,9 @@ mod tests {
         )
     }
 
+    /// A release as a test expects it: version, codebase, floor reason, target, extra files.
+    type Expected<'a> = (&'a str, &'a str, Option<&'a str>, bool, &'a [&'a str]);
+
     /// (version, codebase, floor reason, target, extra file names) of each release.
     type Summary = Vec<(String, String, Option<String>, bool, Vec<String>)>;
 
@@ -1238,7 +1240,7 @@ mod tests {
         ];
         let per_manifest: Vec<&str> = per_manifest.iter().map(String::as_str).collect();
         let s = |t: &str| t.to_owned();
-        let ok = |list: &[(&str, &str, Option<&str>, bool, &[&str])]| -> Result<Summary, String> {
+        let ok = |list: &[Expected<'_>]| -> Result<Summary, String> {
             Ok(list
                 .iter()
                 .map(|(v, c, f, t, files)| {

@@ -288,6 +288,20 @@ async fn a_quiet_backup_restores_everything_exactly() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // The arm64 package's payload, stored in a directory of the architecture's own.
+    let (content_type, body) = crate::packages::multipart("update.gz", b"arm64 1.2.0");
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/package-upload?appId={APP}&version=1.2.0&arch=arm64",
+            s.addr()
+        ))
+        .header("content-type", content_type)
+        .header("authorization", basic_auth())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let response = reqwest::Client::new()
         .get(format!("http://{}/db/backup", s.addr()))
         .header("authorization", basic_auth())
@@ -310,9 +324,17 @@ async fn a_quiet_backup_restores_everything_exactly() {
         .unwrap();
     assert_eq!(
         summary.manifest.packages,
-        vec![format!("{APP}/1.2.0/update.gz"), "update.gz".to_owned()]
+        vec![
+            format!("{APP}/1.2.0/arm64/update.gz"),
+            format!("{APP}/1.2.0/update.gz"),
+            "update.gz".to_owned()
+        ]
     );
-    assert_eq!(summary.payloads_restored, 2);
+    assert_eq!(summary.payloads_restored, 3);
+    assert_eq!(
+        std::fs::read(data_dir.join(format!("packages/{APP}/1.2.0/arm64/update.gz"))).unwrap(),
+        b"arm64 1.2.0"
+    );
     assert_eq!(
         std::fs::read(data_dir.join(format!("packages/{APP}/1.2.0/update.gz"))).unwrap(),
         b"version 1.2.0"

@@ -1092,3 +1092,65 @@ async fn the_app_page_shows_architectures_files_floors_and_the_blacklist() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_upstreams_page_shows_each_upstreams_last_sync() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    // An Omaha upstream nobody answers at (a port just closed), and one of kind admin.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    for body in [
+        serde_json::json!({
+            "url": format!("http://{closed}/v1/update/"), "label": "Flatcar <public>",
+            "kind": "omaha", "appId": APP, "tracks": ["stable", "beta"],
+            "arches": ["amd64", "arm64"], "download": true,
+        }),
+        serde_json::json!({"url": format!("http://{closed}/"), "label": "other"}),
+    ] {
+        let (status, answer) = s
+            .api("POST", "/_ah/api/update/v1/upstream", Some(body))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    let before = b.get("/upstreams").await;
+    assert_eq!(before.status, 200);
+    assert!(before.body.contains("never"), "{}", before.body);
+
+    let (status, answer) = s
+        .api("POST", "/_ah/api/update/v1/upstream/sync", None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["status"], "error", "{answer}");
+    s.store
+        .put_channel(&update_server::store::ChannelRecord {
+            app_id: APP.into(),
+            name: "beta".into(),
+            version: "1.1.0".into(),
+            publish: false,
+            upstream: "1".into(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    s.refresh_config().await;
+    let page = b.get("/upstreams").await;
+    assert_eq!(page.status, 200);
+    for text in [
+        "<a href=\"/upstreams\">Upstreams</a>",
+        "Flatcar &lt;public&gt;",
+        "tracks stable, beta, amd64, arm64, payloads hosted here",
+        "beta</a> at 1.1.0",
+        "<span class=\"error\">error</span>",
+        "failed: track stable: POST",
+        "published channels (admin API)",
+        "2026-11-27",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
+    assert!(!page.body.contains("never"), "{}", page.body);
+    s.stop().await;
+}

@@ -274,6 +274,164 @@ fn upstreams_are_managed_and_synced() {
     assert_eq!(server.run(&["upstream", "create"]).status.code(), Some(2));
 }
 
+#[test]
+fn omaha_upstreams_follow_every_architecture_and_host_the_payloads() {
+    // The upstream: version 2.0.0 hosted for amd64 and arm64, each with an oem-qemu.gz.
+    let upstream = Server::start();
+    setup_app(&upstream);
+    let app = app_id();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for arch in ["amd64", "arm64"] {
+        std::fs::create_dir(dir.path().join(arch)).unwrap();
+        for name in ["flatcar_production_update.gz", "oem-qemu.gz"] {
+            let path = dir.path().join(arch).join(name);
+            let bytes = format!("{name} for {arch}\n").repeat(30).into_bytes();
+            std::fs::write(&path, &bytes).unwrap();
+            files.insert((arch, name), (path.display().to_string(), bytes));
+        }
+    }
+    let file = |arch, name| format!("--file={}", files[&(arch, name)].0);
+    upstream.ok(&[
+        "package",
+        "create",
+        &app,
+        "--version=2.0.0",
+        &file("amd64", "flatcar_production_update.gz"),
+    ]);
+    upstream.ok(&[
+        "package",
+        "add-file",
+        &app,
+        "--version=2.0.0",
+        &file("amd64", "oem-qemu.gz"),
+        "--upload",
+    ]);
+    // Without --url the arm64 payload is hosted too, beside its own extra file.
+    let arm = upstream.ok(&[
+        "package",
+        "create",
+        &app,
+        "--version=2.0.0",
+        "--arch=arm64",
+        &file("arm64", "flatcar_production_update.gz"),
+    ]);
+    assert!(
+        arm.contains("/2.0.0/arm64/flatcar_production_update.gz"),
+        "{arm}"
+    );
+    upstream.ok(&[
+        "package",
+        "add-file",
+        &app,
+        "--version=2.0.0",
+        "--arch=arm64",
+        &file("arm64", "oem-qemu.gz"),
+        "--upload",
+    ]);
+    upstream.ok(&[
+        "channel",
+        "create",
+        &app,
+        "--channel=stable",
+        "--version=2.0.0",
+    ]);
+    upstream.ok(&[
+        "group",
+        "create",
+        &app,
+        "--channel=stable",
+        "--group-id=stable",
+    ]);
+
+    // The follower.
+    let server = Server::start();
+    setup_app(&server);
+    let created = server.ok(&[
+        "upstream",
+        "create",
+        "--kind=omaha",
+        &format!("--url={}/v1/update/", upstream.url),
+        "--label=flatcar",
+        &app,
+        "--track=stable",
+        "--arch=amd64,arm64",
+        "--download",
+    ]);
+    assert!(created.starts_with("Id\tUrl\tLabel\n"), "{created}");
+    let bad = server.run(&[
+        "upstream",
+        "create",
+        "--kind=omaha",
+        "--url=http://x/",
+        &app,
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "no track");
+
+    let synced: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "upstream", "sync"])).unwrap();
+    assert_eq!(synced["status"], "ok", "{synced}");
+    let detail = synced["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(
+            "2 packages, 2 files, 0 floors and 1 channels updated, 4 payloads downloaded"
+        ),
+        "{detail}"
+    );
+    let status = server.ok(&["upstream", "status"]);
+    let mut lines = status.lines();
+    assert_eq!(
+        lines
+            .next()
+            .unwrap()
+            .split('\t')
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>(),
+        ["Id", "Kind", "Follows", "Last Sync", "Status", "Detail"]
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.contains("\tomaha\t")
+            && row.contains("tracks stable (amd64,arm64), downloads")
+            && row.contains("\tok\t"),
+        "{row}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "upstream", "list"])).unwrap();
+    assert_eq!(listed[0]["kind"], "omaha", "{listed}");
+    assert_eq!(listed[0]["lastStatus"], "ok", "{listed}");
+    assert!(
+        server
+            .ok(&["channel", "list", &app])
+            .contains("stable\t2.0.0\tfalse\t1")
+    );
+
+    // The follower hosts every file itself.
+    let arches: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "package", "arches", &app, "--version=2.0.0"]))
+            .unwrap();
+    let url = arches[0]["url"].as_str().unwrap();
+    assert_eq!(
+        url,
+        format!(
+            "{}/packages/{APP}/2.0.0/arm64/flatcar_production_update.gz",
+            server.url
+        )
+    );
+    assert_eq!(
+        fetch(url),
+        files[&("arm64", "flatcar_production_update.gz")].1
+    );
+    assert_eq!(
+        fetch(&url.replace("flatcar_production_update.gz", "oem-qemu.gz")),
+        files[&("arm64", "oem-qemu.gz")].1
+    );
+    assert_eq!(
+        fetch(&format!("{}/packages/{APP}/2.0.0/oem-qemu.gz", server.url)),
+        files[&("amd64", "oem-qemu.gz")].1
+    );
+}
+
 /// A temporary file with `contents`; the directory lives as long as the first value.
 fn file_with(contents: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
