@@ -358,7 +358,17 @@ fn omaha_upstreams_follow_every_architecture_and_host_the_payloads() {
         "--arch=amd64,arm64",
         "--download",
     ]);
-    assert!(created.starts_with("Id\tUrl\tLabel\n"), "{created}");
+    assert_eq!(
+        created
+            .lines()
+            .next()
+            .unwrap()
+            .split('\t')
+            .filter(|c| !c.is_empty())
+            .collect::<Vec<_>>(),
+        ["Id", "Url", "Label"],
+        "{created}"
+    );
     let bad = server.run(&[
         "upstream",
         "create",
