@@ -19,6 +19,7 @@ mod overview;
 mod packages;
 mod panel;
 mod processes;
+mod protocol_doc;
 mod refusals;
 mod retention;
 mod soak;
