@@ -50,6 +50,15 @@
 //! None. The only dependencies are base64 and thiserror: the XML tokenizer is this crate's
 //! own (a borrowing pull tokenizer; quick-xml's reader alone took longer than the 2 µs
 //! budget for a whole update-check decode on the reference machine).
+//!
+//! # Stability
+//!
+//! The crate follows semantic versioning. While its version is `0.y.z`, a release that changes
+//! or removes a public item, or changes what a document decodes to or encodes as, raises `y`
+//! (`0.1` to `0.2`); one that only adds items or fixes bugs raises `z`. From `1.0.0` on,
+//! breaking changes raise the major version. The minimum supported Rust version (`rust-version`
+//! in `Cargo.toml`) is raised only in a release that raises `y` (or, from 1.0, the minor
+//! version), and each release is listed in `CHANGELOG.md`.
 #![forbid(unsafe_code)]
 
 pub mod appid;
@@ -128,3 +137,8 @@ impl Response {
         encode::response(self, out);
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

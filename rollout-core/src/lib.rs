@@ -75,6 +75,16 @@
 //!
 //! None. The dependencies are `jiff` (time zones, bundled database, no file system),
 //! `sha2` (the frozen bucket function, see [`position`]) and `thiserror`.
+//!
+//! # Stability
+//!
+//! The crate follows semantic versioning. While its version is `0.y.z`, a release that changes
+//! or removes a public item, or changes a decision for the same inputs (the bucket function
+//! that places an instance in a rollout percentage is frozen: changing it would move running
+//! instances in or out of their rollout's percentage), raises `y` (`0.1` to `0.2`); one that only adds items or fixes
+//! bugs raises `z`. From `1.0.0` on, breaking changes raise the major version. The minimum
+//! supported Rust version (`rust-version` in `Cargo.toml`) is raised only in a release that
+//! raises `y` (or, from 1.0, the minor version), and each release is listed in `CHANGELOG.md`.
 #![forbid(unsafe_code)]
 
 pub mod arch;

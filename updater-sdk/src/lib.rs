@@ -87,9 +87,36 @@
 //! # }
 //! ```
 //!
+//! The decisions are in [`core`], pure functions of their inputs, usable without a server;
+//! for example the schedule of checks (45 minutes, spread by ±10 %, unless the server sends
+//! a `PollInterval`) and of retries after failures (from 10 s, doubling, at most 4 hours):
+//!
+//! ```
+//! use std::time::Duration;
+//! use updater_sdk::core::{SchedulePolicy, backoff_delay, poll_delay};
+//!
+//! let policy = SchedulePolicy::default();
+//! // `sample` is the jitter draw in [0, 1); 0.5 is the middle of the spread.
+//! assert_eq!(poll_delay(&policy, None, 0.5), Duration::from_secs(45 * 60));
+//! // A server asking for checks every second is held to one a minute.
+//! assert_eq!(poll_delay(&policy, Some(Duration::from_secs(1)), 0.5), Duration::from_secs(60));
+//! // The third failure in a row waits between half and all of 40 s.
+//! assert_eq!(backoff_delay(&policy, 3, 0.0), Duration::from_secs(20));
+//! assert_eq!(backoff_delay(&policy, 3, 1.0), Duration::from_secs(40));
+//! ```
+//!
 //! `examples/exec-updater.rs` is a complete updater that installs by running a command,
 //! like `updateservicectl watch`:
 //! `cargo run -p updater-sdk --example exec-updater -- --help`.
+//!
+//! # Stability
+//!
+//! The crate follows semantic versioning. While its version is `0.y.z`, a release that changes
+//! or removes a public item, or changes what the updater sends the server or stores in its
+//! state directory, raises `y` (`0.1` to `0.2`); one that only adds items or fixes bugs raises
+//! `z`. From `1.0.0` on, breaking changes raise the major version. The minimum supported Rust
+//! version (`rust-version` in `Cargo.toml`) is raised only in a release that raises `y` (or,
+//! from 1.0, the minor version), and each release is listed in `CHANGELOG.md`.
 #![forbid(unsafe_code)]
 
 pub mod client;
