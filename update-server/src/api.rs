@@ -767,6 +767,109 @@ pub struct Activity {
     pub group_id: String,
     /// A human-readable description.
     pub detail: String,
+    /// What the change changed, field by field (empty for an action that changes no
+    /// field, and for entries written before changes were recorded). Secrets read
+    /// `(secret)`.
+    pub changes: Vec<ActivityChange>,
+}
+
+/// One field an activity log entry changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct ActivityChange {
+    /// The field, as this API names it (`updatePercent`, `version`, ...).
+    pub field: String,
+    /// The value before; absent when the field did not exist (a creation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// The value after; absent when the field no longer exists (a deletion).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+}
+
+/// A webhook: notifications of one app (or of every app) POSTed to a URL, signed with
+/// HMAC-SHA256 under its secret (docs/notifications.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct Webhook {
+    /// Its id (assigned on creation).
+    pub id: String,
+    /// The app whose events it receives; empty for every app.
+    pub app_id: String,
+    /// Where deliveries are POSTed (http or https).
+    pub url: String,
+    /// The events it receives: `auto_paused`, `rollout_finished`, `failure_rate`,
+    /// `stalled`; empty on creation for all four.
+    pub events: Vec<String>,
+    /// `failure_rate` fires when more than this percentage of the attempts that ended in
+    /// the last hour failed (default 20).
+    pub failure_rate_percent: f64,
+    /// ... and at least this many attempts ended in that hour (default 5).
+    pub failure_min_attempts: i64,
+    /// `stalled` fires after this many seconds without a grant, and at least twice the
+    /// group's rate-limit interval (default 3600).
+    pub stalled_after_secs: i64,
+    /// Whether events are sent to it (default true on creation).
+    pub enabled: bool,
+    /// The signing secret: only in the answer to its creation, empty everywhere else.
+    pub secret: String,
+    /// When it was created, RFC 3339.
+    pub date_created: String,
+}
+
+/// The webhooks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct WebhookList {
+    /// The webhooks, oldest first.
+    pub items: Vec<Webhook>,
+}
+
+/// One notification to one webhook, and how its delivery went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// Its id (also sent as `X-Webhook-Id`: a receiver drops a delivery it has seen).
+    #[serde(with = "int64")]
+    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    pub id: i64,
+    /// The webhook.
+    pub hook_id: String,
+    /// The event (`auto_paused`, `rollout_finished`, `failure_rate`, `stalled`, `test`).
+    pub event: String,
+    /// The app concerned.
+    pub app_id: String,
+    /// The group concerned.
+    pub group_id: String,
+    /// `pending` (to be tried at `nextAttempt`), `delivered`, or `failed` (gave up).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the next attempt is due, RFC 3339 (pending only).
+    pub next_attempt: String,
+    /// The HTTP status of the last attempt; 0 when none answered.
+    pub last_status: i64,
+    /// Why the last attempt failed; empty after success.
+    pub last_error: String,
+    /// When the event was enqueued, RFC 3339.
+    pub date_created: String,
+    /// When it was delivered, RFC 3339; empty until then.
+    pub date_delivered: String,
+    /// The JSON body sent.
+    pub body: String,
+}
+
+/// Deliveries, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct WebhookDeliveryList {
+    /// The deliveries.
+    pub items: Vec<WebhookDelivery>,
 }
 
 /// The activity log, newest first.

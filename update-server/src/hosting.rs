@@ -585,13 +585,19 @@ impl Hosting {
             )
             .await;
         for package in filled {
+            let changes = vec![admin::changes::field(
+                "url",
+                Some(""),
+                Some(&admin::changes::without_credentials(url)),
+            )];
             self.admin
-                .log(
+                .log_changes(
                     actor,
                     "package.payload",
                     &package.app_id,
                     "",
                     format!("package {} has its payload at {url}", package.version),
+                    changes,
                 )
                 .await;
         }

@@ -39,6 +39,7 @@ pub async fn finish_rollout(
     let Ok(mut policy) = GroupPolicy::from_json(&record.policy) else {
         return Ok(None);
     };
+    let percent_before = policy.update_percent;
     let Some((percent, ended_at)) = policy.finish_rollout(now) else {
         return Ok(None);
     };
@@ -53,6 +54,14 @@ pub async fn finish_rollout(
         detail: format!(
             "timed rollout finished at {ended_at} after its last frame; the group stays at {percent} %"
         ),
+        changes: vec![
+            crate::admin::changes::field(
+                "updatePercent",
+                Some(&percent_before.to_string()),
+                Some(&percent.to_string()),
+            ),
+            crate::admin::changes::field("rolloutActive", Some("true"), Some("false")),
+        ],
     };
     if !store
         .replace_group_policy(&record.app_id, &record.id, &record.policy, &written, &entry)

@@ -417,6 +417,55 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        v1!("/webhooks"),
+        "List webhooks (`?appId=`: of one app, and the global ones), without their secrets",
+        None,
+        Some("WebhookList"),
+    ),
+    op(
+        "post",
+        v1!("/webhooks"),
+        "Create a webhook; the answer carries its signing secret, shown only then",
+        Some("Webhook"),
+        Some("Webhook"),
+    ),
+    op(
+        "get",
+        v1!("/webhooks/{id}"),
+        "Get a webhook (without its secret)",
+        None,
+        Some("Webhook"),
+    ),
+    op(
+        "put",
+        v1!("/webhooks/{id}"),
+        "Replace a webhook's settings (its secret stays)",
+        Some("Webhook"),
+        Some("Webhook"),
+    ),
+    op(
+        "delete",
+        v1!("/webhooks/{id}"),
+        "Delete a webhook and its deliveries",
+        None,
+        Some("Webhook"),
+    ),
+    op(
+        "post",
+        v1!("/webhooks/{id}/test"),
+        "Enqueue a test delivery",
+        None,
+        Some("WebhookDelivery"),
+    ),
+    op(
+        "get",
+        v1!("/webhooks/{id}/deliveries"),
+        "A webhook's deliveries, newest first (`?limit=`, at most 1000): status, attempts, last error",
+        None,
+        Some("WebhookDeliveryList"),
+    ),
+    op(
+        "get",
         v1!("/util/uuid"),
         "A fresh UUID",
         None,
@@ -556,6 +605,10 @@ fn schemas() -> Map<String, Value> {
     add::<api::ActivityList>(&mut generator);
     add::<api::Overview>(&mut generator);
     add::<api::InstanceErrorList>(&mut generator);
+    add::<api::Webhook>(&mut generator);
+    add::<api::WebhookList>(&mut generator);
+    add::<api::WebhookDelivery>(&mut generator);
+    add::<api::WebhookDeliveryList>(&mut generator);
     add::<api::ErrorBody>(&mut generator);
     generator.take_definitions(true).into_iter().collect()
 }

@@ -13,6 +13,7 @@ use crate::hosting::{self, HostingOptions, PACKAGES_DIR};
 use crate::http::{AppState, observed, router};
 use crate::lifecycle;
 use crate::metrics::{self, Metrics, OpsState};
+use crate::notify;
 use crate::protocol::OmahaV3;
 use crate::retention::{self, Retention};
 use crate::service::UpdateService;
@@ -56,6 +57,9 @@ pub enum ServerError {
     /// The serving task ended abnormally.
     #[error("the server task failed: {0}")]
     Task(String),
+    /// A notification pass failed.
+    #[error(transparent)]
+    Notify(#[from] notify::NotifyError),
 }
 
 /// Opens the store the configuration names: PostgreSQL for a `postgres://` URL, otherwise
@@ -173,6 +177,8 @@ pub struct ServerOptions {
     pub retention: Retention,
     /// The connection limits and timeouts ([`crate::conn`]).
     pub connections: ConnectionLimits,
+    /// How often notifications are looked for and delivered ([`crate::notify`]).
+    pub notify_intervals: (Duration, Duration),
 }
 
 impl ServerOptions {
@@ -191,6 +197,7 @@ impl ServerOptions {
             tls: None,
             retention: Retention::default(),
             connections: ConnectionLimits::default(),
+            notify_intervals: (notify::DETECT_INTERVAL, notify::DISPATCH_INTERVAL),
         }
     }
 }
@@ -198,6 +205,7 @@ impl ServerOptions {
 /// A server running in the background (see [`Running::start`]).
 pub struct Running {
     addr: SocketAddr,
+    secret: Secret,
     clock: Arc<dyn Clock>,
     cache: Arc<ConfigCache>,
     sightings: Arc<Sightings>,
@@ -244,6 +252,7 @@ impl Running {
         let cache = Arc::new(ConfigCache::load(store.clone()).await?);
         let sightings = Arc::new(Sightings::default());
         let (stop, stopped) = oneshot::channel::<()>();
+        let secret = options.secret.clone();
         let task = tokio::spawn(serve_with(
             listener,
             store.clone(),
@@ -257,6 +266,7 @@ impl Running {
         ));
         Ok(Self {
             addr,
+            secret,
             clock,
             cache,
             sightings,
@@ -293,6 +303,16 @@ impl Running {
             lifecycle::finish_rollouts(self.store.as_ref(), &self.cache, self.clock.as_ref())
                 .await?,
         )
+    }
+
+    /// Looks for notification events now and delivers what is due at the clock's time
+    /// (done every [`notify::DETECT_INTERVAL`] and [`notify::DISPATCH_INTERVAL`] on its
+    /// own); returns how many deliveries it enqueued and how many it delivered.
+    pub async fn notify(&self) -> Result<(usize, usize), ServerError> {
+        let enqueued = notify::detect_pass(self.store.as_ref(), self.clock.as_ref()).await?;
+        let dispatcher =
+            notify::Dispatcher::new(self.store.clone(), self.clock.clone(), self.secret.clone())?;
+        Ok((enqueued, dispatcher.dispatch().await?))
     }
 
     /// Shuts down as on SIGTERM and waits until everything is written.
@@ -371,7 +391,7 @@ async fn serve_with(
         store: store.clone(),
         cache: cache.clone(),
         clock: clock.clone(),
-        secret: options.secret,
+        secret: options.secret.clone(),
         throttle: throttle.clone(),
         hosting: hosting.clone(),
     };
@@ -413,6 +433,10 @@ async fn serve_with(
         lifecycle::INTERVAL,
         lifecycle_stopped,
     );
+    let (stop_notify, notify_stopped) = oneshot::channel();
+    let dispatcher = notify::Dispatcher::new(store.clone(), clock.clone(), options.secret.clone())?;
+    let (detect_every, dispatch_every) = options.notify_intervals;
+    let notifier = notify::spawn(dispatcher, detect_every, dispatch_every, notify_stopped);
     let (stop_sync, sync_stopped) = oneshot::channel();
     let syncer = options
         .upstream_sync_interval
@@ -456,6 +480,10 @@ async fn serve_with(
         None => conn::serve(listener, app, limits, connections, shutdown).await,
     }
     let _ = stop_sync.send(());
+    let _ = stop_notify.send(());
+    if let Err(err) = notifier.await {
+        tracing::error!(error = %err, "the notification task failed");
+    }
     let _ = stop_lifecycle.send(());
     if let Err(err) = lifecycle.await {
         tracing::error!(error = %err, "the rollout lifecycle task failed");

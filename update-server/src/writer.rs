@@ -910,6 +910,11 @@ async fn persist_effects(
                 "paused automatically: {} of the last {} attempts failed",
                 pause.failures, pause.attempts
             ),
+            changes: vec![crate::admin::changes::field(
+                "autoPaused",
+                Some("false"),
+                Some("true"),
+            )],
         });
     }
     Ok(())

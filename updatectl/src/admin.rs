@@ -2,8 +2,8 @@
 
 use reqwest::Method;
 use update_server::api::{
-    ActivityList, AdminUser, AdminUserList, AdminUserRequest, InstanceErrorList, Overview,
-    Upstream, UpstreamList, UpstreamSync,
+    ActivityChange, ActivityList, AdminUser, AdminUserList, AdminUserRequest, InstanceErrorList,
+    Overview, Upstream, UpstreamList, UpstreamSync,
 };
 
 use crate::Error;
@@ -217,12 +217,18 @@ pub async fn activity(
         .call(Method::GET, &["activity"], &query, NO_BODY)
         .await?;
     Ok(Output::table(
-        "Time\tActor\tAction\tApp\tGroup\tDetail",
+        "Time\tActor\tAction\tApp\tGroup\tDetail\tChanges",
         &list.items,
         |a| {
             format!(
-                "{}\t{}\t{}\t{}\t{}\t{}",
-                a.date_time, a.actor, a.action, a.app_id, a.group_id, a.detail
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                a.date_time,
+                a.actor,
+                a.action,
+                a.app_id,
+                a.group_id,
+                cell(&a.detail),
+                changes_text(&a.changes)
             )
         },
         &list.items,
@@ -326,4 +332,25 @@ pub async fn overview(client: &Client, app_id: Option<String>) -> Result<Output,
         },
         &overview,
     ))
+}
+
+/// A value fit for one table cell: control characters (tabs, line breaks) become spaces.
+fn cell(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// An entry's changes on one line: `field: old -> new`, `;`-separated; a field that did
+/// not exist before (or no longer does) reads `(none)`.
+#[must_use]
+pub fn changes_text(changes: &[ActivityChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            let side = |v: &Option<String>| v.as_deref().map_or_else(|| "(none)".into(), cell);
+            format!("{}: {} -> {}", cell(&c.field), side(&c.old), side(&c.new))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -181,6 +181,10 @@ pub enum Command {
         #[arg(long)]
         app_id: Option<String>,
     },
+    /// Webhooks: notifications of automatic pauses, finished and stalled rollouts and
+    /// failure rates, signed with a per-webhook secret (an extension).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Shows the usage of the program or of one command.
     Help {
         /// The command.
@@ -242,6 +246,88 @@ pub struct OmahaUpstreamArgs {
     /// Kind omaha: download the payloads and extra files and host them on the server.
     #[arg(long)]
     pub download: bool,
+}
+
+/// A webhook's settings, as `webhook create` and `webhook update` take them.
+#[derive(Debug, Args)]
+pub struct WebhookSettings {
+    /// Only this application's events (default: every application's).
+    #[arg(long)]
+    pub app_id: Option<String>,
+    /// The events, comma-separated: auto_paused, rollout_finished, failure_rate, stalled
+    /// (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub events: Option<Vec<String>>,
+    /// failure_rate fires above this percentage of failed attempts in the last hour
+    /// (default 20).
+    #[arg(long)]
+    pub failure_rate_percent: Option<f64>,
+    /// ... once at least this many attempts ended in that hour (default 5).
+    #[arg(long)]
+    pub failure_min_attempts: Option<i64>,
+    /// stalled fires after this many seconds without a grant (default 3600; at least twice
+    /// the group's rate-limit interval).
+    #[arg(long)]
+    pub stalled_after: Option<i64>,
+    /// Stop sending to it.
+    #[arg(long, conflicts_with = "enable")]
+    pub disable: bool,
+    /// Send to it again.
+    #[arg(long)]
+    pub enable: bool,
+}
+
+/// `webhook` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Add a webhook; prints it and its signing secret (shown only now).
+    Create {
+        /// Where deliveries are POSTed (http or https).
+        #[arg(long)]
+        url: String,
+        /// Its settings.
+        #[command(flatten)]
+        settings: WebhookSettings,
+    },
+    /// Change a webhook (the settings not given stay).
+    Update {
+        /// Webhook id.
+        #[arg(long)]
+        id: String,
+        /// Where deliveries are POSTed.
+        #[arg(long)]
+        url: Option<String>,
+        /// Its settings.
+        #[command(flatten)]
+        settings: WebhookSettings,
+    },
+    /// List the webhooks.
+    List {
+        /// Only this application's (and the global ones).
+        #[arg(long)]
+        app_id: Option<String>,
+    },
+    /// Delete a webhook and its deliveries.
+    Delete {
+        /// Webhook id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Send a test delivery (within a second, retried like any other).
+    Test {
+        /// Webhook id.
+        #[arg(long)]
+        id: String,
+    },
+    /// A webhook's deliveries, newest first: status, attempts, last error.
+    Deliveries {
+        /// Webhook id.
+        #[arg(long)]
+        id: String,
+        /// Deliveries to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// `upstream` subcommands.

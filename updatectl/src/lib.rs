@@ -20,5 +20,6 @@ pub mod rollout;
 pub mod tabwriter;
 pub mod transfer;
 pub mod watch;
+pub mod webhook;
 
 pub use error::Error;

@@ -14,7 +14,7 @@ use updatectl::client::Client;
 use updatectl::commands;
 
 /// The top-level command names (an unknown one exits 3, an unknown subcommand 2).
-const COMMANDS: [&str; 14] = [
+const COMMANDS: [&str; 15] = [
     "admin-user",
     "app",
     "channel",
@@ -29,6 +29,7 @@ const COMMANDS: [&str; 14] = [
     "activity",
     "errors",
     "overview",
+    "webhook",
 ];
 
 fn main() -> ExitCode {
@@ -153,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Package(c) => commands::package(&client, c).await?,
         Command::Rollout(c) => updatectl::rollout::rollout(&client, c).await?,
         Command::Upstream(c) => updatectl::admin::upstream(&client, c).await?,
+        Command::Webhook(c) => updatectl::webhook::webhook(&client, c).await?,
         Command::Activity {
             app_id,
             limit,

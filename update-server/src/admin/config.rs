@@ -1,5 +1,6 @@
 //! Configuration endpoints: apps, packages, channels, groups, timed rollouts and the graphs.
 
+use super::changes::diff;
 use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
 use crate::api;
 use crate::policy::{AutoPauseDoc, FrameDoc, GroupPolicy, MaintenanceDoc, WindowDoc};
@@ -13,7 +14,7 @@ use serde::Deserialize;
 
 // ----- apps -----
 
-fn app_json(record: &AppRecord) -> api::App {
+pub(crate) fn app_json(record: &AppRecord) -> api::App {
     api::App {
         id: record.id.clone(),
         label: record.label.clone(),
@@ -68,8 +69,9 @@ pub(super) async fn create_app(
     state.store.create_app(&record).await?;
     state.refreshed().await;
     let detail = format!("created app {}", record.label);
+    let changes = diff(None, Some(&app_json(&record)));
     state
-        .log(&actor, "app.create", &record.id, "", detail)
+        .log_changes(&actor, "app.create", &record.id, "", detail, changes)
         .await;
     Ok(Json(app_json(&record)))
 }
@@ -88,14 +90,16 @@ pub(super) async fn update_app(
     Json(body): Json<api::App>,
 ) -> ApiResult<api::App> {
     let mut record = state.app(&app).await?;
+    let before = app_json(&record);
     record.hash_sha256 = hash_sha256_of(&body.hash_sha256, &record.hash_sha256)?;
     record.label = body.label;
     record.description = body.description;
     state.store.update_app(&record).await?;
     state.refreshed().await;
     let detail = format!("updated app {}", record.label);
+    let changes = diff(Some(&before), Some(&app_json(&record)));
     state
-        .log(&actor, "app.update", &record.id, "", detail)
+        .log_changes(&actor, "app.update", &record.id, "", detail, changes)
         .await;
     Ok(Json(app_json(&record)))
 }
@@ -109,8 +113,9 @@ pub(super) async fn delete_app(
     state.store.delete_app(&record.id).await?;
     state.refreshed().await;
     let detail = format!("deleted app {}", record.label);
+    let changes = diff(Some(&app_json(&record)), None);
     state
-        .log(&actor, "app.delete", &record.id, "", detail)
+        .log_changes(&actor, "app.delete", &record.id, "", detail, changes)
         .await;
     Ok(Json(app_json(&record)))
 }
@@ -304,13 +309,15 @@ pub(super) async fn create_package(
     }
     state.store.put_package(&record).await?;
     state.refreshed().await;
+    let changes = diff(None, Some(&package_json(&record)));
     state
-        .log(
+        .log_changes(
             &actor,
             "package.create",
             &app.id,
             "",
             package_detail(&record),
+            changes,
         )
         .await;
     Ok(Json(package_json(&record)))
@@ -332,15 +339,17 @@ pub(crate) async fn update_package(
         .find(|p| p.app_id == app.id && p.version == version)
         .ok_or_else(|| ApiError::NotFound(format!("package {version} not found")))?;
     let record = package_record(&app, version, body, existing.created_at)?;
+    let changes = diff(Some(&package_json(existing)), Some(&package_json(&record)));
     state.store.put_package(&record).await?;
     state.refreshed().await;
     state
-        .log(
+        .log_changes(
             &actor,
             "package.update",
             &app.id,
             "",
             package_detail(&record),
+            changes,
         )
         .await;
     Ok(Json(package_json(&record)))
@@ -373,8 +382,9 @@ pub(super) async fn delete_package(
     state.store.delete_package(&app.id, &version).await?;
     state.refreshed().await;
     let detail = format!("package {version}");
+    let changes = diff(Some(&package_json(&record)), None);
     state
-        .log(&actor, "package.delete", &app.id, "", detail)
+        .log_changes(&actor, "package.delete", &app.id, "", detail, changes)
         .await;
     Ok(Json(package_json(&record)))
 }
@@ -452,13 +462,11 @@ pub(super) async fn put_arch_package(
              ending in a file name)"
         )));
     }
-    let created_at = config
-        .arch_packages
-        .iter()
-        .find(|p| {
-            p.package.app_id == app.id && p.package.version == version && p.arch == arch.as_str()
-        })
-        .map_or_else(|| state.now_ms(), |p| p.package.created_at);
+    let existing = config.arch_packages.iter().find(|p| {
+        p.package.app_id == app.id && p.package.version == version && p.arch == arch.as_str()
+    });
+    let created_at = existing.map_or_else(|| state.now_ms(), |p| p.package.created_at);
+    let before = existing.map(arch_package_json);
     let record = ArchPackageRecord {
         arch: arch.as_str().to_owned(),
         package: package_record(&app, version, body, created_at)?,
@@ -469,8 +477,9 @@ pub(super) async fn put_arch_package(
         "{} package {} at {}",
         record.arch, record.package.version, record.package.url
     );
+    let changes = diff(before.as_ref(), Some(&arch_package_json(&record)));
     state
-        .log(&actor, "package.arch.put", &app.id, "", detail)
+        .log_changes(&actor, "package.arch.put", &app.id, "", detail, changes)
         .await;
     Ok(Json(arch_package_json(&record)))
 }
@@ -498,8 +507,9 @@ pub(super) async fn delete_arch_package(
         .await?;
     state.refreshed().await;
     let detail = format!("{arch} package {version}");
+    let changes = diff(Some(&arch_package_json(record)), None);
     state
-        .log(&actor, "package.arch.delete", &app.id, "", detail)
+        .log_changes(&actor, "package.arch.delete", &app.id, "", detail, changes)
         .await;
     Ok(Json(arch_package_json(record)))
 }
@@ -660,8 +670,12 @@ pub(super) async fn put_package_file(
         },
         record.version
     );
+    let changes = diff(
+        existing.map(|f| file_json(f, &url)).as_ref(),
+        Some(&file_json(&record, &url)),
+    );
     state
-        .log(&actor, "package.file.put", &app.id, "", detail)
+        .log_changes(&actor, "package.file.put", &app.id, "", detail, changes)
         .await;
     Ok(Json(file_json(&record, &url)))
 }
@@ -688,8 +702,9 @@ pub(super) async fn delete_package_file(
         .await?;
     state.refreshed().await;
     let detail = format!("file {name} of package {version}");
+    let changes = diff(Some(&file_json(record, &url)), None);
     state
-        .log(&actor, "package.file.delete", &app.id, "", detail)
+        .log_changes(&actor, "package.file.delete", &app.id, "", detail, changes)
         .await;
     Ok(Json(file_json(record, &url)))
 }
@@ -861,8 +876,12 @@ pub(super) async fn put_floor(
         },
         record.reason
     );
+    let changes = diff(
+        existing.map(|f| floor_json(f)).as_ref(),
+        Some(&floor_json(&record)),
+    );
     state
-        .log(&actor, "channel.floor.put", &app.id, "", detail)
+        .log_changes(&actor, "channel.floor.put", &app.id, "", detail, changes)
         .await;
     Ok(Json(floor_json(&record)))
 }
@@ -897,8 +916,9 @@ pub(super) async fn delete_floor(
         .await?;
     state.refreshed().await;
     let detail = format!("floor {version} of channel {label}");
+    let changes = diff(Some(&floor_json(record)), None);
     state
-        .log(&actor, "channel.floor.delete", &app.id, "", detail)
+        .log_changes(&actor, "channel.floor.delete", &app.id, "", detail, changes)
         .await;
     Ok(Json(floor_json(record)))
 }
@@ -978,8 +998,19 @@ pub(super) async fn put_blacklisted(
     state.store.put_blacklisted(&record).await?;
     state.refreshed().await;
     let detail = format!("version {} blacklisted on channel {label}", record.version);
+    let changes = diff(
+        existing.map(blacklisted_json).as_ref(),
+        Some(&blacklisted_json(&record)),
+    );
     state
-        .log(&actor, "channel.blacklist.put", &app.id, "", detail)
+        .log_changes(
+            &actor,
+            "channel.blacklist.put",
+            &app.id,
+            "",
+            detail,
+            changes,
+        )
         .await;
     Ok(Json(blacklisted_json(&record)))
 }
@@ -1006,8 +1037,16 @@ pub(super) async fn delete_blacklisted(
         .await?;
     state.refreshed().await;
     let detail = format!("version {version} off the blacklist of channel {label}");
+    let changes = diff(Some(&blacklisted_json(record)), None);
     state
-        .log(&actor, "channel.blacklist.delete", &app.id, "", detail)
+        .log_changes(
+            &actor,
+            "channel.blacklist.delete",
+            &app.id,
+            "",
+            detail,
+            changes,
+        )
         .await;
     Ok(Json(blacklisted_json(record)))
 }
@@ -1051,7 +1090,7 @@ fn package_missing(c: &ChannelRecord, packages: &[PackageRecord]) -> bool {
             .any(|p| p.app_id == c.app_id && p.version == c.version && !p.url.is_empty())
 }
 
-fn channel_json(c: &ChannelRecord, packages: &[PackageRecord]) -> api::AppChannel {
+pub(crate) fn channel_json(c: &ChannelRecord, packages: &[PackageRecord]) -> api::AppChannel {
     api::AppChannel {
         package_missing: package_missing(c, packages),
         app_id: c.app_id.clone(),
@@ -1158,7 +1197,13 @@ async fn put_channel(
     state.store.put_channel(&record).await?;
     state.refreshed().await;
     let detail = format!("channel {label} at version {}", record.version);
-    state.log(actor, action, &app.id, "", detail).await;
+    let changes = diff(
+        existing.map(|c| channel_json(c, &config.packages)).as_ref(),
+        Some(&channel_json(&record, &config.packages)),
+    );
+    state
+        .log_changes(actor, action, &app.id, "", detail, changes)
+        .await;
     Ok(Json(channel_json(&record, &config.packages)))
 }
 
@@ -1206,13 +1251,15 @@ pub(super) async fn delete_channel(
     }
     state.store.delete_channel(&app.id, &label).await?;
     state.refreshed().await;
+    let changes = diff(Some(&channel_json(&record, &config.packages)), None);
     state
-        .log(
+        .log_changes(
             &actor,
             "channel.delete",
             &app.id,
             "",
             format!("channel {label}"),
+            changes,
         )
         .await;
     Ok(Json(api::ChannelRequest {
@@ -1271,6 +1318,51 @@ fn group_json(state: &AdminState, record: &GroupRecord) -> api::Group {
         retry_delay_max: to_i64(policy.retry_delay_max_secs),
         auto_paused_at: String::new(),
     }
+}
+
+/// What a change of a group changed: the fields of its JSON, and its rollout frames
+/// (`rollout`, `percent% for seconds` each) and when the rollout was activated
+/// (`rolloutActiveSince`), which the JSON leaves out.
+pub(crate) fn group_changes(
+    state: &AdminState,
+    before: Option<&GroupRecord>,
+    after: Option<&GroupRecord>,
+) -> Vec<crate::store::ActivityChange> {
+    let json = |r: Option<&GroupRecord>| r.map(|r| group_json(state, r));
+    let mut changes = diff(json(before).as_ref(), json(after).as_ref());
+    let policy =
+        |r: Option<&GroupRecord>| r.map(|r| GroupPolicy::from_json(&r.policy).unwrap_or_default());
+    let (old, new) = (policy(before), policy(after));
+    let frames = |p: &Option<GroupPolicy>| {
+        p.as_ref()
+            .filter(|p| !p.rollout_frames.is_empty())
+            .map(|p| {
+                p.rollout_frames
+                    .iter()
+                    .map(|f| format!("{}% for {}s", f.percent, f.duration_secs))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+    };
+    let (old_frames, new_frames) = (frames(&old), frames(&new));
+    if old_frames != new_frames {
+        changes.push(super::changes::field(
+            "rollout",
+            old_frames.as_deref(),
+            new_frames.as_deref(),
+        ));
+    }
+    let since =
+        |p: &Option<GroupPolicy>| p.as_ref().and_then(|p| p.rollout_active_since).map(rfc3339);
+    let (old_since, new_since) = (since(&old), since(&new));
+    if old_since != new_since {
+        changes.push(super::changes::field(
+            "rolloutActiveSince",
+            old_since.as_deref(),
+            new_since.as_deref(),
+        ));
+    }
+    changes
 }
 
 /// [`group_json`] with `autoPausedAt` filled in from the group's rollout state.
@@ -1543,8 +1635,9 @@ pub(super) async fn create_group(
     state.store.create_group(&record).await?;
     state.refreshed().await;
     let detail = format!("group {} on channel {}", record.id, record.channel);
+    let changes = group_changes(&state, None, Some(&record));
     state
-        .log(&actor, "group.create", &app.id, &record.id, detail)
+        .log_changes(&actor, "group.create", &app.id, &record.id, detail, changes)
         .await;
     Ok(Json(group_json(&state, &record)))
 }
@@ -1566,6 +1659,7 @@ pub(crate) async fn update_group(
 ) -> ApiResult<api::Group> {
     let app = state.app(&app).await?;
     let mut record = settled_group_record(&state, &app, &group).await?;
+    let old_record = record.clone();
     let (update, present) = group_from_body(&body)?;
     require_channel(&state, &app, &update.channel_id).await?;
     let before = GroupPolicy::from_json(&record.policy).unwrap_or_default();
@@ -1577,8 +1671,13 @@ pub(crate) async fn update_group(
     // An unpaused group also leaves an automatic pause.
     if !policy.paused && crate::writer::resume_group(state.store.as_ref(), &app.id, &group).await? {
         let detail = "lifted the automatic pause".to_owned();
+        let changes = vec![super::changes::field(
+            "autoPaused",
+            Some("true"),
+            Some("false"),
+        )];
         state
-            .log(&actor, "group.resume", &app.id, &group, detail)
+            .log_changes(&actor, "group.resume", &app.id, &group, detail, changes)
             .await;
     }
     state.refreshed().await;
@@ -1587,8 +1686,9 @@ pub(crate) async fn update_group(
         (true, false) => format!("unpaused group {group}"),
         _ => format!("updated group {group}"),
     };
+    let changes = group_changes(&state, Some(&old_record), Some(&record));
     state
-        .log(&actor, "group.update", &app.id, &group, detail)
+        .log_changes(&actor, "group.update", &app.id, &group, detail, changes)
         .await;
     let now = state.clock.now();
     if before.rollout_phase(now).is_running() && !policy.rollout_phase(now).is_running() {
@@ -1616,6 +1716,7 @@ pub(super) async fn set_group_percent(
     }
     let app = state.app(&app).await?;
     let mut record = settled_group_record(&state, &app, &group).await?;
+    let old_record = record.clone();
     let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     // An explicit percentage ends a running rollout: otherwise its frames would go on
     // setting the percentage and this one would never apply.
@@ -1631,8 +1732,9 @@ pub(super) async fn set_group_percent(
         ),
         None => format!("percent set to {}", body.update_percent),
     };
+    let changes = group_changes(&state, Some(&old_record), Some(&record));
     state
-        .log(&actor, "group.percent", &app.id, &group, detail)
+        .log_changes(&actor, "group.percent", &app.id, &group, detail, changes)
         .await;
     Ok(Json(api::GroupPercent {
         app_id: app.id,
@@ -1652,8 +1754,9 @@ pub(super) async fn delete_group(
     state.store.delete_group(&app.id, &group).await?;
     state.refreshed().await;
     let detail = format!("deleted group {group}");
+    let changes = group_changes(&state, Some(&record), None);
     state
-        .log(&actor, "group.delete", &app.id, &group, detail)
+        .log_changes(&actor, "group.delete", &app.id, &group, detail, changes)
         .await;
     Ok(Json(group_json(&state, &record)))
 }
@@ -1689,6 +1792,7 @@ pub(crate) async fn set_rollout(
 ) -> ApiResult<api::Rollout> {
     let app = state.app(&app).await?;
     let mut record = settled_group_record(&state, &app, &group).await?;
+    let old_record = record.clone();
     let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     // A rollout replaced while it runs hands over at the percentage in force, so new frames
     // without any (or an invalid set) never make the group jump.
@@ -1722,8 +1826,9 @@ pub(crate) async fn set_rollout(
         ),
         None => format!("{} frames, not started", policy.rollout_frames.len()),
     };
+    let changes = group_changes(&state, Some(&old_record), Some(&record));
     state
-        .log(&actor, "rollout.set", &app.id, &group, detail)
+        .log_changes(&actor, "rollout.set", &app.id, &group, detail, changes)
         .await;
     Ok(Json(api::Rollout {
         app_id: app.id,
@@ -1754,6 +1859,7 @@ pub(crate) async fn set_rollout_active(
 ) -> ApiResult<api::RolloutActive> {
     let app = state.app(&app).await?;
     let mut record = settled_group_record(&state, &app, &group).await?;
+    let old_record = record.clone();
     let mut policy = GroupPolicy::from_json(&record.policy).unwrap_or_default();
     if body.active && policy.rollout_frames.is_empty() {
         return Err(ApiError::Invalid(
@@ -1791,7 +1897,10 @@ pub(crate) async fn set_rollout_active(
     record.policy = policy.to_json();
     state.store.update_group(&record).await?;
     state.refreshed().await;
-    state.log(&actor, action, &app.id, &group, detail).await;
+    let changes = group_changes(&state, Some(&old_record), Some(&record));
+    state
+        .log_changes(&actor, action, &app.id, &group, detail, changes)
+        .await;
     Ok(Json(api::RolloutActive {
         app_id: app.id,
         group_id: group,

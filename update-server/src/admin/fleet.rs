@@ -260,6 +260,15 @@ pub(super) async fn list_activity(
                 app_id: e.app_id,
                 group_id: e.group_id,
                 detail: e.detail,
+                changes: e
+                    .changes
+                    .into_iter()
+                    .map(|c| api::ActivityChange {
+                        field: c.field,
+                        old: c.old,
+                        new: c.new,
+                    })
+                    .collect(),
             })
             .collect(),
     }))
@@ -456,7 +465,10 @@ pub(super) async fn create_upstream(
     let record = upstream_record(&state, next.to_string(), body).await?;
     state.store.put_upstream(&record).await?;
     let detail = upstream_detail(&record);
-    state.log(&actor, "upstream.create", "", "", detail).await;
+    let changes = super::changes::diff(None, Some(&upstream_json(&record)));
+    state
+        .log_changes(&actor, "upstream.create", "", "", detail, changes)
+        .await;
     Ok(Json(upstream_json(&record)))
 }
 
@@ -478,10 +490,14 @@ pub(super) async fn update_upstream(
     let mut record = upstream_record(&state, id, body).await?;
     state.store.put_upstream(&record).await?;
     record.last_sync_at = existing.last_sync_at;
-    record.last_status = existing.last_status;
-    record.last_detail = existing.last_detail;
+    record.last_status = existing.last_status.clone();
+    record.last_detail = existing.last_detail.clone();
     let detail = upstream_detail(&record);
-    state.log(&actor, "upstream.update", "", "", detail).await;
+    let changes =
+        super::changes::diff(Some(&upstream_json(&existing)), Some(&upstream_json(&record)));
+    state
+        .log_changes(&actor, "upstream.update", "", "", detail, changes)
+        .await;
     Ok(Json(upstream_json(&record)))
 }
 
@@ -498,8 +514,16 @@ pub(super) async fn delete_upstream(
         .find(|u| u.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("upstream {id} not found")))?;
     state.store.delete_upstream(&id).await?;
+    let changes = super::changes::diff(Some(&upstream_json(&record)), None);
     state
-        .log(&actor, "upstream.delete", "", "", format!("upstream {id}"))
+        .log_changes(
+            &actor,
+            "upstream.delete",
+            "",
+            "",
+            format!("upstream {id}"),
+            changes,
+        )
         .await;
     Ok(Json(upstream_json(&record)))
 }
@@ -545,13 +569,18 @@ pub(super) async fn create_user(
             created_at: state.now_ms(),
         })
         .await?;
+    let changes = vec![
+        super::changes::field("user", None, Some(&name)),
+        super::changes::field("key", None, Some("")),
+    ];
     state
-        .log(
+        .log_changes(
             &actor,
             "user.create",
             "",
             "",
             format!("created user {name}"),
+            changes,
         )
         .await;
     Ok(Json(api::AdminUser {
@@ -591,13 +620,18 @@ pub(super) async fn delete_user(
             "user {user} is the last user with admin rights and cannot be deleted"
         )));
     }
+    let changes = vec![
+        super::changes::field("user", Some(&user), None),
+        super::changes::field("key", Some(""), None),
+    ];
     state
-        .log(
+        .log_changes(
             &actor,
             "user.delete",
             "",
             "",
             format!("deleted user {user}"),
+            changes,
         )
         .await;
     Ok(Json(api::AdminUser {
@@ -616,13 +650,15 @@ pub(super) async fn regenerate_key(
         .store
         .set_user_key(&user, &state.secret.seal(&key))
         .await?;
+    let changes = vec![super::changes::field("key", Some(""), Some(""))];
     state
-        .log(
+        .log_changes(
             &actor,
             "user.key",
             "",
             "",
             format!("new key for user {user}"),
+            changes,
         )
         .await;
     Ok(Json(api::AdminUser { user, token: key }))
@@ -641,6 +677,7 @@ pub async fn reset_admin_key(
 ) -> Result<String, StoreError> {
     let key = auth::generate_key();
     let sealed = secret.seal(&key);
+    let mut existed = true;
     let detail = match store.set_user_key("admin", &sealed).await {
         Ok(()) => "new key for user admin (update-server reset-admin-key)",
         Err(StoreError::NotFound { .. }) => {
@@ -651,6 +688,7 @@ pub async fn reset_admin_key(
                     created_at: now_ms,
                 })
                 .await?;
+            existed = false;
             "created user admin (update-server reset-admin-key)"
         }
         Err(err) => return Err(err),
@@ -664,6 +702,11 @@ pub async fn reset_admin_key(
             app_id: String::new(),
             group_id: String::new(),
             detail: detail.to_owned(),
+            changes: vec![super::changes::field(
+                "key",
+                existed.then_some(""),
+                Some(""),
+            )],
         })
         .await?;
     Ok(key)

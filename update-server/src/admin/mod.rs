@@ -18,9 +18,11 @@
 //! `POST .../rollout/active`). `group percent` stops a running rollout and answers
 //! `rolloutStopped: true`.
 
+pub(crate) mod changes;
 pub(crate) mod config;
 mod fleet;
 pub(crate) mod overview;
+pub(crate) mod webhooks;
 
 pub use fleet::{ensure_admin, reset_admin_key};
 
@@ -241,6 +243,18 @@ pub fn router(state: AdminState) -> Router {
             "/upstream/{id}",
             put(update_upstream).delete(delete_upstream),
         )
+        .route(
+            "/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(webhooks::get_webhook)
+                .put(webhooks::update_webhook)
+                .delete(webhooks::delete_webhook),
+        )
+        .route("/webhooks/{id}/test", post(webhooks::test_webhook))
+        .route("/webhooks/{id}/deliveries", get(webhooks::list_deliveries))
         .route("/util/uuid", get(generate_uuid))
         .route("/admin/user", get(list_users).post(create_user))
         .route("/admin/user/{user}", get(get_user).delete(delete_user))
@@ -580,7 +594,8 @@ impl AdminState {
         millis(self.clock.now())
     }
 
-    /// Appends to the activity log; a failure is logged, not returned (the change is made).
+    /// Appends to the activity log an entry that changes no field (an action); a failure
+    /// is logged, not returned (the change is made).
     pub(crate) async fn log(
         &self,
         actor: &Actor,
@@ -588,6 +603,21 @@ impl AdminState {
         app_id: &str,
         group_id: &str,
         detail: String,
+    ) {
+        self.log_changes(actor, action, app_id, group_id, detail, Vec::new())
+            .await;
+    }
+
+    /// Appends to the activity log, with what the change changed field by field
+    /// ([`changes::diff`]); a failure is logged, not returned (the change is made).
+    pub(crate) async fn log_changes(
+        &self,
+        actor: &Actor,
+        action: &str,
+        app_id: &str,
+        group_id: &str,
+        detail: String,
+        changes: Vec<crate::store::ActivityChange>,
     ) {
         let entry = ActivityRecord {
             id: 0,
@@ -597,6 +627,7 @@ impl AdminState {
             app_id: app_id.to_owned(),
             group_id: group_id.to_owned(),
             detail,
+            changes,
         };
         if let Err(err) = self.store.append_activity(&entry).await {
             tracing::error!(error = %err, action, "activity log write failed");

@@ -67,6 +67,7 @@ pub(crate) fn page(
 <li><a href="/instances">Instances</a></li>
 <li><a href="/activity">Activity</a></li>
 <li><a href="/upstreams">Upstreams</a></li>
+<li><a href="/webhooks">Webhooks</a></li>
 </ul></nav>
 <form class="logout" method="post" action="/logout">{}<span class="user">{}</span> <button type="submit">Log out</button></form>"#,
             csrf_field(s),

@@ -22,6 +22,7 @@ pub mod chart;
 mod html;
 mod pages;
 pub mod session;
+mod webhooks;
 mod why;
 
 use crate::admin::AdminState;
@@ -70,5 +71,10 @@ pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
         .route("/instances", get(pages::instances))
         .route("/activity", get(pages::activity))
         .route("/upstreams", get(pages::upstreams))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::deliveries))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/webhooks/{id}/enabled", post(webhooks::enabled))
         .with_state(state)
 }

@@ -2517,15 +2517,16 @@ pub(crate) async fn activity(
         };
         let _ = write!(
             rows,
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{app_cell}</td><td>{group_cell}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{app_cell}</td><td>{group_cell}</td><td>{}</td><td>{}</td></tr>",
             html::time(e.at),
             esc(&e.actor),
             esc(&e.action),
             esc(&e.detail),
+            changes_list(&e.changes),
         );
     }
     if entries.is_empty() {
-        rows = empty_row(6, "Nothing logged.");
+        rows = empty_row(7, "Nothing logged.");
     }
     let base = app.as_ref().map_or_else(
         || "/activity".to_owned(),
@@ -2535,7 +2536,7 @@ pub(crate) async fn activity(
     let body = format!(
         r#"<h1>Activity</h1>
 <div class="table-wrap"><table>
-<thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Application</th><th scope="col">Group</th><th scope="col">Detail</th></tr></thead>
+<thead><tr><th scope="col">When</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Application</th><th scope="col">Group</th><th scope="col">Detail</th><th scope="col">Changes</th></tr></thead>
 <tbody>{rows}</tbody></table></div>
 {pager}"#,
         pager = pager(&base, page_no, pages),
@@ -2627,6 +2628,32 @@ pub(crate) async fn upstreams(State(state): State<PanelState>, session: Session)
 <tbody>{rows}</tbody></table></div>"#
     );
     page(StatusCode::OK, "Upstreams", Some(&session), &body)
+}
+
+/// What an activity entry changed: a list of `field: old → new` (a field that did not
+/// exist before, or no longer does, reads "none"); empty for an entry without changes.
+fn changes_list(changes: &[crate::store::ActivityChange]) -> String {
+    if changes.is_empty() {
+        return String::new();
+    }
+    let side = |v: &Option<String>| {
+        v.as_ref().map_or_else(
+            || r#"<span class="muted">none</span>"#.to_owned(),
+            |v| format!("<code>{}</code>", esc(v)),
+        )
+    };
+    let mut list = r#"<ul class="changes">"#.to_owned();
+    for c in changes {
+        let _ = write!(
+            list,
+            r#"<li data-field="{field}"><strong>{field}</strong>: {old} → {new}</li>"#,
+            field = esc(&c.field),
+            old = side(&c.old),
+            new = side(&c.new),
+        );
+    }
+    list.push_str("</ul>");
+    list
 }
 
 /// An error code with update_engine's name for it: `error code 268437959 (HTTP 503)`.

@@ -16,7 +16,7 @@ pub(super) const CHUNK: usize = 500;
 
 /// The tables a backup holds, in an order that restores without breaking references.
 /// (`hawk_nonces` is left out: a nonce lives a few minutes.)
-pub(super) const BACKUP_TABLES: [&str; 17] = [
+pub(super) const BACKUP_TABLES: [&str; 18] = [
     "config_generation",
     "apps",
     "channels",
@@ -34,6 +34,7 @@ pub(super) const BACKUP_TABLES: [&str; 17] = [
     "users",
     "activity",
     "upstreams",
+    "webhooks",
 ];
 
 /// Maps a database error, turning constraint violations into typed errors.
@@ -78,6 +79,66 @@ where
         target_version: row.try_get("target_version").map_err(backend)?,
         install_source: row.try_get("install_source").map_err(backend)?,
         previous_version: row.try_get("previous_version").map_err(backend)?,
+    })
+}
+
+/// The stored form of an activity entry's changes: a JSON array, empty text when none.
+pub(super) fn changes_json(changes: &[super::ActivityChange]) -> String {
+    if changes.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(changes).unwrap_or_default()
+    }
+}
+
+pub(super) fn activity_from_row<R: Row>(row: &R) -> Result<super::ActivityRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let changes: String = row.try_get("changes").map_err(backend)?;
+    let changes = if changes.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_str(&changes)
+            .map_err(|e| StoreError::Corrupt(format!("activity changes: {e}")))?
+    };
+    Ok(super::ActivityRecord {
+        id: row.try_get("id").map_err(backend)?,
+        at: row.try_get("at").map_err(backend)?,
+        actor: row.try_get("actor").map_err(backend)?,
+        action: row.try_get("action").map_err(backend)?,
+        app_id: row.try_get("app_id").map_err(backend)?,
+        group_id: row.try_get("group_id").map_err(backend)?,
+        detail: row.try_get("detail").map_err(backend)?,
+        changes,
+    })
+}
+
+pub(super) fn delivery_from_row<R: Row>(row: &R) -> Result<super::DeliveryRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(super::DeliveryRecord {
+        id: row.try_get("id").map_err(backend)?,
+        hook_id: row.try_get("hook_id").map_err(backend)?,
+        event_key: row.try_get("event_key").map_err(backend)?,
+        event: row.try_get("event").map_err(backend)?,
+        app_id: row.try_get("app_id").map_err(backend)?,
+        group_id: row.try_get("group_id").map_err(backend)?,
+        body: row.try_get("body").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        status: row.try_get("status").map_err(backend)?,
+        attempts: row.try_get("attempts").map_err(backend)?,
+        next_attempt_at: row.try_get("next_attempt_at").map_err(backend)?,
+        lease_until: row.try_get("lease_until").map_err(backend)?,
+        last_status: row.try_get("last_status").map_err(backend)?,
+        last_error: row.try_get("last_error").map_err(backend)?,
+        delivered_at: row.try_get("delivered_at").map_err(backend)?,
     })
 }
 
@@ -1193,8 +1254,8 @@ macro_rules! impl_store {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO activity (at, actor, action, app_id, group_id, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO activity (at, actor, action, app_id, group_id, detail, changes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(activity.at)
             .bind(&activity.actor)
@@ -1202,6 +1263,7 @@ macro_rules! impl_store {
             .bind(&activity.app_id)
             .bind(&activity.group_id)
             .bind(&activity.detail)
+            .bind(super::common::changes_json(&activity.changes))
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -1266,8 +1328,8 @@ macro_rules! impl_store {
 
         async fn append_activity(&self, e: &ActivityRecord) -> Result<(), StoreError> {
             sqlx::query(
-                "INSERT INTO activity (at, actor, action, app_id, group_id, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO activity (at, actor, action, app_id, group_id, detail, changes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(e.at)
             .bind(&e.actor)
@@ -1275,6 +1337,7 @@ macro_rules! impl_store {
             .bind(&e.app_id)
             .bind(&e.group_id)
             .bind(&e.detail)
+            .bind(super::common::changes_json(&e.changes))
             .execute(&self.pool)
             .await
             .map_err(super::common::backend)?;
@@ -1301,18 +1364,243 @@ macro_rules! impl_store {
                 .await
                 .map_err(backend)?
                 .iter()
+                .map(super::common::activity_from_row)
+                .collect()
+        }
+
+        async fn activity_by_action(
+            &self,
+            action: &str,
+            since: i64,
+            limit: i64,
+        ) -> Result<Vec<ActivityRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query(
+                "SELECT * FROM activity WHERE at >= $1 AND action = $2 \
+                 ORDER BY at DESC, id DESC LIMIT $3",
+            )
+            .bind(since)
+            .bind(action)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(super::common::activity_from_row)
+            .collect()
+        }
+
+        async fn put_webhook(&self, h: &super::WebhookRecord) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO webhooks (id, app_id, url, events, secret_sealed, \
+                 failure_rate_percent, failure_min_attempts, stalled_after_secs, enabled, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (id) DO UPDATE SET app_id = excluded.app_id, url = excluded.url, \
+                 events = excluded.events, secret_sealed = excluded.secret_sealed, \
+                 failure_rate_percent = excluded.failure_rate_percent, \
+                 failure_min_attempts = excluded.failure_min_attempts, \
+                 stalled_after_secs = excluded.stalled_after_secs, enabled = excluded.enabled",
+            )
+            .bind(&h.id)
+            .bind(&h.app_id)
+            .bind(&h.url)
+            .bind(&h.events)
+            .bind(&h.secret_sealed)
+            .bind(h.failure_rate_percent)
+            .bind(h.failure_min_attempts)
+            .bind(h.stalled_after_secs)
+            .bind(h.enabled)
+            .bind(h.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(())
+        }
+
+        async fn webhooks(&self) -> Result<Vec<super::WebhookRecord>, StoreError> {
+            use super::common::backend;
+            sqlx::query("SELECT * FROM webhooks ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
                 .map(|row| {
-                    Ok(ActivityRecord {
+                    Ok(super::WebhookRecord {
                         id: row.try_get("id").map_err(backend)?,
-                        at: row.try_get("at").map_err(backend)?,
-                        actor: row.try_get("actor").map_err(backend)?,
-                        action: row.try_get("action").map_err(backend)?,
                         app_id: row.try_get("app_id").map_err(backend)?,
-                        group_id: row.try_get("group_id").map_err(backend)?,
-                        detail: row.try_get("detail").map_err(backend)?,
+                        url: row.try_get("url").map_err(backend)?,
+                        events: row.try_get("events").map_err(backend)?,
+                        secret_sealed: row.try_get("secret_sealed").map_err(backend)?,
+                        failure_rate_percent: row
+                            .try_get("failure_rate_percent")
+                            .map_err(backend)?,
+                        failure_min_attempts: row
+                            .try_get("failure_min_attempts")
+                            .map_err(backend)?,
+                        stalled_after_secs: row.try_get("stalled_after_secs").map_err(backend)?,
+                        enabled: row.try_get("enabled").map_err(backend)?,
+                        created_at: row.try_get("created_at").map_err(backend)?,
                     })
                 })
                 .collect()
+        }
+
+        async fn delete_webhook(&self, id: &str) -> Result<(), StoreError> {
+            use super::common::backend;
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            sqlx::query("DELETE FROM webhook_deliveries WHERE hook_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let done = sqlx::query("DELETE FROM webhooks WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::not_found(format!("webhook {id}")));
+            }
+            tx.commit().await.map_err(backend)
+        }
+
+        async fn enqueue_delivery(
+            &self,
+            d: &super::DeliveryRecord,
+            max_pending: i64,
+        ) -> Result<super::Enqueued, StoreError> {
+            use super::common::backend;
+            let done = sqlx::query(
+                "INSERT INTO webhook_deliveries (hook_id, event_key, event, app_id, group_id, \
+                 body, created_at, status, attempts, next_attempt_at, last_error) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, '' \
+                 WHERE (SELECT COUNT(*) FROM webhook_deliveries \
+                        WHERE hook_id = $1 AND status = 'pending') < $9 \
+                 ON CONFLICT (hook_id, event_key) DO NOTHING",
+            )
+            .bind(&d.hook_id)
+            .bind(&d.event_key)
+            .bind(&d.event)
+            .bind(&d.app_id)
+            .bind(&d.group_id)
+            .bind(&d.body)
+            .bind(d.created_at)
+            .bind(d.next_attempt_at)
+            .bind(max_pending)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| super::common::db_err(e, || format!("webhook {}", d.hook_id)))?;
+            if done.rows_affected() > 0 {
+                return Ok(super::Enqueued::New);
+            }
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM webhook_deliveries WHERE hook_id = $1 AND event_key = $2",
+            )
+            .bind(&d.hook_id)
+            .bind(&d.event_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            Ok(if exists.is_some() {
+                super::Enqueued::Duplicate
+            } else {
+                super::Enqueued::QueueFull
+            })
+        }
+
+        async fn has_due_delivery(&self, now: i64) -> Result<bool, StoreError> {
+            let due: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+                 AND next_attempt_at <= $1 LIMIT 1",
+            )
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(due.is_some())
+        }
+
+        async fn finish_attempt(
+            &self,
+            id: i64,
+            lease_until: i64,
+            o: &super::AttemptOutcome,
+        ) -> Result<bool, StoreError> {
+            let done = sqlx::query(
+                "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at = $5, \
+                 last_status = $6, last_error = $7, delivered_at = $8, lease_until = NULL \
+                 WHERE id = $1 AND lease_until = $2",
+            )
+            .bind(id)
+            .bind(lease_until)
+            .bind(&o.status)
+            .bind(o.attempts)
+            .bind(o.next_attempt_at)
+            .bind(o.last_status)
+            .bind(&o.last_error)
+            .bind(o.delivered_at)
+            .execute(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn deliveries(
+            &self,
+            hook_id: Option<&str>,
+            limit: i64,
+        ) -> Result<Vec<super::DeliveryRecord>, StoreError> {
+            use super::common::backend;
+            let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT * FROM webhook_deliveries");
+            if let Some(hook_id) = hook_id {
+                qb.push(" WHERE hook_id = ").push_bind(hook_id.to_owned());
+            }
+            qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit.max(0));
+            qb.build()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(super::common::delivery_from_row)
+                .collect()
+        }
+
+        async fn prune_deliveries(&self, before: i64, limit: i64) -> Result<u64, StoreError> {
+            let done = sqlx::query(
+                "DELETE FROM webhook_deliveries WHERE id IN \
+                 (SELECT id FROM webhook_deliveries WHERE status <> 'pending' \
+                  AND created_at < $1 ORDER BY id LIMIT $2)",
+            )
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(super::common::backend)?;
+            Ok(done.rows_affected())
+        }
+
+        async fn group_state(
+            &self,
+            app_id: &str,
+            group_id: &str,
+        ) -> Result<Option<GroupStateRecord>, StoreError> {
+            use super::common::backend;
+            let row = sqlx::query(
+                "SELECT state, revision FROM group_rollout_state \
+                 WHERE app_id = $1 AND group_id = $2",
+            )
+            .bind(app_id)
+            .bind(group_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+            row.map(|row| {
+                Ok(GroupStateRecord {
+                    state: row.try_get("state").map_err(backend)?,
+                    revision: row.try_get("revision").map_err(backend)?,
+                })
+            })
+            .transpose()
         }
 
         async fn put_upstream(&self, u: &UpstreamRecord) -> Result<(), StoreError> {
@@ -2123,8 +2411,8 @@ macro_rules! impl_write_tx {
 
         async fn append_activity(&mut self, e: &ActivityRecord) -> Result<(), StoreError> {
             sqlx::query(
-                "INSERT INTO activity (at, actor, action, app_id, group_id, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO activity (at, actor, action, app_id, group_id, detail, changes) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(e.at)
             .bind(&e.actor)
@@ -2132,6 +2420,7 @@ macro_rules! impl_write_tx {
             .bind(&e.app_id)
             .bind(&e.group_id)
             .bind(&e.detail)
+            .bind(super::common::changes_json(&e.changes))
             .execute(&mut *self.tx)
             .await
             .map_err(super::common::backend)?;

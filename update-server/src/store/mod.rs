@@ -555,6 +555,111 @@ pub struct ActivityRecord {
     pub group_id: String,
     /// Description.
     pub detail: String,
+    /// What the change changed, field by field (empty for entries that change no field,
+    /// and for entries written before changes were recorded).
+    pub changes: Vec<ActivityChange>,
+}
+
+/// One field an activity log entry changed. Secrets are never recorded: their values read
+/// `(secret)`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActivityChange {
+    /// The field, as the admin API names it (`updatePercent`, `version`, ...).
+    pub field: String,
+    /// The value before; `None` when the field did not exist (a creation).
+    pub old: Option<String>,
+    /// The value after; `None` when the field no longer exists (a deletion).
+    pub new: Option<String>,
+}
+
+/// A webhook: where notifications of one app (or of every app) go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    /// Its id.
+    pub id: String,
+    /// The app whose events it receives; empty for every app.
+    pub app_id: String,
+    /// Where deliveries are POSTed.
+    pub url: String,
+    /// The events it receives, comma-separated names.
+    pub events: String,
+    /// The signing secret, sealed under the server secret.
+    pub secret_sealed: Vec<u8>,
+    /// `failure_rate` fires above this percentage of failed attempts in the last hour.
+    pub failure_rate_percent: f64,
+    /// ... once at least this many attempts ended in that hour.
+    pub failure_min_attempts: i64,
+    /// `stalled` fires after this many seconds without a grant (at least twice the group's
+    /// rate-limit interval).
+    pub stalled_after_secs: i64,
+    /// Whether events are enqueued for it.
+    pub enabled: bool,
+    /// Creation time, unix ms: events before it are not sent to it.
+    pub created_at: i64,
+}
+
+/// A notification to deliver to one webhook: a row of the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    /// Its id (assigned by the store).
+    pub id: i64,
+    /// The webhook.
+    pub hook_id: String,
+    /// The event's key, unique per webhook: the same event detected twice (by two
+    /// replicas, say) is one delivery.
+    pub event_key: String,
+    /// The event's name (`auto_paused`, ...).
+    pub event: String,
+    /// The app concerned.
+    pub app_id: String,
+    /// The group concerned.
+    pub group_id: String,
+    /// The JSON body sent.
+    pub body: String,
+    /// When it was enqueued, unix ms.
+    pub created_at: i64,
+    /// `pending`, `delivered` or `failed` (attempts exhausted).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// When the next attempt is due, unix ms.
+    pub next_attempt_at: i64,
+    /// Held by a replica delivering it until then, unix ms.
+    pub lease_until: Option<i64>,
+    /// The HTTP status of the last attempt, if it got an answer.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed; empty after a success.
+    pub last_error: String,
+    /// When it was delivered, unix ms.
+    pub delivered_at: Option<i64>,
+}
+
+/// What [`Store::enqueue_delivery`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new delivery.
+    New,
+    /// The webhook has this event already (detected before, or by another replica).
+    Duplicate,
+    /// The webhook's queue is full: nothing was enqueued.
+    QueueFull,
+}
+
+/// The outcome of one delivery attempt, for [`Store::finish_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// `pending` (retry at `next_attempt_at`), `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made, this one included.
+    pub attempts: i64,
+    /// When the next attempt is due, unix ms.
+    pub next_attempt_at: i64,
+    /// The HTTP status, if the receiver answered.
+    pub last_status: Option<i64>,
+    /// Why it failed; empty on success.
+    pub last_error: String,
+    /// When it was delivered, unix ms.
+    pub delivered_at: Option<i64>,
 }
 
 /// An upstream server.
@@ -894,6 +999,66 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         skip: i64,
     ) -> Result<Vec<ActivityRecord>, StoreError>;
+
+    /// Entries of the activity log with this action at or after `since` (unix ms), newest
+    /// first, at most `limit`.
+    async fn activity_by_action(
+        &self,
+        action: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<ActivityRecord>, StoreError>;
+
+    /// Creates or replaces a webhook (by id).
+    async fn put_webhook(&self, hook: &WebhookRecord) -> Result<(), StoreError>;
+    /// All webhooks, by creation time.
+    async fn webhooks(&self) -> Result<Vec<WebhookRecord>, StoreError>;
+    /// Deletes a webhook with its deliveries.
+    async fn delete_webhook(&self, id: &str) -> Result<(), StoreError>;
+    /// Adds a delivery to the outbox, unless the webhook has this event key already or
+    /// `max_pending` deliveries of it are pending (one statement, so replicas detecting
+    /// the same event enqueue it once).
+    async fn enqueue_delivery(
+        &self,
+        delivery: &DeliveryRecord,
+        max_pending: i64,
+    ) -> Result<Enqueued, StoreError>;
+    /// Claims up to `limit` pending deliveries due at `now` that no replica holds, holding
+    /// them until `lease_until` (PostgreSQL: `FOR UPDATE SKIP LOCKED`, so replicas claim
+    /// different rows). Returns them with the lease set.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Whether a pending delivery is due at `now` (a read: replicas ask before they claim,
+    /// so that an idle outbox costs no write).
+    async fn has_due_delivery(&self, now: i64) -> Result<bool, StoreError>;
+    /// Records the outcome of an attempt on a delivery this replica claimed with
+    /// `lease_until`, and releases it. `Ok(false)` when the lease was lost (it ran out and
+    /// another replica claimed the delivery): nothing is written.
+    async fn finish_attempt(
+        &self,
+        id: i64,
+        lease_until: i64,
+        outcome: &AttemptOutcome,
+    ) -> Result<bool, StoreError>;
+    /// Deliveries, newest first, of one webhook or of all.
+    async fn deliveries(
+        &self,
+        hook_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Deletes up to `limit` deliveries no longer pending that were enqueued before
+    /// `before` (unix ms); returns how many.
+    async fn prune_deliveries(&self, before: i64, limit: i64) -> Result<u64, StoreError>;
+    /// A group's stored rollout state, read without its lock.
+    async fn group_state(
+        &self,
+        app_id: &str,
+        group_id: &str,
+    ) -> Result<Option<GroupStateRecord>, StoreError>;
 
     /// Creates or replaces an upstream (by id).
     async fn put_upstream(&self, upstream: &UpstreamRecord) -> Result<(), StoreError>;

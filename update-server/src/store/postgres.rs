@@ -307,6 +307,31 @@ impl_store!(PostgresStore, Postgres, {
         Ok(true)
     }
 
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<super::DeliveryRecord>, StoreError> {
+        // SKIP LOCKED: replicas claiming at once take different rows, none waits.
+        sqlx::query(
+            "UPDATE webhook_deliveries SET lease_until = $2 WHERE id IN \
+             (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+              AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+              ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             RETURNING *",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::Backend)?
+        .iter()
+        .map(super::common::delivery_from_row)
+        .collect()
+    }
+
     async fn begin(&self) -> Result<Box<dyn WriteTx>, StoreError> {
         let tx = self.pool.begin().await.map_err(StoreError::Backend)?;
         Ok(Box::new(PgTx { tx }))

@@ -341,8 +341,12 @@ pub async fn sync_one(
                 }
             }
             state.store.put_package(&record).await?;
+            let changes = crate::admin::changes::diff(
+                existing.map(crate::admin::config::package_json).as_ref(),
+                Some(&crate::admin::config::package_json(&record)),
+            );
             state
-                .log(
+                .log_changes(
                     actor,
                     "package.sync",
                     &app_id,
@@ -351,6 +355,7 @@ pub async fn sync_one(
                         "package {version} at {} from upstream {}",
                         record.url, upstream.id
                     ),
+                    changes,
                 )
                 .await;
             match config
@@ -402,8 +407,17 @@ pub async fn sync_one(
             ));
         }
         state.store.put_channel(&record).await?;
+        let changes = crate::admin::changes::diff(
+            existing
+                .map(|c| crate::admin::config::channel_json(c, &config.packages))
+                .as_ref(),
+            Some(&crate::admin::config::channel_json(
+                &record,
+                &config.packages,
+            )),
+        );
         state
-            .log(
+            .log_changes(
                 actor,
                 "channel.sync",
                 &app_id,
@@ -412,6 +426,7 @@ pub async fn sync_one(
                     "channel {} at version {} from upstream {}",
                     record.name, record.version, upstream.id
                 ),
+                changes,
             )
             .await;
         match config
@@ -461,13 +476,15 @@ async fn ensure_app(
         Ok(()) | Err(StoreError::Conflict { .. }) => {}
         Err(err) => return Err(err.into()),
     }
+    let changes = crate::admin::changes::diff(None, Some(&crate::admin::config::app_json(&app)));
     state
-        .log(
+        .log_changes(
             actor,
             "app.create",
             app_id,
             "",
             format!("app {app_id} from upstream {}", upstream.id),
+            changes,
         )
         .await;
     config.apps.push(app);

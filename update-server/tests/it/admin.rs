@@ -819,3 +819,115 @@ async fn the_wire_formats_are_coreupdates() {
     );
     s.stop().await;
 }
+
+/// The newest activity entry with `action`.
+async fn newest(s: &TestServer, action: &str) -> serde_json::Value {
+    let (_, activity) = s
+        .api("GET", "/_ah/api/update/v1/activity?limit=100", None)
+        .await;
+    activity["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} in {activity}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn the_activity_log_records_what_each_change_changed() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let v1 = "/_ah/api/update/v1";
+    // A group: only the fields that changed, old and new.
+    let (status, _) = s
+        .api(
+            "PATCH",
+            &format!("{v1}/apps/{APP}/groups/stable"),
+            Some(json!({"label": "Production", "channelId": "stable", "updatePercent": 25})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let entry = newest(&s, "group.update").await;
+    assert_eq!(
+        entry["changes"],
+        json!([
+            {"field": "label", "old": "Stable", "new": "Production"},
+            {"field": "updatePercent", "old": "100.0", "new": "25.0"},
+        ]),
+        "{entry}"
+    );
+    // A rollout: its frames.
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{v1}/apps/{APP}/groups/stable/rollout"),
+            Some(json!({"rollout": [{"duration": 60, "percent": 50}, {"percent": 100}]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let entry = newest(&s, "rollout.set").await;
+    let rollout = entry["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "rollout")
+        .unwrap_or_else(|| panic!("{entry}"))
+        .clone();
+    assert_eq!(
+        rollout,
+        json!({"field": "rollout", "new": "50% for 60s, 100% for 0s"})
+    );
+    // A floor created, then deleted: one side each.
+    let (status, _) = s
+        .api(
+            "PUT",
+            &format!("{v1}/apps/{APP}/channels/stable/floors/1.0.0"),
+            Some(json!({"reason": "schema change"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let entry = newest(&s, "channel.floor.put").await;
+    let reason = entry["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "reason")
+        .unwrap()
+        .clone();
+    assert_eq!(reason, json!({"field": "reason", "new": "schema change"}));
+    // Users: the key is never recorded.
+    let (status, user) = s
+        .api(
+            "POST",
+            &format!("{v1}/admin/user"),
+            Some(json!({"userName": "ops"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let key = user["token"].as_str().unwrap().to_owned();
+    let (status, renewed) = s
+        .api("PUT", &format!("{v1}/admin/user/ops/token/new"), None)
+        .await;
+    assert_eq!(status, 200);
+    let entry = newest(&s, "user.key").await;
+    assert_eq!(
+        entry["changes"],
+        json!([{"field": "key", "old": "(secret)", "new": "(secret)"}])
+    );
+    let (_, all) = s
+        .api("GET", &format!("{v1}/activity?limit=1000"), None)
+        .await;
+    let text = all.to_string();
+    assert!(!text.contains(&key) && !text.contains(renewed["token"].as_str().unwrap()));
+    // An action that changes no field has no changes.
+    let (status, _) = s
+        .api(
+            "DELETE",
+            &format!("{v1}/apps/{APP}/groups/stable/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(newest(&s, "group.retry.clear").await["changes"], json!([]));
+    s.stop().await;
+}

@@ -404,6 +404,7 @@ async fn a_postgres_backup_restores_into_an_empty_database() {
             app_id: String::new(),
             group_id: String::new(),
             detail: String::new(),
+            changes: Vec::new(),
         })
         .await
         .unwrap();

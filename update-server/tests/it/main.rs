@@ -11,6 +11,7 @@ mod flatcar;
 mod fleet;
 mod hostile;
 mod lifecycle;
+mod notify;
 mod omaha;
 mod omaha_upstream;
 mod openapi;

@@ -1152,5 +1152,88 @@ async fn the_upstreams_page_shows_each_upstreams_last_sync() {
         assert!(page.body.contains(text), "{text}: {}", page.body);
     }
     assert!(!page.body.contains("never"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn webhooks_are_managed_from_their_page_and_the_activity_shows_changes() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut b = Browser::new(&s);
+    b.login("admin", ADMIN_KEY, &[]).await;
+    let page = b.get("/webhooks").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No webhooks."), "{}", page.body);
+    assert!(page.body.contains(r#"<a href="/webhooks">Webhooks</a>"#));
+    let token = csrf_of(&page.body);
+    let form = |url: &'static str| {
+        vec![
+            ("url", url),
+            ("appId", APP),
+            ("failureRatePercent", "25"),
+            ("event_auto_paused", "on"),
+            ("event_stalled", "on"),
+        ]
+    };
+    // Without the CSRF token: refused, nothing stored.
+    assert_eq!(
+        b.post("/webhooks", &form("http://127.0.0.1:9/hook"))
+            .await
+            .status,
+        403
+    );
+    let mut bad = form("ftp://127.0.0.1/hook");
+    bad.push(("csrf", &token));
+    let refused = b.post("/webhooks", &bad).await;
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains(r#"role="alert""#) && refused.body.contains("http://"));
+    let mut good = form("http://127.0.0.1:9/hook");
+    good.push(("csrf", &token));
+    let saved = b.post("/webhooks", &good).await;
+    assert_eq!(saved.status, 200, "{}", saved.body);
+    assert!(saved.body.contains("shown only now"), "{}", saved.body);
+    let hooks = s.store.webhooks().await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].events, "auto_paused,stalled");
+    assert_eq!(hooks[0].failure_rate_percent, 25.0);
+    let id = hooks[0].id.clone();
+    // Disabled from its page, then a test delivery, listed in its log.
+    let disabled = b
+        .post(
+            &format!("/webhooks/{id}/enabled"),
+            &[("csrf", &token), ("enabled", "false")],
+        )
+        .await;
+    assert_eq!(disabled.status, 303);
+    assert!(!s.store.webhooks().await.unwrap()[0].enabled);
+    let tested = b
+        .post(&format!("/webhooks/{id}/test"), &[("csrf", &token)])
+        .await;
+    assert_eq!(tested.status, 303);
+    let log = b.get(&tested.location).await;
+    assert_eq!(log.status, 200);
+    assert!(
+        log.body.contains(r#"data-status="pending""#),
+        "{}",
+        log.body
+    );
+    assert!(log.body.contains("<code>test</code>"), "{}", log.body);
+    // The activity page: what each change changed, the secret never.
+    let activity = b.get("/activity").await;
+    assert!(
+        activity
+            .body
+            .contains(r#"<li data-field="enabled"><strong>enabled</strong>: <code>true</code> → <code>false</code></li>"#),
+        "{}",
+        activity.body
+    );
+    assert!(
+        activity.body.contains(r#"<li data-field="secret">"#)
+            && activity.body.contains("<code>(secret)</code>")
+    );
+    let deleted = b
+        .post(&format!("/webhooks/{id}/delete"), &[("csrf", &token)])
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert!(s.store.webhooks().await.unwrap().is_empty());
+    assert_eq!(b.get(&format!("/webhooks/{id}")).await.status, 404);
     s.stop().await;
 }

@@ -59,6 +59,7 @@ async fn fill(store: &dyn Store, now: i64) {
                 app_id: APP.into(),
                 group_id: "stable".into(),
                 detail: String::new(),
+                changes: Vec::new(),
             })
             .await
             .unwrap();

@@ -55,6 +55,8 @@ mod contract {
         instance_queries_filter_count_and_page,
         pruning_deletes_only_older_rows_a_batch_at_a_time,
         failures_totals_and_last_grants_come_from_history_and_rollups,
+        activity_changes_round_trip,
+        the_webhook_outbox_enqueues_once_and_leases,
     );
 }
 
@@ -856,6 +858,7 @@ async fn pruning_deletes_only_older_rows_a_batch_at_a_time(store: Arc<dyn Store>
                 app_id: APP.into(),
                 group_id: "stable".into(),
                 detail: String::new(),
+                changes: Vec::new(),
             })
             .await
             .unwrap();
@@ -998,4 +1001,204 @@ async fn failures_totals_and_last_grants_come_from_history_and_rollups(store: Ar
         .map(|t| (t.group_id.as_str(), t.event, t.count))
         .collect();
     assert_eq!(seen, vec![("stable", (3, 0), 3), ("stable", (3, 2), 4)]);
+}
+
+async fn activity_changes_round_trip(store: Arc<dyn Store>) {
+    use update_server::store::{ActivityChange, ActivityRecord};
+    let changes = vec![
+        ActivityChange {
+            field: "updatePercent".into(),
+            old: Some("10".into()),
+            new: Some("50".into()),
+        },
+        ActivityChange {
+            field: "label".into(),
+            old: None,
+            new: Some("prod \"eu\"\t".into()),
+        },
+    ];
+    for (at, changes) in [(1, Vec::new()), (2, changes.clone())] {
+        store
+            .append_activity(&ActivityRecord {
+                id: 0,
+                at,
+                actor: "admin".into(),
+                action: "group.update".into(),
+                app_id: APP.into(),
+                group_id: "stable".into(),
+                detail: String::new(),
+                changes,
+            })
+            .await
+            .unwrap();
+    }
+    let entries = store.activity(Some(APP), 10, 0).await.unwrap();
+    assert_eq!(entries[0].changes, changes);
+    assert!(entries[1].changes.is_empty());
+    let since = store
+        .activity_by_action("group.update", 2, 10)
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 1);
+    assert!(
+        store
+            .activity_by_action("group.autopause", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_webhook_outbox_enqueues_once_and_leases(store: Arc<dyn Store>) {
+    use update_server::store::{AttemptOutcome, DeliveryRecord, Enqueued, WebhookRecord};
+    let hook = WebhookRecord {
+        id: "h1".into(),
+        app_id: String::new(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: "auto_paused,stalled".into(),
+        secret_sealed: vec![1, 2, 3],
+        failure_rate_percent: 20.0,
+        failure_min_attempts: 5,
+        stalled_after_secs: 3600,
+        enabled: true,
+        created_at: 5,
+    };
+    store.put_webhook(&hook).await.unwrap();
+    store
+        .put_webhook(&WebhookRecord {
+            enabled: false,
+            ..hook.clone()
+        })
+        .await
+        .unwrap();
+    let hooks = store.webhooks().await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    assert!(!hooks[0].enabled);
+    assert_eq!(hooks[0].secret_sealed, vec![1, 2, 3]);
+    let delivery = |key: &str| DeliveryRecord {
+        id: 0,
+        hook_id: "h1".into(),
+        event_key: key.into(),
+        event: "auto_paused".into(),
+        app_id: APP.into(),
+        group_id: "stable".into(),
+        body: "{}".into(),
+        created_at: 100,
+        status: "pending".into(),
+        attempts: 0,
+        next_attempt_at: 100,
+        lease_until: None,
+        last_status: None,
+        last_error: String::new(),
+        delivered_at: None,
+    };
+    // Once per key; at most `max_pending` pending.
+    assert_eq!(
+        store.enqueue_delivery(&delivery("a"), 2).await.unwrap(),
+        Enqueued::New
+    );
+    assert_eq!(
+        store.enqueue_delivery(&delivery("a"), 2).await.unwrap(),
+        Enqueued::Duplicate
+    );
+    assert_eq!(
+        store.enqueue_delivery(&delivery("b"), 2).await.unwrap(),
+        Enqueued::New
+    );
+    assert_eq!(
+        store.enqueue_delivery(&delivery("c"), 2).await.unwrap(),
+        Enqueued::QueueFull
+    );
+    // Not due yet: nothing claimed. Due: claimed once; a second claim gets nothing
+    // until the lease runs out.
+    assert!(!store.has_due_delivery(99).await.unwrap());
+    assert!(store.has_due_delivery(100).await.unwrap());
+    assert!(
+        store
+            .claim_deliveries(99, 1000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim_deliveries(100, 1000, 1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event_key, "a");
+    assert_eq!(claimed[0].lease_until, Some(1000));
+    let other = store.claim_deliveries(100, 1001, 10).await.unwrap();
+    assert_eq!(other.len(), 1, "only b is free");
+    assert_eq!(other[0].event_key, "b");
+    assert!(
+        store
+            .claim_deliveries(500, 2000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The lease of a ran out: another replica takes it, and the first one's outcome is
+    // refused.
+    let retaken = store.claim_deliveries(1001, 3000, 1).await.unwrap();
+    assert_eq!(retaken[0].event_key, "a");
+    let failed = AttemptOutcome {
+        status: "pending".into(),
+        attempts: 1,
+        next_attempt_at: 1500,
+        last_status: Some(500),
+        last_error: "HTTP 500".into(),
+        delivered_at: None,
+    };
+    assert!(
+        !store
+            .finish_attempt(retaken[0].id, 1000, &failed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_attempt(retaken[0].id, 3000, &failed)
+            .await
+            .unwrap()
+    );
+    let delivered = AttemptOutcome {
+        status: "delivered".into(),
+        attempts: 1,
+        next_attempt_at: 1001,
+        last_status: Some(204),
+        last_error: String::new(),
+        delivered_at: Some(1001),
+    };
+    assert!(
+        store
+            .finish_attempt(other[0].id, 1001, &delivered)
+            .await
+            .unwrap()
+    );
+    let log = store.deliveries(Some("h1"), 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    let a = log.iter().find(|d| d.event_key == "a").unwrap();
+    assert_eq!(
+        (
+            a.status.as_str(),
+            a.attempts,
+            a.next_attempt_at,
+            a.lease_until
+        ),
+        ("pending", 1, 1500, None)
+    );
+    assert_eq!(a.last_error, "HTTP 500");
+    let b = log.iter().find(|d| d.event_key == "b").unwrap();
+    assert_eq!(
+        (b.status.as_str(), b.delivered_at),
+        ("delivered", Some(1001))
+    );
+    // Pruning keeps what is pending; delete takes the deliveries along.
+    assert_eq!(store.prune_deliveries(200, 10).await.unwrap(), 1);
+    assert_eq!(store.deliveries(None, 10).await.unwrap().len(), 1);
+    store.delete_webhook("h1").await.unwrap();
+    assert!(store.deliveries(None, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_webhook("h1").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // The newest grant of a group, from the history.
+    assert_eq!(store.last_grant(APP, "stable").await.unwrap(), None);
 }

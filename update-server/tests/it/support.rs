@@ -277,6 +277,12 @@ impl TestServer {
         self.running.finish_rollouts().await.unwrap()
     }
 
+    /// Looks for notification events and delivers what is due at the clock's time, as the
+    /// background task does; returns how many deliveries it enqueued and delivered.
+    pub async fn notify(&self) -> (usize, usize) {
+        self.running.notify().await.unwrap()
+    }
+
     /// POSTs a body to `/v1/update/`: status and body text.
     pub async fn post_raw(&self, body: Vec<u8>) -> (u16, String) {
         let response = self

@@ -865,14 +865,111 @@ fn activity_lists_who_changed_what() {
         lines
             .next()
             .map(|h| h.split('\t').filter(|c| !c.is_empty()).collect::<Vec<_>>()),
-        Some(vec!["Time", "Actor", "Action", "App", "Group", "Detail"])
+        Some(vec![
+            "Time", "Actor", "Action", "App", "Group", "Detail", "Changes"
+        ])
     );
     let newest = lines.next().unwrap();
     assert!(newest.contains("\tadmin\t"), "{activity}");
     assert!(newest.contains("\tg\t"), "{activity}");
+    // What changed, and nothing else.
+    assert!(
+        newest.ends_with("\tupdatesPaused: false -> true"),
+        "{activity}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&server.ok(&["--json", "activity", "--limit=2"])).unwrap();
     assert_eq!(json.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        json[0]["changes"],
+        serde_json::json!([{"field": "updatesPaused", "old": "false", "new": "true"}])
+    );
+    // A channel moved: its version, old and new; the table says so readably.
+    server.ok(&[
+        "channel",
+        "update",
+        &app_id(),
+        "--channel=stable",
+        "--version=1.0.1",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "activity", "--limit=1"])).unwrap();
+    assert_eq!(json[0]["action"], "channel.update", "{json}");
+    assert_eq!(
+        json[0]["changes"],
+        serde_json::json!([{"field": "version", "old": "1.0.0", "new": "1.0.1"}]),
+        "{json}"
+    );
+    let table = server.ok(&["activity", "--limit=1"]);
+    assert!(table.contains("version: 1.0.0 -> 1.0.1"), "{table}");
+}
+
+#[test]
+fn webhooks_are_created_listed_tested_and_deleted() {
+    let server = Server::start();
+    setup_app(&server);
+    let created = server.ok(&[
+        "webhook",
+        "create",
+        "--url=http://127.0.0.1:9/hook",
+        &app_id(),
+        "--events=stalled,auto_paused",
+        "--failure-rate-percent=30",
+    ]);
+    let secret = created
+        .lines()
+        .find_map(|l| l.strip_prefix("Secret: "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{created}"));
+    assert_eq!(secret.len(), 64, "{created}");
+    let list: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "webhook", "list"])).unwrap();
+    let hook = &list[0];
+    let id = hook["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        hook["events"],
+        serde_json::json!(["stalled", "auto_paused"])
+    );
+    assert_eq!(hook["failureRatePercent"], 30.0);
+    assert_eq!(hook["enabled"], true);
+    assert_eq!(hook["secret"], "", "never listed");
+    let table = server.ok(&["webhook", "list"]);
+    assert!(
+        table.contains("http://127.0.0.1:9/hook") && !table.contains(secret),
+        "{table}"
+    );
+    // Update: what is not given stays.
+    let id_flag = format!("--id={id}");
+    server.ok(&[
+        "webhook",
+        "update",
+        &id_flag,
+        "--disable",
+        "--stalled-after=600",
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "webhook", "list"])).unwrap();
+    assert_eq!(list[0]["enabled"], false);
+    assert_eq!(list[0]["stalledAfterSecs"], 600);
+    assert_eq!(list[0]["failureRatePercent"], 30.0);
+    assert_eq!(list[0]["url"], "http://127.0.0.1:9/hook");
+    // A test delivery is logged (port 9 refuses it: its error shows once tried).
+    let test = server.ok(&["webhook", "test", &id_flag]);
+    assert!(test.contains("\ttest\t"), "{test}");
+    let log: serde_json::Value =
+        serde_json::from_str(&server.ok(&["--json", "webhook", "deliveries", &id_flag])).unwrap();
+    assert_eq!(log[0]["event"], "test", "{log}");
+    // Bad input: a clear error.
+    let bad = server.run(&["webhook", "create", "--url=http://x.test/", "--events=nope"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown event \"nope\""),
+        "{bad:?}"
+    );
+    server.ok(&["webhook", "delete", &id_flag]);
+    assert_eq!(server.ok(&["--json", "webhook", "list"]).trim(), "[]");
+    let gone = server.run(&["webhook", "deliveries", &id_flag]);
+    assert_eq!(gone.status.code(), Some(1));
 }
 
 #[test]
