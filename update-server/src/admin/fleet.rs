@@ -493,8 +493,10 @@ pub(super) async fn update_upstream(
     record.last_status = existing.last_status.clone();
     record.last_detail = existing.last_detail.clone();
     let detail = upstream_detail(&record);
-    let changes =
-        super::changes::diff(Some(&upstream_json(&existing)), Some(&upstream_json(&record)));
+    let changes = super::changes::diff(
+        Some(&upstream_json(&existing)),
+        Some(&upstream_json(&record)),
+    );
     state
         .log_changes(&actor, "upstream.update", "", "", detail, changes)
         .await;
