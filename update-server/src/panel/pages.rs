@@ -2715,6 +2715,7 @@ mod tests {
             app_id: "app".into(),
             group_id: group.into(),
             detail: detail.into(),
+            changes: Vec::new(),
         }
     }
 
