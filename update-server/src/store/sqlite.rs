@@ -47,6 +47,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(timeouts.statement);
+        // Create the file, switch it to WAL and migrate it on one connection before the
+        // pool opens several: connections opening a new file at once race to switch its
+        // journal mode, and the loser is told "database is locked" at once, whatever the
+        // busy timeout (seen when a server started on a loaded machine).
+        let first = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(timeouts.acquire)
+            .connect_with(options.clone())
+            .await
+            .map_err(StoreError::Backend)?;
+        MIGRATOR.run(&first).await.map_err(StoreError::Migration)?;
+        first.close().await;
         Self::connect(options, 8, timeouts).await
     }
 

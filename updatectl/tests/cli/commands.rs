@@ -1092,7 +1092,7 @@ fn each_fake_run_has_instances_of_its_own() {
 /// 10,000 clients with the default sleeps in one process: every one polls, none fails.
 #[test]
 fn ten_thousand_fake_clients_run_in_one_process() {
-    let server = Server::start();
+    let server = Server::start_alone();
     setup_group(&server, "many", "1.0.0");
     let app = app_id();
     let mut fake = server

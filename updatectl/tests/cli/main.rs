@@ -60,10 +60,76 @@ struct Server {
     child: Child,
     url: String,
     _data: tempfile::TempDir,
+    _turn: Turn,
+}
+
+/// Servers of the tests run side by side, except a server started with
+/// [`Server::start_alone`]: the test of 10,000 fake clients loads both cores by itself,
+/// and beside the other tests' servers its writer missed its commit deadline. A test may
+/// start several shared servers; one alone waits until none runs, and blocks new ones.
+static TURNS: (std::sync::Mutex<Turns>, std::sync::Condvar) = (
+    std::sync::Mutex::new(Turns {
+        shared: 0,
+        alone: false,
+    }),
+    std::sync::Condvar::new(),
+);
+
+struct Turns {
+    shared: usize,
+    alone: bool,
+}
+
+/// A server's turn, given back on drop.
+enum Turn {
+    Shared,
+    Alone,
+}
+
+impl Turn {
+    fn take(alone: bool) -> Self {
+        let (lock, changed) = &TURNS;
+        // A test that panicked while counting poisons nothing of value.
+        let mut turns = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if !turns.alone && (!alone || turns.shared == 0) {
+                break;
+            }
+            turns = changed.wait(turns).unwrap_or_else(|e| e.into_inner());
+        }
+        if alone {
+            turns.alone = true;
+            Self::Alone
+        } else {
+            turns.shared += 1;
+            Self::Shared
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (lock, changed) = &TURNS;
+        let mut turns = lock.lock().unwrap_or_else(|e| e.into_inner());
+        match self {
+            Self::Shared => turns.shared -= 1,
+            Self::Alone => turns.alone = false,
+        }
+        changed.notify_all();
+    }
 }
 
 impl Server {
     fn start() -> Self {
+        Self::start_in(Turn::take(false))
+    }
+
+    /// A server while no other test's server runs.
+    fn start_alone() -> Self {
+        Self::start_in(Turn::take(true))
+    }
+
+    fn start_in(turn: Turn) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(server_binary())
             .args([
@@ -97,6 +163,7 @@ impl Server {
             child,
             url: format!("http://{addr}"),
             _data: data,
+            _turn: turn,
         }
     }
 
