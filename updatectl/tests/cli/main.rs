@@ -67,8 +67,8 @@ struct Server {
 /// [`Server::start_alone`]: the test of 10,000 fake clients loads both cores by itself,
 /// and beside the other tests' servers its writer missed its commit deadline. A test may
 /// start several shared servers; one alone waits until none runs, and blocks new ones.
-static TURNS: (std::sync::Mutex<Turns>, std::sync::Condvar) = (
-    std::sync::Mutex::new(Turns {
+static TURNS: (Mutex<Turns>, std::sync::Condvar) = (
+    Mutex::new(Turns {
         shared: 0,
         alone: false,
     }),
