@@ -336,7 +336,7 @@ pub enum UpstreamCommand {
     /// Add an upstream.
     Create {
         /// The upstream server's URL (kind omaha: its Omaha endpoint, such as
-        /// https://public.update.flatcar-linux.net/v1/update/).
+        /// `https://public.update.flatcar-linux.net/v1/update/`).
         #[arg(long)]
         url: String,
         /// Label.
