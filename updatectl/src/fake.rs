@@ -129,6 +129,7 @@ async fn instance(shared: Arc<Shared>, index: usize) {
         } else {
             "scheduler".to_owned()
         },
+        multi_manifest_ok: false,
     };
     let mut version = args.version.clone();
     let mut boot_id = uuid::Uuid::new_v4().to_string();

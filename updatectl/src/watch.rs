@@ -41,6 +41,7 @@ pub async fn run(client: &Client, args: WatchArgs, debug: bool) -> Result<(), Er
         group: args.group_id.clone(),
         machine_id: client_id,
         install_source: "scheduler".to_owned(),
+        multi_manifest_ok: false,
     };
     let url = client.url(&["v1", "update"]);
     let mut version = args.version.clone();

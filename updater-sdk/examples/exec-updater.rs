@@ -73,6 +73,11 @@ struct Args {
     /// A shell command run when the health check fails, to restore the old version.
     #[arg(long)]
     rollback: Option<String>,
+    /// Send multi_manifest_ok="true": an instance below floors of its channel gets every
+    /// floor and the target in one answer and installs them in order in one pass (the
+    /// install command runs once per step).
+    #[arg(long)]
+    multi_manifest: bool,
     /// Check once, install if there is an update, and exit (for cron).
     #[arg(long)]
     once: bool,
@@ -173,6 +178,10 @@ impl Hooks for ExecHooks {
 
     fn notify(&self, notification: &Notification<'_>) {
         match notification {
+            Notification::Steps(plan) => {
+                let versions: Vec<&str> = plan.steps().iter().map(|s| s.version.as_str()).collect();
+                eprintln!("update in {} steps: {}", plan.len(), versions.join(", "));
+            }
             Notification::UpdateAvailable(update) => {
                 eprintln!(
                     "update available: {} ({} bytes)",
@@ -254,6 +263,7 @@ async fn main() -> anyhow::Result<ExitCode> {
         .current_version(&version)
         .state_dir(&args.state_dir)
         .poll_interval(Duration::from_secs(args.interval.max(1)), 0.1)
+        .multi_manifest(args.multi_manifest)
         .http(http);
     if let Some(id) = &args.machine_id {
         builder = builder.machine_id(id);

@@ -30,6 +30,9 @@ pub struct Identity {
     pub machine_id: String,
     /// `installsource`: `scheduler` for periodic checks, `ondemandupdate` for manual ones.
     pub install_source: String,
+    /// Whether checks send `multi_manifest_ok="true"`: the server may then answer with
+    /// every floor on the way and the target in one answer ([`UpdatePlan`]).
+    pub multi_manifest_ok: bool,
 }
 
 impl Identity {
@@ -46,11 +49,15 @@ impl Identity {
     }
 
     /// An update check from `version`, with ping and the routine 3/2 event
-    /// (`previousversion=""`, as update_engine sends on every check).
+    /// (`previousversion=""`, as update_engine sends on every check), and
+    /// `multi_manifest_ok="true"` when [`Identity::multi_manifest_ok`] is set.
     #[must_use]
     pub fn check_request(&self, version: &str) -> Request {
-        self.envelope()
-            .with_app(self.app(version).with_update_check(None))
+        let mut app = self.app(version).with_update_check(None);
+        if self.multi_manifest_ok {
+            app.multi_manifest_ok = Some(true);
+        }
+        self.envelope().with_app(app)
     }
 
     /// A ping alone (sent while an installed update waits for the restart).
@@ -96,7 +103,8 @@ pub struct UpdateInfo {
     pub extra_files: Vec<ExtraFile>,
     /// When the version is a floor (`is_floor`), to be installed before later versions:
     /// the server's reason (empty when it gave none). The SDK installs it like any update;
-    /// the next check offers the next step.
+    /// then the next step of the same [`UpdatePlan`], or, without one, the next check
+    /// offers the next step.
     pub floor_reason: Option<String>,
 }
 
@@ -115,13 +123,67 @@ pub struct ExtraFile {
     pub sha1: Option<Sha1Digest>,
 }
 
+/// The most steps (floors and the target) read from one answer; an answer with more is
+/// refused as invalid. A server keeps a handful of floors per channel.
+pub const MAX_STEPS: usize = 16;
+
+/// The updates an answer offers, in the order they must be installed: one step, or, for a
+/// check that sent `multi_manifest_ok="true"`, every floor on the way (`is_floor`, lowest
+/// first as the server lists them) and then the target. Never empty; every step but the
+/// last is a floor, so installing the steps in order never skips one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatePlan {
+    steps: Vec<UpdateInfo>,
+}
+
+impl UpdatePlan {
+    /// A plan of one step.
+    #[must_use]
+    pub fn single(update: UpdateInfo) -> Self {
+        Self {
+            steps: vec![update],
+        }
+    }
+
+    /// Every step, in the order to install them.
+    #[must_use]
+    pub fn steps(&self) -> &[UpdateInfo] {
+        &self.steps
+    }
+
+    /// The floors before the last step.
+    #[must_use]
+    pub fn floors(&self) -> &[UpdateInfo] {
+        &self.steps[..self.steps.len() - 1]
+    }
+
+    /// The last step: the version the plan ends on (the channel's target in a
+    /// multi-manifest answer; a floor when the server offers only the next floor).
+    #[must_use]
+    pub fn last(&self) -> &UpdateInfo {
+        &self.steps[self.steps.len() - 1]
+    }
+
+    /// The number of steps (at least 1).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Always `false`: a plan has at least one step.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
 /// What an update-check response says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckResult {
     /// No update for now.
     NoUpdate,
-    /// An update to download and install.
-    Update(UpdateInfo),
+    /// An update to download and install: its steps, in order.
+    Update(UpdatePlan),
 }
 
 /// An interpreted update-check response.
@@ -159,11 +221,23 @@ fn our_app<'r>(
 
 /// Interprets the response to [`Identity::check_request`].
 ///
+/// With `multi_manifest_ok` (the check sent it), every `<manifest>` of the answer is a
+/// step of the [`UpdatePlan`], in the answer's order; each step's files are downloaded
+/// from the `<url>` of the same position when the answer has one per manifest, else from
+/// its first. Every step but the last must be a floor (`is_floor="true"`) and no step may
+/// follow the one marked `is_target="true"`; versions are distinct; at most
+/// [`MAX_STEPS`]. Without it, only the first manifest is read, as update_engine does.
+///
 /// # Errors
 /// [`Error::WrongApp`] when the response is about another app, [`Error::Rejected`] when
 /// the server refuses the app or the check (`error-unknownApplication`, `error-internal`,
-/// ...), [`Error::InvalidResponse`] when a field the SDK needs is missing or invalid.
-pub fn interpret_check(response: &Response, app_id: &str) -> Result<CheckAnswer, Error> {
+/// ...), [`Error::InvalidResponse`] when a field the SDK needs is missing or invalid in
+/// any step, or the steps are not in an order that can be installed.
+pub fn interpret_check(
+    response: &Response,
+    app_id: &str,
+    multi_manifest_ok: bool,
+) -> Result<CheckAnswer, Error> {
     let app = our_app(response, app_id)?;
     let check = app
         .update_check
@@ -172,7 +246,7 @@ pub fn interpret_check(response: &Response, app_id: &str) -> Result<CheckAnswer,
     let poll_interval = check.poll_interval.map(Duration::from_secs);
     let result = match &check.status {
         Some(UpdateCheckStatus::NoUpdate) => CheckResult::NoUpdate,
-        Some(UpdateCheckStatus::Ok) => CheckResult::Update(update_info(check)?),
+        Some(UpdateCheckStatus::Ok) => CheckResult::Update(plan(check, multi_manifest_ok)?),
         Some(other) => {
             return Err(Error::Rejected {
                 status: other.as_str().to_owned(),
@@ -188,12 +262,74 @@ pub fn interpret_check(response: &Response, app_id: &str) -> Result<CheckAnswer,
     })
 }
 
-fn update_info(check: &omaha_proto::response::UpdateCheck) -> Result<UpdateInfo, Error> {
+/// The steps of an update answer (see [`interpret_check`]).
+fn plan(
+    check: &omaha_proto::response::UpdateCheck,
+    multi_manifest_ok: bool,
+) -> Result<UpdatePlan, Error> {
+    let invalid = |what: String| Error::InvalidResponse(what);
+    if check.manifests.is_empty() {
+        return Err(invalid("an update without <manifest>".into()));
+    }
+    let manifests = if multi_manifest_ok {
+        &check.manifests[..]
+    } else {
+        &check.manifests[..1]
+    };
+    if manifests.len() > MAX_STEPS {
+        return Err(invalid(format!(
+            "an update of {} manifests, more than the {MAX_STEPS} the SDK takes",
+            manifests.len()
+        )));
+    }
+    let first_codebase = check
+        .urls
+        .iter()
+        .map(|u| u.codebase.as_str())
+        .find(|c| !c.is_empty());
+    let one_url_each = manifests.len() > 1 && check.urls.len() == manifests.len();
+    let mut steps: Vec<UpdateInfo> = Vec::with_capacity(manifests.len());
+    for (i, manifest) in manifests.iter().enumerate() {
+        let codebase = if one_url_each {
+            Some(check.urls[i].codebase.as_str()).filter(|c| !c.is_empty())
+        } else {
+            first_codebase
+        };
+        let step = update_info(manifest, codebase).map_err(|e| match e {
+            Error::InvalidResponse(what) if manifests.len() > 1 => {
+                invalid(format!("step {} of {}: {what}", i + 1, manifests.len()))
+            }
+            other => other,
+        })?;
+        if steps.iter().any(|s| s.version == step.version) {
+            return Err(invalid(format!(
+                "the update lists version {} twice",
+                step.version
+            )));
+        }
+        let last = i + 1 == manifests.len();
+        if !last && manifest.is_target == Some(true) {
+            return Err(invalid(format!(
+                "version {} is the target (is_target) but more manifests follow it",
+                step.version
+            )));
+        }
+        if !last && step.floor_reason.is_none() {
+            return Err(invalid(format!(
+                "version {} comes before another version but is not a floor (is_floor)",
+                step.version
+            )));
+        }
+        steps.push(step);
+    }
+    Ok(UpdatePlan { steps })
+}
+
+fn update_info(
+    manifest: &omaha_proto::response::Manifest,
+    codebase: Option<&str>,
+) -> Result<UpdateInfo, Error> {
     let invalid = |what: &str| Error::InvalidResponse(what.to_owned());
-    let manifest = check
-        .manifests
-        .first()
-        .ok_or_else(|| invalid("an update without <manifest>"))?;
     if manifest.version.trim().is_empty() {
         return Err(invalid("<manifest> has no version"));
     }
@@ -207,12 +343,7 @@ fn update_info(check: &omaha_proto::response::UpdateCheck) -> Result<UpdateInfo,
     if package.size == 0 {
         return Err(invalid("<package> has no size"));
     }
-    let codebase = check
-        .urls
-        .iter()
-        .map(|u| u.codebase.as_str())
-        .find(|c| !c.is_empty())
-        .ok_or_else(|| invalid("an update without <url codebase>"))?;
+    let codebase = codebase.ok_or_else(|| invalid("an update without <url codebase>"))?;
     let from_action = manifest
         .actions
         .iter()
@@ -274,15 +405,49 @@ pub enum Phase {
     Held,
 }
 
-/// An update in progress, persisted across restarts.
+/// An update in progress, persisted across restarts. For a plan of several steps, the
+/// step in progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingUpdate {
     /// The version being installed.
     pub version: String,
-    /// The version the update started from.
+    /// The version the update (this step) started from.
     pub from_version: String,
     /// How far it got.
     pub phase: Phase,
+    /// For a step of an [`UpdatePlan`] that is not its last: the version the plan ends
+    /// on. Once this step completes, the updater checks again at once and goes on with
+    /// the steps the server offers from there (the floors after this one, then the
+    /// target), so a restart between steps resumes at the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then_to: Option<String>,
+    /// For a step of an [`UpdatePlan`] after its first: the version the plan started
+    /// from (reported in [`crate::Outcome::Completed`] when the plan ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_from: Option<String>,
+}
+
+impl PendingUpdate {
+    /// Step `index` of `plan`, downloaded and verified on an instance running
+    /// `from_version`; `plan_from` is the version the plan started from.
+    #[must_use]
+    pub fn step(plan: &UpdatePlan, index: usize, from_version: &str, plan_from: &str) -> Self {
+        let step = &plan.steps()[index.min(plan.len() - 1)];
+        let last = index + 1 >= plan.len();
+        Self {
+            version: step.version.clone(),
+            from_version: from_version.to_owned(),
+            phase: Phase::Downloaded,
+            then_to: (!last).then(|| plan.last().version.clone()),
+            plan_from: (plan_from != from_version).then(|| plan_from.to_owned()),
+        }
+    }
+
+    /// The version the whole update started from.
+    #[must_use]
+    pub fn plan_from(&self) -> &str {
+        self.plan_from.as_deref().unwrap_or(&self.from_version)
+    }
 }
 
 /// A download in progress, persisted so that the next attempt resumes it.
@@ -334,8 +499,14 @@ pub enum Resume {
     Complete {
         /// The new version.
         version: String,
-        /// The version the update started from.
+        /// The version the update (this step) started from.
         from_version: String,
+        /// The version the whole update started from (`from_version` unless this is a
+        /// later step of a plan).
+        plan_from: String,
+        /// Whether more steps follow (a step of a plan before its last): then check again
+        /// at once and go on.
+        more_steps: bool,
     },
     /// Installed with completion deferred and the app still runs the old version: wait
     /// for the restart (ping only, no new check).
@@ -365,6 +536,8 @@ pub fn resume(pending: Option<&PendingUpdate>, current_version: &str) -> Resume 
         Phase::Installed | Phase::Held if current_version == p.version => Resume::Complete {
             version: p.version.clone(),
             from_version: p.from_version.clone(),
+            plan_from: p.plan_from().to_owned(),
+            more_steps: p.then_to.as_ref().is_some_and(|t| *t != p.version),
         },
         Phase::Held if current_version == p.from_version => Resume::AwaitRestart {
             version: p.version.clone(),
@@ -484,6 +657,7 @@ mod tests {
             group: "stable".into(),
             machine_id: "m1".into(),
             install_source: "scheduler".into(),
+            multi_manifest_ok: false,
         }
     }
 
@@ -520,11 +694,13 @@ mod tests {
 
     #[test]
     fn update_is_interpreted_with_url_size_hash_and_poll_interval() {
-        let answer = interpret_check(&update_response(&format!("{{{APP}}}")), APP).unwrap();
+        let answer = interpret_check(&update_response(&format!("{{{APP}}}")), APP, false).unwrap();
         assert_eq!(answer.poll_interval, Some(Duration::from_secs(60)));
-        let CheckResult::Update(info) = answer.result else {
+        let CheckResult::Update(plan) = answer.result else {
             panic!("expected an update")
         };
+        assert_eq!(plan.len(), 1);
+        let info = plan.last();
         assert_eq!(info.url, "http://127.0.0.1:1/pkg/1.1.0/update.gz");
         assert_eq!(info.size, 4);
         assert_eq!(info.version, "1.1.0");
@@ -550,9 +726,11 @@ mod tests {
             size: 1,
             ..Package::default()
         });
-        let CheckResult::Update(info) = interpret_check(&response, APP).unwrap().result else {
+        let CheckResult::Update(plan) = interpret_check(&response, APP, true).unwrap().result
+        else {
             panic!("expected an update")
         };
+        let info = plan.last();
         assert_eq!(info.floor_reason.as_deref(), Some("partition migration"));
         assert_eq!(
             info.extra_files,
@@ -564,13 +742,209 @@ mod tests {
                 sha1: None,
             }]
         );
-        let CheckResult::Update(plain) =
-            interpret_check(&update_response(APP), APP).unwrap().result
+        let CheckResult::Update(plain) = interpret_check(&update_response(APP), APP, false)
+            .unwrap()
+            .result
         else {
             panic!("expected an update")
         };
+        let plain = plain.last();
         assert_eq!(plain.floor_reason, None);
         assert!(plain.extra_files.is_empty());
+    }
+
+    /// One line per step: version, URL, size, `floor "<reason>"` or `-`, and each extra
+    /// file (` + name url size`); or the error.
+    fn render(result: Result<CheckAnswer, Error>) -> String {
+        let plan = match result {
+            Ok(CheckAnswer {
+                result: CheckResult::Update(plan),
+                ..
+            }) => plan,
+            Ok(other) => return format!("{:?}\n", other.result),
+            Err(error) => return format!("{error}\n"),
+        };
+        let mut out = String::new();
+        for step in plan.steps() {
+            out.push_str(&format!("{} {} {}", step.version, step.url, step.size));
+            match &step.floor_reason {
+                Some(reason) => out.push_str(&format!(" floor {reason:?}")),
+                None => out.push_str(" -"),
+            }
+            for extra in &step.extra_files {
+                out.push_str(&format!(" + {} {} {}", extra.name, extra.url, extra.size));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Every answer in `tests/data/answers/*.xml` is read with and without
+    /// `multi_manifest_ok`; the result must be the `.plan` file beside it.
+    #[test]
+    fn answers_become_the_plans_of_their_golden_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/answers");
+        let mut cases: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "xml"))
+            .collect();
+        cases.sort();
+        assert!(cases.len() >= 7, "{cases:?}");
+        for case in cases {
+            let response = Response::decode(&std::fs::read(&case).unwrap()).unwrap();
+            let mut got = String::new();
+            for multi in [true, false] {
+                got.push_str(&format!("multi_manifest_ok={multi}\n"));
+                got.push_str(&render(interpret_check(&response, APP, multi)));
+            }
+            let expected = std::fs::read_to_string(case.with_extension("plan")).unwrap();
+            assert_eq!(got, expected, "{}", case.display());
+        }
+    }
+
+    #[test]
+    fn a_multi_manifest_check_says_so_and_a_plain_one_does_not() {
+        let plain = identity().check_request("1.0.0");
+        assert_eq!(plain.apps[0].multi_manifest_ok, None);
+        let multi = Identity {
+            multi_manifest_ok: true,
+            ..identity()
+        }
+        .check_request("1.0.0");
+        assert_eq!(multi.apps[0].multi_manifest_ok, Some(true));
+        let encoded = String::from_utf8(multi.encode()).unwrap();
+        assert!(encoded.contains(r#"multi_manifest_ok="true""#), "{encoded}");
+    }
+
+    #[test]
+    fn more_steps_than_the_limit_are_refused() {
+        let mut response = update_response(APP);
+        let check = response.apps[0].update_check.as_mut().unwrap();
+        let template = check.manifests[0].clone();
+        check.manifests = (0..=MAX_STEPS)
+            .map(|i| Manifest {
+                version: format!("1.{i}.0"),
+                is_floor: Some(true),
+                floor_reason: Some(String::new()),
+                ..template.clone()
+            })
+            .collect();
+        let err = interpret_check(&response, APP, true).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidResponse(m) if m.contains("more than")),
+            "{err}"
+        );
+        check_steps_within_limit(&mut response);
+    }
+
+    /// The same answer cut to the limit is taken, floors first, target last.
+    fn check_steps_within_limit(response: &mut Response) {
+        let check = response.apps[0].update_check.as_mut().unwrap();
+        check.manifests.truncate(MAX_STEPS);
+        if let Some(last) = check.manifests.last_mut() {
+            last.is_floor = None;
+            last.is_target = Some(true);
+        }
+        let CheckResult::Update(plan) = interpret_check(response, APP, true).unwrap().result else {
+            panic!("expected an update")
+        };
+        assert_eq!(plan.len(), MAX_STEPS);
+        assert_eq!(plan.floors().len(), MAX_STEPS - 1);
+        assert_eq!(plan.last().version, format!("1.{}.0", MAX_STEPS - 1));
+        assert_eq!(plan.last().floor_reason, None);
+        assert!(!plan.is_empty());
+    }
+
+    #[test]
+    fn each_step_is_persisted_with_where_the_plan_goes_and_started() {
+        let response = Response::decode(include_bytes!(
+            "../tests/data/answers/floors-one-url-each.xml"
+        ))
+        .unwrap();
+        let CheckResult::Update(plan) = interpret_check(&response, APP, true).unwrap().result
+        else {
+            panic!("expected an update")
+        };
+        let first = PendingUpdate::step(&plan, 0, "1.0.0", "1.0.0");
+        assert_eq!(
+            (first.version.as_str(), first.from_version.as_str()),
+            ("2.0.0", "1.0.0")
+        );
+        assert_eq!(first.then_to.as_deref(), Some("4.0.0"));
+        assert_eq!(
+            (first.plan_from.as_deref(), first.plan_from()),
+            (None, "1.0.0")
+        );
+        let second = PendingUpdate::step(&plan, 1, "2.0.0", "1.0.0");
+        assert_eq!(second.version, "3.0.0");
+        assert_eq!(second.then_to.as_deref(), Some("4.0.0"));
+        assert_eq!(second.plan_from(), "1.0.0");
+        let last = PendingUpdate::step(&plan, 2, "3.0.0", "1.0.0");
+        assert_eq!(last.version, "4.0.0");
+        assert_eq!(last.then_to, None);
+        assert_eq!(last.plan_from(), "1.0.0");
+        // A state file written before plans existed still reads, as a plan of one step.
+        let old: PendingUpdate =
+            serde_json::from_str(r#"{"version":"2","from_version":"1","phase":"installed"}"#)
+                .unwrap();
+        assert_eq!((old.then_to.as_deref(), old.plan_from()), (None, "1"));
+        let text = serde_json::to_string(&second).unwrap();
+        assert_eq!(
+            serde_json::from_str::<PendingUpdate>(&text).unwrap(),
+            second
+        );
+    }
+
+    #[test]
+    fn a_restart_in_the_middle_of_a_plan_resumes_at_the_next_step() {
+        let step = |phase, then_to: Option<&str>| PendingUpdate {
+            version: "3.0.0".into(),
+            from_version: "2.0.0".into(),
+            phase,
+            then_to: then_to.map(Into::into),
+            plan_from: Some("1.0.0".into()),
+        };
+        // Installed and running: complete it, then go on (a new check from 3.0.0).
+        for phase in [Phase::Installed, Phase::Held] {
+            assert_eq!(
+                resume(Some(&step(phase, Some("4.0.0"))), "3.0.0"),
+                Resume::Complete {
+                    version: "3.0.0".into(),
+                    from_version: "2.0.0".into(),
+                    plan_from: "1.0.0".into(),
+                    more_steps: true,
+                }
+            );
+        }
+        // The last step: complete, nothing more.
+        assert_eq!(
+            resume(Some(&step(Phase::Installed, None)), "3.0.0"),
+            Resume::Complete {
+                version: "3.0.0".into(),
+                from_version: "2.0.0".into(),
+                plan_from: "1.0.0".into(),
+                more_steps: false,
+            }
+        );
+        // Deferred and not restarted yet: wait; installed but back on the floor before it:
+        // rolled back (3/0, the plan stops); only downloaded: check again from here.
+        assert_eq!(
+            resume(Some(&step(Phase::Held, Some("4.0.0"))), "2.0.0"),
+            Resume::AwaitRestart {
+                version: "3.0.0".into()
+            }
+        );
+        assert_eq!(
+            resume(Some(&step(Phase::Installed, Some("4.0.0"))), "2.0.0"),
+            Resume::RolledBack {
+                version: "3.0.0".into()
+            }
+        );
+        assert_eq!(
+            resume(Some(&step(Phase::Downloaded, Some("4.0.0"))), "2.0.0"),
+            Resume::Discard
+        );
     }
 
     #[test]
@@ -578,6 +952,7 @@ mod tests {
         let err = interpret_check(
             &update_response("{00000000-0000-0000-0000-000000000000}"),
             APP,
+            false,
         )
         .unwrap_err();
         assert!(matches!(err, Error::WrongApp { .. }), "{err}");
@@ -590,14 +965,14 @@ mod tests {
         let check = response.apps[0].update_check.as_mut().unwrap();
         check.manifests[0].actions.clear();
         assert!(matches!(
-            interpret_check(&response, APP),
+            interpret_check(&response, APP, false),
             Err(Error::InvalidResponse(_))
         ));
         let mut response = update_response(APP);
         let check = response.apps[0].update_check.as_mut().unwrap();
         check.manifests[0].packages[0].size = 0;
         assert!(matches!(
-            interpret_check(&response, APP),
+            interpret_check(&response, APP, false),
             Err(Error::InvalidResponse(_))
         ));
     }
@@ -605,13 +980,13 @@ mod tests {
     #[test]
     fn error_statuses_are_rejections() {
         let response = Response::new("t").with_app(App::error(APP, AppStatus::UnknownApplication));
-        let err = interpret_check(&response, APP).unwrap_err();
+        let err = interpret_check(&response, APP, false).unwrap_err();
         assert!(matches!(&err, Error::Rejected { status } if status == "error-unknownApplication"));
         let response = Response::new("t").with_app(
             App::ok(APP).with_update_check(UpdateCheck::error(UpdateCheckStatus::Internal)),
         );
         assert!(matches!(
-            interpret_check(&response, APP),
+            interpret_check(&response, APP, false),
             Err(Error::Rejected { .. })
         ));
     }
@@ -622,6 +997,8 @@ mod tests {
             version: "2".into(),
             from_version: "1".into(),
             phase,
+            then_to: None,
+            plan_from: None,
         };
         assert_eq!(resume(None, "1"), Resume::Check);
         assert_eq!(resume(Some(&p(Phase::Downloaded)), "1"), Resume::Discard);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::core::UpdateInfo;
+use crate::core::{UpdateInfo, UpdatePlan};
 use crate::error::{Error, HookError};
 
 /// What the install hook did.
@@ -72,7 +72,11 @@ pub trait Hooks: Send + Sync {
 pub enum Notification<'a> {
     /// The server has no update.
     NoUpdate,
-    /// The server offered an update.
+    /// The server offered an update of several steps (every floor on the way, then the
+    /// target), to be installed in this order; each step is then announced with
+    /// [`Notification::UpdateAvailable`] as it starts.
+    Steps(&'a UpdatePlan),
+    /// The server offered an update, or the next step of one starts.
     UpdateAvailable(&'a UpdateInfo),
     /// Payload bytes on disk so far (including those of a resumed download).
     DownloadProgress {

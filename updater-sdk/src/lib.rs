@@ -22,6 +22,30 @@
 //! The state directory keeps `state.json` (written atomically), so a restart between the
 //! install and the completion report still reports 3/2, and a cut download resumes.
 //!
+//! # Floors: updates in several steps
+//!
+//! A floor is a version every instance below it must install before a later one (a release
+//! that migrates data, say). By default the server offers an instance below a floor that
+//! floor alone ([`UpdateInfo::floor_reason`] says so), and each pass installs one step:
+//! two floors behind, an instance needs three passes to reach the channel's version.
+//!
+//! With [`UpdaterBuilder::multi_manifest`], checks send `multi_manifest_ok="true"` and the
+//! server answers with every floor on the way and the target at once. The SDK reads them
+//! as an [`UpdatePlan`] (floors first, in the server's order, then the target; an answer
+//! that lists a non-floor before another version, or anything after the target, is
+//! refused as invalid, so no floor is skipped), announces it with
+//! [`Notification::Steps`], and installs the steps in order in the same pass. Each step
+//! is a whole update of its own: its payload with its own size, SHA-256 (and signature),
+//! its extra files in [`UpdateInfo::extra_files`], the install hook, the health check,
+//! and its events (13/1, 14/1, 3/1 from the version running, then 3/2 naming the step's
+//! version and the one before it), so the server follows the instance through the
+//! floors and counts the update complete at the target's 3/2. A failure at any step
+//! stops there and is reported as 3/0 with its code; the instance stays on the last step
+//! it completed. A step whose install hook returns [`InstallOutcome::Deferred`] ends the
+//! pass (800/1); once the app restarts on it, the next pass completes it and goes on at
+//! once with a new check, which the server answers with the remaining steps. The state
+//! file records the step in progress, so a restart anywhere resumes at the right step.
+//!
 //! Requests have a timeout; transient failures (transport errors, timeouts, HTTP 5xx)
 //! are retried with exponential backoff and jitter, and [`Updater::run`] backs off
 //! between failed passes. The server's `PollInterval`, when present, replaces the
@@ -126,7 +150,7 @@ pub mod hooks;
 pub mod state;
 mod updater;
 
-pub use crate::core::{ExtraFile, UpdateInfo};
+pub use crate::core::{ExtraFile, UpdateInfo, UpdatePlan};
 pub use async_trait::async_trait;
 pub use client::HttpOptions;
 pub use error::{Error, HookError};

@@ -13,7 +13,7 @@ use omaha_proto::request::Event;
 use crate::client::{self, HttpOptions, Transport};
 use crate::core::{
     self, CheckResult, Identity, PartialDownload, PendingUpdate, Phase, Resume, Schedule,
-    SchedulePolicy, State, UpdateInfo,
+    SchedulePolicy, State, UpdateInfo, UpdatePlan,
 };
 use crate::error::Error;
 use crate::hooks::{Hooks, InstallOutcome, Notification};
@@ -87,15 +87,17 @@ pub enum Outcome {
     /// The server has no update.
     NoUpdate,
     /// An update is complete and reported (3/2): installed just now
-    /// ([`InstallOutcome::Complete`]), or found running after a restart.
+    /// ([`InstallOutcome::Complete`]), or found running after a restart. After an update
+    /// of several steps (floors, then the target), every step is complete and reported.
     Completed {
-        /// The version it replaced.
+        /// The version it replaced (for several steps, the version before the first).
         from_version: String,
         /// The version now running.
         version: String,
     },
     /// An update was installed with its completion deferred (800/1 reported); it
-    /// completes when an updater runs with the new version as its current version.
+    /// completes when an updater runs with the new version as its current version. For a
+    /// step of several, the later steps follow then.
     Deferred {
         /// The installed version.
         version: String,
@@ -123,6 +125,7 @@ pub struct UpdaterBuilder {
     http: HttpOptions,
     public_key: Option<PublicKey>,
     schedule: SchedulePolicy,
+    multi_manifest_ok: bool,
 }
 
 impl UpdaterBuilder {
@@ -184,6 +187,19 @@ impl UpdaterBuilder {
         self
     }
 
+    /// Whether checks send `multi_manifest_ok="true"` (default `false`). With it, an
+    /// instance below one or more floors of its channel gets every floor on the way and
+    /// the target in one answer ([`crate::core::UpdatePlan`]), and the updater installs
+    /// them in order in one pass: for each step the download with its own size and
+    /// hashes, the install hook, the health check and the step's events (13/1, 14/1,
+    /// 3/1, then 3/2 naming the step's version). A failure at any step stops there (3/0
+    /// with its code). Without it, each check gets the next floor only, and the floors
+    /// are installed one pass at a time.
+    pub fn multi_manifest(mut self, enabled: bool) -> Self {
+        self.multi_manifest_ok = enabled;
+        self
+    }
+
     /// The backoff after failures: from `initial`, doubling, up to `max`, with jitter
     /// (defaults 10 s and 4 h). Used between retries of one request and between failed
     /// checks in [`Updater::run`].
@@ -242,6 +258,7 @@ impl UpdaterBuilder {
                 group: self.group,
                 machine_id,
                 install_source: self.install_source,
+                multi_manifest_ok: self.multi_manifest_ok,
             },
             state_dir,
             current_version: Mutex::new(current_version),
@@ -311,6 +328,7 @@ impl Updater {
             http: HttpOptions::default(),
             public_key: None,
             schedule: SchedulePolicy::default(),
+            multi_manifest_ok: false,
         }
     }
 
@@ -420,23 +438,74 @@ impl Updater {
             Resume::Complete {
                 version,
                 from_version,
+                plan_from,
+                more_steps,
             } => {
-                let outcome = self.complete(&mut state, &version, &from_version).await?;
-                return Ok((outcome, None));
+                let outcome = self
+                    .complete(&mut state, &version, &from_version, &plan_from)
+                    .await?;
+                if !more_steps {
+                    return Ok((outcome, None));
+                }
+                // A step of several: the rest follows now, from the version it installed.
+                // A failure is returned (the step itself is complete and reported; the next
+                // pass checks again from it).
+                return match self.check_and_apply(&mut state, &plan_from).await? {
+                    (Outcome::NoUpdate, poll) => Ok((outcome, poll)),
+                    done => Ok(done),
+                };
             }
         }
+        self.check_and_apply(&mut state, &current).await
+    }
 
+    /// Checks for an update from the current version and installs what is offered;
+    /// `plan_from` is the version the update started from (the current one, unless a plan
+    /// goes on after a restart).
+    async fn check_and_apply(
+        &self,
+        state: &mut State,
+        plan_from: &str,
+    ) -> Result<(Outcome, Option<Duration>), Error> {
+        let current = self.current_version();
         let request = self.identity.check_request(&current);
         let response = self.transport.omaha(&request, self.hooks.as_ref()).await?;
-        let answer = core::interpret_check(&response, &self.identity.app_id)?;
+        let answer = core::interpret_check(
+            &response,
+            &self.identity.app_id,
+            self.identity.multi_manifest_ok,
+        )?;
         let outcome = match answer.result {
             CheckResult::NoUpdate => {
                 self.hooks.notify(&Notification::NoUpdate);
                 Outcome::NoUpdate
             }
-            CheckResult::Update(update) => self.apply(&mut state, &update, &current).await?,
+            CheckResult::Update(plan) => self.apply_plan(state, &plan, plan_from).await?,
         };
         Ok((outcome, answer.poll_interval))
+    }
+
+    /// Installs the steps of `plan` in order, each completed (health check, 3/2) before
+    /// the next starts. Stops at the first failure (reported as 3/0), and after a step
+    /// whose completion is deferred (the rest follows once the app restarts on it).
+    async fn apply_plan(
+        &self,
+        state: &mut State,
+        plan: &UpdatePlan,
+        plan_from: &str,
+    ) -> Result<Outcome, Error> {
+        if plan.len() > 1 {
+            self.hooks.notify(&Notification::Steps(plan));
+        }
+        let mut outcome = Outcome::NoUpdate;
+        for index in 0..plan.len() {
+            let current = self.current_version();
+            outcome = self.apply(state, plan, index, &current, plan_from).await?;
+            if !matches!(outcome, Outcome::Completed { .. }) {
+                break;
+            }
+        }
+        Ok(outcome)
     }
 
     /// Sends a progress event; a failure is logged, not fatal (update_engine does not
@@ -460,12 +529,17 @@ impl Updater {
         self.hooks.notify(&Notification::Failed(error));
     }
 
+    /// Downloads, verifies, installs and reports step `index` of `plan` on an instance
+    /// running `current`.
     async fn apply(
         &self,
         state: &mut State,
-        update: &UpdateInfo,
+        plan: &UpdatePlan,
+        index: usize,
         current: &str,
+        plan_from: &str,
     ) -> Result<Outcome, Error> {
+        let update = &plan.steps()[index];
         self.hooks.notify(&Notification::UpdateAvailable(update));
         self.progress(current, Event::download_started()).await;
         let payload = match self.download(state, update).await {
@@ -475,11 +549,7 @@ impl Updater {
                 return Err(error);
             }
         };
-        state.pending = Some(PendingUpdate {
-            version: update.version.clone(),
-            from_version: current.to_owned(),
-            phase: Phase::Downloaded,
-        });
+        state.pending = Some(PendingUpdate::step(plan, index, current, plan_from));
         state::save(&self.state_dir, state).await?;
         self.hooks.notify(&Notification::Verified(update));
         self.progress(current, Event::download_finished()).await;
@@ -507,7 +577,8 @@ impl Updater {
                 }
                 state::save(&self.state_dir, state).await?;
                 self.progress(current, Event::update_installed()).await;
-                self.complete(state, &update.version, current).await
+                self.complete(state, &update.version, current, plan_from)
+                    .await
             }
             InstallOutcome::Deferred => {
                 if let Some(p) = state.pending.as_mut() {
@@ -523,12 +594,14 @@ impl Updater {
         }
     }
 
-    /// The new version runs: health check, then 3/2, or rollback and 3/0.
+    /// The new version runs: health check, then 3/2, or rollback and 3/0. `plan_from` is
+    /// the version the whole update started from, for the outcome.
     async fn complete(
         &self,
         state: &mut State,
         version: &str,
         from_version: &str,
+        plan_from: &str,
     ) -> Result<Outcome, Error> {
         self.set_current_version(version);
         if let Err(source) = self.hooks.health_check(version).await {
@@ -555,7 +628,7 @@ impl Updater {
             from_version,
         });
         Ok(Outcome::Completed {
-            from_version: from_version.to_owned(),
+            from_version: plan_from.to_owned(),
             version: version.to_owned(),
         })
     }

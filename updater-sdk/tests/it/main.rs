@@ -2,6 +2,7 @@
 //! payload server of our own and a misbehaving Omaha server.
 
 mod example;
+mod floors;
 mod flow;
 mod resilience;
 mod support;

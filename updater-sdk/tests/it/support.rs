@@ -11,7 +11,8 @@ use base64::Engine as _;
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use update_server::store::{
-    AppRecord, ChannelRecord, GroupRecord, HistoryKind, PackageRecord, SqliteStore, Store,
+    AppRecord, ChannelRecord, FloorRecord, GroupRecord, HistoryKind, PackageRecord, SqliteStore,
+    Store,
 };
 use updater_sdk::{
     HookError, Hooks, HttpOptions, InstallOutcome, Notification, UpdateInfo, Updater,
@@ -264,6 +265,49 @@ impl TestServer {
         (record.status, record.version)
     }
 
+    /// Registers package `version` with its payload at `url`, as the server will offer it.
+    pub async fn add_package(&self, version: &str, url: &str, bytes: &[u8]) {
+        self.store
+            .put_package(&package_record(version, url, bytes))
+            .await
+            .unwrap();
+        self.refresh().await;
+    }
+
+    /// Makes `version` a floor of channel `stable`.
+    pub async fn add_floor(&self, version: &str, reason: &str) {
+        self.store
+            .put_floor(&FloorRecord {
+                app_id: APP.into(),
+                channel: "stable".into(),
+                arch: String::new(),
+                version: version.into(),
+                reason: reason.into(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        self.refresh().await;
+    }
+
+    /// Points channel `stable` at `version`.
+    pub async fn move_channel(&self, version: &str) {
+        self.store
+            .put_channel(&stable_channel(version))
+            .await
+            .unwrap();
+        self.refresh().await;
+    }
+
+    async fn refresh(&self) {
+        self.running
+            .as_ref()
+            .unwrap()
+            .refresh_config()
+            .await
+            .unwrap();
+    }
+
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await.unwrap();
@@ -288,34 +332,11 @@ async fn populate(store: &dyn Store, payload_url: &str, payload: &[u8]) {
         ("1.1.0", payload_url, payload),
     ] {
         store
-            .put_package(&PackageRecord {
-                app_id: APP.into(),
-                version: version.into(),
-                url: url.into(),
-                size: bytes.len() as u64,
-                sha1: sha1_b64(bytes),
-                sha256: sha256_b64(bytes),
-                metadata_size: String::new(),
-                metadata_signature_rsa: String::new(),
-                signature: String::new(),
-                release_notes: String::new(),
-                required: false,
-                created_at: 0,
-            })
+            .put_package(&package_record(version, url, bytes))
             .await
             .unwrap();
     }
-    store
-        .put_channel(&ChannelRecord {
-            app_id: APP.into(),
-            name: "stable".into(),
-            version: "1.1.0".into(),
-            publish: false,
-            upstream: String::new(),
-            created_at: 0,
-        })
-        .await
-        .unwrap();
+    store.put_channel(&stable_channel("1.1.0")).await.unwrap();
     store
         .create_group(&GroupRecord {
             app_id: APP.into(),
@@ -327,6 +348,34 @@ async fn populate(store: &dyn Store, payload_url: &str, payload: &[u8]) {
         })
         .await
         .unwrap();
+}
+
+fn package_record(version: &str, url: &str, bytes: &[u8]) -> PackageRecord {
+    PackageRecord {
+        app_id: APP.into(),
+        version: version.into(),
+        url: url.into(),
+        size: bytes.len() as u64,
+        sha1: sha1_b64(bytes),
+        sha256: sha256_b64(bytes),
+        metadata_size: String::new(),
+        metadata_signature_rsa: String::new(),
+        signature: String::new(),
+        release_notes: String::new(),
+        required: false,
+        created_at: 0,
+    }
+}
+
+fn stable_channel(version: &str) -> ChannelRecord {
+    ChannelRecord {
+        app_id: APP.into(),
+        name: "stable".into(),
+        version: version.into(),
+        publish: false,
+        upstream: String::new(),
+        created_at: 0,
+    }
 }
 
 /// The hooks' behaviour in a test.
@@ -437,6 +486,10 @@ impl Hooks for TestHooks {
             Notification::Retrying { error, .. } => self.record(format!("retrying: {error}")),
             Notification::DownloadResumed { offset } => {
                 self.record(format!("resumed at {offset}"));
+            }
+            Notification::Steps(plan) => {
+                let versions: Vec<&str> = plan.steps().iter().map(|s| s.version.as_str()).collect();
+                self.record(format!("steps {}", versions.join(" ")));
             }
             _ => {}
         }
