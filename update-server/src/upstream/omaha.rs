@@ -14,10 +14,16 @@
 //!
 //! Then, under the same rules as the admin-API sync:
 //!
-//! - each release becomes a package of the local app: the first architecture's payload is
+//! - each release becomes a package of the local app: the payload of the first
+//!   architecture whose answer lists the release (the first architecture asked for, unless
+//!   the upstream publishes the release for later ones only, an arm64-only floor say) is
 //!   the version's default package, the others' the version's package for their
-//!   architecture, each with its extra files; a local package of the same version with
-//!   another payload is kept, and reported;
+//!   architecture, each with its extra files ([`is_default_package`]); a local package of
+//!   the same version with another payload is kept, and reported. A release of some
+//!   architectures only is offered only to them: the channel follows the first
+//!   architecture's target, so such a release is reached only as a floor, and that floor
+//!   holds for the architectures whose answers list it, never for the others. The files
+//!   of any architecture but the first are hosted in its own directory;
 //! - with downloads on, every payload and extra file is fetched (at most the server's
 //!   `--max-upload-size` and [`DOWNLOAD_TIMEOUT`] each), its size, SHA-256 and SHA-1
 //!   checked against the answer, and stored in the server's hosting; the package then
@@ -323,6 +329,32 @@ pub fn releases(
     Ok(out)
 }
 
+/// Whether `release`, listed in the answer for architecture `per_arch[index]`, is the
+/// version's default package (served to every architecture without a package of its
+/// own) rather than its package for that architecture. The first architecture's releases
+/// are; a release the answers of the architectures before `index` do not list (one the
+/// upstream publishes for some architectures only, such as an arm64-only floor) is too,
+/// unless the version has a default package here already with another payload
+/// (`existing_sha256`, standard base64: a local package, or one an earlier sync took from
+/// another architecture), which stays, and the release becomes the architecture's own.
+/// Such a release is offered only where the channel's target and floors lead: its floor
+/// holds for the architectures that list it, so the others never reach it.
+pub fn is_default_package(
+    per_arch: &[(String, Vec<Release>)],
+    index: usize,
+    release: &Release,
+    existing_sha256: Option<&str>,
+) -> bool {
+    if index == 0 {
+        return true;
+    }
+    let listed_before = per_arch
+        .iter()
+        .take(index)
+        .any(|(_, releases)| releases.iter().any(|r| r.version == release.version));
+    !listed_before && existing_sha256.is_none_or(|sha| sha == release.payload.sha256_base64())
+}
+
 /// The target among an answer's releases: the one marked so, else the last.
 pub fn target(releases: &[Release]) -> Option<&Release> {
     releases
@@ -507,18 +539,33 @@ impl TrackSync<'_> {
         let mut config = self.state.store.load_config().await?;
         for (i, (arch, releases)) in per_arch.iter().enumerate() {
             for release in releases {
-                self.release(&mut config, arch, i == 0, release).await?;
+                let existing = config
+                    .packages
+                    .iter()
+                    .find(|p| p.app_id == self.upstream.app_id && p.version == release.version)
+                    .map(|p| p.sha256.as_str());
+                let primary = is_default_package(&per_arch, i, release, existing);
+                // The first architecture's files are hosted as the version's; any other's
+                // in its own directory, even when they are the default package (so that
+                // the first architecture's files of the same names, should the upstream
+                // publish them later, have their place).
+                let hosted_as = if i == 0 { "" } else { arch.as_str() };
+                self.release(&mut config, arch, primary, hosted_as, release)
+                    .await?;
             }
         }
         self.channel(&mut config, &per_arch).await
     }
 
-    /// Creates or updates one release's package (and files) for `arch`.
+    /// Creates or updates one release's package (and files) for `arch`: the version's
+    /// default package when `primary`, else its package for `arch`; its files are hosted
+    /// in the directory of architecture `hosted_as` (`""`: the version's own).
     async fn release(
         &mut self,
         config: &mut ConfigSnapshot,
         arch: &str,
         primary: bool,
+        hosted_as: &str,
         release: &Release,
     ) -> Result<(), SyncError> {
         let app = self.app().to_owned();
@@ -536,8 +583,7 @@ impl TrackSync<'_> {
                 .any(|p| p.app_id == app && p.version == version)
         {
             self.report.skipped.push(format!(
-                "{what}: the version has no default package here (the upstream offers no {} payload of it): skipped",
-                self.arches_first()
+                "{what}: the version has no default package here: skipped"
             ));
             return Ok(());
         }
@@ -545,7 +591,7 @@ impl TrackSync<'_> {
         let location = |name: &str| -> (Option<PathBuf>, String) {
             match self.hosting {
                 Some(h) => {
-                    let (path, url) = hosting::hosted_location(h, &app, version, arch_key, name);
+                    let (path, url) = hosting::hosted_location(h, &app, version, hosted_as, name);
                     (Some(path), url)
                 }
                 None => (
@@ -764,10 +810,6 @@ impl TrackSync<'_> {
             });
         }
         Ok(())
-    }
-
-    fn arches_first(&self) -> &str {
-        self.upstream.arches.first().map_or("amd64", String::as_str)
     }
 
     /// Downloads one file into a temporary file beside `target` and checks it against
@@ -1489,5 +1531,53 @@ mod tests {
         assert_eq!(one.len(), 2);
         assert!(one.keys().all(|(arch, _)| arch.is_empty()));
         assert!(floors(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_release_of_some_architectures_only_is_the_default_package_of_the_first() {
+        let per_arch = vec![
+            (
+                "amd64".to_owned(),
+                vec![
+                    floor_release("1.0.0", Some("disk layout")),
+                    floor_release("3.0.0", None),
+                ],
+            ),
+            (
+                "arm64".to_owned(),
+                vec![
+                    floor_release("1.0.0", Some("disk layout")),
+                    floor_release("2.0.0", Some("arm64 firmware")),
+                    floor_release("3.0.0", None),
+                ],
+            ),
+            (
+                "riscv64".to_owned(),
+                vec![floor_release("2.0.0", Some("arm64 firmware"))],
+            ),
+        ];
+        let mine = BASE64.encode([0u8; 32]);
+        let other = BASE64.encode([1u8; 32]);
+        // (architecture index, release index, the version's default package here) ->
+        // default package?
+        let cases = [
+            (0, 0, None, true),
+            (0, 1, Some(other.as_str()), true),
+            (1, 0, None, false),
+            (1, 2, Some(mine.as_str()), false),
+            (1, 1, None, true),
+            (1, 1, Some(mine.as_str()), true),
+            (1, 1, Some(other.as_str()), false),
+            (2, 0, None, false),
+        ];
+        for (arch, release, existing, expected) in cases {
+            assert_eq!(
+                is_default_package(&per_arch, arch, &per_arch[arch].1[release], existing),
+                expected,
+                "{} {} {existing:?}",
+                per_arch[arch].0,
+                per_arch[arch].1[release].version
+            );
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Following an upstream Omaha server: one server of ours is a Flatcar-like upstream (two
 //! floors and a target, each with an `oem-qemu.gz`, for amd64 and arm64, all hosted); a
 //! second follows it over Omaha on loopback, downloads every file, and then serves its own
-//! update_engine-shaped instances the upstream's answers, from its own hosting.
+//! update_engine-shaped instances the upstream's answers, from its own hosting. A release
+//! the upstream offers for arm64 only (an arm64 floor) is followed too, and offered to arm64
+//! instances alone.
 
 use crate::packages::{basic_auth, multipart};
 use crate::support::{APP, TestServer, check_request};
@@ -538,4 +540,222 @@ async fn follow_an_omaha_upstream_postgres() {
         return;
     };
     follow_an_omaha_upstream(up, down).await;
+}
+
+/// Registers and hosts `version` on `s` for arm64 only: its default package is the arm64
+/// payload, with the arm64 `oem-qemu.gz` (an upstream offers it only where a floor of
+/// arm64 leads).
+async fn arm64_only_release(s: &TestServer, version: &str) {
+    let base = format!("{V1}/apps/{APP}/packages/{version}");
+    let main = payload(version, "arm64");
+    let (status, body) = s.api("POST", &base, Some(sums(&main))).await;
+    assert_eq!(status, 200, "{body}");
+    upload(s, version, None, PAYLOAD, &main).await;
+    let extra = oem(version, "arm64");
+    let (status, body) = s
+        .api("PUT", &format!("{base}/files/{OEM}"), Some(sums(&extra)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    upload(s, version, None, OEM, &extra).await;
+}
+
+/// The versions an instance of `arch` on 1.0.0 is offered by `s`, one exchange per step,
+/// each answer compared with the upstream's and its files fetched from `s`.
+async fn walk(down: &TestServer, up: &TestServer, machine: &str, arch: &str) -> Vec<String> {
+    let (mut version, mut previous) = ("1.0.0".to_owned(), None::<String>);
+    let mut offered = Vec::new();
+    loop {
+        let ours = check(down, machine, &version, previous.as_deref(), arch, false).await;
+        let theirs = check(up, machine, &version, previous.as_deref(), arch, false).await;
+        assert_eq!(shape(&ours), shape(&theirs), "{arch} on {version}");
+        if ours.status == Some(UpdateCheckStatus::NoUpdate) {
+            return offered;
+        }
+        assert!(offered.len() < 5, "{arch}: no end to {offered:?}");
+        let next = ours.manifests[0].version.clone();
+        let codebase = ours.urls[0].codebase.as_str();
+        assert_eq!(codebase, local_codebase(down, &next, arch), "{arch} {next}");
+        assert_eq!(
+            get_bytes(&format!("{codebase}{PAYLOAD}")).await,
+            payload(&next, arch),
+            "{arch} {next}"
+        );
+        assert_eq!(
+            get_bytes(&format!("{codebase}{OEM}")).await,
+            oem(&next, arch),
+            "{arch} {next}"
+        );
+        offered.push(next.clone());
+        previous = Some(std::mem::replace(&mut version, next));
+    }
+}
+
+async fn follow_a_release_for_arm64_only(up: TestServer, down: TestServer) {
+    // The upstream: 2.0.0 and 3.0.0 for both architectures, 2.7.0 for arm64 only, a floor
+    // of arm64 alone; channel stable at 3.0.0.
+    release(&up, "2.0.0", true).await;
+    release(&up, "3.0.0", true).await;
+    arm64_only_release(&up, "2.7.0").await;
+    for (path, reason) in [
+        ("2.0.0", "disk layout migration"),
+        ("2.7.0?arch=arm64", "arm64 firmware"),
+    ] {
+        let (status, body) = up
+            .api(
+                "PUT",
+                &format!("{V1}/apps/{APP}/channels/stable/floors/{path}"),
+                Some(json!({ "reason": reason })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    up.move_channel("3.0.0").await;
+
+    // The follower gives its channel stable to the upstream.
+    down.store
+        .put_channel(&ChannelRecord {
+            app_id: APP.into(),
+            name: "interim".into(),
+            version: "1.0.0".into(),
+            publish: false,
+            upstream: String::new(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let group = |channel: &str| GroupRecord {
+        app_id: APP.into(),
+        id: "stable".into(),
+        label: "Stable".into(),
+        channel: channel.into(),
+        policy: GroupPolicy::default().to_json(),
+        created_at: 0,
+    };
+    down.store.update_group(&group("interim")).await.unwrap();
+    down.store.delete_channel(APP, "stable").await.unwrap();
+    down.refresh_config().await;
+    let omaha_url = format!("http://{}/v1/update/", up.addr());
+    let (status, created) = down
+        .api(
+            "POST",
+            &format!("{V1}/upstream"),
+            Some(json!({
+                "url": omaha_url, "label": "Flatcar-like", "kind": "omaha", "appId": APP,
+                "tracks": ["stable"], "arches": ["amd64", "arm64"], "download": true,
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+
+    let (status, detail) = sync(&down).await;
+    assert_eq!(status, "ok", "{detail}");
+    assert!(
+        !detail.contains(';'),
+        "nothing left out or failed: {detail}"
+    );
+    assert!(detail.contains("10 payloads downloaded"), "{detail}");
+    let config = down.store.load_config().await.unwrap();
+    // 2.7.0's default package is the arm64 payload, hosted in the arm64 directory, with
+    // the arm64 OEM file; it has no package of its own for any architecture.
+    let default = config
+        .packages
+        .iter()
+        .find(|p| p.version == "2.7.0")
+        .expect("package 2.7.0");
+    assert_eq!(
+        default.url,
+        format!("{}{PAYLOAD}", local_codebase(&down, "2.7.0", "arm64"))
+    );
+    assert_eq!(
+        default.sha256,
+        BASE64.encode(sha2::Sha256::digest(payload("2.7.0", "arm64")))
+    );
+    assert!(
+        !config
+            .arch_packages
+            .iter()
+            .any(|p| p.package.version == "2.7.0"),
+        "{:?}",
+        config.arch_packages
+    );
+    let files: Vec<(&str, &str)> = config
+        .package_files
+        .iter()
+        .filter(|f| f.version == "2.7.0")
+        .map(|f| (f.arch.as_str(), f.name.as_str()))
+        .collect();
+    assert_eq!(files, [("", OEM)]);
+    let mut floors: Vec<(&str, &str, &str)> = config
+        .floors
+        .iter()
+        .map(|f| (f.arch.as_str(), f.version.as_str(), f.reason.as_str()))
+        .collect();
+    floors.sort_unstable();
+    assert_eq!(
+        floors,
+        [
+            ("", "2.0.0", "disk layout migration"),
+            ("arm64", "2.7.0", "arm64 firmware")
+        ]
+    );
+    let stable = config.channels.iter().find(|c| c.name == "stable").unwrap();
+    assert_eq!(
+        (stable.version.as_str(), stable.upstream.as_str()),
+        ("3.0.0", "1")
+    );
+    down.store.update_group(&group("stable")).await.unwrap();
+    down.refresh_config().await;
+
+    // An arm64 instance goes through 2.7.0; an amd64 one never sees it.
+    assert_eq!(
+        walk(&down, &up, "walker-arm64", "arm64").await,
+        ["2.0.0", "2.7.0", "3.0.0"]
+    );
+    assert_eq!(
+        walk(&down, &up, "walker-amd64", "amd64").await,
+        ["2.0.0", "3.0.0"]
+    );
+    for (arch, expected) in [
+        ("arm64", vec!["2.0.0", "2.7.0", "3.0.0"]),
+        ("amd64", vec!["2.0.0", "3.0.0"]),
+    ] {
+        let machine = format!("multi-{arch}");
+        let ours = check(&down, &machine, "1.0.0", None, arch, true).await;
+        let theirs = check(&up, &machine, "1.0.0", None, arch, true).await;
+        assert_eq!(shape(&ours), shape(&theirs), "{arch}");
+        let versions: Vec<&str> = ours.manifests.iter().map(|m| m.version.as_str()).collect();
+        assert_eq!(versions, expected, "{arch}");
+    }
+
+    // Synced again, nothing changes.
+    let (status, detail) = sync(&down).await;
+    assert_eq!(status, "ok", "{detail}");
+    assert!(
+        detail.contains(
+            "0 packages, 0 files, 0 floors and 0 channels updated, 0 payloads downloaded"
+        ),
+        "{detail}"
+    );
+    down.stop().await;
+    up.stop().await;
+}
+
+#[tokio::test]
+async fn follow_a_release_for_arm64_only_sqlite() {
+    follow_a_release_for_arm64_only(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn follow_a_release_for_arm64_only_postgres() {
+    let Some(up) = TestServer::start_postgres(GroupPolicy::default()).await else {
+        return;
+    };
+    let Some(down) = TestServer::start_postgres(GroupPolicy::default()).await else {
+        return;
+    };
+    follow_a_release_for_arm64_only(up, down).await;
 }
