@@ -47,9 +47,14 @@
 //!
 //! # Crate Features
 //!
-//! None. The only dependencies are base64 and thiserror: the XML tokenizer is this crate's
-//! own (a borrowing pull tokenizer; quick-xml's reader alone took longer than the 2 µs
-//! budget for a whole update-check decode on the reference machine).
+//! Without features the only dependencies are base64 and thiserror: the XML tokenizer is
+//! this crate's own (a borrowing pull tokenizer; quick-xml's reader alone took longer than
+//! the 2 µs budget for a whole update-check decode on the reference machine).
+//!
+//! * `cup`: the `cup` module, CUP-ECDSA (signed answers of Omaha 3.1 and 4) on RustCrypto's
+//!   `p256` and `sha2`, built without their `std` feature (so without an entropy source:
+//!   signing is deterministic, RFC 6979). Off by default, so that a codec-only user builds
+//!   no elliptic-curve code.
 //!
 //! # Stability
 //!
@@ -63,6 +68,8 @@
 
 pub mod appid;
 pub mod codes;
+#[cfg(feature = "cup")]
+pub mod cup;
 mod decode;
 pub mod digest;
 mod encode;

@@ -70,6 +70,13 @@ pub struct Config {
     )]
     pub secret: Option<String>,
 
+    /// The directory of the CUP signing keys (one `<key version>.pem` each, every one
+    /// served), which must hold at least one; without it they are kept in `cup-keys/` in the
+    /// data directory, where key version 1 is created on the first start. Replicas must
+    /// share their keys (docs/signing.md).
+    #[arg(long, global = true, env = "UPDATE_SERVER_CUP_KEY_DIR")]
+    pub cup_key_dir: Option<PathBuf>,
+
     /// The key of user `admin`, created on the first start (for automated deployments);
     /// without it a random key is generated and printed once. Once the database has users
     /// it is ignored, with a warning (`update-server reset-admin-key` gives a new key).
@@ -241,6 +248,14 @@ pub enum Command {
     /// `--data-dir` or `--database-url`, with the server secret of `--secret` or the data
     /// directory, while servers run or not; the old key stops working at once.
     ResetAdminKey,
+    /// Prints the CUP signing keys' versions and public keys (what updaters pin), creating
+    /// key version 1 first as the server's first start would; with `--new`, first creates
+    /// the key of the next version (for a rotation: see docs/signing.md). Then exits.
+    CupKeys {
+        /// Create the key of the version after the highest first.
+        #[arg(long)]
+        new: bool,
+    },
 }
 
 /// Why the configuration could not be assembled.

@@ -7,6 +7,10 @@
 //! not be stored, and 503 (with `Retry-After`) when the database is failing or did not
 //! answer within its timeout (either way the client must retry: nothing of it was
 //! acknowledged).
+//!
+//! A request with `cup2key` gets its answer signed (CUP-ECDSA, [`crate::cup`]), or 400 when
+//! its CUP parameters are malformed or name a key version the server has no key for;
+//! `GET /v1/cup/keys` lists the key versions and public keys served.
 
 use crate::metrics::{ErrorKind, Metrics};
 use crate::protocol::WireProtocol;
@@ -35,6 +39,8 @@ pub struct AppState {
     pub protocol: Arc<dyn WireProtocol>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// The CUP signing keys (empty: every request with `cup2key` is refused).
+    pub cup: Arc<crate::cup::CupKeys>,
 }
 
 /// The header that carries a request's id.
@@ -83,9 +89,20 @@ async fn count_response(
 
 /// The server's routes.
 pub fn router(state: AppState) -> Router {
+    let cup = crate::cup::CupState {
+        keys: state.cup.clone(),
+        metrics: state.metrics.clone(),
+    };
     Router::new()
         .route("/v1/update", post(update))
         .route("/v1/update/", post(update))
+        // Signs the answers of the update routes above when a request asks (CUP). Inside
+        // the body limit below, which it applies to the request body it hashes.
+        .route_layer(axum::middleware::from_fn_with_state(cup, crate::cup::sign))
+        .route(
+            crate::cup::KEYS_PATH,
+            get(|State(state): State<AppState>| async move { axum::Json(state.cup.listing()) }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             crate::openapi::PATH,

@@ -20,6 +20,7 @@
 //! - [`conn`]: the accept loop and the connection limits and timeouts;
 //! - [`tls`]: HTTPS with rustls;
 //! - [`protocol`]: the pluggable wire format (Omaha v3 XML);
+//! - [`cup`]: CUP-ECDSA signing of update answers, and the signing keys;
 //! - [`service`]: the update check, fast path and write path;
 //! - [`writer`]: events and grant decisions, atomically, in shared transactions;
 //! - [`sightings`]: write-behind of "last seen" and counters;
@@ -56,6 +57,8 @@ pub mod config;
 pub mod conn;
 #[cfg(feature = "server")]
 pub mod counts;
+#[cfg(feature = "server")]
+pub mod cup;
 #[cfg(feature = "server")]
 pub mod hosting;
 #[cfg(feature = "server")]

@@ -61,6 +61,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if let Some(Command::CupKeys { new }) = &config.command {
+        return print_cup_keys(&config, *new);
+    }
     let store = update_server::open_store(&config)
         .await
         .context("cannot open the store")?;
@@ -91,6 +94,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         say!("(shown only now: keep it; the old key no longer works)");
         return Ok(());
     }
+    let cup_keys = update_server::cup::load_keys(&config)?;
+    tracing::info!(
+        dir = %update_server::cup::key_dir(&config).display(),
+        versions = ?cup_keys.versions().map(|v| v.get()).collect::<Vec<_>>(),
+        "CUP signing keys loaded (`update-server cup-keys` prints the public keys)"
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -148,12 +157,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config.daily_rollup_retention_days,
                 config.activity_retention_days,
             ),
+            cup_keys: Arc::new(cup_keys),
             ..update_server::ServerOptions::new(&config.server_name, secret)
         },
         shutdown_signal(),
     )
     .await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `update-server cup-keys [--new]`: prints the key versions and public keys served.
+fn print_cup_keys(config: &Config, new: bool) -> anyhow::Result<()> {
+    use update_server::cup::{CupKeys, key_dir, load_keys};
+    let dir = key_dir(config);
+    if new {
+        let (version, _) = CupKeys::create_next(&dir)?;
+        say!("created CUP key version {version} in {}", dir.display());
+    }
+    let keys = load_keys(config)?;
+    for (version, key) in keys.public_keys() {
+        say!("key version {version}:");
+        say!("{}", key.to_pem().trim_end());
+    }
     Ok(())
 }
 

@@ -179,12 +179,14 @@ pub struct ServerOptions {
     pub connections: ConnectionLimits,
     /// How often notifications are looked for and delivered ([`crate::notify`]).
     pub notify_intervals: (Duration, Duration),
+    /// The CUP signing keys ([`crate::cup`]); none: requests with `cup2key` are refused.
+    pub cup_keys: Arc<crate::cup::CupKeys>,
 }
 
 impl ServerOptions {
     /// Options with a name and a secret, no data directory (no hosted payloads), uploads on
-    /// (once a data directory is set) up to 8 GiB, no periodic upstream sync, plain HTTP and
-    /// the default retention.
+    /// (once a data directory is set) up to 8 GiB, no periodic upstream sync, plain HTTP,
+    /// the default retention and no CUP keys.
     pub fn new(server_name: &str, secret: Secret) -> Self {
         Self {
             server_name: server_name.to_owned(),
@@ -198,6 +200,7 @@ impl ServerOptions {
             retention: Retention::default(),
             connections: ConnectionLimits::default(),
             notify_intervals: (notify::DETECT_INTERVAL, notify::DISPATCH_INTERVAL),
+            cup_keys: Arc::default(),
         }
     }
 }
@@ -461,6 +464,7 @@ async fn serve_with(
         ),
         protocol: Arc::new(OmahaV3::new(&options.server_name)),
         metrics: metrics.clone(),
+        cup: options.cup_keys.clone(),
     };
     let connections = metrics.connections();
     let app = observed(router(state).merge(admin).merge(ops), metrics);

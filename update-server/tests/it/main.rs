@@ -5,6 +5,7 @@ mod backup;
 mod compat;
 mod config;
 mod counts;
+mod cup;
 mod deploy;
 mod faults;
 mod flatcar;

@@ -171,10 +171,38 @@ impl TestServer {
         Some(Self::start(std::sync::Arc::new(store), policy, Guard::Schema(schema)).await)
     }
 
+    /// As [`TestServer::start_sqlite`] or (with `postgres`) [`TestServer::start_postgres`],
+    /// signing with these CUP keys.
+    pub async fn start_with_cup_keys(
+        postgres: bool,
+        policy: update_server::policy::GroupPolicy,
+        keys: update_server::cup::CupKeys,
+    ) -> Option<Self> {
+        let keys = std::sync::Arc::new(keys);
+        if postgres {
+            let (schema, store) = self::postgres().await?;
+            let store = std::sync::Arc::new(store);
+            Some(Self::start_keyed(store, policy, Guard::Schema(schema), keys).await)
+        } else {
+            let (dir, store) = sqlite().await;
+            let store = std::sync::Arc::new(store);
+            Some(Self::start_keyed(store, policy, Guard::Dir(dir), keys).await)
+        }
+    }
+
     async fn start(
         store: std::sync::Arc<dyn update_server::store::Store>,
         policy: update_server::policy::GroupPolicy,
         guard: Guard,
+    ) -> Self {
+        Self::start_keyed(store, policy, guard, std::sync::Arc::default()).await
+    }
+
+    async fn start_keyed(
+        store: std::sync::Arc<dyn update_server::store::Store>,
+        policy: update_server::policy::GroupPolicy,
+        guard: Guard,
+        cup_keys: std::sync::Arc<update_server::cup::CupKeys>,
     ) -> Self {
         populate(store.as_ref(), &policy).await;
         let clock = std::sync::Arc::new(update_server::clock::ManualClock::new(
@@ -193,6 +221,7 @@ impl TestServer {
             update_server::ServerOptions {
                 data_dir: Some(data.path().to_owned()),
                 max_upload_size: 1024 * 1024,
+                cup_keys,
                 ..update_server::ServerOptions::new("test", secret)
             },
         )
