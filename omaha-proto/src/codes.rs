@@ -271,6 +271,9 @@ str_code_enum! {
         UnsupportedProtocol = "error-unsupportedProtocol",
         /// `error-pluginRestrictedHost` (old V3 document).
         PluginRestrictedHost = "error-pluginRestrictedHost",
+        /// `error-inexpressible` (JSON protocol 4.0): no pipeline can be built from the
+        /// operations the client accepts.
+        Inexpressible = "error-inexpressible",
     }
 }
 
@@ -317,9 +320,16 @@ str_code_enum! {
     ///
     /// update_engine and Nebraska never check it; go-omaha rejects anything but `3.0`. This
     /// crate keeps what was sent so a server can answer `error-unsupportedProtocol`.
+    ///
+    /// The XML codec speaks `3.0`. The JSON codec ([`crate::json`]) speaks `3.0` (the XML
+    /// vocabulary as JSON), `3.1` and `4.0`, and picks the shape it writes from this value.
     Protocol {
-        /// `3.0`, the only version this crate speaks; every constructor sets it.
+        /// `3.0`: every constructor sets it.
         V3 = "3.0",
+        /// `3.1`: Chromium's JSON protocol.
+        V3_1 = "3.1",
+        /// `4.0`: Chromium's JSON protocol with pipelines (a draft).
+        V4 = "4.0",
     }
 }
 

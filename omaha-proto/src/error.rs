@@ -1,4 +1,4 @@
-//! The error returned when a document cannot be decoded.
+//! The error returned when a document cannot be decoded, by the XML or the JSON codec.
 //!
 //! Encoding cannot fail, so there is no encode error.
 
@@ -165,6 +165,59 @@ pub enum DecodeError {
     UnexpectedEof {
         /// Path of the innermost known open element.
         path: &'static str,
+    },
+    /// More items of one repeated kind (packages, URLs, ...) in one parent than
+    /// [`Limits::max_items`](crate::Limits).
+    #[error("more than {limit} {element} items in {path} (at byte {offset})")]
+    TooManyItems {
+        /// Parent path.
+        path: &'static str,
+        /// The repeated member (`package`, `url`, ...).
+        element: &'static str,
+        /// The limit.
+        limit: usize,
+        /// Offset of the first item over the limit.
+        offset: usize,
+    },
+    /// The input is not well-formed JSON (JSON codec).
+    #[error("malformed JSON in {path} at byte {offset}: {message}")]
+    MalformedJson {
+        /// Path of the innermost known value.
+        path: &'static str,
+        /// Byte offset.
+        offset: usize,
+        /// What is wrong.
+        message: &'static str,
+    },
+    /// A JSON member has the wrong type: an object where a string is expected, say
+    /// (JSON codec). Scalars are interchangeable (see [`crate::json`]); objects, arrays and
+    /// scalars are not.
+    #[error("wrong JSON type for {path}/{member} at byte {offset}: expected {expected}")]
+    WrongJsonType {
+        /// Path of the enclosing object.
+        path: &'static str,
+        /// The member's name.
+        member: String,
+        /// What was expected.
+        expected: &'static str,
+        /// Offset of the value.
+        offset: usize,
+    },
+    /// The same member appears twice in one JSON object (JSON codec).
+    #[error("duplicate member {path}/{member} at byte {offset}")]
+    DuplicateMember {
+        /// Path of the object.
+        path: &'static str,
+        /// The member's name.
+        member: String,
+        /// Offset of the second occurrence.
+        offset: usize,
+    },
+    /// The top-level JSON object has no `request` (or `response`) member (JSON codec).
+    #[error("the top-level JSON object has no \"{expected}\" member")]
+    MissingJsonRoot {
+        /// `request` or `response`.
+        expected: &'static str,
     },
     /// The input is not well-formed XML (bad tag syntax, mismatched end tag, bad
     /// attribute syntax, ...).

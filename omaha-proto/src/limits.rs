@@ -1,7 +1,9 @@
 //! Limits applied while decoding untrusted documents.
 
 /// Bounds on what [`Request::decode_with_limits`](crate::Request::decode_with_limits) and
-/// [`Response::decode_with_limits`](crate::Response::decode_with_limits) accept. Exceeding
+/// [`Response::decode_with_limits`](crate::Response::decode_with_limits) accept, and their
+/// JSON counterparts ([`Request::decode_json_with_limits`](crate::Request::decode_json_with_limits),
+/// [`Response::decode_json_with_limits`](crate::Response::decode_json_with_limits)). Exceeding
 /// any of them is a distinct [`DecodeError`](crate::DecodeError) variant.
 ///
 /// Re-encoding a decoded document can make it longer than its input (this crate writes
@@ -19,6 +21,12 @@
 /// | `max_apps` | 64 | CoreOS clients send one app; Google's multi-app clients a handful |
 /// | `max_events_per_app` | 64 | update_engine sends at most one event per request |
 /// | `max_attribute_bytes` | 8 KiB | the longest real value, `MetadataSignatureRsa`, is about 350 bytes |
+/// | `max_items` | 64 | a real answer has one URL or a few, one manifest per floor, a payload and a few extra packages |
+///
+/// In JSON, nesting counts objects and arrays (the top-level object is at depth 1; the
+/// deepest known value, a 4.0 download URL, is at depth 11), an attribute is a member with a
+/// scalar value, and `max_items` bounds every list other than apps and events: a JSON
+/// member as short as `{}` would otherwise become a whole package in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted document, in bytes.
@@ -32,6 +40,10 @@ pub struct Limits {
     /// Longest accepted attribute value (and element text), in bytes after unescaping
     /// (so the limit does not depend on how the producer escaped the value).
     pub max_attribute_bytes: usize,
+    /// Most items of any other repeated kind in one parent: URLs, manifests, packages,
+    /// actions, data, disabled reasons, installed packages, and in JSON 4.0 pipelines,
+    /// operations and download URLs.
+    pub max_items: usize,
 }
 
 impl Limits {
@@ -42,6 +54,7 @@ impl Limits {
         max_apps: 64,
         max_events_per_app: 64,
         max_attribute_bytes: 8 * 1024,
+        max_items: 64,
     };
 }
 

@@ -59,6 +59,14 @@ impl Response {
         }
     }
 
+    /// Sets the protocol version; a server answers in the version of the request (the JSON
+    /// encoder picks the document's shape from it, see [`crate::json`]).
+    #[must_use]
+    pub fn with_protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
     /// Sets `<daystart>`.
     #[must_use]
     pub fn with_daystart(mut self, daystart: DayStart) -> Self {

@@ -498,6 +498,26 @@ pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Fails with [`DecodeError::TooManyItems`] when `items` already holds
+/// [`Limits::max_items`] elements and another `element` starts.
+pub(crate) fn room_for<T>(
+    c: &Cursor<'_>,
+    items: &[T],
+    path: &'static str,
+    element: &'static str,
+) -> Result<(), DecodeError> {
+    if items.len() >= c.limits.max_items {
+        Err(DecodeError::TooManyItems {
+            path,
+            element,
+            limit: c.limits.max_items,
+            offset: c.ev_start,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// Fails with [`DecodeError::DuplicateElement`] when a singleton child was already seen.
 pub(crate) fn fresh_element<T>(
     c: &Cursor<'_>,

@@ -1,7 +1,7 @@
 //! Decoding of `<request>` documents.
 
 use super::xml::Tag;
-use super::{Cursor, fresh_element};
+use super::{Cursor, fresh_element, room_for};
 use crate::codes::{EventResult, EventType, Protocol};
 use crate::error::DecodeError;
 use crate::request::{
@@ -174,6 +174,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<App, DecodeErr
             Ok(())
         }
         "data" => {
+            room_for(c, &a.data, APP, "data")?;
             let mut d = Data::default();
             c.attributes(e, DATA, |name, v| match name {
                 "name" => v.set_string(&mut d.name, "name"),
@@ -185,6 +186,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<App, DecodeErr
             Ok(())
         }
         "disabled" => {
+            room_for(c, &a.disabled, APP, "disabled")?;
             let mut d = Disabled::default();
             c.attributes(e, DISABLED, |name, v| match name {
                 "reason" => v.set_i64(&mut d.reason, "reason"),
@@ -200,6 +202,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<App, DecodeErr
             }
             c.children(PACKAGES, |c, e, open| {
                 if e.name == "package" {
+                    room_for(c, &a.packages, PACKAGES, "package")?;
                     let mut p = InstalledPackage::default();
                     c.attributes(e, PACKAGE, |name, v| match name {
                         "fp" => v.set_string(&mut p.fp, "fp"),

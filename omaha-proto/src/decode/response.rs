@@ -1,7 +1,7 @@
 //! Decoding of `<response>` documents.
 
 use super::xml::Tag;
-use super::{Cursor, Value, fresh_element};
+use super::{Cursor, Value, fresh_element, room_for};
 use crate::codes::{AckStatus, ActionEvent, AppStatus, DataStatus, Protocol, UpdateCheckStatus};
 use crate::digest::{Digest, HashValue};
 use crate::error::DecodeError;
@@ -152,6 +152,7 @@ fn app<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<App, DecodeErr
             Ok(())
         }
         "data" => {
+            room_for(c, &a.data, APP, "data")?;
             let mut d = Data::default();
             c.attributes(e, DATA, |name, v| match name {
                 "name" => v.set_string(&mut d.name, "name"),
@@ -196,6 +197,7 @@ fn update_check<'a>(
     c.children(UPDATECHECK, |c, e, open| match e.name {
         "urls" if open => c.children(URLS, |c, e, open| {
             if e.name == "url" {
+                room_for(c, &u.urls, URLS, "url")?;
                 let mut codebase = None;
                 let mut url = Url::default();
                 c.attributes(e, URL, |name, v| match name {
@@ -213,6 +215,7 @@ fn update_check<'a>(
             c.skip(URL, open)
         }),
         "manifest" => {
+            room_for(c, &u.manifests, UPDATECHECK, "manifest")?;
             u.manifests.push(manifest(c, e, open)?);
             Ok(())
         }
@@ -238,6 +241,7 @@ fn manifest<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<Manifest,
     c.children(MANIFEST, |c, e, open| match e.name {
         "packages" if open => c.children(PACKAGES, |c, e, open| {
             if e.name == "package" {
+                room_for(c, &m.packages, PACKAGES, "package")?;
                 m.packages.push(package(c, e, open)?);
                 Ok(())
             } else {
@@ -246,6 +250,7 @@ fn manifest<'a>(c: &mut Cursor<'a>, e: &Tag<'a>, open: bool) -> Result<Manifest,
         }),
         "actions" if open => c.children(ACTIONS, |c, e, open| {
             if e.name == "action" {
+                room_for(c, &m.actions, ACTIONS, "action")?;
                 m.actions.push(action(c, e)?);
             }
             c.skip(ACTION, open)

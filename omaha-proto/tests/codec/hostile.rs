@@ -307,3 +307,41 @@ fn structural_errors_say_where() {
         Err(DecodeError::InvalidValue { attribute: "size", path: "response/app/updatecheck/manifest/packages/package", .. })
     ));
 }
+
+#[test]
+fn items_per_list_limit() {
+    let packages = r#"<package name="p" size="1" required="true"/>"#.repeat(65);
+    let doc = format!(
+        r#"<response protocol="3.0"><app appid="a" status="ok"><updatecheck status="ok"><manifest version="1"><packages>{packages}</packages></manifest></updatecheck></app></response>"#
+    );
+    let err = Response::decode(doc.as_bytes()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DecodeError::TooManyItems {
+                path: "response/app/updatecheck/manifest/packages",
+                element: "package",
+                limit: 64,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("more than 64 package items"),
+        "{err}"
+    );
+    let urls = r#"<url codebase="https://h/"/>"#.repeat(64);
+    let doc = format!(
+        r#"<response><app appid="a"><updatecheck status="ok"><urls>{urls}</urls></updatecheck></app></response>"#
+    );
+    assert_eq!(
+        Response::decode(doc.as_bytes()).unwrap().apps[0]
+            .update_check
+            .as_ref()
+            .unwrap()
+            .urls
+            .len(),
+        64
+    );
+}

@@ -57,20 +57,37 @@ fn attribute_limit_counts_unescaped_bytes() {
 
 #[test]
 fn encoding_may_outgrow_the_document_limit_but_never_the_others() {
-    // 1 MiB of `<data/>` elements in one app: within every limit as sent, re-encoded as
-    // `<data></data>` it is larger than 1 MiB.
+    // 1 MiB of `<data/>` elements in one app: within the size limit as sent, re-encoded as
+    // `<data></data>` it is larger than 1 MiB. (So many items take `max_items` raised: by
+    // default the 65th is refused, since each costs more memory than its 7 bytes.)
     let open = r#"<request><app appid="a">"#;
     let close = "</app></request>";
     let n = (Limits::DEFAULT.max_document_bytes - open.len() - close.len()) / 7;
     let xml = format!("{open}{}{close}", "<data/>".repeat(n));
-    let decoded = Request::decode(xml.as_bytes()).unwrap();
+    assert!(matches!(
+        Request::decode(xml.as_bytes()),
+        Err(DecodeError::TooManyItems {
+            element: "data",
+            limit: 64,
+            ..
+        })
+    ));
+    let many = Limits {
+        max_items: usize::MAX,
+        ..Limits::DEFAULT
+    };
+    let decoded = Request::decode_with_limits(xml.as_bytes(), &many).unwrap();
     let encoded = decoded.encode();
     assert!(matches!(
-        Request::decode(&encoded),
+        Request::decode_with_limits(&encoded, &many),
         Err(DecodeError::DocumentTooLarge { .. })
     ));
+    let reencoded = Limits {
+        max_items: usize::MAX,
+        ..REENCODED
+    };
     assert_eq!(
-        Request::decode_with_limits(&encoded, &REENCODED),
+        Request::decode_with_limits(&encoded, &reencoded),
         Ok(decoded)
     );
     assert!(Response::decode(&Response::new("s").encode()).is_ok());
