@@ -62,7 +62,7 @@ fn push_escaped(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the decimal form of `n`.
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0_u8; 20];
     let mut i = buf.len();
     loop {
@@ -76,7 +76,7 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-fn push_i64(out: &mut Vec<u8>, n: i64) {
+pub(crate) fn push_i64(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
         out.push(b'-');
     }

@@ -1,6 +1,8 @@
 //! The Omaha v3 XML wire format, as spoken by Flatcar's `update_engine`, go-omaha,
 //! CoreUpdate and Nebraska: typed request and response documents, `decode` from
-//! bytes and `encode` to bytes.
+//! bytes and `encode` to bytes. The Omaha JSON protocol (3.0, 3.1 and 4.0, Chromium's
+//! updater) is a second codec over the same documents ([`json`]: `decode_json`,
+//! `encode_json`).
 //!
 //! The crate is pure: it performs no IO, reads no clock and draws no random numbers.
 //!
@@ -13,6 +15,8 @@
 //!   entity other than the five predefined ones, UTF-8 only. Every failure is a
 //!   [`DecodeError`] saying what and where.
 //! * Encoding is canonical and cannot fail.
+//! * The same documents read and write as JSON ([`json`]), in the protocol version the
+//!   document names; the JSON decoder is hardened by the same [`Limits`].
 //! * Constructors build the request shapes update_engine sends and the update, noupdate,
 //!   event-ack and error responses a server sends, so nobody assembles XML by hand.
 //!
@@ -49,7 +53,10 @@
 //!
 //! Without features the only dependencies are base64 and thiserror: the XML tokenizer is
 //! this crate's own (a borrowing pull tokenizer; quick-xml's reader alone took longer than
-//! the 2 µs budget for a whole update-check decode on the reference machine).
+//! the 2 µs budget for a whole update-check decode on the reference machine), and so is the
+//! JSON parser (it borrows strings, bounds depth while skipping unknown members, reports
+//! offsets, and reads any scalar type where implementations disagree, which a generic
+//! deserializer would need a second pass for).
 //!
 //! * `cup`: the `cup` module, CUP-ECDSA (signed answers of Omaha 3.1 and 4) on RustCrypto's
 //!   `p256` and `sha2`, built without their `std` feature (so without an entropy source:
@@ -74,6 +81,7 @@ mod decode;
 pub mod digest;
 mod encode;
 mod error;
+pub mod json;
 mod limits;
 pub mod request;
 pub mod response;
@@ -112,6 +120,36 @@ impl Request {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         encode::request(self, out);
     }
+
+    /// Decodes a JSON request (protocol 3.0, 3.1 or 4.0, see [`json`]) with the default
+    /// [`Limits`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed JSON request within the limits.
+    pub fn decode_json(input: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_json_with_limits(input, &Limits::DEFAULT)
+    }
+
+    /// Decodes a JSON request with the given limits.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed JSON request within the limits.
+    pub fn decode_json_with_limits(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        json::decode_request(input, limits)
+    }
+
+    /// Encodes the request as JSON in the shape of its `protocol` (see [`json`]).
+    #[must_use]
+    pub fn encode_json(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_json_into(&mut out);
+        out
+    }
+
+    /// Appends the JSON-encoded request to `out`.
+    pub fn encode_json_into(&self, out: &mut Vec<u8>) {
+        json::encode_request(self, out);
+    }
 }
 
 impl Response {
@@ -142,6 +180,38 @@ impl Response {
     /// Appends the encoded response to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         encode::response(self, out);
+    }
+
+    /// Decodes a JSON response (protocol 3.0, 3.1 or 4.0, with or without the `)]}'`
+    /// prefix, see [`json`]) with the default [`Limits`].
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed JSON response within the limits.
+    pub fn decode_json(input: &[u8]) -> Result<Self, DecodeError> {
+        Self::decode_json_with_limits(input, &Limits::DEFAULT)
+    }
+
+    /// Decodes a JSON response with the given limits.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is not a well-formed JSON response within the limits.
+    pub fn decode_json_with_limits(input: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        json::decode_response(input, limits)
+    }
+
+    /// Encodes the response as JSON after the `)]}'` prefix, in the shape of its
+    /// `protocol`: a server sets the request's with [`Response::with_protocol`] (see
+    /// [`json`]).
+    #[must_use]
+    pub fn encode_json(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_json_into(&mut out);
+        out
+    }
+
+    /// Appends the JSON-encoded response, prefix included, to `out`.
+    pub fn encode_json_into(&self, out: &mut Vec<u8>) {
+        json::encode_response(self, out);
     }
 }
 

@@ -68,7 +68,7 @@ fn every_sample_decodes_round_trips_and_matches_its_snapshot() {
     }
     // 28 XML samples from the reference plus 9 update_engine vectors.
     assert_eq!(checked, 37);
-    // The JSON samples are for a future JSON codec; SOURCES.md is provenance.
+    // The JSON samples are the JSON test's (json.rs); SOURCES.md is provenance.
     assert_eq!(
         skipped,
         [

@@ -1,5 +1,5 @@
-//! Integration tests of the Omaha codec: golden files, update_engine vectors, hostile
-//! input, constructors and property tests. One binary (see style-anchors §3.3).
+//! Integration tests of the Omaha codecs (XML and JSON): golden files, update_engine
+//! vectors, hostile input, constructors and property tests. One binary (see style-anchors §3.3).
 //!
 //! The tests read their data files, so the crate's no-IO lint is lifted here.
 #![allow(clippy::disallowed_methods)]
@@ -7,6 +7,7 @@
 mod constructors;
 mod golden;
 mod hostile;
+mod json;
 mod lenient;
 mod regressions;
 mod roundtrip;

@@ -165,7 +165,7 @@ fn req_app() -> impl Strategy<Value = request::App> {
         )
 }
 
-fn request_doc() -> impl Strategy<Value = Request> {
+pub(crate) fn request_doc() -> impl Strategy<Value = Request> {
     (
         protocol(),
         strings(13),
@@ -383,7 +383,7 @@ fn resp_app() -> impl Strategy<Value = response::App> {
         )
 }
 
-fn response_doc() -> impl Strategy<Value = Response> {
+pub(crate) fn response_doc() -> impl Strategy<Value = Response> {
     (
         protocol(),
         os(),
@@ -438,7 +438,7 @@ fn samples() -> Vec<Vec<u8>> {
 }
 
 #[derive(Debug, Clone)]
-enum Mutation {
+pub(crate) enum Mutation {
     Set(usize, u8),
     Insert(usize, Vec<u8>),
     Remove(usize, usize),
@@ -481,7 +481,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     ]
 }
 
-fn apply(doc: &mut Vec<u8>, m: &Mutation) {
+pub(crate) fn apply(doc: &mut Vec<u8>, m: &Mutation) {
     let len = doc.len();
     match m {
         Mutation::Set(i, b) if len > 0 => doc[i % len] = *b,

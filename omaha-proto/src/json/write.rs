@@ -1,0 +1,668 @@
+//! The JSON encoder: writes compact JSON straight into a `Vec<u8>`, members in a fixed
+//! order (the XML codec's attribute order), in the shape of the document's protocol
+//! version (see [`crate::json`]).
+
+use super::{JsonVersion, PREFIX};
+use crate::codes::UpdateCheckStatus;
+use crate::digest::{Digest, HashValue, push_base64, push_hex};
+use crate::encode::{push_i64, push_u64};
+use crate::request::{self, Request};
+use crate::response::{self, Response};
+
+/// For each byte, the character after the backslash of its short escape, `u` for a
+/// `\u00XX` escape, or 0 when it is copied as is.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0_u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string, quotes included.
+fn push_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[usize::from(b)];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        out.push(b'\\');
+        out.push(esc);
+        if esc == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// A writer that places the commas: `comma` is set after every value and cleared when a
+/// container opens.
+struct J<'o> {
+    out: &'o mut Vec<u8>,
+    comma: bool,
+}
+
+impl J<'_> {
+    fn sep(&mut self) {
+        if self.comma {
+            self.out.push(b',');
+        }
+    }
+
+    fn key(&mut self, name: &str) {
+        self.sep();
+        push_string(self.out, name);
+        self.out.push(b':');
+        self.comma = false;
+    }
+
+    fn open_obj(&mut self) {
+        self.out.push(b'{');
+        self.comma = false;
+    }
+
+    fn close_obj(&mut self) {
+        self.out.push(b'}');
+        self.comma = true;
+    }
+
+    fn open_arr(&mut self) {
+        self.out.push(b'[');
+        self.comma = false;
+    }
+
+    fn close_arr(&mut self) {
+        self.out.push(b']');
+        self.comma = true;
+    }
+
+    /// `"name":{`
+    fn obj(&mut self, name: &str) {
+        self.key(name);
+        self.open_obj();
+    }
+
+    /// `"name":[`
+    fn arr(&mut self, name: &str) {
+        self.key(name);
+        self.open_arr();
+    }
+
+    /// An object element of an array: `{` after a comma if needed.
+    fn elem(&mut self) {
+        self.sep();
+        self.open_obj();
+    }
+
+    fn str(&mut self, name: &str, value: &str) {
+        self.key(name);
+        push_string(self.out, value);
+        self.comma = true;
+    }
+
+    fn opt(&mut self, name: &str, value: Option<&String>) {
+        if let Some(v) = value {
+            self.str(name, v);
+        }
+    }
+
+    fn raw(&mut self, name: &str, value: &[u8]) {
+        self.key(name);
+        self.out.extend_from_slice(value);
+        self.comma = true;
+    }
+
+    fn bool(&mut self, name: &str, value: bool) {
+        self.raw(name, if value { b"true" } else { b"false" });
+    }
+
+    fn opt_bool(&mut self, name: &str, value: Option<bool>) {
+        if let Some(v) = value {
+            self.bool(name, v);
+        }
+    }
+
+    fn i64(&mut self, name: &str, value: i64) {
+        self.key(name);
+        push_i64(self.out, value);
+        self.comma = true;
+    }
+
+    fn opt_i64(&mut self, name: &str, value: Option<i64>) {
+        if let Some(v) = value {
+            self.i64(name, v);
+        }
+    }
+
+    fn u64(&mut self, name: &str, value: u64) {
+        self.key(name);
+        push_u64(self.out, value);
+        self.comma = true;
+    }
+
+    fn opt_u64(&mut self, name: &str, value: Option<u64>) {
+        if let Some(v) = value {
+            self.u64(name, v);
+        }
+    }
+
+    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        match value {
+            None => {}
+            Some(HashValue::Digest(d) | HashValue::Base64(d)) => {
+                self.key(name);
+                self.out.push(b'"');
+                push_base64(self.out, d.as_bytes());
+                self.out.push(b'"');
+                self.comma = true;
+            }
+            Some(HashValue::Unrecognized(text)) => self.str(name, text),
+        }
+    }
+
+    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        match value {
+            None => {}
+            Some(HashValue::Digest(d)) => {
+                self.key(name);
+                self.out.push(b'"');
+                push_hex(self.out, d.as_bytes());
+                self.out.push(b'"');
+                self.comma = true;
+            }
+            Some(HashValue::Base64(_)) => self.base64_hash(name, value),
+            Some(HashValue::Unrecognized(text)) => self.str(name, text),
+        }
+    }
+
+    /// A fingerprint: a string, or in 4.0 a `{"fingerprint": ...}` object.
+    fn fingerprint(&mut self, v: JsonVersion, name: &str, value: Option<&String>) {
+        let Some(fp) = value else {
+            return;
+        };
+        if v == JsonVersion::V4_0 {
+            self.obj(name);
+            self.str("fingerprint", fp);
+            self.close_obj();
+        } else {
+            self.str(name, fp);
+        }
+    }
+}
+
+pub(crate) fn request(r: &Request, out: &mut Vec<u8>) {
+    let v = JsonVersion::of(r.protocol.as_ref()).unwrap_or(JsonVersion::V3_0);
+    out.reserve(768);
+    let mut w = J { out, comma: false };
+    w.open_obj();
+    w.obj("request");
+    if let Some(p) = &r.protocol {
+        w.str("protocol", p.as_str());
+    }
+    w.opt("version", r.version.as_ref());
+    w.opt("updaterversion", r.updater_version.as_ref());
+    w.opt("installsource", r.install_source.as_ref());
+    w.opt_i64("ismachine", r.is_machine);
+    w.opt("requestid", r.request_id.as_ref());
+    w.opt("sessionid", r.session_id.as_ref());
+    w.opt("userid", r.user_id.as_ref());
+    w.opt("testsource", r.test_source.as_ref());
+    w.opt("acceptformat", r.accept_format.as_ref());
+    w.opt("dedup", r.dedup.as_ref());
+    w.opt("dlpref", r.dlpref.as_ref());
+    w.opt("originurl", r.origin_url.as_ref());
+    let updater = if v == JsonVersion::V3_0 {
+        "updater"
+    } else {
+        "@updater"
+    };
+    w.opt(updater, r.updater.as_ref());
+    w.opt("updaterchannel", r.updater_channel.as_ref());
+    if let Some(hw) = &r.hw {
+        w.obj("hw");
+        w.opt("sse", hw.sse.as_ref());
+        w.opt("sse2", hw.sse2.as_ref());
+        w.opt("sse3", hw.sse3.as_ref());
+        w.opt("ssse3", hw.ssse3.as_ref());
+        w.opt("sse41", hw.sse41.as_ref());
+        w.opt("sse42", hw.sse42.as_ref());
+        w.opt("avx", hw.avx.as_ref());
+        w.opt("physmemory", hw.physmemory.as_ref());
+        w.close_obj();
+    }
+    if let Some(os) = &r.os {
+        w.obj("os");
+        w.opt("platform", os.platform.as_ref());
+        w.opt("version", os.version.as_ref());
+        w.opt("sp", os.sp.as_ref());
+        w.opt("arch", os.arch.as_ref());
+        w.close_obj();
+    }
+    if !r.apps.is_empty() {
+        w.arr("app");
+        for app in &r.apps {
+            request_app(&mut w, v, app);
+        }
+        w.close_arr();
+    }
+    w.close_obj();
+    w.close_obj();
+}
+
+fn request_app(w: &mut J<'_>, v: JsonVersion, a: &request::App) {
+    w.elem();
+    w.str("appid", &a.appid);
+    w.opt("version", a.version.as_ref());
+    w.opt("track", a.track.as_ref());
+    w.opt("bootid", a.boot_id.as_ref());
+    w.opt("oem", a.oem.as_ref());
+    w.opt("oemversion", a.oem_version.as_ref());
+    w.opt("alephversion", a.aleph_version.as_ref());
+    w.opt("machineid", a.machine_id.as_ref());
+    w.opt("machinealias", a.machine_alias.as_ref());
+    w.opt("lang", a.lang.as_ref());
+    w.opt("board", a.board.as_ref());
+    w.opt("hardware_class", a.hardware_class.as_ref());
+    w.opt_bool("delta_okay", a.delta_okay);
+    w.opt("from_track", a.from_track.as_ref());
+    w.opt_bool("multi_manifest_ok", a.multi_manifest_ok);
+    w.opt("nextversion", a.next_version.as_ref());
+    w.opt("client", a.client.as_ref());
+    w.opt_i64("installage", a.install_age);
+    w.opt("brand", a.brand.as_ref());
+    w.opt("ap", a.ap.as_ref());
+    w.opt("experiments", a.experiments.as_ref());
+    w.opt("iid", a.iid.as_ref());
+    w.opt("installdate", a.install_date.as_ref());
+    w.opt("cohort", a.cohort.as_ref());
+    w.opt("cohorthint", a.cohort_hint.as_ref());
+    w.opt("cohortname", a.cohort_name.as_ref());
+    w.opt("release_channel", a.release_channel.as_ref());
+    w.opt("tag", a.tag.as_ref());
+    w.fingerprint(v, "fp", a.fp.as_ref());
+    w.opt_bool("enabled", a.enabled);
+    w.opt_i64("ismachine", a.is_machine);
+    w.opt("installsource", a.install_source.as_ref());
+    if let Some(p) = &a.ping {
+        w.obj("ping");
+        w.opt_i64("active", p.active);
+        w.opt_i64("a", p.a);
+        w.opt_i64("r", p.r);
+        w.opt_i64("ad", p.ad);
+        w.opt_i64("rd", p.rd);
+        w.opt("ping_freshness", p.ping_freshness.as_ref());
+        w.close_obj();
+    }
+    if let Some(u) = &a.update_check {
+        w.obj("updatecheck");
+        w.opt("targetversionprefix", u.target_version_prefix.as_ref());
+        w.opt("tttoken", u.tttoken.as_ref());
+        w.opt_bool("updatedisabled", u.update_disabled);
+        w.opt_bool("sameversionupdate", u.same_version_update);
+        w.opt_bool("rollback_allowed", u.rollback_allowed);
+        w.close_obj();
+    }
+    if !a.events.is_empty() {
+        let (downloaded, total) = if v == JsonVersion::V3_0 {
+            ("downloaded", "total")
+        } else {
+            ("downloaded_bytes", "expected_bytes")
+        };
+        w.arr("event");
+        for e in &a.events {
+            w.elem();
+            w.i64("eventtype", e.event_type.code());
+            w.i64("eventresult", e.event_result.code());
+            w.opt_i64("errorcode", e.error_code);
+            w.opt_i64("extracode1", e.extra_code1);
+            w.opt("previousversion", e.previous_version.as_ref());
+            w.opt("nextversion", e.next_version.as_ref());
+            w.opt_i64("errorcat", e.error_cat);
+            w.opt_i64("download_time_ms", e.download_time_ms);
+            w.opt_i64(downloaded, e.downloaded);
+            w.opt("downloader", e.downloader.as_ref());
+            w.opt_i64(total, e.total);
+            w.opt_i64("update_check_time_ms", e.update_check_time_ms);
+            w.opt_i64("install_time_ms", e.install_time_ms);
+            w.opt_i64("source_url_index", e.source_url_index);
+            w.opt_i64("state_cancelled", e.state_cancelled);
+            w.opt_i64(
+                "time_since_update_available_ms",
+                e.time_since_update_available_ms,
+            );
+            w.opt_i64(
+                "time_since_download_start_ms",
+                e.time_since_download_start_ms,
+            );
+            w.opt("url", e.url.as_ref());
+            w.fingerprint(v, "nextfp", e.next_fp.as_ref());
+            w.fingerprint(v, "previousfp", e.previous_fp.as_ref());
+            w.close_obj();
+        }
+        w.close_arr();
+    }
+    if !a.data.is_empty() {
+        w.arr("data");
+        for d in &a.data {
+            w.elem();
+            w.opt("name", d.name.as_ref());
+            w.opt("index", d.index.as_ref());
+            w.str("#text", &d.text);
+            w.close_obj();
+        }
+        w.close_arr();
+    }
+    if !a.disabled.is_empty() {
+        w.arr("disabled");
+        for d in &a.disabled {
+            w.elem();
+            w.opt_i64("reason", d.reason);
+            w.close_obj();
+        }
+        w.close_arr();
+    }
+    if !a.packages.is_empty() {
+        w.obj("packages");
+        w.arr("package");
+        for p in &a.packages {
+            w.elem();
+            w.fingerprint(v, "fp", p.fp.as_ref());
+            w.close_obj();
+        }
+        w.close_arr();
+        w.close_obj();
+    }
+    w.close_obj();
+}
+
+pub(crate) fn response(r: &Response, out: &mut Vec<u8>) {
+    let v = JsonVersion::of(r.protocol.as_ref()).unwrap_or(JsonVersion::V3_0);
+    out.reserve(1024);
+    out.extend_from_slice(PREFIX);
+    let mut w = J { out, comma: false };
+    w.open_obj();
+    w.obj("response");
+    if let Some(p) = &r.protocol {
+        w.str("protocol", p.as_str());
+    }
+    w.opt("server", r.server.as_ref());
+    w.obj("daystart");
+    w.i64("elapsed_seconds", r.daystart.elapsed_seconds);
+    w.opt_i64("elapsed_days", r.daystart.elapsed_days);
+    w.close_obj();
+    if !r.apps.is_empty() {
+        w.arr("app");
+        for app in &r.apps {
+            response_app(&mut w, v, app);
+        }
+        w.close_arr();
+    }
+    w.close_obj();
+    w.close_obj();
+}
+
+fn ack(w: &mut J<'_>, ack: &response::Ack) {
+    if let Some(s) = &ack.status {
+        w.str("status", s.as_str());
+    }
+    w.close_obj();
+}
+
+fn response_app(w: &mut J<'_>, v: JsonVersion, a: &response::App) {
+    w.elem();
+    w.str("appid", &a.appid);
+    if let Some(s) = &a.status {
+        w.str("status", s.as_str());
+    }
+    w.opt("experiments", a.experiments.as_ref());
+    w.opt("cohort", a.cohort.as_ref());
+    w.opt("cohorthint", a.cohort_hint.as_ref());
+    w.opt("cohortname", a.cohort_name.as_ref());
+    if let Some(p) = &a.ping {
+        w.obj("ping");
+        ack(w, p);
+    }
+    if let Some(u) = &a.update_check {
+        update_check(w, v, u);
+    }
+    if !a.events.is_empty() {
+        w.arr("event");
+        for e in &a.events {
+            w.elem();
+            ack(w, e);
+        }
+        w.close_arr();
+    }
+    if !a.data.is_empty() {
+        w.arr("data");
+        for d in &a.data {
+            w.elem();
+            w.opt("name", d.name.as_ref());
+            w.opt("index", d.index.as_ref());
+            if let Some(s) = &d.status {
+                w.str("status", s.as_str());
+            }
+            w.str("#text", &d.text);
+            w.close_obj();
+        }
+        w.close_arr();
+    }
+    if let Some(u) = &a.unknown {
+        w.obj("unknown");
+        ack(w, u);
+    }
+    w.close_obj();
+}
+
+fn update_check(w: &mut J<'_>, v: JsonVersion, u: &response::UpdateCheck) {
+    w.obj("updatecheck");
+    match &u.status {
+        // 3.1 and 4.0 spell it in lower case.
+        Some(s) if v != JsonVersion::V3_0 && *s == UpdateCheckStatus::UnsupportedProtocol => {
+            w.str("status", "error-unsupportedprotocol");
+        }
+        Some(s) => w.str("status", s.as_str()),
+        None => {}
+    }
+    w.opt_u64("PollInterval", u.poll_interval);
+    w.opt("info", u.info.as_ref());
+    w.opt("errorurl", u.error_url.as_ref());
+    w.opt("tttoken", u.tttoken.as_ref());
+    if v == JsonVersion::V4_0 {
+        pipelines(w, u);
+        w.close_obj();
+        return;
+    }
+    if !u.urls.is_empty() {
+        w.obj("urls");
+        w.arr("url");
+        for url in &u.urls {
+            w.elem();
+            w.str("codebase", url.codebase.as_str());
+            w.opt("codebasediff", url.codebase_diff.as_ref());
+            w.close_obj();
+        }
+        w.close_arr();
+        w.close_obj();
+    }
+    // One manifest is an object, as every 3.x client reads it; several (Flatcar's
+    // floors) are an array.
+    match u.manifests.as_slice() {
+        [] => {}
+        [one] => {
+            w.obj("manifest");
+            manifest(w, one);
+        }
+        several => {
+            w.arr("manifest");
+            for m in several {
+                w.elem();
+                manifest(w, m);
+            }
+            w.close_arr();
+        }
+    }
+    w.close_obj();
+}
+
+/// The members of an open manifest object, and its end.
+fn manifest(w: &mut J<'_>, m: &response::Manifest) {
+    w.str("version", &m.version);
+    w.opt_bool("is_floor", m.is_floor);
+    w.opt("floor_reason", m.floor_reason.as_ref());
+    w.opt_bool("is_target", m.is_target);
+    w.obj("packages");
+    w.arr("package");
+    for p in &m.packages {
+        w.elem();
+        w.str("name", &p.name);
+        w.base64_hash("hash", p.hash.as_ref());
+        w.hex_hash("hash_sha256", p.hash_sha256.as_ref());
+        w.u64("size", p.size);
+        w.bool("required", p.required);
+        package_extras(w, p, false, true);
+        w.close_obj();
+    }
+    w.close_arr();
+    w.close_obj();
+    if !m.actions.is_empty() {
+        w.obj("actions");
+        w.arr("action");
+        for a in &m.actions {
+            w.elem();
+            action(w, a);
+        }
+        w.close_arr();
+        w.close_obj();
+    }
+    w.close_obj();
+}
+
+/// The package members after `required`: named as in 3.x, or prefixed with `_` in a 4.0
+/// download operation; `fp` only `with_fp`.
+fn package_extras(w: &mut J<'_>, p: &response::Package, prefixed: bool, with_fp: bool) {
+    let n = |plain: &'static str, with: &'static str| if prefixed { with } else { plain };
+    if with_fp {
+        w.opt(n("fp", "_fp"), p.fp.as_ref());
+    }
+    w.opt(n("namediff", "_namediff"), p.name_diff.as_ref());
+    w.opt_u64(n("sizediff", "_sizediff"), p.size_diff);
+    w.opt(n("hashdiff", "_hashdiff"), p.hash_diff.as_ref());
+    w.opt(
+        n("hashdiff_sha256", "_hashdiff_sha256"),
+        p.hash_diff_sha256.as_ref(),
+    );
+    if let Some(md) = &p.metadata {
+        w.obj(n("metadata", "_metadata"));
+        w.opt("content-type", md.content_type.as_ref());
+        w.str("#text", &md.text);
+        w.close_obj();
+    }
+}
+
+/// The members of an open action object, and its end.
+fn action(w: &mut J<'_>, a: &response::Action) {
+    if let Some(e) = &a.event {
+        w.str("event", e.as_str());
+    }
+    w.opt("DisplayVersion", a.display_version.as_ref());
+    w.base64_hash("sha256", a.sha256.as_ref());
+    w.opt_bool("needsadmin", a.needs_admin);
+    w.opt_bool("IsDeltaPayload", a.is_delta_payload);
+    w.opt_bool("DisablePayloadBackoff", a.disable_payload_backoff);
+    w.opt_u64("MaxFailureCountPerUrl", a.max_failure_count_per_url);
+    w.opt("MetadataSignatureRsa", a.metadata_signature_rsa.as_ref());
+    w.opt("MetadataSize", a.metadata_size.as_ref());
+    w.opt("deadline", a.deadline.as_ref());
+    w.opt("MoreInfo", a.more_info.as_ref());
+    w.opt_bool("Prompt", a.prompt);
+    w.opt("ChromeOSVersion", a.chromeos_version.as_ref());
+    w.opt_bool("IsDelta", a.is_delta);
+    w.opt("MaxDaysToScatter", a.max_days_to_scatter.as_ref());
+    w.opt("ManifestSignatureRsa", a.manifest_signature_rsa.as_ref());
+    w.opt("ManifestSize", a.manifest_size.as_ref());
+    w.opt("ChromeVersion", a.chrome_version.as_ref());
+    w.opt("run", a.run.as_ref());
+    w.opt("arguments", a.arguments.as_ref());
+    w.opt("successurl", a.success_url.as_ref());
+    w.opt_bool("terminateallbrowsers", a.terminate_all_browsers);
+    w.opt("successaction", a.success_action.as_ref());
+    w.opt("onsuccess", a.on_success.as_ref());
+    w.opt("version", a.version.as_ref());
+    w.close_obj();
+}
+
+/// 4.0: one pipeline per manifest, one `download` operation per package, whose URLs are
+/// the update check's codebases joined with the package name. What 4.0 has no member for
+/// travels in `_`-prefixed members (see [`crate::json`]).
+fn pipelines(w: &mut J<'_>, u: &response::UpdateCheck) {
+    if u.manifests.is_empty() {
+        return;
+    }
+    w.arr("pipelines");
+    for m in &u.manifests {
+        w.elem();
+        w.str("nextversion", &m.version);
+        if let Some(fp) = m.packages.first().and_then(|p| p.fp.as_ref()) {
+            w.obj("nextfp");
+            w.str("fingerprint", fp);
+            w.close_obj();
+        }
+        w.opt_bool("_is_floor", m.is_floor);
+        w.opt("_floor_reason", m.floor_reason.as_ref());
+        w.opt_bool("_is_target", m.is_target);
+        w.arr("operations");
+        for (i, p) in m.packages.iter().enumerate() {
+            w.elem();
+            w.str("type", "download");
+            w.u64("size", p.size);
+            w.hex_hash("outhash_sha256", p.hash_sha256.as_ref());
+            w.arr("urls");
+            for url in &u.urls {
+                w.elem();
+                let mut full = String::with_capacity(url.codebase.as_str().len() + p.name.len());
+                full.push_str(url.codebase.as_str());
+                full.push_str(&p.name);
+                w.str("url", &full);
+                w.close_obj();
+            }
+            w.close_arr();
+            w.str("_name", &p.name);
+            w.base64_hash("_hash", p.hash.as_ref());
+            w.bool("_required", p.required);
+            // The first package's fingerprint is the pipeline's `nextfp`.
+            package_extras(w, p, true, i > 0);
+            w.close_obj();
+        }
+        w.close_arr();
+        if !m.actions.is_empty() {
+            w.arr("_actions");
+            for a in &m.actions {
+                w.elem();
+                action(w, a);
+            }
+            w.close_arr();
+        }
+        w.close_obj();
+    }
+    w.close_arr();
+}
