@@ -10,13 +10,23 @@
 //!   SDK reads).
 //! - `encode_response/noupdate`: the common answer.
 //!
-//! Throughput is in bytes of XML, so criterion reports MB/s as well.
+//! The JSON codec on the same documents (each input is the JSON encoding of the XML
+//! input's decoded model, so both codecs read and write the same values):
+//!
+//! - `json_decode_request/update_check`: the update check above, as protocol 3.1 JSON.
+//! - `json_decode_response/update`: Nebraska's update answer, as 3.1 JSON.
+//! - `json_encode_response/update`, `json_encode_response/noupdate`: the answers above in
+//!   3.1; `json_encode_response/update_4.0`: the update as 4.0 pipelines.
+//! - `json_encode_request/update_check`.
+//!
+//! Throughput is in bytes of the encoded document, so criterion reports MB/s as well.
 //! Run with `cargo bench -p benches --bench codec`.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use omaha_proto::Request;
+use omaha_proto::codes::Protocol;
 use omaha_proto::digest::{Sha1Digest, Sha256Digest};
 use omaha_proto::request;
 use omaha_proto::response::{Action, App, Codebase, Manifest, Package, Response, UpdateCheck};
@@ -91,5 +101,55 @@ fn encode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode, encode);
+/// The update check as protocol 3.1 JSON.
+fn json_update_check() -> Vec<u8> {
+    let mut request = Request::decode(UPDATE_CHECK).expect("valid request");
+    request.protocol = Some(Protocol::V3_1);
+    request.encode_json()
+}
+
+fn json(c: &mut Criterion) {
+    let check = json_update_check();
+    let mut g = c.benchmark_group("json_decode_request");
+    g.throughput(Throughput::Bytes(check.len() as u64));
+    g.bench_function("update_check", |b| {
+        b.iter(|| Request::decode_json(black_box(&check)).expect("valid request"));
+    });
+    g.finish();
+
+    let answer = Response::decode(NEBRASKA_UPDATE)
+        .expect("valid response")
+        .with_protocol(Protocol::V3_1)
+        .encode_json();
+    let mut g = c.benchmark_group("json_decode_response");
+    g.throughput(Throughput::Bytes(answer.len() as u64));
+    g.bench_function("update", |b| {
+        b.iter(|| Response::decode_json(black_box(&answer)).expect("valid response"));
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("json_encode_response");
+    for (name, response) in [
+        ("update", update_response().with_protocol(Protocol::V3_1)),
+        (
+            "noupdate",
+            noupdate_response().with_protocol(Protocol::V3_1),
+        ),
+        ("update_4.0", update_response().with_protocol(Protocol::V4)),
+    ] {
+        g.throughput(Throughput::Bytes(response.encode_json().len() as u64));
+        g.bench_function(name, |b| b.iter(|| black_box(&response).encode_json()));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("json_encode_request");
+    let request = Request::decode_json(&check).expect("valid request");
+    g.throughput(Throughput::Bytes(check.len() as u64));
+    g.bench_function("update_check", |b| {
+        b.iter(|| black_box(&request).encode_json());
+    });
+    g.finish();
+}
+
+criterion_group!(benches, decode, encode, json);
 criterion_main!(benches);
