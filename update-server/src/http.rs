@@ -35,8 +35,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct AppState {
     /// The update-check service.
     pub service: UpdateService,
-    /// The wire format of the update endpoint.
+    /// The wire format of the update endpoint (`/v1/update/`: Omaha v3 XML).
     pub protocol: Arc<dyn WireProtocol>,
+    /// The wire format of the JSON update endpoint (`/v1/update/json`: Omaha JSON 3.0, 3.1
+    /// and 4.0).
+    pub json: Arc<dyn WireProtocol>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// The CUP signing keys (empty: every request with `cup2key` is refused).
@@ -96,6 +99,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/update", post(update))
         .route("/v1/update/", post(update))
+        .route("/v1/update/json", post(update_json))
+        .route("/v1/update/json/", post(update_json))
         // Signs the answers of the update routes above when a request asks (CUP). Inside
         // the body limit below, which it applies to the request body it hashes.
         .route_layer(axum::middleware::from_fn_with_state(cup, crate::cup::sign))
@@ -122,12 +127,23 @@ fn plain(status: StatusCode, message: String) -> Response {
 }
 
 async fn update(State(state): State<AppState>, body: Bytes) -> Response {
+    let protocol = state.protocol.clone();
+    answer(&state, protocol.as_ref(), &body).await
+}
+
+async fn update_json(State(state): State<AppState>, body: Bytes) -> Response {
+    let protocol = state.json.clone();
+    answer(&state, protocol.as_ref(), &body).await
+}
+
+/// An update request in `protocol`: decoded, answered by the service, encoded back.
+async fn answer(state: &AppState, protocol: &dyn WireProtocol, body: &[u8]) -> Response {
     state.metrics.request();
     if body.iter().all(u8::is_ascii_whitespace) {
         state.metrics.error(ErrorKind::BadRequest);
         return plain(StatusCode::BAD_REQUEST, "empty request body".into());
     }
-    let request = match state.protocol.decode(&body) {
+    let request = match protocol.decode(body) {
         Ok(request) => request,
         Err(err) => {
             state.metrics.error(ErrorKind::BadRequest);
@@ -137,8 +153,8 @@ async fn update(State(state): State<AppState>, body: Bytes) -> Response {
     match state.service.answer(&request).await {
         Ok(answers) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, state.protocol.content_type())],
-            state.protocol.encode(&request, &answers),
+            [(header::CONTENT_TYPE, protocol.content_type())],
+            protocol.encode(&request, &answers),
         )
             .into_response(),
         Err(err @ WriteError::Store(_)) => {

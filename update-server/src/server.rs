@@ -14,7 +14,7 @@ use crate::http::{AppState, observed, router};
 use crate::lifecycle;
 use crate::metrics::{self, Metrics, OpsState};
 use crate::notify;
-use crate::protocol::OmahaV3;
+use crate::protocol::{OmahaJson, OmahaV3};
 use crate::retention::{self, Retention};
 use crate::service::UpdateService;
 use crate::sightings::Sightings;
@@ -463,6 +463,7 @@ async fn serve_with(
             metrics.clone(),
         ),
         protocol: Arc::new(OmahaV3::new(&options.server_name)),
+        json: Arc::new(OmahaJson::new(&options.server_name)),
         metrics: metrics.clone(),
         cup: options.cup_keys.clone(),
     };

@@ -1,11 +1,14 @@
 //! The pluggable protocol seam: the update endpoint reaches the wire format only through
 //! [`WireProtocol`], which turns a request body into protocol-neutral [`UpdateRequest`]
-//! values and [`AppAnswer`]s back into a response body. Omaha v3 XML ([`OmahaV3`]) is the
-//! one implementation; another (Omaha's JSON 3.1, say) would be a second implementation on
-//! a second route, with no change to the engine or the store.
+//! values and [`AppAnswer`]s back into a response body. Omaha v3 XML ([`OmahaV3`], on
+//! `/v1/update/`) and the Omaha JSON protocol ([`OmahaJson`]: 3.0, 3.1 and 4.0, on
+//! `/v1/update/json`) are the two implementations; the engine and the store behind them are
+//! the same.
 
+mod json;
 mod omaha;
 
+pub use json::OmahaJson;
 pub use omaha::OmahaV3;
 
 /// Why a request body could not be read.
@@ -21,6 +24,9 @@ pub enum ProtocolError {
 pub struct UpdateRequest {
     /// Whether the client speaks a protocol version this server does not.
     pub unsupported_version: bool,
+    /// The protocol version the request named (`3.0`, `3.1`, ...), which the answer is
+    /// written in where the format has several.
+    pub protocol: Option<String>,
     /// Why the check happened (`scheduler`, `ondemandupdate`, ...), empty when not said.
     pub install_source: String,
     /// The applications, in the order sent.

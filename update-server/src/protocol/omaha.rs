@@ -32,52 +32,68 @@ impl WireProtocol for OmahaV3 {
     fn decode(&self, body: &[u8]) -> Result<UpdateRequest, ProtocolError> {
         let request = Request::decode(body).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
         let unsupported_version = request.protocol.as_ref().is_some_and(|p| !p.is_v3());
-        let install_source = request.install_source.clone().unwrap_or_default();
-        let apps = request
-            .apps
-            .into_iter()
-            .map(|app| AppRequest {
-                machine_id: app
-                    .machine_id
-                    .filter(|id| !id.is_empty())
-                    .or_else(|| request.user_id.clone().filter(|id| !id.is_empty())),
-                group: app.track,
-                version: app.version.unwrap_or_default(),
-                oem: app.oem.unwrap_or_default(),
-                arch: rollout_core::Arch::of_request(
-                    app.board.as_deref(),
-                    request.os.as_ref().and_then(|os| os.arch.as_deref()),
-                ),
-                multi_manifest_ok: app.multi_manifest_ok == Some(true),
-                ping: app.ping.is_some(),
-                update_check: app.update_check.is_some(),
-                events: app
-                    .events
-                    .iter()
-                    .map(|e| ClientEvent {
-                        event_type: e.event_type.code(),
-                        event_result: e.event_result.code(),
-                        error_code: e.error_code,
-                        previous_version: e.previous_version.clone(),
-                    })
-                    .collect(),
-                app_id: app.appid,
-            })
-            .collect();
-        Ok(UpdateRequest {
-            unsupported_version,
-            install_source,
-            apps,
-        })
+        Ok(update_request(request, unsupported_version))
     }
 
     fn encode(&self, request: &UpdateRequest, answers: &[AppAnswer]) -> Vec<u8> {
-        let mut out = Response::new(&self.server_name);
-        for (app, answer) in request.apps.iter().zip(answers) {
-            out.apps.push(encode_app(app, answer));
-        }
-        out.encode()
+        response(&self.server_name, request, answers).encode()
     }
+}
+
+/// The protocol-neutral form of a decoded Omaha request (XML or JSON).
+pub(super) fn update_request(request: Request, unsupported_version: bool) -> UpdateRequest {
+    let install_source = request.install_source.clone().unwrap_or_default();
+    let protocol = request.protocol.as_ref().map(|p| p.as_str().to_owned());
+    let apps = request
+        .apps
+        .into_iter()
+        .map(|app| AppRequest {
+            machine_id: app
+                .machine_id
+                .filter(|id| !id.is_empty())
+                .or_else(|| request.user_id.clone().filter(|id| !id.is_empty())),
+            group: app.track,
+            version: app.version.unwrap_or_default(),
+            oem: app.oem.unwrap_or_default(),
+            arch: rollout_core::Arch::of_request(
+                app.board.as_deref(),
+                request.os.as_ref().and_then(|os| os.arch.as_deref()),
+            ),
+            multi_manifest_ok: app.multi_manifest_ok == Some(true),
+            ping: app.ping.is_some(),
+            update_check: app.update_check.is_some(),
+            events: app
+                .events
+                .iter()
+                .map(|e| ClientEvent {
+                    event_type: e.event_type.code(),
+                    event_result: e.event_result.code(),
+                    error_code: e.error_code,
+                    previous_version: e.previous_version.clone(),
+                })
+                .collect(),
+            app_id: app.appid,
+        })
+        .collect();
+    UpdateRequest {
+        unsupported_version,
+        protocol,
+        install_source,
+        apps,
+    }
+}
+
+/// The Omaha response to `request`, one app per answer (XML or JSON alike).
+pub(super) fn response(
+    server_name: &str,
+    request: &UpdateRequest,
+    answers: &[AppAnswer],
+) -> Response {
+    let mut out = Response::new(server_name);
+    for (app, answer) in request.apps.iter().zip(answers) {
+        out.apps.push(encode_app(app, answer));
+    }
+    out
 }
 
 fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {

@@ -2,7 +2,8 @@
 //! see.
 
 use crate::support::{self, TestServer};
-use omaha_proto::codes::{AppStatus, UpdateCheckStatus};
+use omaha_proto::codes::{AppStatus, Protocol, UpdateCheckStatus};
+use omaha_proto::json::JsonVersion;
 use omaha_proto::request::{App, Event, Os};
 use omaha_proto::{Request, Response};
 use update_server::policy::GroupPolicy;
@@ -141,6 +142,159 @@ async fn a_full_update_as_update_engine_performs_it() {
         vec![(3, 2), (3, 2), (3, 2), (13, 1), (14, 1), (3, 1), (3, 2)],
         "every event is in the history; the first routine 3/2 and the ones while the grant was open"
     );
+    server.stop().await;
+}
+
+/// The same request in JSON, in protocol version `v`.
+fn in_json(mut request: Request, v: JsonVersion) -> Request {
+    request.protocol = Some(v.protocol());
+    request
+}
+
+/// What decides an answer: each app's status, and its update check's status with the
+/// version and the payload's URLs, size and SHA-256 offered.
+fn decision(response: &Response) -> Vec<String> {
+    response
+        .apps
+        .iter()
+        .map(|app| {
+            let mut out = format!(
+                "{}:{:?}",
+                app.appid,
+                app.status.as_ref().map(|s| s.as_str())
+            );
+            if let Some(check) = &app.update_check {
+                out.push_str(&format!(" {:?}", check.status.as_ref().map(|s| s.as_str())));
+                for m in &check.manifests {
+                    for p in &m.packages {
+                        let urls: Vec<String> = check
+                            .urls
+                            .iter()
+                            .map(|u| format!("{}{}", u.codebase, p.name))
+                            .collect();
+                        out.push_str(&format!(
+                            " {}={urls:?},{},{:?}",
+                            m.version,
+                            p.size,
+                            p.hash_sha256.as_ref().and_then(|h| h.digest())
+                        ));
+                    }
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn xml_and_json_give_one_instance_the_same_decisions_sqlite() {
+    xml_and_json_give_one_instance_the_same_decisions(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn xml_and_json_give_one_instance_the_same_decisions_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        xml_and_json_give_one_instance_the_same_decisions(s).await;
+    }
+}
+
+async fn xml_and_json_give_one_instance_the_same_decisions(server: TestServer) {
+    let machine = "00112233445566778899aabbccddeeff";
+
+    // Up to date: the same no-update in XML and in every JSON version.
+    let (_, xml) = server.omaha(&check(machine, "1.0.0")).await;
+    assert_eq!(
+        xml.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::NoUpdate)
+    );
+    for v in JsonVersion::ALL {
+        let (_, json) = server
+            .omaha_json(&in_json(check(machine, "1.0.0"), v))
+            .await;
+        assert_eq!(
+            json.protocol,
+            Some(v.protocol()),
+            "answered in the request's version"
+        );
+        assert_eq!(decision(&json), decision(&xml), "{v:?}");
+        assert_eq!(
+            json.apps[0].events.len(),
+            1,
+            "the routine 3/2 is acknowledged"
+        );
+    }
+
+    // The channel moves: XML grants the update; the same instance asking in JSON holds
+    // that grant and is offered the same payload, in every version (4.0 as a pipeline).
+    server.move_channel("1.1.0").await;
+    let (_, xml) = server.omaha(&check(machine, "1.0.0")).await;
+    assert_eq!(
+        xml.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::Ok)
+    );
+    assert_eq!(server.status_of(machine).await, "granted");
+    for v in JsonVersion::ALL {
+        let (_, json) = server
+            .omaha_json(&in_json(check(machine, "1.0.0"), v))
+            .await;
+        assert_eq!(decision(&json), decision(&xml), "{v:?}");
+    }
+
+    // Progress reported in JSON moves the instance as it does in XML, and the routine
+    // check on the new version, in JSON, completes the update.
+    for (ev, status) in [
+        (Event::download_started(), "downloading"),
+        (Event::download_finished(), "downloaded"),
+        (Event::update_installed(), "installed"),
+    ] {
+        let (_, response) = server
+            .omaha_json(&in_json(event(machine, "1.0.0", ev), JsonVersion::V3_1))
+            .await;
+        assert_eq!(response.apps[0].events.len(), 1);
+        assert_eq!(server.status_of(machine).await, status);
+    }
+    let (_, json) = server
+        .omaha_json(&in_json(check(machine, "1.1.0"), JsonVersion::V4_0))
+        .await;
+    assert_eq!(
+        json.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::NoUpdate)
+    );
+    let instance = server.store.instance(APP, machine).await.unwrap().unwrap();
+    assert_eq!(
+        (instance.status.as_str(), instance.version.as_str()),
+        ("complete", "1.1.0")
+    );
+    let (_, xml) = server.omaha(&check(machine, "1.1.0")).await;
+    assert_eq!(decision(&xml), decision(&json));
+
+    // A version the server does not speak is refused in band, answered in 3.1.
+    let mut unknown = check(machine, "1.1.0");
+    unknown.protocol = Some(Protocol::Other("5.0".into()));
+    let (_, json) = server.omaha_json(&unknown).await;
+    assert_eq!(json.protocol, Some(Protocol::V3_1));
+    assert_eq!(
+        json.apps[0].update_check.as_ref().unwrap().status,
+        Some(UpdateCheckStatus::UnsupportedProtocol)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_json_endpoint_refuses_what_is_not_json() {
+    let server = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let (status, text) = server.post_json_raw(check("m", "1.0.0").encode()).await;
+    assert_eq!(status, 400);
+    assert!(
+        text.starts_with("malformed request: malformed JSON"),
+        "{text}"
+    );
+    let (status, text) = server.post_json_raw(b"{}".to_vec()).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("no \"request\" member"), "{text}");
     server.stop().await;
 }
 
@@ -316,7 +470,7 @@ async fn bad_input_gets_a_clear_status_and_the_server_keeps_serving() {
 
     // A wrong protocol version: in-band error.
     let mut old = check("m-old", "1.0.0");
-    old.protocol = Some(omaha_proto::codes::Protocol::Other("2.0".into()));
+    old.protocol = Some(Protocol::Other("2.0".into()));
     let (status, response) = server.omaha(&old).await;
     assert_eq!(status, 200);
     assert_eq!(

@@ -334,6 +334,49 @@ impl TestServer {
         (status, response)
     }
 
+    /// POSTs `body` to the JSON update endpoint; returns the status and the body.
+    pub async fn post_json_raw(&self, body: Vec<u8>) -> (u16, String) {
+        let response = self
+            .client
+            .post(format!("http://{}/v1/update/json", self.addr()))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// POSTs an Omaha request as JSON (in the request's `protocol`) to the JSON endpoint
+    /// and decodes the response, checking its content type and `)]}'` prefix.
+    pub async fn omaha_json(&self, request: &omaha_proto::Request) -> (u16, omaha_proto::Response) {
+        let response = self
+            .client
+            .post(format!("http://{}/v1/update/json", self.addr()))
+            .header("content-type", "application/json")
+            .body(request.encode_json())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.bytes().await.unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(content_type, "application/json; charset=utf-8");
+        assert!(
+            body.starts_with(omaha_proto::json::PREFIX),
+            "the safe-JSON prefix"
+        );
+        let decoded = omaha_proto::Response::decode_json(&body).expect("a valid JSON response");
+        (status, decoded)
+    }
+
     pub async fn status_of(&self, machine: &str) -> String {
         self.store
             .instance(APP, machine)
