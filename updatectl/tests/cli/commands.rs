@@ -1090,12 +1090,15 @@ fn each_fake_run_has_instances_of_its_own() {
 }
 
 /// 10,000 clients with the default sleeps in one process: every one polls, none fails.
-/// Run by hand (`cargo test -p updatectl --test cli -- --ignored ten_thousand`): in three
-/// of five runs of the whole workspace's tests the instance count stayed at about 9,800
-/// for 230 s while the writer missed its 10 s commit deadline; alone it passes in 20 s.
-/// Under investigation (issue 15's instance counts).
+/// Run by hand (`cargo test -p updatectl --test cli -- --ignored ten_thousand`): alone on
+/// a quiet machine it passes in about 20 s. On a machine kept busy by other builds (load
+/// average 8 to 10) the debug server stores 6,000 to 7,400 instances, then nothing for about
+/// 200 s. Meanwhile pooled connections are acquired after 10 to 27 s and the writer's
+/// transactions miss their 10 s deadline, and a stack dump shows both runtime workers busy
+/// with checks answered without the writer; why the waits grow that long is not settled.
+/// The kept instance counts matched `COUNT(*)` throughout: they are not the cause.
 #[test]
-#[ignore = "fails in three of five full runs: the count stays short (issue 15)"]
+#[ignore = "a starved debug server stops storing new instances for minutes (see above)"]
 fn ten_thousand_fake_clients_run_in_one_process() {
     let server = Server::start_alone();
     setup_group(&server, "many", "1.0.0");
