@@ -78,6 +78,19 @@ struct Args {
     /// The `update-server` binary (default: the one next to this program).
     #[arg(long)]
     server: Option<PathBuf>,
+    /// The wire protocol of the checks: Omaha v3 XML on `/v1/update/`, or the same
+    /// check as Omaha JSON 3.1 on `/v1/update/json`.
+    #[arg(long, value_enum, default_value = "xml")]
+    protocol: Wire,
+}
+
+/// The wire protocol the checks speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Wire {
+    /// Omaha v3 XML.
+    Xml,
+    /// Omaha JSON, protocol 3.1.
+    Json,
 }
 
 const APP_ID: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
@@ -140,11 +153,12 @@ async fn scenario(
     }
     let server = ServerProcess::start(args.server.as_deref(), dir, database_url)?;
     let base = format!("http://{}", server.addr);
-    let template = Arc::new(Template::new());
+    let template = Arc::new(Template::new(args.protocol));
     let seconds = Duration::from_secs(args.seconds);
     println!(
-        "scenario: {:?}, store: {}, connections: {}, instances: {}, {} s per measurement, load {}",
+        "scenario: {:?}, protocol: {:?}, store: {}, connections: {}, instances: {}, {} s per measurement, load {}",
         args.scenario,
+        args.protocol,
         if database_url.is_some() {
             "postgres"
         } else {
@@ -393,12 +407,15 @@ impl Drop for ServerProcess {
 struct Template {
     body: Vec<u8>,
     slot: usize,
+    /// The endpoint's path.
+    path: &'static str,
+    content_type: &'static str,
 }
 
 impl Template {
-    fn new() -> Self {
+    fn new(wire: Wire) -> Self {
         let marker = "f".repeat(ID_DIGITS);
-        let body = omaha_proto::Request::update_engine(
+        let mut request = omaha_proto::Request::update_engine(
             "update_engine-0.4.10",
             "scheduler",
             Os::new("CoreOS", "Chateau", "1.0.0_x86_64"),
@@ -408,13 +425,24 @@ impl Template {
                 .with_track("stable")
                 .with_machine_id(&marker)
                 .with_update_check(Some("")),
-        )
-        .encode();
+        );
+        let (body, path, content_type) = match wire {
+            Wire::Xml => (request.encode(), "/v1/update/", "text/xml"),
+            Wire::Json => {
+                request.protocol = Some(omaha_proto::codes::Protocol::V3_1);
+                (request.encode_json(), "/v1/update/json", "application/json")
+            }
+        };
         let slot = body
             .windows(ID_DIGITS)
             .position(|w| w == marker.as_bytes())
             .expect("the machine id is in the body");
-        Self { body, slot }
+        Self {
+            body,
+            slot,
+            path,
+            content_type,
+        }
     }
 
     /// The body of instance `n`.
@@ -487,7 +515,7 @@ async fn drive(
             .build()
             .context("http client")?;
         let url = match target {
-            Target::Check => format!("{base}/v1/update/"),
+            Target::Check => format!("{base}{}", template.path),
             Target::Health => format!("{base}/healthz"),
         };
         let template = template.clone();
@@ -506,7 +534,7 @@ async fn drive(
                     Target::Check => {
                         client
                             .post(&url)
-                            .header("content-type", "text/xml")
+                            .header("content-type", template.content_type)
                             .body(template.body(n % cycle))
                             .send()
                             .await
