@@ -6,6 +6,9 @@
 //! base64 `hash` and `sha256`, hex `hash_sha256`. Escaping is one table-driven scan per
 //! value that copies unescaped runs whole.
 
+use crate::attrs::{
+    AttributeSink, action_attributes, manifest_attributes, package_attributes, url_attributes,
+};
 use crate::codes::Protocol;
 use crate::digest::{Digest, HashValue, push_base64, push_hex};
 use crate::request::{self, Request};
@@ -104,76 +107,9 @@ impl W<'_> {
         self.0.push(b'"');
     }
 
-    fn opt(&mut self, name: &str, value: Option<&String>) {
-        if let Some(v) = value {
-            self.attr(name, v);
-        }
-    }
-
-    fn bool(&mut self, name: &str, value: bool) {
-        self.attr_name(name);
-        self.0
-            .extend_from_slice(if value { b"true\"" } else { b"false\"" });
-    }
-
-    fn opt_bool(&mut self, name: &str, value: Option<bool>) {
-        if let Some(v) = value {
-            self.bool(name, v);
-        }
-    }
-
-    fn i64(&mut self, name: &str, value: i64) {
-        self.attr_name(name);
-        push_i64(self.0, value);
-        self.0.push(b'"');
-    }
-
-    fn opt_i64(&mut self, name: &str, value: Option<i64>) {
-        if let Some(v) = value {
-            self.i64(name, v);
-        }
-    }
-
-    fn u64(&mut self, name: &str, value: u64) {
-        self.attr_name(name);
-        push_u64(self.0, value);
-        self.0.push(b'"');
-    }
-
-    fn opt_u64(&mut self, name: &str, value: Option<u64>) {
-        if let Some(v) = value {
-            self.u64(name, v);
-        }
-    }
-
     fn protocol(&mut self, protocol: Option<&Protocol>) {
         if let Some(p) = protocol {
             self.attr("protocol", p.as_str());
-        }
-    }
-
-    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
-        match value {
-            None => {}
-            Some(HashValue::Digest(d) | HashValue::Base64(d)) => {
-                self.attr_name(name);
-                push_base64(self.0, d.as_bytes());
-                self.0.push(b'"');
-            }
-            Some(HashValue::Unrecognized(text)) => self.attr(name, text),
-        }
-    }
-
-    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
-        match value {
-            None => {}
-            Some(HashValue::Digest(d)) => {
-                self.attr_name(name);
-                push_hex(self.0, d.as_bytes());
-                self.0.push(b'"');
-            }
-            Some(HashValue::Base64(_)) => self.base64_hash(name, value),
-            Some(HashValue::Unrecognized(text)) => self.attr(name, text),
         }
     }
 
@@ -199,6 +135,59 @@ impl W<'_> {
         self.gt();
         push_escaped(self.0, text);
         self.end(name);
+    }
+}
+
+impl AttributeSink for W<'_> {
+    #[inline]
+    fn str(&mut self, name: &str, value: &str) {
+        self.attr(name, value);
+    }
+
+    #[inline]
+    fn bool(&mut self, name: &str, value: bool) {
+        self.attr_name(name);
+        self.0
+            .extend_from_slice(if value { b"true\"" } else { b"false\"" });
+    }
+
+    #[inline]
+    fn i64(&mut self, name: &str, value: i64) {
+        self.attr_name(name);
+        push_i64(self.0, value);
+        self.0.push(b'"');
+    }
+
+    #[inline]
+    fn u64(&mut self, name: &str, value: u64) {
+        self.attr_name(name);
+        push_u64(self.0, value);
+        self.0.push(b'"');
+    }
+
+    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        match value {
+            None => {}
+            Some(HashValue::Digest(d) | HashValue::Base64(d)) => {
+                self.attr_name(name);
+                push_base64(self.0, d.as_bytes());
+                self.0.push(b'"');
+            }
+            Some(HashValue::Unrecognized(text)) => self.attr(name, text),
+        }
+    }
+
+    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        match value {
+            None => {}
+            Some(HashValue::Digest(d)) => {
+                self.attr_name(name);
+                push_hex(self.0, d.as_bytes());
+                self.0.push(b'"');
+            }
+            Some(HashValue::Base64(_)) => self.base64_hash(name, value),
+            Some(HashValue::Unrecognized(text)) => self.attr(name, text),
+        }
     }
 }
 
@@ -437,8 +426,7 @@ fn update_check(w: &mut W<'_>, u: &response::UpdateCheck) {
         w.gt();
         for url in &u.urls {
             w.open("url");
-            w.attr("codebase", url.codebase.as_str());
-            w.opt("codebasediff", url.codebase_diff.as_ref());
+            url_attributes(w, url);
             w.close_empty("url");
         }
         w.end("urls");
@@ -451,25 +439,13 @@ fn update_check(w: &mut W<'_>, u: &response::UpdateCheck) {
 
 fn manifest(w: &mut W<'_>, m: &response::Manifest) {
     w.open("manifest");
-    w.attr("version", &m.version);
-    w.opt_bool("is_floor", m.is_floor);
-    w.opt("floor_reason", m.floor_reason.as_ref());
-    w.opt_bool("is_target", m.is_target);
+    manifest_attributes(w, m);
     w.gt();
     w.open("packages");
     w.gt();
     for p in &m.packages {
         w.open("package");
-        w.attr("name", &p.name);
-        w.base64_hash("hash", p.hash.as_ref());
-        w.hex_hash("hash_sha256", p.hash_sha256.as_ref());
-        w.u64("size", p.size);
-        w.bool("required", p.required);
-        w.opt("fp", p.fp.as_ref());
-        w.opt("namediff", p.name_diff.as_ref());
-        w.opt_u64("sizediff", p.size_diff);
-        w.opt("hashdiff", p.hash_diff.as_ref());
-        w.opt("hashdiff_sha256", p.hash_diff_sha256.as_ref());
+        package_attributes(w, p);
         match &p.metadata {
             None => w.close_empty("package"),
             Some(md) => {
@@ -493,33 +469,7 @@ fn manifest(w: &mut W<'_>, m: &response::Manifest) {
 
 fn action(w: &mut W<'_>, a: &response::Action) {
     w.open("action");
-    if let Some(e) = &a.event {
-        w.attr("event", e.as_str());
-    }
-    w.opt("DisplayVersion", a.display_version.as_ref());
-    w.base64_hash("sha256", a.sha256.as_ref());
-    w.opt_bool("needsadmin", a.needs_admin);
-    w.opt_bool("IsDeltaPayload", a.is_delta_payload);
-    w.opt_bool("DisablePayloadBackoff", a.disable_payload_backoff);
-    w.opt_u64("MaxFailureCountPerUrl", a.max_failure_count_per_url);
-    w.opt("MetadataSignatureRsa", a.metadata_signature_rsa.as_ref());
-    w.opt("MetadataSize", a.metadata_size.as_ref());
-    w.opt("deadline", a.deadline.as_ref());
-    w.opt("MoreInfo", a.more_info.as_ref());
-    w.opt_bool("Prompt", a.prompt);
-    w.opt("ChromeOSVersion", a.chromeos_version.as_ref());
-    w.opt_bool("IsDelta", a.is_delta);
-    w.opt("MaxDaysToScatter", a.max_days_to_scatter.as_ref());
-    w.opt("ManifestSignatureRsa", a.manifest_signature_rsa.as_ref());
-    w.opt("ManifestSize", a.manifest_size.as_ref());
-    w.opt("ChromeVersion", a.chrome_version.as_ref());
-    w.opt("run", a.run.as_ref());
-    w.opt("arguments", a.arguments.as_ref());
-    w.opt("successurl", a.success_url.as_ref());
-    w.opt_bool("terminateallbrowsers", a.terminate_all_browsers);
-    w.opt("successaction", a.success_action.as_ref());
-    w.opt("onsuccess", a.on_success.as_ref());
-    w.opt("version", a.version.as_ref());
+    action_attributes(w, a);
     w.close_empty("action");
 }
 

@@ -74,6 +74,7 @@
 #![forbid(unsafe_code)]
 
 pub mod appid;
+mod attrs;
 pub mod codes;
 #[cfg(feature = "cup")]
 pub mod cup;

@@ -3,6 +3,10 @@
 //! version (see [`crate::json`]).
 
 use super::{JsonVersion, PREFIX};
+use crate::attrs::{
+    AttributeSink, action_attributes, manifest_attributes, package_attributes,
+    package_diff_attributes, url_attributes,
+};
 use crate::codes::UpdateCheckStatus;
 use crate::digest::{Digest, HashValue, push_base64, push_hex};
 use crate::encode::{push_i64, push_u64};
@@ -113,87 +117,6 @@ impl J<'_> {
         self.open_obj();
     }
 
-    fn str(&mut self, name: &str, value: &str) {
-        self.key(name);
-        push_string(self.out, value);
-        self.comma = true;
-    }
-
-    fn opt(&mut self, name: &str, value: Option<&String>) {
-        if let Some(v) = value {
-            self.str(name, v);
-        }
-    }
-
-    fn raw(&mut self, name: &str, value: &[u8]) {
-        self.key(name);
-        self.out.extend_from_slice(value);
-        self.comma = true;
-    }
-
-    fn bool(&mut self, name: &str, value: bool) {
-        self.raw(name, if value { b"true" } else { b"false" });
-    }
-
-    fn opt_bool(&mut self, name: &str, value: Option<bool>) {
-        if let Some(v) = value {
-            self.bool(name, v);
-        }
-    }
-
-    fn i64(&mut self, name: &str, value: i64) {
-        self.key(name);
-        push_i64(self.out, value);
-        self.comma = true;
-    }
-
-    fn opt_i64(&mut self, name: &str, value: Option<i64>) {
-        if let Some(v) = value {
-            self.i64(name, v);
-        }
-    }
-
-    fn u64(&mut self, name: &str, value: u64) {
-        self.key(name);
-        push_u64(self.out, value);
-        self.comma = true;
-    }
-
-    fn opt_u64(&mut self, name: &str, value: Option<u64>) {
-        if let Some(v) = value {
-            self.u64(name, v);
-        }
-    }
-
-    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
-        match value {
-            None => {}
-            Some(HashValue::Digest(d) | HashValue::Base64(d)) => {
-                self.key(name);
-                self.out.push(b'"');
-                push_base64(self.out, d.as_bytes());
-                self.out.push(b'"');
-                self.comma = true;
-            }
-            Some(HashValue::Unrecognized(text)) => self.str(name, text),
-        }
-    }
-
-    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
-        match value {
-            None => {}
-            Some(HashValue::Digest(d)) => {
-                self.key(name);
-                self.out.push(b'"');
-                push_hex(self.out, d.as_bytes());
-                self.out.push(b'"');
-                self.comma = true;
-            }
-            Some(HashValue::Base64(_)) => self.base64_hash(name, value),
-            Some(HashValue::Unrecognized(text)) => self.str(name, text),
-        }
-    }
-
     /// A fingerprint: a string, or in 4.0 a `{"fingerprint": ...}` object.
     fn fingerprint(&mut self, v: JsonVersion, name: &str, value: Option<&String>) {
         let Some(fp) = value else {
@@ -206,6 +129,153 @@ impl J<'_> {
         } else {
             self.str(name, fp);
         }
+    }
+}
+
+/// The members an [`AttributeSink`] writes, under their names or, `private`, under the
+/// name prefixed with `_` (a JSON 4.0 extension member). `private` is a constant at every
+/// call, so each sink's copy has no branch left.
+impl J<'_> {
+    #[inline]
+    fn member_key(&mut self, private: bool, name: &str) {
+        if private {
+            // Attribute names are ASCII letters, digits, `_` and `-`: nothing to escape.
+            debug_assert!(
+                name.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+                "{name}"
+            );
+            self.sep();
+            self.out.extend_from_slice(b"\"_");
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b"\":");
+            self.comma = false;
+        } else {
+            self.key(name);
+        }
+    }
+
+    #[inline]
+    fn member_str(&mut self, private: bool, name: &str, value: &str) {
+        self.member_key(private, name);
+        push_string(self.out, value);
+        self.comma = true;
+    }
+
+    #[inline]
+    fn member_raw(&mut self, private: bool, name: &str, value: &[u8]) {
+        self.member_key(private, name);
+        self.out.extend_from_slice(value);
+        self.comma = true;
+    }
+
+    #[inline]
+    fn member_i64(&mut self, private: bool, name: &str, value: i64) {
+        self.member_key(private, name);
+        push_i64(self.out, value);
+        self.comma = true;
+    }
+
+    #[inline]
+    fn member_u64(&mut self, private: bool, name: &str, value: u64) {
+        self.member_key(private, name);
+        push_u64(self.out, value);
+        self.comma = true;
+    }
+
+    /// A digest in hex (`hex`, unless it was read in base64) or base64, or the text that
+    /// was not a digest.
+    fn member_hash<D: Digest>(
+        &mut self,
+        private: bool,
+        name: &str,
+        value: Option<&HashValue<D>>,
+        hex: bool,
+    ) {
+        let (d, hex) = match value {
+            None => return,
+            Some(HashValue::Unrecognized(text)) => return self.member_str(private, name, text),
+            Some(HashValue::Digest(d)) => (d, hex),
+            Some(HashValue::Base64(d)) => (d, false),
+        };
+        self.member_key(private, name);
+        self.out.push(b'"');
+        if hex {
+            push_hex(self.out, d.as_bytes());
+        } else {
+            push_base64(self.out, d.as_bytes());
+        }
+        self.out.push(b'"');
+        self.comma = true;
+    }
+}
+
+impl AttributeSink for J<'_> {
+    #[inline]
+    fn str(&mut self, name: &str, value: &str) {
+        self.member_str(false, name, value);
+    }
+
+    #[inline]
+    fn bool(&mut self, name: &str, value: bool) {
+        self.member_raw(false, name, if value { b"true" } else { b"false" });
+    }
+
+    #[inline]
+    fn i64(&mut self, name: &str, value: i64) {
+        self.member_i64(false, name, value);
+    }
+
+    #[inline]
+    fn u64(&mut self, name: &str, value: u64) {
+        self.member_u64(false, name, value);
+    }
+
+    #[inline]
+    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        self.member_hash(false, name, value, false);
+    }
+
+    #[inline]
+    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        self.member_hash(false, name, value, true);
+    }
+}
+
+/// The members of a JSON 4.0 download operation that 4.0 has no name for: private,
+/// prefixed with `_` (`_namediff`, ...).
+struct Private<'j, 'o>(&'j mut J<'o>);
+
+impl AttributeSink for Private<'_, '_> {
+    #[inline]
+    fn str(&mut self, name: &str, value: &str) {
+        self.0.member_str(true, name, value);
+    }
+
+    #[inline]
+    fn bool(&mut self, name: &str, value: bool) {
+        self.0
+            .member_raw(true, name, if value { b"true" } else { b"false" });
+    }
+
+    #[inline]
+    fn i64(&mut self, name: &str, value: i64) {
+        self.0.member_i64(true, name, value);
+    }
+
+    #[inline]
+    fn u64(&mut self, name: &str, value: u64) {
+        self.0.member_u64(true, name, value);
+    }
+
+    #[inline]
+    fn base64_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        self.0.member_hash(true, name, value, false);
+    }
+
+    #[inline]
+    fn hex_hash<D: Digest>(&mut self, name: &str, value: Option<&HashValue<D>>) {
+        self.0.member_hash(true, name, value, true);
     }
 }
 
@@ -497,8 +567,7 @@ fn update_check(w: &mut J<'_>, v: JsonVersion, u: &response::UpdateCheck) {
         w.arr("url");
         for url in &u.urls {
             w.elem();
-            w.str("codebase", url.codebase.as_str());
-            w.opt("codebasediff", url.codebase_diff.as_ref());
+            url_attributes(w, url);
             w.close_obj();
         }
         w.close_arr();
@@ -526,20 +595,15 @@ fn update_check(w: &mut J<'_>, v: JsonVersion, u: &response::UpdateCheck) {
 
 /// The members of an open manifest object, and its end.
 fn manifest(w: &mut J<'_>, m: &response::Manifest) {
-    w.str("version", &m.version);
-    w.opt_bool("is_floor", m.is_floor);
-    w.opt("floor_reason", m.floor_reason.as_ref());
-    w.opt_bool("is_target", m.is_target);
+    manifest_attributes(w, m);
     w.obj("packages");
     w.arr("package");
     for p in &m.packages {
         w.elem();
-        w.str("name", &p.name);
-        w.base64_hash("hash", p.hash.as_ref());
-        w.hex_hash("hash_sha256", p.hash_sha256.as_ref());
-        w.u64("size", p.size);
-        w.bool("required", p.required);
-        package_extras(w, p, false, true);
+        package_attributes(w, p);
+        if let Some(md) = &p.metadata {
+            metadata(w, "metadata", md);
+        }
         w.close_obj();
     }
     w.close_arr();
@@ -557,57 +621,17 @@ fn manifest(w: &mut J<'_>, m: &response::Manifest) {
     w.close_obj();
 }
 
-/// The package members after `required`: named as in 3.x, or prefixed with `_` in a 4.0
-/// download operation; `fp` only `with_fp`.
-fn package_extras(w: &mut J<'_>, p: &response::Package, prefixed: bool, with_fp: bool) {
-    let n = |plain: &'static str, with: &'static str| if prefixed { with } else { plain };
-    if with_fp {
-        w.opt(n("fp", "_fp"), p.fp.as_ref());
-    }
-    w.opt(n("namediff", "_namediff"), p.name_diff.as_ref());
-    w.opt_u64(n("sizediff", "_sizediff"), p.size_diff);
-    w.opt(n("hashdiff", "_hashdiff"), p.hash_diff.as_ref());
-    w.opt(
-        n("hashdiff_sha256", "_hashdiff_sha256"),
-        p.hash_diff_sha256.as_ref(),
-    );
-    if let Some(md) = &p.metadata {
-        w.obj(n("metadata", "_metadata"));
-        w.opt("content-type", md.content_type.as_ref());
-        w.str("#text", &md.text);
-        w.close_obj();
-    }
+/// A package's `<metadata>` child as an object member.
+fn metadata(w: &mut J<'_>, name: &str, md: &response::Metadata) {
+    w.obj(name);
+    w.opt("content-type", md.content_type.as_ref());
+    w.str("#text", &md.text);
+    w.close_obj();
 }
 
 /// The members of an open action object, and its end.
 fn action(w: &mut J<'_>, a: &response::Action) {
-    if let Some(e) = &a.event {
-        w.str("event", e.as_str());
-    }
-    w.opt("DisplayVersion", a.display_version.as_ref());
-    w.base64_hash("sha256", a.sha256.as_ref());
-    w.opt_bool("needsadmin", a.needs_admin);
-    w.opt_bool("IsDeltaPayload", a.is_delta_payload);
-    w.opt_bool("DisablePayloadBackoff", a.disable_payload_backoff);
-    w.opt_u64("MaxFailureCountPerUrl", a.max_failure_count_per_url);
-    w.opt("MetadataSignatureRsa", a.metadata_signature_rsa.as_ref());
-    w.opt("MetadataSize", a.metadata_size.as_ref());
-    w.opt("deadline", a.deadline.as_ref());
-    w.opt("MoreInfo", a.more_info.as_ref());
-    w.opt_bool("Prompt", a.prompt);
-    w.opt("ChromeOSVersion", a.chromeos_version.as_ref());
-    w.opt_bool("IsDelta", a.is_delta);
-    w.opt("MaxDaysToScatter", a.max_days_to_scatter.as_ref());
-    w.opt("ManifestSignatureRsa", a.manifest_signature_rsa.as_ref());
-    w.opt("ManifestSize", a.manifest_size.as_ref());
-    w.opt("ChromeVersion", a.chrome_version.as_ref());
-    w.opt("run", a.run.as_ref());
-    w.opt("arguments", a.arguments.as_ref());
-    w.opt("successurl", a.success_url.as_ref());
-    w.opt_bool("terminateallbrowsers", a.terminate_all_browsers);
-    w.opt("successaction", a.success_action.as_ref());
-    w.opt("onsuccess", a.on_success.as_ref());
-    w.opt("version", a.version.as_ref());
+    action_attributes(w, a);
     w.close_obj();
 }
 
@@ -646,11 +670,18 @@ fn pipelines(w: &mut J<'_>, u: &response::UpdateCheck) {
                 w.close_obj();
             }
             w.close_arr();
-            w.str("_name", &p.name);
-            w.base64_hash("_hash", p.hash.as_ref());
-            w.bool("_required", p.required);
+            let mut private = Private(w);
+            private.str("name", &p.name);
+            private.base64_hash("hash", p.hash.as_ref());
+            private.bool("required", p.required);
             // The first package's fingerprint is the pipeline's `nextfp`.
-            package_extras(w, p, true, i > 0);
+            if i > 0 {
+                private.opt("fp", p.fp.as_ref());
+            }
+            package_diff_attributes(&mut private, p);
+            if let Some(md) = &p.metadata {
+                metadata(w, "_metadata", md);
+            }
             w.close_obj();
         }
         w.close_arr();
