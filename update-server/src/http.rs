@@ -12,6 +12,7 @@
 //! its CUP parameters are malformed or name a key version the server has no key for;
 //! `GET /v1/cup/keys` lists the key versions and public keys served.
 
+use crate::endpoint::UpdateProtocol;
 use crate::metrics::{ErrorKind, Metrics};
 use crate::protocol::WireProtocol;
 use crate::service::UpdateService;
@@ -98,8 +99,8 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .route("/v1/update", post(update))
-        .route("/v1/update/", post(update))
-        .route("/v1/update/json", post(update_json))
+        .route(UpdateProtocol::Xml.path(), post(update))
+        .route(UpdateProtocol::Json.path(), post(update_json))
         .route("/v1/update/json/", post(update_json))
         // Signs the answers of the update routes above when a request asks (CUP). Inside
         // the body limit below, which it applies to the request body it hashes.

@@ -9,6 +9,8 @@
 //!
 //! - [`http`]: routes and status codes;
 //! - [`api`]: the admin API's JSON wire types (also without the `server` feature);
+//! - [`endpoint`]: the update endpoints as a client sees them, route and encoding per wire
+//!   protocol (also without the `server` feature);
 //! - [`admin`]: the CoreUpdate-compatible admin API;
 //! - [`panel`]: the web control panel at `/`;
 //! - [`auth`]: Hawk and Basic authentication, sealed API keys;
@@ -59,6 +61,7 @@ pub mod conn;
 pub mod counts;
 #[cfg(feature = "server")]
 pub mod cup;
+pub mod endpoint;
 #[cfg(feature = "server")]
 pub mod hosting;
 #[cfg(feature = "server")]

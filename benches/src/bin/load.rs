@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use update_server::endpoint::UpdateProtocol;
 use update_server::policy::GroupPolicy;
 use update_server::store::{
     AppRecord, ChannelRecord, GroupRecord, PackageRecord, PostgresStore, SqliteStore, Store,
@@ -81,16 +82,7 @@ struct Args {
     /// The wire protocol of the checks: Omaha v3 XML on `/v1/update/`, or the same
     /// check as Omaha JSON 3.1 on `/v1/update/json`.
     #[arg(long, value_enum, default_value = "xml")]
-    protocol: Wire,
-}
-
-/// The wire protocol the checks speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Wire {
-    /// Omaha v3 XML.
-    Xml,
-    /// Omaha JSON, protocol 3.1.
-    Json,
+    protocol: UpdateProtocol,
 }
 
 const APP_ID: &str = "e96281a6-d1af-4bde-9a0a-97b76e56dc57";
@@ -413,7 +405,7 @@ struct Template {
 }
 
 impl Template {
-    fn new(wire: Wire) -> Self {
+    fn new(wire: UpdateProtocol) -> Self {
         let marker = "f".repeat(ID_DIGITS);
         let mut request = omaha_proto::Request::update_engine(
             "update_engine-0.4.10",
@@ -426,13 +418,7 @@ impl Template {
                 .with_machine_id(&marker)
                 .with_update_check(Some("")),
         );
-        let (body, path, content_type) = match wire {
-            Wire::Xml => (request.encode(), "/v1/update/", "text/xml"),
-            Wire::Json => {
-                request.protocol = Some(omaha_proto::codes::Protocol::V3_1);
-                (request.encode_json(), "/v1/update/json", "application/json")
-            }
-        };
+        let body = wire.encode(&mut request);
         let slot = body
             .windows(ID_DIGITS)
             .position(|w| w == marker.as_bytes())
@@ -440,8 +426,8 @@ impl Template {
         Self {
             body,
             slot,
-            path,
-            content_type,
+            path: wire.path(),
+            content_type: wire.content_type(),
         }
     }
 
