@@ -10,6 +10,9 @@
 //! Beyond the fork's report it measures latency percentiles, counts failures (transport
 //! errors, HTTP errors, undecodable answers) apart from responses, and counts the
 //! update-check statuses; `--json` prints the whole report as one JSON document.
+//!
+//! `--protocol json` sends the same request as Omaha JSON 3.1 to `/v1/update/json`
+//! ([`UpdateProtocol`](update_server::endpoint::UpdateProtocol)).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -94,7 +97,7 @@ pub async fn run(
     let started = Instant::now();
     let shared = Arc::new(Shared {
         http: client.http().clone(),
-        url: client.url(&["v1", "update", ""]),
+        url: client.url(args.protocol.path_segments()),
         prefix: fastrand::u32(..),
         next_id: AtomicU64::new(0),
         responses: AtomicU64::new(0),
@@ -202,13 +205,14 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         }
         let n = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let id = machine_id(shared.prefix, n);
-        let body = bench_request(&shared.args, &id).encode();
+        let protocol = shared.args.protocol;
+        let body = protocol.encode(&mut bench_request(&shared.args, &id));
         if shared.args.verbose {
             println!("request: {}", String::from_utf8_lossy(&body));
         }
         let sent = Instant::now();
         let answer = tokio::select! {
-            answer = crate::omaha::post(&shared.http, &shared.url, body) => answer,
+            answer = crate::omaha::post(&shared.http, &shared.url, protocol, body) => answer,
             // An answer that comes after the end is not counted.
             () = tokio::time::sleep_until(shared.deadline) => return tally,
         };
@@ -223,7 +227,7 @@ async fn worker(shared: Arc<Shared>) -> Tally {
                 if shared.args.verbose {
                     println!("response: {}", String::from_utf8_lossy(&bytes));
                 }
-                match Response::decode(&bytes) {
+                match protocol.decode_response(&bytes) {
                     Ok(response) => {
                         shared.responses.fetch_add(1, Ordering::Relaxed);
                         tally
@@ -300,6 +304,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use update_server::endpoint::UpdateProtocol;
 
     #[test]
     fn machine_ids_are_32_hex_digits_and_count() {
@@ -323,28 +328,39 @@ mod tests {
     }
 
     #[test]
-    fn the_request_checks_pings_and_reports_3_1() {
-        let args = BenchArgs {
-            app_id: "app".to_owned(),
-            group_id: "g".to_owned(),
-            clients_per_app: 1,
-            oem: "fakeclient".to_owned(),
-            version: "1.0.0".to_owned(),
-            force_update: true,
-            verbose: false,
-            seconds: 1,
-        };
-        let request = bench_request(&args, "deadbeefdeadbeef0000000000000001");
-        let text = String::from_utf8(request.encode()).unwrap();
-        let decoded = Request::decode(text.as_bytes()).unwrap();
-        let app = &decoded.apps[0];
-        assert_eq!(app.track.as_deref(), Some("g"));
-        assert_eq!(app.version.as_deref(), Some("1.0.0"));
-        assert!(app.update_check.is_some());
-        assert!(app.ping.is_some());
-        assert_eq!(app.events.len(), 1);
-        assert_eq!(app.events[0].event_type, EventType::UpdateComplete);
-        assert_eq!(app.events[0].event_result, EventResult::Success);
-        assert_eq!(decoded.install_source.as_deref(), Some("ondemandupdate"));
+    fn the_request_checks_pings_and_reports_3_1_in_either_protocol() {
+        for protocol in [UpdateProtocol::Xml, UpdateProtocol::Json] {
+            let args = BenchArgs {
+                app_id: "app".to_owned(),
+                group_id: "g".to_owned(),
+                clients_per_app: 1,
+                oem: "fakeclient".to_owned(),
+                version: "1.0.0".to_owned(),
+                force_update: true,
+                verbose: false,
+                seconds: 1,
+                protocol,
+            };
+            let body = protocol.encode(&mut bench_request(
+                &args,
+                "deadbeefdeadbeef0000000000000001",
+            ));
+            let decoded = match protocol {
+                UpdateProtocol::Xml => Request::decode(&body),
+                UpdateProtocol::Json => Request::decode_json(&body),
+            }
+            .unwrap();
+            assert_eq!(decoded.protocol, Some(protocol.version()));
+            let app = &decoded.apps[0];
+            assert_eq!(app.track.as_deref(), Some("g"));
+            assert_eq!(app.version.as_deref(), Some("1.0.0"));
+            assert_eq!(app.oem.as_deref(), Some("fakeclient"));
+            assert!(app.update_check.is_some());
+            assert!(app.ping.is_some());
+            assert_eq!(app.events.len(), 1);
+            assert_eq!(app.events[0].event_type, EventType::UpdateComplete);
+            assert_eq!(app.events[0].event_result, EventResult::Success);
+            assert_eq!(decoded.install_source.as_deref(), Some("ondemandupdate"));
+        }
     }
 }

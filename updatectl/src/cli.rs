@@ -2,6 +2,7 @@
 
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
+use update_server::endpoint::UpdateProtocol;
 
 /// Operator CLI of the update service (a superset of CoreUpdate's updateservicectl).
 #[derive(Debug, Parser)]
@@ -1050,6 +1051,10 @@ pub struct BenchArgs {
     /// How long to run, in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub seconds: u64,
+    /// The wire protocol: Omaha v3 XML on `/v1/update/`, or Omaha JSON 3.1 on
+    /// `/v1/update/json`.
+    #[arg(long, value_enum, default_value = "xml")]
+    pub protocol: UpdateProtocol,
 }
 
 /// The flags of `instance fake`.
@@ -1091,6 +1096,10 @@ pub struct FakeArgs {
     /// step delay) before reporting completion.
     #[arg(long, default_value_t = 0)]
     pub ping_only: u32,
+    /// The wire protocol: Omaha v3 XML on `/v1/update/`, or Omaha JSON 3.1 on
+    /// `/v1/update/json`.
+    #[arg(long, value_enum, default_value = "xml")]
+    pub protocol: UpdateProtocol,
     /// Print every request and response.
     #[arg(long)]
     pub verbose: bool,

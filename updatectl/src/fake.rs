@@ -8,6 +8,10 @@
 //! is sent instead and the attempt is abandoned), then the `--ping-only` pings, then print
 //! `{id}: updated from OLD to NEW` and report 3/2 from the new version.
 //!
+//! `--protocol json` sends the same requests as Omaha JSON 3.1 to `/v1/update/json`
+//! ([`UpdateProtocol`](update_server::endpoint::UpdateProtocol)): the same checks, events
+//! and output, so the server sees the same instances either way.
+//!
 //! Test aids (hidden from `--help`): `--step-delay MS` shortens the one-second pause
 //! between update steps, `--exit-after-updates N` exits once N updates completed over all
 //! instances, `--duration SECS` exits after that time. Without them the command runs until
@@ -75,7 +79,7 @@ struct Shared {
 pub async fn run(client: &Client, args: FakeArgs, debug: bool) -> Result<Stop, Error> {
     let shared = Arc::new(Shared {
         http: client.http().clone(),
-        url: client.url(&["v1", "update", ""]),
+        url: client.url(args.protocol.path_segments()),
         prefix: run_prefix(args.client_prefix.as_deref()),
         args,
         debug,
@@ -221,7 +225,8 @@ async fn exchange(
     omaha::exchange(
         &shared.http,
         &shared.url,
-        request.encode(),
+        shared.args.protocol,
+        request,
         |direction, body| {
             let (label, debug_label) = match direction {
                 Direction::Request => ("request", "Request"),

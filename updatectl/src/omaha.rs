@@ -1,10 +1,13 @@
 //! The Omaha exchange shared by `instance fake`, `instance bench` and `watch`: post a
-//! request to `{server}/v1/update/`, decode the answer, read what it offers.
+//! request to the update endpoint of its wire protocol (`{server}/v1/update/` for XML,
+//! `{server}/v1/update/json` for JSON, see [`UpdateProtocol`]), decode the answer, read
+//! what it offers.
 
-use omaha_proto::Response;
 use omaha_proto::appid::same_app_id;
 use omaha_proto::codes::UpdateCheckStatus;
+use omaha_proto::{Request, Response};
 use reqwest::Url;
+use update_server::endpoint::UpdateProtocol;
 
 use crate::Error;
 
@@ -17,18 +20,20 @@ pub enum Direction {
     Response,
 }
 
-/// Posts an Omaha request (`Content-Type: text/xml`) and returns the status and body.
+/// Posts an encoded Omaha request with the `Content-Type` of its wire protocol and returns
+/// the status and body.
 ///
 /// # Errors
 /// The transport's.
 pub async fn post(
     http: &reqwest::Client,
     url: &Url,
+    protocol: UpdateProtocol,
     body: Vec<u8>,
 ) -> Result<(reqwest::StatusCode, bytes::Bytes), reqwest::Error> {
     let response = http
         .post(url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "text/xml")
+        .header(reqwest::header::CONTENT_TYPE, protocol.content_type())
         .body(body)
         .send()
         .await?;
@@ -36,18 +41,21 @@ pub async fn post(
     Ok((status, response.bytes().await?))
 }
 
-/// Posts an Omaha request and decodes the answer; `trace` sees both documents.
+/// Posts an Omaha request in `protocol` (which sets its `protocol` version) and decodes the
+/// answer; `trace` sees both documents.
 ///
 /// # Errors
 /// [`Error::Transport`], or [`Error::Omaha`] for an error status or an undecodable answer.
 pub async fn exchange(
     http: &reqwest::Client,
     url: &Url,
-    body: Vec<u8>,
+    protocol: UpdateProtocol,
+    mut request: Request,
     trace: impl Fn(Direction, &[u8]),
 ) -> Result<Response, Error> {
+    let body = protocol.encode(&mut request);
     trace(Direction::Request, &body);
-    let (status, bytes) = post(http, url, body).await?;
+    let (status, bytes) = post(http, url, protocol, body).await?;
     trace(Direction::Response, &bytes);
     if !status.is_success() {
         return Err(Error::Omaha(format!(
@@ -55,7 +63,9 @@ pub async fn exchange(
             String::from_utf8_lossy(&bytes).trim()
         )));
     }
-    Response::decode(&bytes).map_err(|e| Error::Omaha(e.to_string()))
+    protocol
+        .decode_response(&bytes)
+        .map_err(|e| Error::Omaha(e.to_string()))
 }
 
 /// An update the server offered.

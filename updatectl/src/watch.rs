@@ -24,6 +24,7 @@ use crate::Error;
 use crate::cli::WatchArgs;
 use crate::client::Client;
 use crate::omaha::{self, Direction, Offer, read_answer};
+use update_server::endpoint::UpdateProtocol;
 
 /// Runs the watch loop until SIGINT (or `--checks` checks, a test aid).
 ///
@@ -123,14 +124,20 @@ async fn exchange(
     request: Request,
     debug: bool,
 ) -> Result<Response, Error> {
-    omaha::exchange(client.http(), url, request.encode(), |direction, body| {
-        if debug {
-            let label = match direction {
-                Direction::Request => "Request",
-                Direction::Response => "Response",
-            };
-            eprintln!("{label}: {}", String::from_utf8_lossy(body));
-        }
-    })
+    omaha::exchange(
+        client.http(),
+        url,
+        UpdateProtocol::Xml,
+        request,
+        |direction, body| {
+            if debug {
+                let label = match direction {
+                    Direction::Request => "Request",
+                    Direction::Response => "Response",
+                };
+                eprintln!("{label}: {}", String::from_utf8_lossy(body));
+            }
+        },
+    )
     .await
 }

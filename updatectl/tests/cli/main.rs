@@ -214,6 +214,18 @@ fn setup_app(server: &Server) {
 /// The getting-started walkthrough, with the fake clients' sleeps shortened.
 #[test]
 fn walkthrough() {
+    walkthrough_over(None);
+}
+
+/// The same walkthrough with the fake clients speaking Omaha JSON 3.1 on
+/// `/v1/update/json`: the same polls, rate-limited grants, events and completions.
+#[test]
+fn walkthrough_over_json() {
+    walkthrough_over(Some("json"));
+}
+
+/// The walkthrough with the fake clients' `--protocol` (`None`: not given, XML).
+fn walkthrough_over(protocol: Option<&str>) {
     let server = Server::start();
     let app_id = format!("--app-id={APP}");
     let created = server.ok(&[
@@ -277,22 +289,26 @@ fn walkthrough() {
     let packages = server.ok(&["package", "list", &app_id]);
     assert!(packages.contains("1.1.0\t"), "{packages}");
 
-    let mut fake = server
-        .ctl()
-        .args([
-            "instance",
-            "fake",
-            "--clients-per-app=10",
-            "--min-sleep=0.2",
-            "--max-sleep=0.5",
-            &app_id,
-            "--group-id=fake1",
-            "--version=1.0.0",
-            "--errorrate=0",
-            "--step-delay=50",
-            "--exit-after-updates=10",
-            "--duration=120",
-        ])
+    let mut fake = server.ctl();
+    fake.args([
+        "instance",
+        "fake",
+        "--clients-per-app=10",
+        "--min-sleep=0.2",
+        "--max-sleep=0.5",
+        &app_id,
+        "--group-id=fake1",
+        "--version=1.0.0",
+        "--errorrate=0",
+        "--step-delay=50",
+        "--exit-after-updates=10",
+        "--duration=120",
+    ]);
+    if let Some(protocol) = protocol {
+        // Every document on stdout too, to see what went over the wire.
+        fake.args([&format!("--protocol={protocol}"), "--verbose"]);
+    }
+    let mut fake = fake
         .stdout(Stdio::piped())
         .spawn()
         .expect("start fake clients");
@@ -305,9 +321,24 @@ fn walkthrough() {
             }
         }
     });
-    let first = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("fake clients poll");
+    // The first outcome of a poll. `--verbose` prints the documents before it: lines with
+    // `: request: ` or `: response: `, and the lines after a newline in a document (the
+    // XML declaration's, or the JSON answer's after its `)]}'` prefix).
+    let mut traced = Vec::new();
+    let first = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("fake clients poll");
+        let trace = line.contains(": request: ")
+            || line.contains(": response: ")
+            || line.starts_with("{\"")
+            || !line.starts_with('{');
+        if trace {
+            traced.push(line);
+        } else {
+            break line;
+        }
+    };
     assert!(
         first.starts_with("{fake-client-") && first.ends_with("}: noupdate"),
         "{first}"
@@ -347,6 +378,22 @@ fn walkthrough() {
     let status = fake.wait().expect("fake clients exit");
     assert!(status.success(), "{status:?}");
     let lines: Vec<String> = rx.try_iter().collect();
+    if protocol == Some("json") {
+        // JSON 3.1 requests, answered in JSON after the safe-JSON prefix.
+        let all = || traced.iter().chain(&lines);
+        assert!(
+            all().any(|l| l.contains(": request: {\"request\":{\"protocol\":\"3.1\"")),
+            "no JSON request in {traced:#?}"
+        );
+        assert!(
+            all().any(|l| l.ends_with(": response: )]}'")),
+            "no JSON answer in {traced:#?}"
+        );
+        assert!(
+            !all().any(|l| l.contains("<request") || l.contains("<response")),
+            "XML over the JSON protocol"
+        );
+    }
     for i in 0..10 {
         let expected = format!("{{{prefix}{i:03}}}: updated from 1.0.0 to 1.1.0");
         assert!(
@@ -389,6 +436,47 @@ fn walkthrough() {
         versions.contains(&format!("{APP}\tfake1\t1.1.0\t10")),
         "{versions}"
     );
+    // Each instance went through the update's events in order, and the server shows it
+    // complete on the new version.
+    for i in 0..10 {
+        let id = format!("{prefix}{i:03}");
+        let history = history(&server, &id);
+        let events: Vec<(String, String)> = history["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|item| item["kind"] == "event")
+            .map(|item| {
+                (
+                    item["eventType"].as_str().unwrap_or_default().to_owned(),
+                    item["eventResult"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let mut expected = [("13", "1"), ("14", "1"), ("3", "1"), ("3", "2")].into_iter();
+        let mut next = expected.next();
+        for (kind, result) in &events {
+            if next == Some((kind.as_str(), result.as_str())) {
+                next = expected.next();
+            }
+        }
+        assert_eq!(next, None, "{id}: events {events:?}");
+    }
+    let found: serde_json::Value = serde_json::from_str(&server.ok(&[
+        "--json",
+        "instance",
+        "search",
+        &app_id,
+        &format!("--id-prefix={prefix}"),
+    ]))
+    .expect("json");
+    let found = found.as_array().expect("a list");
+    assert_eq!(found.len(), 10, "{found:#?}");
+    for instance in found {
+        assert_eq!(instance["status"], "complete", "{instance}");
+        assert_eq!(instance["version"], "1.1.0", "{instance}");
+    }
 }
 
 /// `GET client/history?clientId=...` through the admin API, with curl-free Hawk: the
@@ -751,6 +839,100 @@ fn instance_bench_reports_throughput_and_registers_every_client() {
     assert_eq!(zero.status.code(), Some(2));
     let missing = server.run(&["instance", "bench", &app_id]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn instance_bench_over_json_reports_real_figures() {
+    let server = Server::start();
+    setup_group(&server, "bench", "1.0.0");
+    let app_id = format!("--app-id={APP}");
+    let json = server.ok(&[
+        "--json",
+        "instance",
+        "bench",
+        &app_id,
+        "--group-id=bench",
+        "--clients-per-app=4",
+        "--seconds=2",
+        "--version=1.0.0",
+        "--protocol=json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json report");
+    let responses = report["responses"].as_u64().expect("responses");
+    assert!(responses > 0, "{report}");
+    assert_eq!(report["failures"], 0, "{report}");
+    assert_eq!(report["statuses"]["noupdate"].as_u64(), Some(responses));
+    let latency = &report["latencyMs"];
+    assert!(latency["p50"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
+    assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
+    let rate = report["responsesPerSecond"].as_f64().expect("rate");
+    let seconds = report["seconds"].as_f64().expect("seconds");
+    assert!((rate * seconds - responses as f64).abs() < 1.0, "{report}");
+    // Every answered check made an instance, as over XML.
+    let mut counted = 0;
+    for _ in 0..50 {
+        let versions: serde_json::Value = serde_json::from_str(&server.ok(&[
+            "--json",
+            "instance",
+            "list-app-versions",
+            &app_id,
+            "--group-id=bench",
+        ]))
+        .expect("json");
+        counted = versions[0]["count"].as_u64().unwrap_or(0);
+        if counted >= responses {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        counted >= responses,
+        "{counted} instances for {responses} responses"
+    );
+
+    // What goes over the wire: JSON 3.1 requests, JSON answers.
+    let traced = server.ok(&[
+        "instance",
+        "bench",
+        &app_id,
+        "--group-id=bench",
+        "--clients-per-app=1",
+        "--seconds=1",
+        "--protocol=json",
+        "--verbose",
+    ]);
+    assert!(
+        traced
+            .lines()
+            .any(|l| l.starts_with("request: {\"request\":{\"protocol\":\"3.1\"")),
+        "{traced}"
+    );
+    assert!(traced.lines().any(|l| l == "response: )]}'"), "{traced}");
+    assert!(!traced.contains("<request"), "{traced}");
+}
+
+#[test]
+fn a_bad_protocol_is_a_usage_error_naming_the_choices() {
+    for command in ["fake", "bench"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_updatectl"))
+            .args([
+                "instance",
+                command,
+                "--app-id=a",
+                "--group-id=g",
+                "--protocol=soap",
+            ])
+            .output()
+            .expect("run updatectl");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("invalid value 'soap' for '--protocol <PROTOCOL>'"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("[possible values: xml, json]"), "{stderr}");
+    }
 }
 
 /// One recorded exchange of `tests/data/updateservicectl-walkthrough.txt`.
