@@ -45,6 +45,7 @@ mod contract {
         channels_groups_and_packages_are_replaced_by_key,
         deleting_an_app_removes_what_belongs_to_it,
         sightings_create_and_refresh_instances,
+        a_sighting_batch_mixes_refreshes_changes_and_new_instances,
         write_transactions_commit_or_roll_back,
         instances_are_read_and_written_by_the_batch,
         group_state_read_modify_write_is_atomic,
@@ -288,6 +289,84 @@ async fn sightings_create_and_refresh_instances(store: Arc<dyn Store>) {
     assert_eq!((m1.version.as_str(), m1.last_seen), ("1.1.0", 20_000));
     assert_eq!(m1.first_seen, 12_000);
     assert!(store.instance(APP, "m3").await.unwrap().is_none());
+}
+
+/// One batch holding instances that report what their row holds (only "last seen" is
+/// written), instances that moved group, version or OEM, a new instance, and a late
+/// sighting: each row ends as its newest report says, and the kept counts follow.
+async fn a_sighting_batch_mixes_refreshes_changes_and_new_instances(store: Arc<dyn Store>) {
+    let first: Vec<Sighting> = (0..4)
+        .map(|i| sighting(&format!("m{i}"), "1.0.0", 1_000 + i))
+        .collect();
+    store.record_sightings(&first, &[]).await.unwrap();
+
+    let mut moved_group = sighting("m1", "1.0.0", 2_001);
+    moved_group.group_id = "beta".into();
+    let mut moved_oem = sighting("m2", "1.0.0", 2_002);
+    moved_oem.oem = "azure".into();
+    let batch = vec![
+        sighting("m0", "1.0.0", 2_000),
+        moved_group,
+        moved_oem,
+        sighting("m3", "1.1.0", 2_003),
+        sighting("m4", "1.0.0", 2_004),
+    ];
+    store.record_sightings(&batch, &[]).await.unwrap();
+    // A sighting of an earlier request, arriving after: it reports what the row holds,
+    // and still must not move "last seen" back.
+    store
+        .record_sightings(&[sighting("m0", "1.0.0", 1_500)], &[])
+        .await
+        .unwrap();
+
+    let mut rows = Vec::new();
+    for i in 0..5 {
+        let m = store
+            .instance(APP, &format!("m{i}"))
+            .await
+            .unwrap()
+            .expect("stored");
+        rows.push((
+            m.machine_id,
+            m.group_id,
+            m.version,
+            m.oem,
+            m.first_seen,
+            m.last_seen,
+        ));
+    }
+    let row = |m: &str, g: &str, v: &str, o: &str, first: i64, last: i64| {
+        (m.to_string(), g.to_string(), v.to_string(), o.to_string(), first, last)
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row("m0", "stable", "1.0.0", "ami", 1_000, 2_000),
+            row("m1", "beta", "1.0.0", "ami", 1_001, 2_001),
+            row("m2", "stable", "1.0.0", "azure", 1_002, 2_002),
+            row("m3", "stable", "1.1.0", "ami", 1_003, 2_003),
+            row("m4", "stable", "1.0.0", "ami", 2_004, 2_004),
+        ]
+    );
+    let all = InstanceFilter {
+        app_id: Some(APP.into()),
+        ..Default::default()
+    };
+    let counts: Vec<(String, String, i64)> = store
+        .version_counts(&all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.group_id, c.version, c.count))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("beta".into(), "1.0.0".into(), 1),
+            ("stable".into(), "1.0.0".into(), 3),
+            ("stable".into(), "1.1.0".into(), 1),
+        ]
+    );
 }
 
 async fn instances_are_read_and_written_by_the_batch(store: Arc<dyn Store>) {
