@@ -814,21 +814,17 @@ pub async fn auto_paused_at(
 }
 
 /// The group's automatic pause in force (when, and the failures among the attempts that
-/// made it); `None` when it is not automatically paused.
+/// made it); `None` when it is not automatically paused. Read without the group's lock (a
+/// page or an API read must not queue behind the writer, nor hold SQLite's write lock).
 pub async fn auto_pause(
     store: &dyn Store,
     app_id: &str,
     group_id: &str,
 ) -> Result<Option<AutoPause>, StoreError> {
-    let mut tx = store.begin().await?;
-    let states = tx
-        .lock_groups(&[(app_id.to_owned(), group_id.to_owned())])
-        .await?;
-    let parts = match states.into_iter().next().flatten() {
-        Some(record) => decode_state(&record.state)?,
-        None => return Ok(None),
-    };
-    Ok(parts.auto_pause)
+    match store.group_state(app_id, group_id).await? {
+        Some(record) => Ok(decode_state(&record.state)?.auto_pause),
+        None => Ok(None),
+    }
 }
 
 /// Lifts a group's automatic pause (the operator unpaused it). Returns whether it was
