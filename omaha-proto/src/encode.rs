@@ -416,6 +416,7 @@ fn update_check(w: &mut W<'_>, u: &response::UpdateCheck) {
     w.opt("info", u.info.as_ref());
     w.opt("errorurl", u.error_url.as_ref());
     w.opt("tttoken", u.tttoken.as_ref());
+    w.opt_bool("_rollback", u.rollback);
     if u.urls.is_empty() && u.manifests.is_empty() {
         w.close_empty("updatecheck");
         return;

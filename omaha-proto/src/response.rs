@@ -198,6 +198,12 @@ pub struct UpdateCheck {
     /// `<manifest>`s. update_engine reads only the first; several are for clients that
     /// sent `multi_manifest_ok="true"` (floors).
     pub manifests: Vec<Manifest>,
+    /// `_rollback` (this service's extension, `_`-prefixed as update_engine's
+    /// non-standard attributes are): `true` when the server offers a version lower than
+    /// the instance's on purpose, an explicit rollback its operator allowed. An updater
+    /// that refuses downgrades (anti-rollback) accepts a lower version only with it.
+    /// Other clients ignore it.
+    pub rollback: Option<bool>,
 }
 
 impl UpdateCheck {
@@ -227,6 +233,13 @@ impl UpdateCheck {
     #[must_use]
     pub fn with_poll_interval(mut self, seconds: u64) -> Self {
         self.poll_interval = Some(seconds);
+        self
+    }
+
+    /// Marks the update an explicit rollback (`_rollback="true"`).
+    #[must_use]
+    pub fn as_rollback(mut self) -> Self {
+        self.rollback = Some(true);
         self
     }
 

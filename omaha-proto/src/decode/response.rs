@@ -189,6 +189,7 @@ fn update_check<'a>(
         "info" => v.set_string(&mut u.info, "info"),
         "errorurl" => v.set_string(&mut u.error_url, "errorurl"),
         "tttoken" => v.set_string(&mut u.tttoken, "tttoken"),
+        "_rollback" => v.set_bool(&mut u.rollback, "_rollback"),
         _ => Ok(()),
     })?;
     if !open {

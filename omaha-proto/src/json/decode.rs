@@ -774,6 +774,7 @@ fn update_check(r: &mut Reader<'_>) -> Result<UpdateCheck, DecodeError> {
         "info" => s(r, P, "info", at, &mut c.info),
         "errorurl" => s(r, P, "errorurl", at, &mut c.error_url),
         "tttoken" => s(r, P, "tttoken", at, &mut c.tttoken),
+        "_rollback" => b(r, P, "_rollback", at, &mut c.rollback),
         "urls" => {
             has_urls = true;
             r.object(P, "urls", URLS, |r, key, _| match key {

@@ -557,6 +557,7 @@ fn update_check(w: &mut J<'_>, v: JsonVersion, u: &response::UpdateCheck) {
     w.opt("info", u.info.as_ref());
     w.opt("errorurl", u.error_url.as_ref());
     w.opt("tttoken", u.tttoken.as_ref());
+    w.opt_bool("_rollback", u.rollback);
     if v == JsonVersion::V4_0 {
         pipelines(w, u);
         w.close_obj();

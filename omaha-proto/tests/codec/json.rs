@@ -225,7 +225,7 @@ fn xml_twin(json_name: &str) -> PathBuf {
 #[test]
 fn xml_and_json_forms_of_a_document_decode_to_equal_models() {
     let files = json_files(&data_dir().join("json/equivalent"));
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
     for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let json = std::fs::read(&path).unwrap();
@@ -335,6 +335,39 @@ fn golden_encodes_of_every_version() {
             String::from_utf8(bytes).unwrap()
         );
     }
+}
+
+#[test]
+fn the_rollback_mark_is_written_and_read_in_every_version_and_in_xml() {
+    for v in JsonVersion::ALL {
+        let mut response = floors_answer().with_protocol(v.protocol());
+        let check = response.apps[0].update_check.take().unwrap();
+        response.apps[0].update_check = Some(check.as_rollback());
+        let bytes = response.encode_json();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.contains(r#""updatecheck":{"status":"ok","_rollback":true,"#),
+            "{v:?}: {text}"
+        );
+        let decoded = Response::decode_json(&bytes).unwrap();
+        assert_eq!(
+            decoded.apps[0].update_check.as_ref().unwrap().rollback,
+            Some(true),
+            "{v:?}"
+        );
+    }
+    let mut response = floors_answer();
+    let check = response.apps[0].update_check.take().unwrap();
+    response.apps[0].update_check = Some(check.as_rollback());
+    let xml = String::from_utf8(response.encode()).unwrap();
+    assert!(
+        xml.contains(r#"<updatecheck status="ok" _rollback="true">"#),
+        "{xml}"
+    );
+    assert_eq!(Response::decode(xml.as_bytes()).unwrap(), response);
+    // Without the mark, nothing is written.
+    let plain = String::from_utf8(floors_answer().encode()).unwrap();
+    assert!(!plain.contains("_rollback"), "{plain}");
 }
 
 #[test]

@@ -327,9 +327,10 @@ fn resp_update_check() -> impl Strategy<Value = response::UpdateCheck> {
         strings(3),
         vec((s(), os()), 0..3),
         vec(manifest(), 0..3),
+        of(any::<bool>()),
     )
-        .prop_map(
-            |(status, poll_interval, st, urls, manifests)| response::UpdateCheck {
+        .prop_map(|(status, poll_interval, st, urls, manifests, rollback)| {
+            response::UpdateCheck {
                 status: status.map(|t| UpdateCheckStatus::parse(&t)),
                 poll_interval,
                 info: st[0].clone(),
@@ -343,8 +344,9 @@ fn resp_update_check() -> impl Strategy<Value = response::UpdateCheck> {
                     })
                     .collect(),
                 manifests,
-            },
-        )
+                rollback,
+            }
+        })
 }
 
 fn resp_app() -> impl Strategy<Value = response::App> {
