@@ -426,6 +426,7 @@ fn package_entry(
         extra_files,
         floor_reason: None,
         is_target: false,
+        rollback: false,
         sha256_base64,
     };
     let package = Version::parse(&record.version).ok().map(|version| Package {

@@ -228,10 +228,11 @@ impl UpdateService {
             })
             .await?;
         let update = app.update_check.then(|| match (decision, &route) {
-            (Some(Decision::Update { .. }), Some(route)) => match &route.package {
+            (Some(Decision::Update { rollback, .. }), Some(route)) => match &route.package {
                 Some(package) if route.floors.is_empty() => {
                     let mut offer = package.offer.clone();
                     offer.floor_reason.clone_from(&route.floor_reason);
+                    offer.rollback = rollback;
                     UpdateAnswer::Update(Box::new(offer))
                 }
                 Some(package) => {
@@ -248,6 +249,7 @@ impl UpdateService {
                         .collect();
                     let mut target = package.offer.clone();
                     target.is_target = true;
+                    target.rollback = rollback;
                     offers.push(target);
                     UpdateAnswer::Manifests(offers)
                 }

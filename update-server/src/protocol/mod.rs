@@ -200,6 +200,10 @@ pub struct UpdateOffer {
     /// Whether the offer is the channel's target after floors in a multi-manifest answer
     /// (`is_target="true"`).
     pub is_target: bool,
+    /// Whether the offer is lower than the instance's version, served because its group
+    /// allows downgrades: an explicit rollback, marked `_rollback="true"` on the update
+    /// check so that an updater refusing downgrades takes it.
+    pub rollback: bool,
     /// Whether `hash_sha256` (of the payload and the extra files) is written in base64
     /// rather than hex (the app's choice, for updaters built on go-omaha).
     pub sha256_base64: bool,

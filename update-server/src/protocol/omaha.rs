@@ -138,7 +138,13 @@ fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {
             out.update_check = update.as_ref().map(|u| match u {
                 UpdateAnswer::NoUpdate => UpdateCheck::no_update(),
                 UpdateAnswer::Update(offer) => {
-                    UpdateCheck::update([Codebase::new(&offer.codebase)], manifest(offer))
+                    let check =
+                        UpdateCheck::update([Codebase::new(&offer.codebase)], manifest(offer));
+                    if offer.rollback {
+                        check.as_rollback()
+                    } else {
+                        check
+                    }
                 }
                 UpdateAnswer::Manifests(offers) => {
                     // One codebase per manifest, in the same order: the first URL and the
@@ -151,7 +157,11 @@ fn encode_app(app: &AppRequest, answer: &AppAnswer) -> response::App {
                                 first,
                             );
                             check.manifests.extend(manifests);
-                            check
+                            if offers.iter().any(|o| o.rollback) {
+                                check.as_rollback()
+                            } else {
+                                check
+                            }
                         }
                         None => UpdateCheck::no_update(),
                     }

@@ -653,3 +653,67 @@ async fn requests_over_the_work_limits_are_refused_in_band_postgres() {
         requests_over_the_work_limits_are_refused_in_band(s).await;
     }
 }
+
+#[tokio::test]
+async fn an_allowed_downgrade_is_marked_a_rollback_in_both_codecs_sqlite() {
+    let policy = GroupPolicy {
+        allow_downgrade: true,
+        ..GroupPolicy::default()
+    };
+    an_allowed_downgrade_is_marked_a_rollback_in_both_codecs(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+        TestServer::start_sqlite(policy).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_allowed_downgrade_is_marked_a_rollback_in_both_codecs_postgres() {
+    let policy = GroupPolicy {
+        allow_downgrade: true,
+        ..GroupPolicy::default()
+    };
+    let (Some(plain), Some(downgrades)) = (
+        TestServer::start_postgres(GroupPolicy::default()).await,
+        TestServer::start_postgres(policy).await,
+    ) else {
+        return;
+    };
+    an_allowed_downgrade_is_marked_a_rollback_in_both_codecs(plain, downgrades).await;
+}
+
+/// The channel is at 1.0.0. An instance on 1.1.0 gets nothing from a group without
+/// downgrades, and 1.0.0 marked `_rollback` from one with them, in XML and every JSON
+/// version; an ordinary update (from 0.9.0) carries no mark.
+async fn an_allowed_downgrade_is_marked_a_rollback_in_both_codecs(
+    plain: TestServer,
+    downgrades: TestServer,
+) {
+    let check_of = |response: &Response| response.apps[0].update_check.clone().unwrap();
+    let (_, xml) = plain.omaha(&check("aa", "1.1.0")).await;
+    assert_eq!(check_of(&xml).status, Some(UpdateCheckStatus::NoUpdate));
+    assert_eq!(check_of(&xml).rollback, None);
+
+    let (_, xml) = downgrades.omaha(&check("bb", "1.1.0")).await;
+    let update = check_of(&xml);
+    assert_eq!(update.status, Some(UpdateCheckStatus::Ok));
+    assert_eq!(update.manifests[0].version, "1.0.0");
+    assert_eq!(update.rollback, Some(true));
+    for v in JsonVersion::ALL {
+        let (_, json) = downgrades
+            .omaha_json(&in_json(check("bb", "1.1.0"), v))
+            .await;
+        assert_eq!(decision(&json), decision(&xml), "{v:?}");
+        assert_eq!(check_of(&json).rollback, Some(true), "{v:?}");
+    }
+
+    let (_, xml) = downgrades.omaha(&check("cc", "0.9.0")).await;
+    assert_eq!(check_of(&xml).status, Some(UpdateCheckStatus::Ok));
+    assert_eq!(check_of(&xml).rollback, None);
+    let (_, json) = downgrades
+        .omaha_json(&in_json(check("cc", "0.9.0"), JsonVersion::V3_1))
+        .await;
+    assert_eq!(check_of(&json).rollback, None);
+    plain.stop().await;
+    downgrades.stop().await;
+}
