@@ -12,7 +12,7 @@ use omaha_proto::{Request, Response};
 use sha2::Digest as _;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 
-use crate::core::{SchedulePolicy, UpdateInfo, backoff_delay};
+use crate::core::{AnswerProof, SchedulePolicy, UpdateInfo, backoff_delay, verify_answer};
 use crate::error::Error;
 use crate::hooks::{Hooks, Notification};
 
@@ -22,6 +22,49 @@ const MAX_RESPONSE_BYTES: usize = 1 << 20;
 const MAX_SIGNATURE_BYTES: usize = 4096;
 /// The suffix appended to the payload URL to find its detached signature.
 pub const SIGNATURE_SUFFIX: &str = ".sig";
+
+/// The wire protocol the updater speaks to the update service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Omaha v3 XML, `POST <server>/v1/update/` (what update_engine speaks). The default.
+    #[default]
+    Xml,
+    /// Omaha JSON, protocol 3.1 (Chromium's updater), `POST <server>/v1/update/json`.
+    Json,
+}
+
+impl Protocol {
+    /// The update endpoint's path, relative to the server's `/v1/update`.
+    fn endpoint_suffix(self) -> &'static str {
+        match self {
+            Self::Xml => "/",
+            Self::Json => "/json",
+        }
+    }
+
+    /// The update endpoint for a server URL: `<server>/v1/update/` (XML) or
+    /// `<server>/v1/update/json` (JSON) appended, unless the URL already names an update
+    /// endpoint (`…/v1/update`, `…/v1/update/`, `…/v1/update/json`).
+    #[must_use]
+    pub fn endpoint(self, server: &str) -> String {
+        let trimmed = server.trim_end_matches('/');
+        let base = trimmed.strip_suffix("/json").unwrap_or(trimmed);
+        if base.ends_with("/v1/update") {
+            format!("{base}{}", self.endpoint_suffix())
+        } else {
+            format!("{trimmed}/v1/update{}", self.endpoint_suffix())
+        }
+    }
+}
+
+/// The pinned CUP key of an updater that requires signed answers.
+#[derive(Debug, Clone)]
+pub(crate) struct CupPin {
+    pub(crate) version: omaha_proto::cup::KeyVersion,
+    pub(crate) key: omaha_proto::cup::CupPublicKey,
+    pub(crate) max_age: Duration,
+}
 
 /// HTTP settings.
 #[derive(Debug, Clone)]
@@ -112,6 +155,33 @@ pub(crate) fn jitter_sample() -> f64 {
     fastrand::f64()
 }
 
+/// A CUP nonce: 32 bytes from the system's random number generator, in unpadded
+/// base64url (as Chromium sends it).
+fn cup_nonce() -> Result<String, Error> {
+    let mut bytes = [0_u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Config(format!("no random numbers for the CUP nonce: {e}")))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A fresh `requestid`: a random UUID (version 4 layout), in braces as Omaha writes it.
+fn request_id() -> Result<String, Error> {
+    let mut b = [0_u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Config(format!("no random numbers for the request id: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{{{}-{}-{}-{}-{}}}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    ))
+}
+
 /// A generated machine id: 32 lower-case hex digits, like `/etc/machine-id`.
 pub(crate) fn generate_machine_id() -> String {
     (0..32)
@@ -141,6 +211,8 @@ fn transport_error(url: &str, error: reqwest::Error) -> Error {
 pub(crate) struct Transport {
     http: reqwest::Client,
     omaha_url: String,
+    protocol: Protocol,
+    cup: Option<CupPin>,
     options: HttpOptions,
     backoff: SchedulePolicy,
 }
@@ -150,7 +222,9 @@ pub(crate) type SignatureCheck = (ed25519_dalek::VerifyingKey, ed25519_dalek::Si
 
 impl Transport {
     pub(crate) fn new(
-        omaha_url: String,
+        server_url: &str,
+        protocol: Protocol,
+        cup: Option<CupPin>,
         options: HttpOptions,
         backoff: SchedulePolicy,
     ) -> Result<Self, Error> {
@@ -173,7 +247,9 @@ impl Transport {
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
-            omaha_url,
+            omaha_url: protocol.endpoint(server_url),
+            protocol,
+            cup,
             options,
             backoff,
         })
@@ -205,38 +281,98 @@ impl Transport {
         }
     }
 
-    /// Sends an Omaha request (retrying transient failures) and decodes the answer.
+    /// Sends an Omaha request (retrying transient failures) and decodes the answer. With a
+    /// pinned CUP key, every attempt carries a fresh `requestid` and nonce, and its answer
+    /// is refused unless it is signed for exactly this attempt and arrived in time.
     pub(crate) async fn omaha(
         &self,
         request: &Request,
         hooks: &dyn Hooks,
     ) -> Result<Response, Error> {
-        let body = request.encode();
-        self.retrying(hooks, || self.omaha_once(body.clone())).await
+        self.retrying(hooks, || self.omaha_once(request)).await
     }
 
-    async fn omaha_once(&self, body: Vec<u8>) -> Result<Response, Error> {
-        let url = self.omaha_url.as_str();
+    async fn omaha_once(&self, request: &Request) -> Result<Response, Error> {
+        let mut request = request.clone();
+        if self.cup.is_some() {
+            // Unique per attempt, so no two requests have the same body, and an answer
+            // replayed from another one names another request hash.
+            request.request_id = Some(request_id()?);
+        }
+        let (body, content_type) = match self.protocol {
+            Protocol::Xml => (request.encode(), "text/xml; charset=utf-8"),
+            Protocol::Json => {
+                request.protocol = Some(omaha_proto::codes::Protocol::V3_1);
+                (request.encode_json(), "application/json")
+            }
+        };
+        let cup2key = match &self.cup {
+            Some(pin) => Some(
+                omaha_proto::cup::Cup2Key::new(pin.version, &cup_nonce()?)
+                    .map_err(|e| Error::Config(format!("CUP: {e}")))?,
+            ),
+            None => None,
+        };
+        let url = match &cup2key {
+            Some(key) => {
+                let query = omaha_proto::cup::CupQuery::for_request(key.clone(), &body);
+                format!("{}?{}", self.omaha_url, query.to_query())
+            }
+            None => self.omaha_url.clone(),
+        };
+        let sent = now();
         let mut response = self
             .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .timeout(self.options.request_timeout)
-            .body(body)
+            .body(body.clone())
             .send()
             .await
-            .map_err(|e| transport_error(url, e))?;
+            .map_err(|e| transport_error(&self.omaha_url, e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(Error::Server {
                 status: status.as_u16(),
             });
         }
-        let bytes = read_capped(&mut response, url, MAX_RESPONSE_BYTES).await?;
+        let header = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let server_proof = header(reqwest::header::HeaderName::from_static(
+            omaha_proto::cup::PROOF_HEADER,
+        ));
+        let etag = header(reqwest::header::ETAG);
+        let bytes = read_capped(&mut response, &self.omaha_url, MAX_RESPONSE_BYTES).await?;
+        if let (Some(pin), Some(cup2key)) = (&self.cup, &cup2key) {
+            let proof = AnswerProof {
+                server_proof: server_proof.as_deref(),
+                etag: etag.as_deref(),
+            };
+            verify_answer(
+                &pin.key,
+                cup2key,
+                &body,
+                &bytes,
+                proof,
+                now().saturating_duration_since(sent),
+                pin.max_age,
+            )
+            .inspect_err(|refused| {
+                tracing::warn!(%refused, url = %self.omaha_url, "refused an answer of the update service");
+            })?;
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::EmptyResponse);
         }
-        Ok(Response::decode(&bytes)?)
+        Ok(match self.protocol {
+            Protocol::Xml => Response::decode(&bytes)?,
+            Protocol::Json => Response::decode_json(&bytes)?,
+        })
     }
 
     /// Downloads `update` into `path`, resuming the bytes already there, and verifies its
@@ -579,7 +715,9 @@ mod tests {
             ..SchedulePolicy::default()
         };
         Transport::new(
-            "http://127.0.0.1:9/v1/update/".into(),
+            "http://127.0.0.1:9",
+            Protocol::Xml,
+            None,
             HttpOptions::default().attempts(attempts),
             backoff,
         )
@@ -648,6 +786,22 @@ mod tests {
         assert_eq!(parse_signature(format!("{b64}\n").as_bytes()), Some(raw));
         assert_eq!(parse_signature(b"not a signature"), None);
         assert_eq!(parse_signature(&[7_u8; 63]), None);
+    }
+
+    #[test]
+    fn nonces_and_request_ids_are_fresh_and_well_formed() {
+        let (a, b) = (cup_nonce().unwrap(), cup_nonce().unwrap());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 43, "32 bytes in unpadded base64url");
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&a)
+            .unwrap();
+        assert_eq!(decoded.len(), 32);
+        let id = request_id().unwrap();
+        assert_ne!(id, request_id().unwrap());
+        assert_eq!(id.len(), 38);
+        assert!(id.starts_with('{') && id.ends_with('}'));
+        assert_eq!(&id[15..16], "4", "version 4 layout: {id}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! `now`, randomness as a jitter sample in `[0, 1)`, so every decision is a pure function
 //! that the unit tests below pin down. The IO shell ([`crate::Updater`]) feeds it.
 
+use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
 use omaha_proto::appid::same_app_id;
@@ -14,7 +15,7 @@ use omaha_proto::request::{self, Event, Os};
 use omaha_proto::{Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
+use crate::error::{AnswerRefused, Error};
 
 /// The `version` and `updaterversion` this SDK sends.
 pub const UPDATER_NAME: &str = concat!("updater-sdk-", env!("CARGO_PKG_VERSION"));
@@ -134,6 +135,7 @@ pub const MAX_STEPS: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdatePlan {
     steps: Vec<UpdateInfo>,
+    rollback: bool,
 }
 
 impl UpdatePlan {
@@ -142,7 +144,17 @@ impl UpdatePlan {
     pub fn single(update: UpdateInfo) -> Self {
         Self {
             steps: vec![update],
+            rollback: false,
         }
+    }
+
+    /// Whether the server marked the update an explicit rollback (`_rollback="true"` on
+    /// the update check): a version lower than the instance's, offered on purpose. Only
+    /// such a plan may go below the highest version the updater ever installed (see
+    /// [`check_downgrade`]).
+    #[must_use]
+    pub fn is_rollback(&self) -> bool {
+        self.rollback
     }
 
     /// Every step, in the order to install them.
@@ -322,7 +334,10 @@ fn plan(
         }
         steps.push(step);
     }
-    Ok(UpdatePlan { steps })
+    Ok(UpdatePlan {
+        steps,
+        rollback: check.rollback == Some(true),
+    })
 }
 
 fn update_info(
@@ -383,6 +398,166 @@ fn update_info(
     })
 }
 
+/// Compares two versions as the SDK orders them for anti-rollback: split at `.`, `-` and
+/// `+`, numeric parts compared as numbers (`1.10` is above `1.9`, leading zeros do not
+/// count), other parts as text with their digits compared as numbers (`rc2` below `rc10`),
+/// a numeric part above a textual one (so `1.0.0` is above `1.0.0-rc1`), and missing parts
+/// as 0 (`1.2` equals `1.2.0`).
+#[must_use]
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let parts = |v: &'_ str| -> Vec<String> {
+        v.trim()
+            .split(['.', '-', '+'])
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (a, b) = (parts(a), parts(b));
+    let zero = String::from("0");
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).unwrap_or(&zero);
+        let y = b.get(i).unwrap_or(&zero);
+        let order = match (numeric(x), numeric(y)) {
+            (true, true) => compare_numbers(x, y),
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => compare_text(x, y),
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    Ordering::Equal
+}
+
+fn numeric(part: &str) -> bool {
+    !part.is_empty() && part.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// Two runs of digits as numbers of any length.
+fn compare_numbers(x: &str, y: &str) -> Ordering {
+    let (x, y) = (x.trim_start_matches('0'), y.trim_start_matches('0'));
+    x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+}
+
+/// Text with its runs of digits compared as numbers (`rc2` below `rc10`).
+fn compare_text(x: &str, y: &str) -> Ordering {
+    fn runs(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, c) in text.char_indices().skip(1) {
+            let prev = text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|p| p.is_ascii_digit());
+            if prev != c.is_ascii_digit() {
+                out.push(&text[start..i]);
+                start = i;
+            }
+        }
+        out.push(&text[start..]);
+        out
+    }
+    let (a, b) = (runs(x), runs(y));
+    for (p, q) in a.iter().zip(&b) {
+        let order = if numeric(p) && numeric(q) {
+            compare_numbers(p, q)
+        } else {
+            p.cmp(q)
+        };
+        if order != Ordering::Equal {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Anti-rollback: refuses a plan with a step below `highest_installed` (the highest
+/// version this updater ever installed) unless the server marked the plan an explicit
+/// rollback ([`UpdatePlan::is_rollback`]). The same version again is not a downgrade.
+///
+/// # Errors
+/// [`Error::Downgrade`] naming the first step below it.
+pub fn check_downgrade(plan: &UpdatePlan, highest_installed: Option<&str>) -> Result<(), Error> {
+    let Some(highest) = highest_installed else {
+        return Ok(());
+    };
+    if plan.is_rollback() {
+        return Ok(());
+    }
+    match plan
+        .steps()
+        .iter()
+        .find(|s| compare_versions(&s.version, highest) == Ordering::Less)
+    {
+        Some(step) => Err(Error::Downgrade {
+            offered: step.version.clone(),
+            highest: highest.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The highest installed version after `version` completed: `version` itself after an
+/// explicit rollback (the operator chose to go down; later versions are measured from
+/// there), else the higher of the two.
+#[must_use]
+pub fn highest_after(highest_installed: Option<&str>, version: &str, rollback: bool) -> String {
+    match highest_installed {
+        Some(h) if !rollback && compare_versions(h, version) == Ordering::Greater => h.to_owned(),
+        _ => version.to_owned(),
+    }
+}
+
+/// The CUP proof of an answer, as its headers carry it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnswerProof<'a> {
+    /// `X-Cup-Server-Proof`.
+    pub server_proof: Option<&'a str>,
+    /// `ETag`.
+    pub etag: Option<&'a str>,
+}
+
+/// What a pinned updater checks of every answer before reading it: it arrived within
+/// `max_age` of sending the request (`elapsed`), carries a proof (`X-Cup-Server-Proof`,
+/// else `ETag`), the proof names this request's body hash (else the answer is replayed
+/// from another request), and its signature verifies with the `pinned` key over this
+/// request body, the answer body and this request's `cup2key`.
+///
+/// # Errors
+/// The [`AnswerRefused`] reason, checked in that order.
+pub fn verify_answer(
+    pinned: &omaha_proto::cup::CupPublicKey,
+    cup2key: &omaha_proto::cup::Cup2Key,
+    request_body: &[u8],
+    answer_body: &[u8],
+    proof: AnswerProof<'_>,
+    elapsed: Duration,
+    max_age: Duration,
+) -> Result<(), AnswerRefused> {
+    use omaha_proto::cup::{CupError, ServerProof};
+    if elapsed > max_age {
+        return Err(AnswerRefused::Stale {
+            elapsed,
+            max: max_age,
+        });
+    }
+    let header = proof
+        .server_proof
+        .or(proof.etag)
+        .ok_or(AnswerRefused::Unsigned)?;
+    // Parsed first, so a malformed proof says so rather than "replayed".
+    ServerProof::from_headers(proof.server_proof, proof.etag)
+        .ok_or(AnswerRefused::Unsigned)?
+        .map_err(|e| AnswerRefused::MalformedProof(e.to_string()))?;
+    omaha_proto::cup::verify(pinned, request_body, cup2key, answer_body, header).map_err(
+        |e| match e {
+            CupError::RequestHashMismatch => AnswerRefused::Replayed,
+            CupError::BadSignature => AnswerRefused::BadSignature,
+            other => AnswerRefused::MalformedProof(other.to_string()),
+        },
+    )
+}
+
 /// Checks that an event acknowledgement is about this app.
 ///
 /// # Errors
@@ -425,6 +600,10 @@ pub struct PendingUpdate {
     /// from (reported in [`crate::Outcome::Completed`] when the plan ends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_from: Option<String>,
+    /// Whether the server marked the update an explicit rollback: once complete, its
+    /// version becomes the highest installed one ([`highest_after`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
 }
 
 impl PendingUpdate {
@@ -440,6 +619,7 @@ impl PendingUpdate {
             phase: Phase::Downloaded,
             then_to: (!last).then(|| plan.last().version.clone()),
             plan_from: (plan_from != from_version).then(|| plan_from.to_owned()),
+            rollback: plan.is_rollback(),
         }
     }
 
@@ -486,6 +666,10 @@ pub struct State {
     /// The partial download.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download: Option<PartialDownload>,
+    /// The highest version this updater ever installed, or was built to run
+    /// (anti-rollback, [`check_downgrade`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highest_installed: Option<String>,
 }
 
 /// What to do about a persisted pending update when the updater runs, given the version
@@ -753,8 +937,8 @@ mod tests {
         assert!(plain.extra_files.is_empty());
     }
 
-    /// One line per step: version, URL, size, `floor "<reason>"` or `-`, and each extra
-    /// file (` + name url size`); or the error.
+    /// `rollback` when the plan is marked one, then one line per step: version, URL, size,
+    /// `floor "<reason>"` or `-`, and each extra file (` + name url size`); or the error.
     fn render(result: Result<CheckAnswer, Error>) -> String {
         let plan = match result {
             Ok(CheckAnswer {
@@ -765,6 +949,9 @@ mod tests {
             Err(error) => return format!("{error}\n"),
         };
         let mut out = String::new();
+        if plan.is_rollback() {
+            out.push_str("rollback\n");
+        }
         for step in plan.steps() {
             out.push_str(&format!("{} {} {}", step.version, step.url, step.size));
             match &step.floor_reason {
@@ -904,6 +1091,7 @@ mod tests {
             phase,
             then_to: then_to.map(Into::into),
             plan_from: Some("1.0.0".into()),
+            rollback: false,
         };
         // Installed and running: complete it, then go on (a new check from 3.0.0).
         for phase in [Phase::Installed, Phase::Held] {
@@ -999,6 +1187,7 @@ mod tests {
             phase,
             then_to: None,
             plan_from: None,
+            rollback: false,
         };
         assert_eq!(resume(None, "1"), Resume::Check);
         assert_eq!(resume(Some(&p(Phase::Downloaded)), "1"), Resume::Discard);
@@ -1073,6 +1262,141 @@ mod tests {
         assert_eq!(
             schedule.after_failure(now, 1.0),
             now + Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn versions_compare_by_their_numeric_parts() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        for (a, b, order) in [
+            ("1.10.0", "1.9.0", Greater),
+            ("1.2", "1.2.0", Equal),
+            ("1.02", "1.2", Equal),
+            ("3975.2.0", "3815.2.5", Greater),
+            ("1.0.0", "1.0.0-rc1", Greater),
+            ("1.0.0-rc2", "1.0.0-rc10", Less),
+            ("2.0.0", "10.0.0", Less),
+            ("1.0.0", "1.0.0", Equal),
+            ("1.0.a", "1.0.1", Less),
+        ] {
+            assert_eq!(compare_versions(a, b), order, "{a} vs {b}");
+            assert_eq!(compare_versions(b, a), order.reverse(), "{b} vs {a}");
+        }
+    }
+
+    fn plan_to(version: &str, rollback: bool) -> UpdatePlan {
+        let mut response = update_response(APP);
+        let check = response.apps[0].update_check.as_mut().unwrap();
+        check.manifests[0].version = version.into();
+        check.rollback = rollback.then_some(true);
+        match interpret_check(&response, APP, false).unwrap().result {
+            CheckResult::Update(plan) => plan,
+            CheckResult::NoUpdate => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_downgrade_needs_the_rollback_mark() {
+        assert!(!plan_to("1.0.0", false).is_rollback());
+        assert!(plan_to("1.0.0", true).is_rollback());
+        // Up, the same version again, or nothing installed yet: fine.
+        for highest in [None, Some("1.0.0"), Some("0.9")] {
+            assert!(check_downgrade(&plan_to("1.0.0", false), highest).is_ok());
+        }
+        let refused = check_downgrade(&plan_to("1.0.0", false), Some("1.1.0")).unwrap_err();
+        assert!(
+            matches!(&refused, Error::Downgrade { offered, highest }
+                if offered == "1.0.0" && highest == "1.1.0"),
+            "{refused:?}"
+        );
+        assert_eq!(refused.omaha_error_code(), 44);
+        assert!(check_downgrade(&plan_to("1.0.0", true), Some("1.1.0")).is_ok());
+        // After a completed rollback its version is the new mark; otherwise the highest.
+        assert_eq!(highest_after(Some("1.1.0"), "1.0.0", true), "1.0.0");
+        assert_eq!(highest_after(Some("1.1.0"), "1.0.0", false), "1.1.0");
+        assert_eq!(highest_after(Some("1.1.0"), "1.2.0", false), "1.2.0");
+        assert_eq!(highest_after(None, "1.0.0", false), "1.0.0");
+    }
+
+    #[test]
+    fn a_pinned_updater_checks_freshness_presence_request_and_signature() {
+        use omaha_proto::cup::{Cup2Key, CupSigningKey, KeyVersion, RequestHash};
+        let key = CupSigningKey::from_bytes(&[7; 32]).unwrap();
+        let pinned = key.public_key();
+        let cup2key = Cup2Key::new(KeyVersion::new(1).unwrap(), "bm9uY2U").unwrap();
+        let request = b"<request requestid=\"{1}\"/>";
+        let answer = b"<response/>";
+        let proof = key
+            .sign(&RequestHash::of(request), answer, &cup2key)
+            .to_string();
+        let max = Duration::from_secs(30);
+        let check = |cup2key: &Cup2Key,
+                     request: &[u8],
+                     answer: &[u8],
+                     server_proof: Option<&str>,
+                     etag: Option<&str>,
+                     elapsed: Duration| {
+            let headers = AnswerProof { server_proof, etag };
+            verify_answer(&pinned, cup2key, request, answer, headers, elapsed, max)
+        };
+        let quick = Duration::from_millis(20);
+        assert_eq!(
+            check(&cup2key, request, answer, Some(&proof), None, quick),
+            Ok(())
+        );
+        let etag = format!("W/\"{proof}\"");
+        assert_eq!(
+            check(&cup2key, request, answer, None, Some(&etag), quick),
+            Ok(())
+        );
+        assert_eq!(
+            check(&cup2key, request, answer, None, None, quick),
+            Err(AnswerRefused::Unsigned)
+        );
+        assert_eq!(
+            check(
+                &cup2key,
+                request,
+                b"<response></response>",
+                Some(&proof),
+                None,
+                quick
+            ),
+            Err(AnswerRefused::BadSignature)
+        );
+        // The same body with another nonce: the signature covers the nonce.
+        let other_nonce = Cup2Key::new(KeyVersion::new(1).unwrap(), "b3RoZXI").unwrap();
+        assert_eq!(
+            check(&other_nonce, request, answer, Some(&proof), None, quick),
+            Err(AnswerRefused::BadSignature)
+        );
+        // Another request (another requestid): the answer is replayed.
+        assert_eq!(
+            check(
+                &cup2key,
+                b"<request requestid=\"{2}\"/>",
+                answer,
+                Some(&proof),
+                None,
+                quick
+            ),
+            Err(AnswerRefused::Replayed)
+        );
+        assert!(matches!(
+            check(&cup2key, request, answer, Some("zz:00"), None, quick),
+            Err(AnswerRefused::MalformedProof(_))
+        ));
+        // Valid but late.
+        assert_eq!(
+            check(&cup2key, request, answer, Some(&proof), None, max + quick),
+            Err(AnswerRefused::Stale {
+                elapsed: max + quick,
+                max
+            })
+        );
+        assert_eq!(
+            check(&cup2key, request, answer, Some(&proof), None, max),
+            Ok(())
         );
     }
 }

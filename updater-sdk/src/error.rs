@@ -13,16 +13,19 @@
 //! | [`Error::Protocol`] | 31 | XML parse error |
 //! | [`Error::InvalidResponse`], [`Error::WrongApp`], [`Error::Rejected`] | 34 | Omaha response invalid |
 //! | [`Error::Server`] (update service answered HTTP `s`) | 2000 + `s` | HTTP response |
-//! | [`Error::RolledBack`] | 44 | rollback detected |
+//! | [`Error::RolledBack`], [`Error::Downgrade`] | 44 | rollback detected |
 //! | [`Error::HealthCheck`] | 1000 | (SDK code: the health check failed, rolled back) |
+//! | [`Error::AnswerRefused`] | 34 | Omaha response invalid (never sent: see below) |
 //! | [`Error::State`], [`Error::Config`] | 1 | generic error |
 //!
 //! Errors talking to the update service itself are not reported as events (the server is
-//! what could not be reached); they are retried with backoff.
+//! what could not be reached); they are retried with backoff. That includes an answer a
+//! pinned updater refused ([`Error::AnswerRefused`]): it is not acted on at all.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The SDK-specific error code reported when the health check of a new version fails.
 pub const HEALTH_CHECK_FAILED: i64 = 1000;
@@ -144,6 +147,52 @@ pub enum Error {
     /// The builder was given an unusable configuration.
     #[error("invalid updater configuration: {0}")]
     Config(String),
+    /// An updater with a pinned CUP key refused the update service's answer: it is unsigned,
+    /// altered, replayed or stale. Nothing in it was acted on.
+    #[error("refused the update service's answer: {0}")]
+    AnswerRefused(#[from] AnswerRefused),
+    /// Anti-rollback: the server offered a version below the highest one this updater
+    /// ever installed, without marking it an explicit rollback. Reported as 3/0 with code
+    /// 44; nothing was downloaded.
+    #[error(
+        "refused a downgrade to {offered}: {highest} was installed before and the server did not mark the update a rollback"
+    )]
+    Downgrade {
+        /// The version offered.
+        offered: String,
+        /// The highest version installed before.
+        highest: String,
+    },
+}
+
+/// Why an updater with a pinned CUP key refused an answer ([`Error::AnswerRefused`]; see
+/// `docs/signing.md`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerRefused {
+    /// The answer carries no proof (`X-Cup-Server-Proof` or `ETag`): not from a server
+    /// that signs, or stripped on the way.
+    #[error("it is not signed (no X-Cup-Server-Proof or ETag)")]
+    Unsigned,
+    /// The proof is not `<signature>:<request hash>` in hex, or the signature is not DER.
+    #[error("its signature is malformed: {0}")]
+    MalformedProof(String),
+    /// The signature does not verify with the pinned key: the answer was altered, or
+    /// signed by another key.
+    #[error("its signature does not verify with the pinned key (altered, or another key)")]
+    BadSignature,
+    /// The proof is for another request body: an answer to an earlier request, replayed.
+    #[error("it answers another request (replayed): the proof names another request hash")]
+    Replayed,
+    /// The answer arrived later after the request was sent than the pinned updater's
+    /// bound ([`crate::UpdaterBuilder::cup_max_answer_age`]).
+    #[error("it arrived {elapsed:?} after the request, later than the {max:?} allowed (stale)")]
+    Stale {
+        /// How long after sending the request the whole answer had arrived.
+        elapsed: Duration,
+        /// The bound.
+        max: Duration,
+    },
 }
 
 impl Error {
@@ -161,8 +210,11 @@ impl Error {
             Self::Install(_) => 5,
             Self::EmptyResponse => 30,
             Self::Protocol(_) => 31,
-            Self::InvalidResponse(_) | Self::WrongApp { .. } | Self::Rejected { .. } => 34,
-            Self::RolledBack { .. } => 44,
+            Self::InvalidResponse(_)
+            | Self::WrongApp { .. }
+            | Self::Rejected { .. }
+            | Self::AnswerRefused(_) => 34,
+            Self::RolledBack { .. } | Self::Downgrade { .. } => 44,
             Self::HealthCheck { .. } => HEALTH_CHECK_FAILED,
             Self::State { .. } | Self::Config(_) => 1,
         }

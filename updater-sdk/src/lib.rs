@@ -70,6 +70,42 @@
 //! key; then a missing, malformed or wrong signature fails the update (3/0, code 12) and
 //! nothing is installed.
 //!
+//! # Protocols
+//!
+//! [`UpdaterBuilder::protocol`] chooses the wire protocol: Omaha v3 XML on
+//! `<server>/v1/update/` ([`Protocol::Xml`], the default, what update_engine speaks) or
+//! Omaha JSON 3.1 on `<server>/v1/update/json` ([`Protocol::Json`], what Chromium's updater
+//! speaks). The requests, events and decisions are the same; only the encoding differs.
+//!
+//! # Signed answers (CUP-ECDSA)
+//!
+//! With a pinned key ([`UpdaterBuilder::cup_key`], the server's public key and its key
+//! version, from `update-server cup-keys` or `GET /v1/cup/keys`), every request carries a
+//! fresh random `requestid` and nonce (`cup2key=<version>:<nonce>`, `cup2hreq`), and every
+//! answer must be signed by the server for exactly that request: the proof
+//! (`X-Cup-Server-Proof`, else `ETag`) must name this request's hash, its signature must
+//! verify with the pinned key over the request, the answer body and the nonce, and the
+//! whole answer must arrive within [`UpdaterBuilder::cup_max_answer_age`] (default
+//! [`DEFAULT_CUP_MAX_ANSWER_AGE`], 30 s) of sending the request. Otherwise the answer is
+//! refused with [`Error::AnswerRefused`] ([`AnswerRefused::Unsigned`],
+//! [`AnswerRefused::BadSignature`], [`AnswerRefused::Replayed`],
+//! [`AnswerRefused::Stale`], [`AnswerRefused::MalformedProof`]) and not acted on: nothing is
+//! downloaded, installed or persisted, no event is sent; [`Updater::run`] backs off. Pinning
+//! several key versions (a rotation) makes requests name the newest. Without a pinned key,
+//! answers are not checked (the server signs only when asked). The protocol and the
+//! operator's side are in the repository's `docs/signing.md`.
+//!
+//! # Anti-rollback
+//!
+//! The state directory keeps the highest version the updater ever installed (the version it
+//! was built to run counts). An update to a lower version is refused with
+//! [`Error::Downgrade`], reported to the server as 3/0 with code 44, unless the server
+//! marked it an explicit rollback ([`UpdatePlan::is_rollback`]: `_rollback="true"` on the
+//! update check, which `update-server` sends when the group allows downgrades). A marked
+//! rollback is installed like any update, and its version becomes the highest installed one
+//! once it completes. Pin a CUP key too: without one, a man in the middle could add the mark.
+//! Versions compare by their dot-separated parts ([`core::compare_versions`]).
+//!
 //! # Example
 //!
 //! ```no_run
@@ -152,7 +188,10 @@ mod updater;
 
 pub use crate::core::{ExtraFile, UpdateInfo, UpdatePlan};
 pub use async_trait::async_trait;
-pub use client::HttpOptions;
-pub use error::{Error, HookError};
+pub use client::{HttpOptions, Protocol};
+pub use error::{AnswerRefused, Error, HookError};
 pub use hooks::{Hooks, InstallOutcome, Notification};
-pub use updater::{MACHINE_ID_PATH, Outcome, PublicKey, Updater, UpdaterBuilder};
+pub use omaha_proto::cup::CupPublicKey;
+pub use updater::{
+    DEFAULT_CUP_MAX_ANSWER_AGE, MACHINE_ID_PATH, Outcome, PublicKey, Updater, UpdaterBuilder,
+};

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use omaha_proto::digest::Digest as _;
 use omaha_proto::request::Event;
 
-use crate::client::{self, HttpOptions, Transport};
+use crate::client::{self, CupPin, HttpOptions, Protocol, Transport};
 use crate::core::{
     self, CheckResult, Identity, PartialDownload, PendingUpdate, Phase, Resume, Schedule,
     SchedulePolicy, State, UpdateInfo, UpdatePlan,
@@ -21,6 +21,10 @@ use crate::state;
 
 /// The default machine id file.
 pub const MACHINE_ID_PATH: &str = "/etc/machine-id";
+
+/// The default of [`UpdaterBuilder::cup_max_answer_age`]: 30 seconds, the default
+/// request timeout ([`HttpOptions::request_timeout`]).
+pub const DEFAULT_CUP_MAX_ANSWER_AGE: Duration = Duration::from_secs(30);
 
 /// An ed25519 public key that payload signatures are checked against.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,9 +130,44 @@ pub struct UpdaterBuilder {
     public_key: Option<PublicKey>,
     schedule: SchedulePolicy,
     multi_manifest_ok: bool,
+    protocol: Protocol,
+    cup_keys: std::collections::BTreeMap<u32, omaha_proto::cup::CupPublicKey>,
+    cup_max_answer_age: Duration,
 }
 
 impl UpdaterBuilder {
+    /// The wire protocol: Omaha v3 XML on `<server>/v1/update/` ([`Protocol::Xml`], the
+    /// default) or Omaha JSON 3.1 on `<server>/v1/update/json` ([`Protocol::Json`]).
+    /// Checks, events and the decisions are the same in both.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Pins the update service's CUP public key of key `version` (from `update-server
+    /// cup-keys` or `GET /v1/cup/keys`; see `docs/signing.md`). Once a key is pinned, every
+    /// request carries a fresh nonce (`cup2key`) and its body hash (`cup2hreq`), and every
+    /// answer must carry a valid signature over this very request and answer, and arrive
+    /// within [`UpdaterBuilder::cup_max_answer_age`]; any other answer is refused
+    /// ([`Error::AnswerRefused`]) and nothing in it is acted on.
+    ///
+    /// Call it once per key during a rotation: requests name the newest (highest) version
+    /// pinned, so an updater built with keys 1 and 2 works against a server serving 2 (and
+    /// with 1 only, against one serving 1).
+    pub fn cup_key(mut self, version: u32, key: omaha_proto::cup::CupPublicKey) -> Self {
+        self.cup_keys.insert(version, key);
+        self
+    }
+
+    /// With a pinned CUP key: the longest time from sending a request to having its whole
+    /// answer; a later answer is refused as stale ([`crate::AnswerRefused::Stale`]), even
+    /// when signed (default [`DEFAULT_CUP_MAX_ANSWER_AGE`], 30 s). The request timeout
+    /// still bounds the wait.
+    pub fn cup_max_answer_age(mut self, max: Duration) -> Self {
+        self.cup_max_answer_age = max;
+        self
+    }
+
     /// The group (sent as `track`). Default `stable`.
     pub fn group(mut self, group: &str) -> Self {
         group.clone_into(&mut self.group);
@@ -231,10 +270,32 @@ impl UpdaterBuilder {
         if self.app_id.trim().is_empty() {
             return Err(Error::Config("the app id is required".into()));
         }
+        let cup = match self.cup_keys.last_key_value() {
+            None => None,
+            Some((&version, key)) => Some(CupPin {
+                version: omaha_proto::cup::KeyVersion::new(version)
+                    .map_err(|e| Error::Config(format!("CUP key: {e}")))?,
+                key: *key,
+                max_age: self.cup_max_answer_age,
+            }),
+        };
+        if self.cup_keys.contains_key(&0) {
+            return Err(Error::Config("CUP key versions start at 1".into()));
+        }
         tokio::fs::create_dir_all(&state_dir)
             .await
             .map_err(|e| Error::io(&state_dir, e))?;
         let mut persisted = state::load(&state_dir)?;
+        // Anti-rollback: the version the app runs counts as installed.
+        let highest = core::highest_after(
+            persisted.highest_installed.as_deref(),
+            &current_version,
+            false,
+        );
+        if persisted.highest_installed.as_deref() != Some(highest.as_str()) {
+            persisted.highest_installed = Some(highest);
+            state::save(&state_dir, &persisted).await?;
+        }
         let machine_id = match self.machine_id {
             Some(id) => id,
             None => match read_machine_id(&self.machine_id_path).await {
@@ -251,7 +312,13 @@ impl UpdaterBuilder {
                 }
             },
         };
-        let transport = Transport::new(omaha_url(&self.server_url), self.http, self.schedule)?;
+        let transport = Transport::new(
+            &self.server_url,
+            self.protocol,
+            cup,
+            self.http,
+            self.schedule,
+        )?;
         Ok(Updater {
             identity: Identity {
                 app_id: self.app_id,
@@ -275,16 +342,6 @@ async fn read_machine_id(path: &Path) -> Option<String> {
     let text = tokio::fs::read_to_string(path).await.ok()?;
     let id = text.trim();
     (!id.is_empty()).then(|| id.to_owned())
-}
-
-/// The Omaha endpoint for a server URL: `…/v1/update/` appended unless already there.
-fn omaha_url(server: &str) -> String {
-    let trimmed = server.trim_end_matches('/');
-    if trimmed.ends_with("/v1/update") {
-        format!("{trimmed}/")
-    } else {
-        format!("{trimmed}/v1/update/")
-    }
 }
 
 /// An application's updater: checks, downloads, verifies, installs through the
@@ -313,8 +370,8 @@ impl std::fmt::Debug for Updater {
 
 impl Updater {
     /// Starts a builder for app `app_id` on the update service at `server_url`
-    /// (`http://host:port`, the Omaha endpoint `/v1/update/` is appended; a URL already
-    /// ending in `/v1/update/` is used as is).
+    /// (`http://host:port`; the protocol's endpoint, `/v1/update/` or `/v1/update/json`, is
+    /// appended, and a URL already ending in `/v1/update/` is used up to there).
     pub fn builder(server_url: &str, app_id: &str) -> UpdaterBuilder {
         UpdaterBuilder {
             server_url: server_url.to_owned(),
@@ -329,6 +386,9 @@ impl Updater {
             public_key: None,
             schedule: SchedulePolicy::default(),
             multi_manifest_ok: false,
+            protocol: Protocol::Xml,
+            cup_keys: std::collections::BTreeMap::new(),
+            cup_max_answer_age: DEFAULT_CUP_MAX_ANSWER_AGE,
         }
     }
 
@@ -480,7 +540,15 @@ impl Updater {
                 self.hooks.notify(&Notification::NoUpdate);
                 Outcome::NoUpdate
             }
-            CheckResult::Update(plan) => self.apply_plan(state, &plan, plan_from).await?,
+            CheckResult::Update(plan) => {
+                if let Err(error) = core::check_downgrade(&plan, state.highest_installed.as_deref())
+                {
+                    // Reported (3/0, code 44) and nothing downloaded.
+                    self.report_failure(&current, &error).await;
+                    return Err(error);
+                }
+                self.apply_plan(state, &plan, plan_from).await?
+            }
         };
         Ok((outcome, answer.poll_interval))
     }
@@ -621,6 +689,15 @@ impl Updater {
         let request = self.identity.completion_request(version, from_version);
         let response = self.transport.omaha(&request, self.hooks.as_ref()).await?;
         core::interpret_ack(&response, &self.identity.app_id)?;
+        let rollback = state
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.version == version && p.rollback);
+        state.highest_installed = Some(core::highest_after(
+            state.highest_installed.as_deref(),
+            version,
+            rollback,
+        ));
         state.pending = None;
         state::save(&self.state_dir, state).await?;
         self.hooks.notify(&Notification::Completed {
@@ -718,14 +795,37 @@ mod tests {
     }
 
     #[test]
-    fn omaha_url_appends_the_endpoint_once() {
-        assert_eq!(omaha_url("http://h:1"), "http://h:1/v1/update/");
-        assert_eq!(omaha_url("http://h:1/"), "http://h:1/v1/update/");
-        assert_eq!(omaha_url("http://h:1/v1/update"), "http://h:1/v1/update/");
-        assert_eq!(
-            omaha_url("http://h:1/x/v1/update/"),
-            "http://h:1/x/v1/update/"
-        );
+    fn the_endpoint_is_appended_once_per_protocol() {
+        for (server, xml, json) in [
+            (
+                "http://h:1",
+                "http://h:1/v1/update/",
+                "http://h:1/v1/update/json",
+            ),
+            (
+                "http://h:1/",
+                "http://h:1/v1/update/",
+                "http://h:1/v1/update/json",
+            ),
+            (
+                "http://h:1/v1/update",
+                "http://h:1/v1/update/",
+                "http://h:1/v1/update/json",
+            ),
+            (
+                "http://h:1/x/v1/update/",
+                "http://h:1/x/v1/update/",
+                "http://h:1/x/v1/update/json",
+            ),
+            (
+                "http://h:1/v1/update/json",
+                "http://h:1/v1/update/",
+                "http://h:1/v1/update/json",
+            ),
+        ] {
+            assert_eq!(Protocol::Xml.endpoint(server), xml, "{server}");
+            assert_eq!(Protocol::Json.endpoint(server), json, "{server}");
+        }
     }
 
     #[test]
