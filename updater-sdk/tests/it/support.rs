@@ -15,7 +15,7 @@ use update_server::store::{
     Store,
 };
 use updater_sdk::{
-    HookError, Hooks, HttpOptions, InstallOutcome, Notification, UpdateInfo, Updater,
+    CupPublicKey, HookError, Hooks, HttpOptions, InstallOutcome, Notification, UpdateInfo, Updater,
     UpdaterBuilder,
 };
 
@@ -218,11 +218,19 @@ impl TestServer {
             .unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
         populate(store.as_ref(), payload_url, payload).await;
-        let running = update_server::Running::start(
+        // CUP signing keys as a server keeps them: version 1 created in the data
+        // directory's `cup-keys/` on first start.
+        let cup_keys =
+            update_server::cup::CupKeys::load_or_create(&dir.path().join("cup-keys")).unwrap();
+        let secret = update_server::auth::Secret::from_hex(&"5e".repeat(32)).unwrap();
+        let running = update_server::Running::start_with(
             listener,
             store.clone(),
             Arc::new(update_server::clock::SystemClock),
-            "test",
+            update_server::ServerOptions {
+                cup_keys: Arc::new(cup_keys),
+                ..update_server::ServerOptions::new("test", secret)
+            },
         )
         .await
         .unwrap();
@@ -263,6 +271,48 @@ impl TestServer {
             .unwrap()
             .expect("instance stored");
         (record.status, record.version)
+    }
+
+    /// The CUP public keys the server serves, read from `GET /v1/cup/keys` as an app team
+    /// would to pin them: (key version, key), lowest version first.
+    pub async fn cup_keys(&self) -> Vec<(u32, CupPublicKey)> {
+        let body = reqwest::get(format!("{}/v1/cup/keys", self.url()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let listing: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        listing["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let version = u32::try_from(k["keyVersion"].as_u64().unwrap()).unwrap();
+                let pem = k["publicKeyPem"].as_str().unwrap();
+                (version, CupPublicKey::from_pem(pem).unwrap())
+            })
+            .collect()
+    }
+
+    /// Sets group `stable`'s policy to allow downgrades (explicit rollbacks) or not.
+    pub async fn allow_downgrade(&self, allow: bool) {
+        let policy = update_server::policy::GroupPolicy {
+            allow_downgrade: allow,
+            ..update_server::policy::GroupPolicy::default()
+        };
+        self.store
+            .update_group(&GroupRecord {
+                app_id: APP.into(),
+                id: "stable".into(),
+                label: "Stable".into(),
+                channel: "stable".into(),
+                policy: policy.to_json(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+        self.refresh().await;
     }
 
     /// Registers package `version` with its payload at `url`, as the server will offer it.
@@ -564,4 +614,162 @@ impl Drop for TlsProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// What [`MitmProxy`] does to the answers of the update endpoint it relays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attack {
+    /// Relays requests and answers unchanged (and records the last answer).
+    Honest,
+    /// Replaces every `from` in the answer body by `to`, headers kept.
+    Rewrite { from: String, to: String },
+    /// Answers with the last update answer recorded (status, headers, body), without
+    /// asking the server.
+    Replay,
+    /// Holds the answer this long before sending it.
+    Delay(Duration),
+    /// Removes the proof headers (`X-Cup-Server-Proof`, `ETag`).
+    StripSignature,
+}
+
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+struct Relay {
+    upstream: String,
+    client: reqwest::Client,
+    attack: Mutex<Attack>,
+    recorded: Mutex<Option<Answer>>,
+    /// Requests of the update endpoint that reached the server.
+    forwarded: Mutex<usize>,
+}
+
+/// A man in the middle on 127.0.0.1: an HTTP proxy between an updater and the update
+/// service that relays every request and does [`Attack`] to the update endpoint's
+/// answers.
+pub struct MitmProxy {
+    addr: SocketAddr,
+    relay: Arc<Relay>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MitmProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let relay = Arc::new(Relay {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+            attack: Mutex::new(Attack::Honest),
+            recorded: Mutex::new(None),
+            forwarded: Mutex::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(relay_request)
+            .with_state(relay.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, relay, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn attack(&self, attack: Attack) {
+        *self.relay.attack.lock().unwrap() = attack;
+    }
+
+    /// Whether an update answer is recorded (for [`Attack::Replay`]).
+    pub fn has_recorded(&self) -> bool {
+        self.relay.recorded.lock().unwrap().is_some()
+    }
+
+    /// Update requests that reached the server so far.
+    pub fn forwarded(&self) -> usize {
+        *self.relay.forwarded.lock().unwrap()
+    }
+}
+
+impl Drop for MitmProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const RELAYED_HEADERS: [&str; 3] = ["content-type", "x-cup-server-proof", "etag"];
+
+async fn relay_request(
+    axum::extract::State(relay): axum::extract::State<Arc<Relay>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let update = request.uri().path().starts_with("/v1/update");
+    let attack = relay.attack.lock().unwrap().clone();
+    let answer = match attack {
+        Attack::Replay if update => relay.recorded.lock().unwrap().clone(),
+        _ => None,
+    };
+    let mut answer = match answer {
+        Some(recorded) => recorded,
+        None => {
+            let target = format!(
+                "{}{}",
+                relay.upstream,
+                request
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", axum::http::uri::PathAndQuery::as_str)
+            );
+            let method = request.method().clone();
+            let content_type = request.headers().get("content-type").cloned();
+            let body = axum::body::to_bytes(request.into_body(), 4 << 20)
+                .await
+                .unwrap();
+            let mut forward = relay.client.request(method, target).body(body);
+            if let Some(ct) = content_type {
+                forward = forward.header("content-type", ct);
+            }
+            let response = forward.send().await.unwrap();
+            let headers = RELAYED_HEADERS
+                .iter()
+                .filter_map(|name| {
+                    let value = response.headers().get(*name)?.to_str().ok()?;
+                    Some(((*name).to_owned(), value.to_owned()))
+                })
+                .collect();
+            let answer = Answer {
+                status: response.status().as_u16(),
+                headers,
+                body: response.bytes().await.unwrap().to_vec(),
+            };
+            if update {
+                *relay.forwarded.lock().unwrap() += 1;
+                *relay.recorded.lock().unwrap() = Some(answer.clone());
+            }
+            answer
+        }
+    };
+    if update {
+        match &attack {
+            Attack::Rewrite { from, to } => {
+                let text = String::from_utf8_lossy(&answer.body).replace(from, to);
+                answer.body = text.into_bytes();
+            }
+            Attack::Delay(delay) => tokio::time::sleep(*delay).await,
+            Attack::StripSignature => answer
+                .headers
+                .retain(|(name, _)| name != "x-cup-server-proof" && name != "etag"),
+            Attack::Honest | Attack::Replay => {}
+        }
+    }
+    let mut response = axum::response::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        response = response.header(name, value);
+    }
+    response.body(axum::body::Body::from(answer.body)).unwrap()
 }
