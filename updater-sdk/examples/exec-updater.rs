@@ -24,8 +24,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use updater_sdk::{
-    HookError, Hooks, HttpOptions, InstallOutcome, Notification, Outcome, PublicKey, UpdateInfo,
-    Updater,
+    CupPublicKey, HookError, Hooks, HttpOptions, InstallOutcome, Notification, Outcome, Protocol,
+    PublicKey, UpdateInfo, Updater,
 };
 
 /// Watch an Omaha update service and install each new version by running a command.
@@ -62,6 +62,14 @@ struct Args {
     /// Base64 ed25519 public key: require `<payload URL>.sig` to verify with it.
     #[arg(long)]
     public_key: Option<String>,
+    /// The wire protocol: `xml` (Omaha v3) or `json` (Omaha JSON 3.1).
+    #[arg(long, default_value = "xml", value_parser = ["xml", "json"])]
+    protocol: String,
+    /// Pin the update service's CUP public key (`VERSION=FILE`, FILE a PEM public key as
+    /// `update-server cup-keys` prints it; repeat for a rotation): every answer must then
+    /// be signed for the request it answers.
+    #[arg(long, value_name = "VERSION=FILE")]
+    cup_key: Vec<String>,
     /// A PEM file of CA certificates to trust instead of the system's (an update service
     /// or payload server behind a private CA).
     #[arg(long)]
@@ -270,6 +278,18 @@ async fn main() -> anyhow::Result<ExitCode> {
     }
     if let Some(key) = &args.public_key {
         builder = builder.public_key(key.parse::<PublicKey>().context("--public-key")?);
+    }
+    if args.protocol == "json" {
+        builder = builder.protocol(Protocol::Json);
+    }
+    for pin in &args.cup_key {
+        let (version, file) = pin.split_once('=').context("--cup-key is VERSION=FILE")?;
+        let version: u32 = version.parse().context("--cup-key: the key version")?;
+        let pem = tokio::fs::read_to_string(file)
+            .await
+            .with_context(|| format!("reading {file}"))?;
+        let key = CupPublicKey::from_pem(&pem).with_context(|| format!("--cup-key {file}"))?;
+        builder = builder.cup_key(version, key);
     }
     let updater = builder.build(hooks).await.context("starting the updater")?;
     eprintln!(

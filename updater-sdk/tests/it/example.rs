@@ -28,6 +28,10 @@ async fn exec_updater_installs_by_running_the_command() {
     let version_file = dir.path().join("version");
     std::fs::write(&version_file, "1.0.0\n").unwrap();
     let target = dir.path().join("installed");
+    // Over JSON, with the server's CUP key pinned as an app team would pin it.
+    let (key_version, key) = server.cup_keys().await[0];
+    let key_file = dir.path().join("cup-key.pem");
+    std::fs::write(&key_file, key.to_pem()).unwrap();
 
     let output = tokio::process::Command::new(binary)
         .arg("--server")
@@ -44,6 +48,8 @@ async fn exec_updater_installs_by_running_the_command() {
         .arg(dir.path().join("state"))
         .arg("--version-file")
         .arg(&version_file)
+        .args(["--protocol", "json", "--cup-key"])
+        .arg(format!("{key_version}={}", key_file.display()))
         .args(["--health-check", "test -f \"$INSTALLED\""])
         .arg("--once")
         .arg("--")
