@@ -252,8 +252,9 @@ impl UpdaterBuilder {
     /// the machine id.
     ///
     /// # Errors
-    /// [`Error::Config`] for a missing current version or state directory or an unusable
-    /// URL; [`Error::Io`] or [`Error::State`] when the state directory is unusable.
+    /// [`Error::Config`] for a missing current version or state directory, an unusable
+    /// URL or a CUP key version 0; [`Error::Io`] or [`Error::State`] when the state
+    /// directory is unusable.
     pub async fn build(self, hooks: impl Hooks + 'static) -> Result<Updater, Error> {
         let current_version = self
             .current_version
@@ -270,6 +271,10 @@ impl UpdaterBuilder {
         if self.app_id.trim().is_empty() {
             return Err(Error::Config("the app id is required".into()));
         }
+        if self.cup_keys.contains_key(&0) {
+            return Err(Error::Config("CUP key versions start at 1".into()));
+        }
+        // Requests name the newest key pinned.
         let cup = match self.cup_keys.last_key_value() {
             None => None,
             Some((&version, key)) => Some(CupPin {
@@ -279,9 +284,6 @@ impl UpdaterBuilder {
                 max_age: self.cup_max_answer_age,
             }),
         };
-        if self.cup_keys.contains_key(&0) {
-            return Err(Error::Config("CUP key versions start at 1".into()));
-        }
         tokio::fs::create_dir_all(&state_dir)
             .await
             .map_err(|e| Error::io(&state_dir, e))?;

@@ -308,6 +308,12 @@ async fn requests_name_the_newest_pinned_key_version() {
         Err(Error::Server { status: 400 })
     ));
     assert!(hooks.calls().is_empty());
+    // Key versions start at 1.
+    let zero = builder(&fx.proxy.url(), &fx.state_dir("zero"), "zero", "1.0.0")
+        .cup_key(0, key)
+        .build(hooks)
+        .await;
+    assert!(matches!(zero, Err(Error::Config(_))), "{zero:?}");
 }
 
 // ------------------------------------------------------------------ anti-rollback
