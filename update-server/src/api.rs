@@ -648,15 +648,28 @@ pub struct AdminUser {
     pub user: String,
     /// The API key (only in answers to create and key regeneration).
     pub token: String,
+    /// Its role: `admin`, `operator` or `viewer`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    /// The applications it is limited to; empty: every application.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }
 
-/// Admin user create request.
+/// Admin user create request (and, through `PATCH`, a change of role and applications).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AdminUserRequest {
-    /// The name.
+    /// The name (on create).
     pub user_name: String,
+    /// The role: `admin`, `operator` or `viewer`. Absent on create: `admin`, as every user
+    /// was before roles (so `updateservicectl admin-user create` keeps working).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub role: String,
+    /// The applications it is limited to; empty: every application.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<String>,
 }
 
 /// The admin users.
@@ -666,6 +679,55 @@ pub struct AdminUserRequest {
 pub struct AdminUserList {
     /// The users.
     pub users: Vec<AdminUser>,
+}
+
+/// An API token for automation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct ApiToken {
+    /// Its name (unique); the user part of Basic credentials.
+    pub name: String,
+    /// Its role: `admin`, `operator` or `viewer`.
+    pub role: String,
+    /// The applications it is limited to; empty: every application.
+    pub apps: Vec<String>,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// Who created it.
+    pub created_by: String,
+    /// Its last use (RFC 3339, to the minute); empty when never used.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub last_used_at: String,
+    /// The token itself: only in the answer to its creation, never again.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub token: String,
+}
+
+/// A request to create an API token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default, rename_all = "camelCase")]
+pub struct ApiTokenRequest {
+    /// Its name: 1 to 64 letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// Its role: `admin`, `operator` or `viewer` (required).
+    pub role: String,
+    /// The applications it is limited to; empty: every application.
+    pub apps: Vec<String>,
+    /// When it stops working (RFC 3339, in the future, at most a year ahead).
+    pub expires_at: String,
+}
+
+/// The API tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[serde(default)]
+pub struct ApiTokenList {
+    /// The tokens, by name.
+    pub tokens: Vec<ApiToken>,
 }
 
 /// An upstream server to sync from: another server of this kind (`kind` `admin`, the

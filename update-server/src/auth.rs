@@ -1,11 +1,12 @@
 //! Authentication of the admin API: Hawk, exactly as `updateservicectl` signs its requests
-//! (HMAC-SHA256 over the normalized string, ±60 s clock skew, each nonce once), and HTTP
-//! Basic with `user:key` for curl.
+//! (HMAC-SHA256 over the normalized string, ±60 s clock skew, each nonce once), HTTP
+//! Basic with `user:key` for curl, and API tokens (`ust_<id>_<secret>`) as a Bearer token
+//! or a Basic password (`name:token`). Who may do what is decided in [`crate::access`].
 //!
 //! API keys are never stored in clear: Hawk needs the key itself to check a MAC, so a key is
 //! sealed (ChaCha20-Poly1305) under the server secret, which lives in the data directory
 //! (`secret.key`) or is given by `--secret` (all replicas of one database need the same).
-//! Keys never appear in logs.
+//! Tokens are sealed the same way. Keys and tokens never appear in logs.
 
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -40,6 +41,9 @@ pub enum AuthError {
         /// The signed `WWW-Authenticate` value.
         challenge: String,
     },
+    /// An API token past its expiry (said only once its secret was checked).
+    #[error("this token has expired")]
+    Expired,
     /// The nonce was used already within the window.
     #[error("replayed request")]
     Replayed,
@@ -213,6 +217,8 @@ pub enum Credentials {
         /// The key.
         key: String,
     },
+    /// `Bearer <API token>`.
+    Bearer(String),
 }
 
 /// Reads an `Authorization` header value.
@@ -235,7 +241,37 @@ pub fn parse_authorization(value: &str) -> Result<Credentials, AuthError> {
             key: key.to_owned(),
         });
     }
-    Err(AuthError::Malformed("expected Hawk or Basic"))
+    if let Some(rest) = strip_scheme(value, "Bearer") {
+        let token = rest.trim();
+        if token.is_empty() {
+            return Err(AuthError::Malformed("Bearer needs a token"));
+        }
+        return Ok(Credentials::Bearer(token.to_owned()));
+    }
+    Err(AuthError::Malformed("expected Hawk, Basic or Bearer"))
+}
+
+/// How every API token starts, so that a token offered as a Basic password is told from a
+/// user's key (32 hex digits) at a glance.
+pub const TOKEN_PREFIX: &str = "ust_";
+
+/// A new API token: `ust_<id>_<secret>`, the id (16 hex digits, how the token is found)
+/// and the secret (32 hex digits, 128 random bits, sealed at rest like a user's key).
+/// Returns `(id, secret, token)`.
+pub fn generate_token() -> (String, String, String) {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).expect("the system's random number generator works");
+    let id = hex(&id);
+    let secret = generate_key();
+    let token = format!("{TOKEN_PREFIX}{id}_{secret}");
+    (id, secret, token)
+}
+
+/// The id and secret of an API token, if it has the form [`generate_token`] makes.
+pub fn split_token(token: &str) -> Option<(&str, &str)> {
+    let (id, secret) = token.strip_prefix(TOKEN_PREFIX)?.split_once('_')?;
+    let hex_of = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex_of(id, 16) && hex_of(secret, 32)).then_some((id, secret))
 }
 
 fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
@@ -564,7 +600,8 @@ mod tests {
     fn malformed_headers_are_errors() {
         for bad in [
             "",
-            "Bearer x",
+            "Bearer ",
+            "Bearer",
             "Hawk id=\"a\"",
             "Hawk id=\"a\", ts=\"soon\", nonce=\"n\", mac=\"m\"",
             "Hawk id=\"a\", ts=\"1\", nonce=\"n\", mac=\"m",
@@ -624,6 +661,28 @@ mod tests {
             streamed.finish(),
             "Yi9LfIIFRtBEPt74PVmbTF/xVAwPn7ub15ePICfgnuY="
         );
+    }
+
+    #[test]
+    fn tokens_have_an_id_and_a_secret() {
+        let (id, secret, token) = generate_token();
+        assert_eq!(split_token(&token), Some((id.as_str(), secret.as_str())));
+        assert_ne!(generate_token().2, token);
+        assert_eq!(
+            parse_authorization(&format!("Bearer {token}")).unwrap(),
+            Credentials::Bearer(token.clone())
+        );
+        for bad in [
+            "",
+            "ust_",
+            "ust_abc_def",
+            &token[1..],
+            &format!("{token}0"),
+            &token.replace("ust_", "xyz_"),
+            "d3b07384d113edec49eaa6238ad5ff00",
+        ] {
+            assert_eq!(split_token(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //!   protocol (also without the `server` feature);
 //! - [`admin`]: the CoreUpdate-compatible admin API;
 //! - [`panel`]: the web control panel at `/`;
-//! - [`auth`]: Hawk and Basic authentication, sealed API keys;
+//! - [`auth`]: Hawk, Basic and Bearer authentication, sealed API keys and tokens;
+//! - [`access`]: roles, scopes and the one authorization decision;
 //! - [`hosting`]: payload uploads and downloads (with ranges), detached signatures;
 //! - [`backup`]: `GET /db/backup` and `update-server restore`;
 //! - [`upstream`]: syncing from upstream servers: published channels and packages from another
@@ -38,6 +39,8 @@
 //! - [`clock`]: where the time comes from.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "server")]
+pub mod access;
 #[cfg(feature = "server")]
 pub mod admin;
 pub mod api;

@@ -4,6 +4,7 @@
 //! generated from the wire types in [`crate::api`], so the document cannot drift from the
 //! JSON the server reads and writes. A test checks the operations against the router.
 
+use crate::access::{Access, AppIn, Permission};
 use crate::api;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -25,9 +26,130 @@ pub struct Operation {
     pub request: Option<&'static str>,
     /// The response body's schema name (`None`: not JSON).
     pub response: Option<&'static str>,
-    /// Whether it needs Hawk or Basic credentials.
-    pub authenticated: bool,
+    /// What it requires ([`crate::access::authorize`] decides); `None`: public, no
+    /// credentials needed.
+    pub access: Option<Access>,
 }
+
+impl Operation {
+    /// Whether it needs credentials (Hawk, Basic or Bearer).
+    #[must_use]
+    pub const fn authenticated(&self) -> bool {
+        self.access.is_some()
+    }
+
+    /// Whether `path` (as requested, without the query) is this operation's path: the same
+    /// segments, a `{param}` matching any one non-empty segment.
+    #[must_use]
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) {
+            return false;
+        }
+        let mut ours = self.path.split('/');
+        let mut theirs = path.split('/');
+        loop {
+            match (ours.next(), theirs.next()) {
+                (None, None) => return true,
+                (Some(o), Some(t)) if o.starts_with('{') => {
+                    if t.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(o), Some(t)) if o == t => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// How many segments of its path are literal: of two operations matching a path (the
+    /// literal `upstream/sync` and `upstream/{id}`), the more literal one is meant.
+    fn literal_segments(&self) -> usize {
+        self.path.split('/').filter(|s| !s.starts_with('{')).count()
+    }
+
+    /// The app a request of this operation names where its access says: the path segment
+    /// in the place of the parameter (percent-decoded), or the query parameter.
+    #[must_use]
+    pub fn app_named(&self, path: &str, query: Option<&str>) -> Option<String> {
+        match self.access?.app {
+            AppIn::Path(name) => {
+                let placeholder = format!("{{{name}}}");
+                let index = self.path.split('/').position(|s| s == placeholder)?;
+                let segment = path.split('/').nth(index)?;
+                Some(percent_decoded(segment))
+            }
+            AppIn::Query(name) => query?
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(key, _)| percent_decoded(key) == name)
+                .map(|(_, value)| percent_decoded(&value.replace('+', " "))),
+            AppIn::Listing | AppIn::None | AppIn::Global => None,
+        }
+    }
+}
+
+/// The operation a request is (`None`: no operation of the table; such a request is refused
+/// by the authorization, never allowed).
+#[must_use]
+pub fn operation(method: &str, path: &str) -> Option<&'static Operation> {
+    find(OPERATIONS, method, path)
+}
+
+/// The entry of `table` a request is (the panel's actions are a table of the same kind).
+#[must_use]
+pub fn find(table: &'static [Operation], method: &str, path: &str) -> Option<&'static Operation> {
+    table
+        .iter()
+        .filter(|o| o.matches(method, path))
+        .max_by_key(|o| o.literal_segments())
+}
+
+/// A path segment or query value, percent-decoded (an invalid escape or non-UTF-8 result
+/// stays as sent).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
+/// An [`Access`], in a `const` context.
+#[must_use]
+pub const fn needs(permission: Permission, app: AppIn) -> Access {
+    Access { permission, app }
+}
+
+/// Reads one app, named in the path.
+const APP_READ: Access = needs(Permission::Read, AppIn::Path("appId"));
+/// Changes one app, named in the path.
+const APP_OPERATE: Access = needs(Permission::Operate, AppIn::Path("appId"));
+/// Reads across apps, `?appId=` naming one (required of a scoped principal).
+const QUERY_READ: Access = needs(Permission::Read, AppIn::Query("appId"));
+/// Lists apps: the handler keeps those of the principal's scope.
+const LISTING_READ: Access = needs(Permission::Read, AppIn::Listing);
+/// Reads something of the whole service.
+const GLOBAL_READ: Access = needs(Permission::Read, AppIn::Global);
+/// Changes the set of apps (creating one).
+const GLOBAL_OPERATE: Access = needs(Permission::Operate, AppIn::Global);
+/// Administers the service: users, tokens, upstreams, webhooks, backups.
+const GLOBAL_ADMIN: Access = needs(Permission::Admin, AppIn::Global);
+/// Harmless to anyone authenticated.
+const ANY_READ: Access = needs(Permission::Read, AppIn::None);
 
 const fn op(
     method: &'static str,
@@ -35,6 +157,7 @@ const fn op(
     summary: &'static str,
     request: Option<&'static str>,
     response: Option<&'static str>,
+    access: Access,
 ) -> Operation {
     Operation {
         method,
@@ -42,12 +165,13 @@ const fn op(
         summary,
         request,
         response,
-        authenticated: true,
+        access: Some(access),
     }
 }
 
+/// An operation open to anyone (its access, which nobody is asked for, is dropped).
 const fn public(mut operation: Operation) -> Operation {
-    operation.authenticated = false;
+    operation.access = None;
     operation
 }
 
@@ -61,21 +185,37 @@ macro_rules! v1 {
 
 /// Every operation of the admin API (CoreUpdate's and the extensions).
 pub const OPERATIONS: &[Operation] = &[
-    op("get", v1!("/apps"), "List apps", None, Some("AppList")),
+    op(
+        "get",
+        v1!("/apps"),
+        "List apps",
+        None,
+        Some("AppList"),
+        LISTING_READ,
+    ),
     op(
         "post",
         v1!("/apps"),
         "Create an app (an id is generated when none is given)",
         Some("App"),
         Some("App"),
+        GLOBAL_OPERATE,
     ),
-    op("get", v1!("/apps/{appId}"), "Get an app", None, Some("App")),
+    op(
+        "get",
+        v1!("/apps/{appId}"),
+        "Get an app",
+        None,
+        Some("App"),
+        APP_READ,
+    ),
     op(
         "patch",
         v1!("/apps/{appId}"),
         "Replace an app's label and description",
         Some("App"),
         Some("App"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -83,6 +223,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete an app with its channels, groups and packages",
         None,
         Some("App"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -90,6 +231,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List an app's packages, newest first (limit, skip, version)",
         None,
         Some("PackageList"),
+        APP_READ,
     ),
     op(
         "post",
@@ -99,6 +241,7 @@ pub const OPERATIONS: &[Operation] = &[
          the version exists",
         Some("Package"),
         Some("Package"),
+        APP_OPERATE,
     ),
     op(
         "patch",
@@ -106,6 +249,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Replace an existing package (the whole object, as POST takes it)",
         Some("Package"),
         Some("Package"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -113,6 +257,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a package",
         None,
         Some("Package"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -120,6 +265,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List a version's packages for named architectures (404 without its default package)",
         None,
         Some("PackageList"),
+        APP_READ,
     ),
     op(
         "put",
@@ -130,6 +276,7 @@ pub const OPERATIONS: &[Operation] = &[
          Needs the version's default package and a URL (size above 0, sha256Sum)",
         Some("Package"),
         Some("Package"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -137,6 +284,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a version's package for an architecture",
         None,
         Some("Package"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -144,6 +292,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List a package's extra files (arch: of the version's package for that architecture)",
         None,
         Some("PackageFileList"),
+        APP_READ,
     ),
     op(
         "put",
@@ -153,6 +302,7 @@ pub const OPERATIONS: &[Operation] = &[
          after the payload in the same Omaha answer and downloaded from its codebase",
         Some("PackageFile"),
         Some("PackageFile"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -161,6 +311,7 @@ pub const OPERATIONS: &[Operation] = &[
          architecture)",
         None,
         Some("PackageFile"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -168,6 +319,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List an app's channels",
         None,
         Some("ChannelList"),
+        APP_READ,
     ),
     op(
         "post",
@@ -175,6 +327,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Create a channel (the body's appId is used when the path names no app)",
         Some("ChannelRequest"),
         Some("AppChannel"),
+        APP_OPERATE,
     ),
     op(
         "patch",
@@ -182,6 +335,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Point a channel at a version, publish it",
         Some("ChannelRequest"),
         Some("AppChannel"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -189,6 +343,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a channel",
         None,
         Some("ChannelRequest"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -196,6 +351,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List a channel's floors, lowest first",
         None,
         Some("ChannelFloorList"),
+        APP_READ,
     ),
     op(
         "put",
@@ -206,6 +362,7 @@ pub const OPERATIONS: &[Operation] = &[
          the version is blacklisted on the channel",
         Some("ChannelFloor"),
         Some("ChannelFloor"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -213,6 +370,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a floor of the channel (arch: the floor for that architecture)",
         None,
         Some("ChannelFloor"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -220,6 +378,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List the versions never offered on the channel",
         None,
         Some("BlacklistList"),
+        APP_READ,
     ),
     op(
         "put",
@@ -228,6 +387,7 @@ pub const OPERATIONS: &[Operation] = &[
          409 while the channel points at it or it is a floor",
         None,
         Some("BlacklistedVersion"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -235,6 +395,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Take a version off the channel's blacklist",
         None,
         Some("BlacklistedVersion"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -242,6 +403,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List an app's groups",
         None,
         Some("GroupList"),
+        APP_READ,
     ),
     op(
         "post",
@@ -249,6 +411,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Create a group",
         Some("Group"),
         Some("Group"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -256,6 +419,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Get a group (with its effective percentage)",
         None,
         Some("Group"),
+        APP_READ,
     ),
     op(
         "patch",
@@ -263,6 +427,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Replace a group's settings (fields one CLI generation does not know keep their value when absent)",
         Some("Group"),
         Some("Group"),
+        APP_OPERATE,
     ),
     op(
         "post",
@@ -270,6 +435,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Set a group's percentage; stops a running timed rollout (rolloutStopped)",
         Some("GroupPercent"),
         Some("GroupPercent"),
+        APP_OPERATE,
     ),
     op(
         "delete",
@@ -277,6 +443,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a group",
         None,
         Some("Group"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -284,6 +451,7 @@ pub const OPERATIONS: &[Operation] = &[
         "A graph: requests per version (kind=versions), events per version, type and result (kind=events; 3/2 counts completed updates only), routine 3/2 check-ins per version (kind=checkins, an extension), or instances per version at the end of each bucket (kind=instances, an extension), in buckets of `resolution` seconds (60, 3600, 86400)",
         None,
         Some("RequestsRollup"),
+        APP_READ,
     ),
     op(
         "delete",
@@ -291,6 +459,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Extension: clear the retry delay after failures of the group's instances, or of one (clientId), so they are offered the update at their next check",
         None,
         Some("RetryCleared"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -298,6 +467,7 @@ pub const OPERATIONS: &[Operation] = &[
         "A group's timed rollout frames",
         None,
         Some("Rollout"),
+        APP_READ,
     ),
     op(
         "post",
@@ -305,6 +475,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Set and start a timed rollout",
         Some("Rollout"),
         Some("Rollout"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -312,6 +483,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Whether the timed rollout runs",
         None,
         Some("RolloutActive"),
+        APP_READ,
     ),
     op(
         "post",
@@ -319,6 +491,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Activate the timed rollout (from its first frame unless it runs) or deactivate it (the percentage in force stays)",
         Some("RolloutActive"),
         Some("RolloutActive"),
+        APP_OPERATE,
     ),
     op(
         "get",
@@ -326,6 +499,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Instance counts per app, group and version",
         None,
         Some("AppVersionList"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -333,6 +507,7 @@ pub const OPERATIONS: &[Operation] = &[
         "The latest state of each instance (filters, limit, skip)",
         None,
         Some("ClientUpdateList"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -340,6 +515,7 @@ pub const OPERATIONS: &[Operation] = &[
         "The number of instances matching the filters",
         None,
         Some("ClientCount"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -347,6 +523,7 @@ pub const OPERATIONS: &[Operation] = &[
         "An instance's events and grants (clientId)",
         None,
         Some("ClientHistory"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -354,6 +531,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Search instances by id prefix, version, status and group, paginated",
         None,
         Some("ClientUpdateList"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -361,6 +539,7 @@ pub const OPERATIONS: &[Operation] = &[
         "The activity log, newest first",
         None,
         Some("ActivityList"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -370,6 +549,7 @@ pub const OPERATIONS: &[Operation] = &[
          (auto_paused, failing, stalled), what needs attention first (appId)",
         None,
         Some("Overview"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -379,6 +559,7 @@ pub const OPERATIONS: &[Operation] = &[
          or unix seconds, default a day ago; limit up to 1000, skip)",
         None,
         Some("InstanceErrorList"),
+        QUERY_READ,
     ),
     op(
         "get",
@@ -386,6 +567,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List upstreams",
         None,
         Some("UpstreamList"),
+        GLOBAL_READ,
     ),
     op(
         "post",
@@ -393,6 +575,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Create an upstream: `kind` `admin` (another server of this kind) or `omaha` (an Omaha server followed as a client: `appId`, `tracks`, `arches`, `download`)",
         Some("Upstream"),
         Some("Upstream"),
+        GLOBAL_ADMIN,
     ),
     op(
         "put",
@@ -400,6 +583,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Replace an upstream",
         Some("Upstream"),
         Some("Upstream"),
+        GLOBAL_ADMIN,
     ),
     op(
         "delete",
@@ -407,6 +591,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete an upstream",
         None,
         Some("Upstream"),
+        GLOBAL_ADMIN,
     ),
     op(
         "post",
@@ -414,6 +599,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Sync from every upstream now: published channels and packages (`admin`), or releases, floors, extra files and payloads over Omaha (`omaha`); each upstream's result is also in its `lastSync`, `lastStatus`, `lastDetail`",
         None,
         Some("UpstreamSync"),
+        GLOBAL_ADMIN,
     ),
     op(
         "get",
@@ -421,6 +607,7 @@ pub const OPERATIONS: &[Operation] = &[
         "List webhooks (`?appId=`: of one app, and the global ones), without their secrets",
         None,
         Some("WebhookList"),
+        GLOBAL_READ,
     ),
     op(
         "post",
@@ -428,6 +615,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Create a webhook; the answer carries its signing secret, shown only then",
         Some("Webhook"),
         Some("Webhook"),
+        GLOBAL_ADMIN,
     ),
     op(
         "get",
@@ -435,6 +623,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Get a webhook (without its secret)",
         None,
         Some("Webhook"),
+        GLOBAL_READ,
     ),
     op(
         "put",
@@ -442,6 +631,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Replace a webhook's settings (its secret stays)",
         Some("Webhook"),
         Some("Webhook"),
+        GLOBAL_ADMIN,
     ),
     op(
         "delete",
@@ -449,6 +639,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Delete a webhook and its deliveries",
         None,
         Some("Webhook"),
+        GLOBAL_ADMIN,
     ),
     op(
         "post",
@@ -456,6 +647,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Enqueue a test delivery",
         None,
         Some("WebhookDelivery"),
+        GLOBAL_ADMIN,
     ),
     op(
         "get",
@@ -463,6 +655,7 @@ pub const OPERATIONS: &[Operation] = &[
         "A webhook's deliveries, newest first (`?limit=`, at most 1000): status, attempts, last error",
         None,
         Some("WebhookDeliveryList"),
+        GLOBAL_READ,
     ),
     op(
         "get",
@@ -470,6 +663,7 @@ pub const OPERATIONS: &[Operation] = &[
         "A fresh UUID",
         None,
         Some("GeneratedUuid"),
+        ANY_READ,
     ),
     op(
         "get",
@@ -477,13 +671,16 @@ pub const OPERATIONS: &[Operation] = &[
         "List users (without keys)",
         None,
         Some("AdminUserList"),
+        GLOBAL_ADMIN,
     ),
     op(
         "post",
         v1!("/admin/user"),
-        "Create a user; the answer carries its key",
+        "Create a user (role: admin, operator or viewer, admin when absent; apps: the \
+         applications it is limited to, every one when empty); the answer carries its key",
         Some("AdminUserRequest"),
         Some("AdminUser"),
+        GLOBAL_ADMIN,
     ),
     op(
         "get",
@@ -491,13 +688,49 @@ pub const OPERATIONS: &[Operation] = &[
         "Get a user (without its key)",
         None,
         Some("AdminUser"),
+        GLOBAL_ADMIN,
     ),
     op(
         "delete",
         v1!("/admin/user/{userName}"),
-        "Delete a user; 403 for oneself, 409 for the last user",
+        "Delete a user; 403 for oneself, 409 for the last administrator of every app",
         None,
         Some("AdminUser"),
+        GLOBAL_ADMIN,
+    ),
+    op(
+        "patch",
+        v1!("/admin/user/{userName}"),
+        "Change a user's role and applications; 409 when that leaves no administrator of \
+         every app",
+        Some("AdminUserRequest"),
+        Some("AdminUser"),
+        GLOBAL_ADMIN,
+    ),
+    op(
+        "get",
+        v1!("/admin/tokens"),
+        "List API tokens (name, role, applications, expiry, last use; never the secret)",
+        None,
+        Some("ApiTokenList"),
+        GLOBAL_ADMIN,
+    ),
+    op(
+        "post",
+        v1!("/admin/tokens"),
+        "Create an API token (name, role, apps, expiresAt); the answer carries the token, \
+         shown once, for Basic (name:token) or Bearer",
+        Some("ApiTokenRequest"),
+        Some("ApiToken"),
+        GLOBAL_ADMIN,
+    ),
+    op(
+        "delete",
+        v1!("/admin/tokens/{tokenName}"),
+        "Revoke an API token",
+        None,
+        Some("ApiToken"),
+        GLOBAL_ADMIN,
     ),
     op(
         "put",
@@ -505,6 +738,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Give a user a new key",
         None,
         Some("AdminUser"),
+        GLOBAL_ADMIN,
     ),
     public(op(
         "get",
@@ -512,6 +746,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Published packages per app",
         None,
         Some("PublicPackageList"),
+        ANY_READ,
     )),
     public(op(
         "get",
@@ -519,6 +754,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Published channels",
         None,
         Some("ChannelList"),
+        ANY_READ,
     )),
     Operation {
         method: "post",
@@ -526,7 +762,7 @@ pub const OPERATIONS: &[Operation] = &[
         summary: "Upload a payload (multipart/form-data, part `file`; `appId` and `version` name its package, and `arch` its package for that architecture, else it fills the packages registered without a URL that match its size and SHA-256); answers its name, size, hashes and URL",
         request: None,
         response: None,
-        authenticated: true,
+        access: Some(needs(Permission::Operate, AppIn::Query("appId"))),
     },
     public(op(
         "get",
@@ -534,6 +770,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Download a payload (HTTP Range supported); `<name>.sig` is its detached ed25519 signature",
         None,
         None,
+        ANY_READ,
     )),
     public(op(
         "get",
@@ -541,6 +778,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Download the payload of an app's version (HTTP Range supported); `<name>.sig` is its detached ed25519 signature",
         None,
         None,
+        ANY_READ,
     )),
     public(op(
         "get",
@@ -548,6 +786,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Download a file of the package of an app's version for an architecture (HTTP Range supported)",
         None,
         None,
+        ANY_READ,
     )),
     op(
         "get",
@@ -555,6 +794,7 @@ pub const OPERATIONS: &[Operation] = &[
         "A consistent backup of the database and payloads (tar.gz)",
         None,
         None,
+        GLOBAL_ADMIN,
     ),
     public(op(
         "get",
@@ -562,6 +802,7 @@ pub const OPERATIONS: &[Operation] = &[
         "First-run initialisation (answers `ok`)",
         None,
         None,
+        ANY_READ,
     )),
 ];
 
@@ -598,6 +839,9 @@ fn schemas() -> Map<String, Value> {
     add::<api::AdminUser>(&mut generator);
     add::<api::AdminUserRequest>(&mut generator);
     add::<api::AdminUserList>(&mut generator);
+    add::<api::ApiToken>(&mut generator);
+    add::<api::ApiTokenRequest>(&mut generator);
+    add::<api::ApiTokenList>(&mut generator);
     add::<api::Upstream>(&mut generator);
     add::<api::UpstreamList>(&mut generator);
     add::<api::UpstreamSync>(&mut generator);
@@ -651,8 +895,8 @@ pub fn document() -> Value {
                 "content": {"application/json": {"schema": reference(name)}}
             });
         }
-        if operation.authenticated {
-            item["security"] = json!([{"hawk": []}, {"basic": []}]);
+        if operation.authenticated() {
+            item["security"] = json!([{"hawk": []}, {"basic": []}, {"bearer": []}]);
         }
         paths
             .entry(operation.path.to_owned())
@@ -681,7 +925,8 @@ pub fn document() -> Value {
                     "type": "apiKey", "in": "header", "name": "Authorization",
                     "description": "Hawk (HMAC-SHA256 over the normalized string; id = user, key = API key)"
                 },
-                "basic": {"type": "http", "scheme": "basic", "description": "user:key"}
+                "basic": {"type": "http", "scheme": "basic", "description": "user:key, or token name:token"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token"}
             }
         }
     })

@@ -2,12 +2,13 @@
 
 use reqwest::Method;
 use update_server::api::{
-    ActivityChange, ActivityList, AdminUser, AdminUserList, AdminUserRequest, InstanceErrorList,
-    Overview, Upstream, UpstreamList, UpstreamSync,
+    ActivityChange, ActivityList, AdminUser, AdminUserList, AdminUserRequest, ApiToken,
+    ApiTokenList, ApiTokenRequest, InstanceErrorList, Overview, Upstream, UpstreamList,
+    UpstreamSync,
 };
 
 use crate::Error;
-use crate::cli::{AdminUserCommand, OmahaUpstreamArgs, UpstreamCommand};
+use crate::cli::{AdminUserCommand, OmahaUpstreamArgs, TokenCommand, UpstreamCommand};
 use crate::client::Client;
 use crate::commands::Output;
 
@@ -16,27 +17,42 @@ const UPSTREAM_HEADER: &str = "Id\tUrl\tLabel";
 const UPSTREAM_STATUS_HEADER: &str = "Id\tKind\tFollows\tLast Sync\tStatus\tDetail";
 
 /// Runs an `admin-user` command: `create` prints the new user's key on a line of its own,
-/// `list` one user name per line, `delete` `User <name> deleted`.
+/// `list` one user name per line (with `--long`, a table of names, roles and
+/// applications), `delete` `User <name> deleted`, `set-role` the user's row.
 ///
 /// # Errors
 /// The API's or the transport's.
 pub async fn admin_user(client: &Client, command: AdminUserCommand) -> Result<Output, Error> {
     match command {
-        AdminUserCommand::Create { username } => {
+        AdminUserCommand::Create {
+            username,
+            role,
+            apps,
+        } => {
             let body = AdminUserRequest {
                 user_name: username,
+                role: role.unwrap_or_default(),
+                apps: trimmed(apps),
             };
             let user: AdminUser = client
                 .call(Method::POST, &["admin", "user"], &[], Some(&body))
                 .await?;
             Ok(Output::lines(vec![user.token.clone()], &user))
         }
-        AdminUserCommand::List => {
+        AdminUserCommand::List { long } => {
             let list: AdminUserList = client
                 .call(Method::GET, &["admin", "user"], &[], NO_BODY)
                 .await?;
+            if long {
+                return Ok(Output::table(
+                    USER_HEADER,
+                    &list.users,
+                    user_row,
+                    &list.users,
+                ));
+            }
             let names: Vec<String> = list.users.iter().map(|u| u.user.clone()).collect();
-            Ok(Output::lines(names.clone(), &names))
+            Ok(Output::lines(names, &list.users))
         }
         AdminUserCommand::Delete { username } => {
             let user: AdminUser = client
@@ -45,6 +61,149 @@ pub async fn admin_user(client: &Client, command: AdminUserCommand) -> Result<Ou
             Ok(Output::lines(
                 vec![format!("User {} deleted", user.user)],
                 &user,
+            ))
+        }
+        AdminUserCommand::SetRole {
+            username,
+            role,
+            apps,
+        } => {
+            let body = AdminUserRequest {
+                user_name: String::new(),
+                role,
+                apps: trimmed(apps),
+            };
+            let user: AdminUser = client
+                .call(
+                    Method::PATCH,
+                    &["admin", "user", &username],
+                    &[],
+                    Some(&body),
+                )
+                .await?;
+            Ok(Output::table(
+                USER_HEADER,
+                std::slice::from_ref(&user),
+                user_row,
+                &user,
+            ))
+        }
+    }
+}
+
+const USER_HEADER: &str = "User\tRole\tApps";
+const TOKEN_HEADER: &str = "Name\tRole\tApps\tExpires\tLast Used\tCreated By";
+
+fn trimmed(items: Vec<String>) -> Vec<String> {
+    items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn apps_cell(apps: &[String]) -> String {
+    if apps.is_empty() {
+        "*".to_owned()
+    } else {
+        apps.join(",")
+    }
+}
+
+fn user_row(u: &AdminUser) -> String {
+    format!("{}\t{}\t{}", u.user, u.role, apps_cell(&u.apps))
+}
+
+fn token_row(t: &ApiToken) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}",
+        t.name,
+        t.role,
+        apps_cell(&t.apps),
+        t.expires_at,
+        if t.last_used_at.is_empty() {
+            "never"
+        } else {
+            &t.last_used_at
+        },
+        t.created_by
+    )
+}
+
+/// An expiry from the command line: an RFC 3339 time as is, or a duration from now
+/// (`<n>d`, `<n>h`, `<n>m`) as an RFC 3339 time.
+///
+/// # Errors
+/// [`Error::Invalid`] for anything else.
+pub fn expiry(text: &str, now: jiff::Timestamp) -> Result<String, Error> {
+    let text = text.trim();
+    if text.parse::<jiff::Timestamp>().is_ok() {
+        return Ok(text.to_owned());
+    }
+    let bad = || {
+        Error::Invalid(format!(
+            "--expires takes an RFC 3339 time or a duration such as 90d, 12h or 30m, not {text:?}"
+        ))
+    };
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => number.checked_mul(86_400),
+        "h" => number.checked_mul(3_600),
+        "m" => number.checked_mul(60),
+        _ => None,
+    }
+    .filter(|s| *s > 0)
+    .ok_or_else(bad)?;
+    let at = now
+        .checked_add(jiff::SignedDuration::from_secs(secs))
+        .map_err(|_| bad())?;
+    Ok(at.to_string())
+}
+
+/// Runs a `token` command: `create` prints the token on a line of its own (shown only
+/// then), `list` a table, `revoke` `Token <name> revoked`.
+///
+/// # Errors
+/// The API's or the transport's; [`Error::Invalid`] for a malformed `--expires`.
+pub async fn token(client: &Client, command: TokenCommand) -> Result<Output, Error> {
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            apps,
+            expires,
+        } => {
+            let body = ApiTokenRequest {
+                name,
+                role,
+                apps: trimmed(apps),
+                expires_at: expiry(&expires, jiff::Timestamp::now())?,
+            };
+            let token: ApiToken = client
+                .call(Method::POST, &["admin", "tokens"], &[], Some(&body))
+                .await?;
+            Ok(Output::lines(vec![token.token.clone()], &token))
+        }
+        TokenCommand::List => {
+            let list: ApiTokenList = client
+                .call(Method::GET, &["admin", "tokens"], &[], NO_BODY)
+                .await?;
+            Ok(Output::table(
+                TOKEN_HEADER,
+                &list.tokens,
+                token_row,
+                &list.tokens,
+            ))
+        }
+        TokenCommand::Revoke { name } => {
+            let token: ApiToken = client
+                .call(Method::DELETE, &["admin", "tokens", &name], &[], NO_BODY)
+                .await?;
+            Ok(Output::lines(
+                vec![format!("Token {} revoked", token.name)],
+                &token,
             ))
         }
     }

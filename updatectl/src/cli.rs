@@ -136,6 +136,10 @@ pub enum Command {
     /// update service.
     #[command(subcommand)]
     Upstream(UpstreamCommand),
+    /// API tokens for automation: named, with a role, applications and an expiry (an
+    /// extension).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Operations for dealing with the backend database.
     #[command(subcommand)]
     Database(DatabaseCommand),
@@ -196,18 +200,69 @@ pub enum Command {
 /// `admin-user` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AdminUserCommand {
-    /// Create a user and print its API key.
+    /// Create a user and print its API key. Without `--role` the user is an `admin` of
+    /// every application, as every user was before roles (and as `updateservicectl`'s
+    /// users are).
     Create {
         /// The user name.
         username: String,
+        /// Its role: admin, operator or viewer (an extension).
+        #[arg(long)]
+        role: Option<String>,
+        /// The applications it is limited to, comma-separated; none: every application
+        /// (an extension).
+        #[arg(long, value_delimiter = ',')]
+        apps: Vec<String>,
     },
-    /// List the user names.
-    List,
-    /// Delete a user. Nobody can delete itself, nor the last user (`update-server
-    /// reset-admin-key` recovers a lost key).
+    /// List the user names; with `--long`, a table of names, roles and applications.
+    List {
+        /// Print `User`, `Role` and `Apps` columns (an extension).
+        #[arg(long)]
+        long: bool,
+    },
+    /// Delete a user. Nobody can delete itself, nor the last administrator of every
+    /// application (`update-server reset-admin-key` recovers a lost key).
     Delete {
         /// The user name.
         username: String,
+    },
+    /// Change a user's role and applications (an extension).
+    SetRole {
+        /// The user name.
+        username: String,
+        /// Its role: admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// The applications it is limited to, comma-separated; none: every application.
+        #[arg(long, value_delimiter = ',')]
+        apps: Vec<String>,
+    },
+}
+
+/// `token` subcommands: API tokens for automation (an extension). A token is used as the
+/// key (`--key`, `UPDATECTL_KEY`): updatectl sends it as a Bearer token.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (shown only now).
+    Create {
+        /// Its name: letters, digits, `-`, `_` or `.`.
+        name: String,
+        /// Its role: admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// The applications it is limited to, comma-separated; none: every application.
+        #[arg(long, value_delimiter = ',')]
+        apps: Vec<String>,
+        /// When it expires: an RFC 3339 time, or a duration from now (`90d`, `12h`).
+        #[arg(long)]
+        expires: String,
+    },
+    /// List the tokens: name, role, applications, expiry, last use, creator.
+    List,
+    /// Revoke a token.
+    Revoke {
+        /// Its name.
+        name: String,
     },
 }
 

@@ -7,6 +7,10 @@ use serde::de::DeserializeOwned;
 use crate::Error;
 use crate::hawk;
 
+/// How the server's API tokens start (`update_server::auth::TOKEN_PREFIX`, which this
+/// client cannot import without the server's dependencies).
+const TOKEN_PREFIX: &str = "ust_";
+
 /// Where the server is and who we are.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -140,9 +144,14 @@ impl Client {
         })
     }
 
-    /// A request to `url` with the Hawk `Authorization` header.
+    /// A request to `url` with the Hawk `Authorization` header, or, when the key is an API
+    /// token (`ust_...`), with the token as a Bearer token.
     pub fn signed(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
-        let header = hawk::header(&self.user, &self.key, method.as_str(), &url);
+        let header = if self.key.starts_with(TOKEN_PREFIX) {
+            format!("Bearer {}", self.key)
+        } else {
+            hawk::header(&self.user, &self.key, method.as_str(), &url)
+        };
         self.http
             .request(method, url)
             .header(reqwest::header::AUTHORIZATION, header)

@@ -14,7 +14,7 @@ use updatectl::client::Client;
 use updatectl::commands;
 
 /// The top-level command names (an unknown one exits 3, an unknown subcommand 2).
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "admin-user",
     "app",
     "channel",
@@ -30,6 +30,7 @@ const COMMANDS: [&str; 15] = [
     "errors",
     "overview",
     "webhook",
+    "token",
 ];
 
 fn main() -> ExitCode {
@@ -154,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Package(c) => commands::package(&client, c).await?,
         Command::Rollout(c) => updatectl::rollout::rollout(&client, c).await?,
         Command::Upstream(c) => updatectl::admin::upstream(&client, c).await?,
+        Command::Token(c) => updatectl::admin::token(&client, c).await?,
         Command::Webhook(c) => updatectl::webhook::webhook(&client, c).await?,
         Command::Activity {
             app_id,

@@ -42,10 +42,19 @@ fn hash_sha256_of(body: &str, current: &str) -> Result<String, ApiError> {
     }
 }
 
-pub(super) async fn list_apps(State(state): State<AdminState>) -> ApiResult<api::AppList> {
+/// `GET apps`: the apps the principal may see (every app, or those of its scope).
+pub(super) async fn list_apps(
+    State(state): State<AdminState>,
+    Extension(actor): Extension<Actor>,
+) -> ApiResult<api::AppList> {
     let config = state.store.load_config().await?;
     Ok(Json(api::AppList {
-        items: config.apps.iter().map(app_json).collect(),
+        items: config
+            .apps
+            .iter()
+            .filter(|a| actor.0.may_see_app(&a.id))
+            .map(app_json)
+            .collect(),
     }))
 }
 

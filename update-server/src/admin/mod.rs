@@ -1,7 +1,9 @@
 //! The admin API: CoreUpdate's `update/v1` endpoints under `/_ah/api/update/v1/`, as the
 //! real `updateservicectl` (v1.4 and v2.1) calls them, plus this server's extensions in the
-//! same conventions. Every endpoint requires Hawk or Basic authentication, except the
-//! public lists (`public/packages`, `public/channels`) and `/admin/v1/init`.
+//! same conventions. Every endpoint requires Hawk, Basic or Bearer authentication, except the
+//! public lists (`public/packages`, `public/channels`) and `/admin/v1/init`, and a role
+//! and scope that allow it ([`crate::access`], checked in [`authenticate`] against the
+//! operation's entry in [`crate::openapi::OPERATIONS`] before any handler runs).
 //!
 //! Fields and absence (updateservicectl.md §4.1, §11): clients omit `false`, `0` and `""`.
 //! For the fields every client knows (label, channel, paused, OEM blacklist) an absent field
@@ -22,10 +24,12 @@ pub(crate) mod changes;
 pub(crate) mod config;
 mod fleet;
 pub(crate) mod overview;
+pub(crate) mod users;
 pub(crate) mod webhooks;
 
-pub use fleet::{ensure_admin, reset_admin_key};
+pub use users::{ensure_admin, reset_admin_key};
 
+use crate::access::{self, Denied, Principal, PrincipalKind};
 use crate::api;
 use crate::auth::{self, AuthError, Credentials, HawkRequest, Secret};
 use crate::cache::ConfigCache;
@@ -60,9 +64,10 @@ pub struct AdminState {
     pub hosting: Option<Arc<crate::hosting::HostingOptions>>,
 }
 
-/// The authenticated user of a request.
+/// Who made a request, as the authentication resolved it (a user or a token, with its role
+/// and scope); the activity log records it ([`Principal::actor`]).
 #[derive(Debug, Clone)]
-pub struct Actor(pub String);
+pub struct Actor(pub Principal);
 
 /// An API failure, answered with CoreUpdate's error body.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +160,7 @@ pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 pub fn router(state: AdminState) -> Router {
     use config::*;
     use fleet::*;
+    use users::*;
     let authenticated = Router::new()
         .route("/apps", get(list_apps).post(create_app))
         .route(
@@ -257,7 +263,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/webhooks/{id}/deliveries", get(webhooks::list_deliveries))
         .route("/util/uuid", get(generate_uuid))
         .route("/admin/user", get(list_users).post(create_user))
-        .route("/admin/user/{user}", get(get_user).delete(delete_user))
+        .route(
+            "/admin/user/{user}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/admin/tokens", get(list_tokens).post(create_token))
+        .route("/admin/tokens/{name}", axum::routing::delete(delete_token))
         .route("/admin/user/{user}/token/new", put(regenerate_key))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -303,8 +314,11 @@ pub(crate) async fn read_deadline(
     }
 }
 
-/// Checks the request's credentials; on success the user rides along as an [`Actor`].
-/// A middleware (`axum::middleware::from_fn_with_state`) for every authenticated route.
+/// Checks the request's credentials, then whether their principal may make the request
+/// ([`access::authorize`] against the operation's entry in [`crate::openapi::OPERATIONS`]:
+/// a request no entry declares is refused); on success the principal rides along as an
+/// [`Actor`]. A middleware (`axum::middleware::from_fn_with_state`) for every authenticated
+/// route: the admin API, the payload upload and `/db/backup`.
 pub(crate) async fn authenticate(
     State(state): State<AdminState>,
     mut request: Request,
@@ -330,15 +344,20 @@ pub(crate) async fn authenticate(
         return too_many_attempts(wait);
     }
     match check_credentials(&state, &target).await {
-        Ok(user) => {
-            state.throttle.succeeded(&user, peer, state.now_ms());
+        Ok(principal) => {
+            if let Some(user) = &claimed {
+                state.throttle.succeeded(user, peer, state.now_ms());
+            }
+            if let Err(denied) = authorize_request(&principal, request.method().as_str(), &uri) {
+                return ApiError::Forbidden(denied.to_string()).into_response();
+            }
             if let Some(expected) = hawk_payload_hash(&target.headers) {
                 request = match check_payload_hash(request, expected).await {
                     Ok(request) => request,
                     Err(response) => return response,
                 };
             }
-            request.extensions_mut().insert(Actor(user));
+            request.extensions_mut().insert(Actor(principal));
             next.run(request).await
         }
         Err(CheckError::Store(err)) => ApiError::from(err).into_response(),
@@ -349,6 +368,24 @@ pub(crate) async fn authenticate(
             auth_failure(err).into_response()
         }
     }
+}
+
+/// Whether `principal` may make a `method` request of `uri`: the one decision of the admin
+/// API, the payload upload and `/db/backup`, made from the request alone (nothing is read,
+/// so a refusal never depends on whether what the request names exists).
+fn authorize_request(
+    principal: &Principal,
+    method: &str,
+    uri: &axum::http::Uri,
+) -> Result<(), Denied> {
+    let path = uri.path();
+    let operation = crate::openapi::operation(method, path).ok_or(Denied::Undeclared)?;
+    let access = operation.access.ok_or(Denied::Undeclared)?;
+    access::authorize(
+        principal,
+        access,
+        operation.app_named(path, uri.query()).as_deref(),
+    )
 }
 
 /// The largest body whose Hawk payload hash is checked before the handler runs (the admin
@@ -437,12 +474,17 @@ pub(crate) fn peer_address(request: &Request) -> std::net::IpAddr {
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
 }
 
-/// The user an `Authorization` header names, if it is readable.
+/// The user (or token) an `Authorization` header names, if it is readable: what failed
+/// logins are counted against.
 fn claimed_user(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     match auth::parse_authorization(value).ok()? {
         Credentials::Hawk(h) => Some(h.id),
         Credentials::Basic { user, .. } => Some(user),
+        Credentials::Bearer(token) => Some(auth::split_token(&token).map_or_else(
+            || access::TOKEN_ACTOR_PREFIX.to_owned(),
+            |(id, _)| format!("{}{id}", access::TOKEN_ACTOR_PREFIX),
+        )),
     }
 }
 
@@ -474,6 +516,7 @@ fn auth_failure(err: AuthError) -> ApiError {
         AuthError::Malformed(what) => format!("malformed Authorization header: {what}"),
         AuthError::Replayed => "replayed request".to_owned(),
         AuthError::Invalid => "invalid credentials".to_owned(),
+        AuthError::Expired => "this token has expired".to_owned(),
     };
     ApiError::Unauthorized {
         message,
@@ -507,7 +550,7 @@ impl From<StoreError> for CheckError {
     }
 }
 
-async fn check_credentials(state: &AdminState, request: &Target) -> Result<String, CheckError> {
+async fn check_credentials(state: &AdminState, request: &Target) -> Result<Principal, CheckError> {
     let value = request
         .headers
         .get(header::AUTHORIZATION)
@@ -516,14 +559,17 @@ async fn check_credentials(state: &AdminState, request: &Target) -> Result<Strin
         .map_err(|_| AuthError::Malformed("not ASCII"))?;
     let credentials = auth::parse_authorization(value)?;
     let user = match &credentials {
+        Credentials::Bearer(token) => return check_token(state, None, token).await,
+        Credentials::Basic { user, key } if key.starts_with(auth::TOKEN_PREFIX) => {
+            return check_token(state, Some(user), key).await;
+        }
         Credentials::Hawk(h) => h.id.clone(),
         Credentials::Basic { user, .. } => user.clone(),
     };
     let stored = state.store.user(&user).await?;
     // An unknown user is checked against a fresh key nobody has, so that neither the answer
     // nor its timing tells whether the user exists.
-    let exists = stored.is_some();
-    let key = match stored {
+    let key = match &stored {
         Some(record) => state.secret.open(&record.key_sealed)?,
         None => auth::generate_key(),
     };
@@ -549,11 +595,61 @@ async fn check_credentials(state: &AdminState, request: &Target) -> Result<Strin
                 return Err(AuthError::Replayed.into());
             }
         }
+        Credentials::Bearer(_) => return Err(AuthError::Invalid.into()),
     }
-    if !exists {
+    let record = stored.ok_or(AuthError::Invalid)?;
+    Ok(Principal {
+        kind: PrincipalKind::User,
+        name: record.name,
+        role: record.role,
+        apps: record.apps,
+    })
+}
+
+/// How often a token's last use is written at most: a token used on every request costs
+/// one write a minute, not one a request.
+pub const TOKEN_USE_RESOLUTION_MS: i64 = 60_000;
+
+/// Checks an API token (Bearer, or a Basic password whose user part must be the token's
+/// name). An unknown id is checked against a fresh secret, as an unknown user is.
+async fn check_token(
+    state: &AdminState,
+    name: Option<&str>,
+    token: &str,
+) -> Result<Principal, CheckError> {
+    let (id, offered) = auth::split_token(token).ok_or(AuthError::Invalid)?;
+    let stored = state.store.token(id).await?;
+    let secret = match &stored {
+        Some(record) => state.secret.open(&record.secret_sealed)?,
+        None => auth::generate_key(),
+    };
+    auth::verify_basic(&secret, offered)?;
+    let record = stored.ok_or(AuthError::Invalid)?;
+    if name.is_some_and(|name| name != record.name) {
         return Err(AuthError::Invalid.into());
     }
-    Ok(user)
+    let now = state.now_ms();
+    if record.expires_at <= now {
+        return Err(AuthError::Expired.into());
+    }
+    let since = now - TOKEN_USE_RESOLUTION_MS;
+    if record.last_used_at.is_none_or(|at| at < since) {
+        // Written behind the request: the answer does not wait for it, and a failure only
+        // loses a last-use time.
+        let store = state.store.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            if let Err(err) = store.touch_token(&id, now, since).await {
+                tracing::warn!(error = %err, "recording an API token's last use failed");
+            }
+        });
+    }
+    Ok(Principal {
+        kind: PrincipalKind::Token,
+        name: record.name,
+        role: record.role,
+        apps: record.apps,
+    })
 }
 
 /// The host and port the client addressed, from `Host` (and `X-Forwarded-Proto` for the
@@ -622,7 +718,7 @@ impl AdminState {
         let entry = ActivityRecord {
             id: 0,
             at: self.now_ms(),
-            actor: actor.0.clone(),
+            actor: actor.0.actor(),
             action: action.to_owned(),
             app_id: app_id.to_owned(),
             group_id: group_id.to_owned(),

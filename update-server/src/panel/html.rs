@@ -67,11 +67,25 @@ pub(crate) fn page(
 <li><a href="/instances">Instances</a></li>
 <li><a href="/activity">Activity</a></li>
 <li><a href="/upstreams">Upstreams</a></li>
-<li><a href="/webhooks">Webhooks</a></li>
+<li><a href="/webhooks">Webhooks</a></li>{}
 </ul></nav>
-<form class="logout" method="post" action="/logout">{}<span class="user">{}</span> <button type="submit">Log out</button></form>"#,
+<form class="logout" method="post" action="/logout">{}<span class="user">{}</span> <span class="role" data-role="{}">{}</span> <button type="submit">Log out</button></form>"#,
+            if s.principal.role == crate::access::Role::Admin && s.principal.apps.is_none() {
+                "\n<li><a href=\"/tokens\">Tokens</a></li>"
+            } else {
+                ""
+            },
             csrf_field(s),
-            esc(&s.user)
+            esc(&s.user),
+            s.principal.role,
+            esc(&match &s.principal.apps {
+                None => s.principal.role.to_string(),
+                Some(apps) => format!(
+                    "{} of {}",
+                    s.principal.role,
+                    apps.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            }),
         ),
         None => String::new(),
     };

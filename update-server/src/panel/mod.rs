@@ -22,12 +22,70 @@ pub mod chart;
 mod html;
 mod pages;
 pub mod session;
+mod tokens;
 mod webhooks;
 mod why;
 
+use crate::access::{AppIn, Permission};
 use crate::admin::AdminState;
+use crate::openapi::{Operation, needs};
 use axum::Router;
 use axum::routing::{get, post};
+
+const fn action(method: &'static str, path: &'static str, access: Option<Access>) -> Operation {
+    Operation {
+        method,
+        path,
+        summary: "",
+        request: None,
+        response: None,
+        access,
+    }
+}
+
+use crate::access::Access;
+
+const READ_LISTING: Option<Access> = Some(needs(Permission::Read, AppIn::Listing));
+const READ_QUERY: Option<Access> = Some(needs(Permission::Read, AppIn::Query("app")));
+const READ_APP: Option<Access> = Some(needs(Permission::Read, AppIn::Path("app")));
+const OPERATE_APP: Option<Access> = Some(needs(Permission::Operate, AppIn::Path("app")));
+const READ_GLOBAL: Option<Access> = Some(needs(Permission::Read, AppIn::Global));
+const ADMIN_GLOBAL: Option<Access> = Some(needs(Permission::Admin, AppIn::Global));
+
+/// Every page and action of the panel with what it requires (`None`: open to anyone, or to
+/// any session). The session extractor checks a request against its entry with
+/// [`crate::access::authorize`], as the admin API checks its operations; a route without an
+/// entry is refused (and a test checks the table against the router).
+pub const ACTIONS: &[Operation] = &[
+    action("get", "/", READ_LISTING),
+    action("get", "/apps", READ_LISTING),
+    action("get", "/errors", READ_QUERY),
+    action("get", "/panel.css", None),
+    action("get", "/panel.js", None),
+    action("get", "/login", None),
+    action("post", "/login", None),
+    action("post", "/logout", None),
+    action("get", "/apps/{app}", READ_APP),
+    action("post", "/apps/{app}/channels/{channel}", OPERATE_APP),
+    action("get", "/apps/{app}/groups/{group}", READ_APP),
+    action("get", "/apps/{app}/groups/{group}/graphs", READ_APP),
+    action("post", "/apps/{app}/groups/{group}/pause", OPERATE_APP),
+    action("post", "/apps/{app}/groups/{group}/policy", OPERATE_APP),
+    action("post", "/apps/{app}/groups/{group}/rollout", OPERATE_APP),
+    action("get", "/apps/{app}/instances/{machine}", READ_APP),
+    action("get", "/instances", READ_QUERY),
+    action("get", "/activity", READ_QUERY),
+    action("get", "/upstreams", READ_GLOBAL),
+    action("get", "/webhooks", READ_GLOBAL),
+    action("post", "/webhooks", ADMIN_GLOBAL),
+    action("get", "/webhooks/{id}", READ_GLOBAL),
+    action("post", "/webhooks/{id}/test", ADMIN_GLOBAL),
+    action("post", "/webhooks/{id}/delete", ADMIN_GLOBAL),
+    action("post", "/webhooks/{id}/enabled", ADMIN_GLOBAL),
+    action("get", "/tokens", ADMIN_GLOBAL),
+    action("post", "/tokens", ADMIN_GLOBAL),
+    action("post", "/tokens/{name}/revoke", ADMIN_GLOBAL),
+];
 
 /// What the panel's handlers share.
 #[derive(Clone)]
@@ -76,5 +134,7 @@ pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
         .route("/webhooks/{id}/test", post(webhooks::test))
         .route("/webhooks/{id}/delete", post(webhooks::delete))
         .route("/webhooks/{id}/enabled", post(webhooks::enabled))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{name}/revoke", post(tokens::revoke))
         .with_state(state)
 }

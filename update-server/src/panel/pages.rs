@@ -371,10 +371,12 @@ pub(crate) async fn overview(
     session: Session,
     Query(query): Query<Params>,
 ) -> Response {
-    let groups = match admin_overview::gather(&state.admin, None).await {
+    let mut groups = match admin_overview::gather(&state.admin, None).await {
         Ok(groups) => groups,
         Err(err) => return html::internal_error(Some(&session), &err),
     };
+    // A principal limited to some applications sees their groups only.
+    groups.retain(|g| session.principal.may_see_app(&g.app_id));
     let now = state.admin.clock.now();
     let live = overview_live(&groups, now);
     if query.contains_key("live") {
@@ -549,7 +551,11 @@ pub(crate) async fn apps(State(state): State<PanelState>, session: Session) -> R
     for c in &counts {
         *per_app.entry(c.app_id.as_str()).or_default() += c.count;
     }
-    let mut apps: Vec<(&String, &AppEntry)> = snapshot.apps.iter().collect();
+    let mut apps: Vec<(&String, &AppEntry)> = snapshot
+        .apps
+        .iter()
+        .filter(|(id, _)| session.principal.may_see_app(id))
+        .collect();
     apps.sort_by_key(|(id, entry)| (app_label(entry).to_lowercase(), (*id).clone()));
     let mut rows = String::new();
     for (id, entry) in &apps {
@@ -661,7 +667,7 @@ pub(crate) async fn channel(
     let app_id = canonical_app_id(&app);
     let result = admin_config::update_channel(
         State(state.admin.clone()),
-        Extension(Actor(session.user.clone())),
+        Extension(Actor(session.principal.clone())),
         Path((app_id.clone(), channel.clone())),
         Json(api::ChannelRequest {
             app_id: app_id.clone(),
@@ -1650,7 +1656,7 @@ pub(crate) async fn pause(
     });
     let result = admin_config::update_group(
         State(state.admin.clone()),
-        Extension(Actor(session.user.clone())),
+        Extension(Actor(session.principal.clone())),
         Path((canonical_app_id(&app), group.clone())),
         Json(body),
     )
@@ -1742,7 +1748,7 @@ pub(crate) async fn policy(
         Ok(body) => {
             admin_config::update_group(
                 State(state.admin.clone()),
-                Extension(Actor(session.user.clone())),
+                Extension(Actor(session.principal.clone())),
                 Path((canonical_app_id(&app), group.clone())),
                 Json(body),
             )
@@ -1783,7 +1789,7 @@ pub(crate) async fn rollout(
         return refused;
     }
     let app_id = canonical_app_id(&app);
-    let actor = Extension(Actor(session.user.clone()));
+    let actor = Extension(Actor(session.principal.clone()));
     let path = Path((app_id.clone(), group.clone()));
     let result = if form.get("action").is_some_and(|a| a == "stop") {
         admin_config::set_rollout_active(

@@ -153,6 +153,8 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) ->
 pub(crate) struct Session {
     /// The user.
     pub user: String,
+    /// The user as a principal: its role and scope.
+    pub principal: crate::access::Principal,
     /// The cookie value (what CSRF tokens are bound to).
     pub cookie: String,
     /// The CSRF token every form of this session carries.
@@ -213,14 +215,42 @@ impl FromRequestParts<PanelState> for Session {
         // does not), so that the answer does not tell.
         let binding = record.as_ref().map_or(&[][..], |r| r.key_sealed.as_slice());
         let now = state.admin.clock.now().as_second();
-        match open(&state.key, value, now, binding) {
-            Some(user) if record.is_some() => Ok(Self {
-                csrf: csrf_token(&state.key, value),
-                cookie: value.to_owned(),
-                user,
+        let (Some(user), Some(record)) = (open(&state.key, value, now, binding), record) else {
+            return Err(refuse(parts));
+        };
+        let session = Self {
+            csrf: csrf_token(&state.key, value),
+            cookie: value.to_owned(),
+            principal: crate::access::Principal {
+                kind: crate::access::PrincipalKind::User,
+                name: user.clone(),
+                role: record.role,
+                apps: record.apps,
+            },
+            user,
+        };
+        // The one check of the panel: this page or action against its entry in
+        // `ACTIONS`, before the handler runs (a route without an entry is refused).
+        let path = parts.uri.path();
+        let decision = match crate::openapi::find(super::ACTIONS, parts.method.as_str(), path) {
+            Some(action) => action.access.map_or(Ok(()), |access| {
+                crate::access::authorize(
+                    &session.principal,
+                    access,
+                    action.app_named(path, parts.uri.query()).as_deref(),
+                )
             }),
-            _ => Err(refuse(parts)),
+            None => Err(crate::access::Denied::Undeclared),
+        };
+        if let Err(denied) = decision {
+            return Err(html::error_page(
+                StatusCode::FORBIDDEN,
+                Some(&session),
+                "Forbidden",
+                &denied.to_string(),
+            ));
         }
+        Ok(session)
     }
 }
 

@@ -196,7 +196,7 @@ pub(crate) async fn create(
     let result = match body {
         Ok(body) => admin_webhooks::create_webhook(
             State(state.admin.clone()),
-            Extension(Actor(session.user.clone())),
+            Extension(Actor(session.principal.clone())),
             Json(body),
         )
         .await
@@ -241,7 +241,7 @@ pub(crate) async fn delete(
     }
     match admin_webhooks::delete_webhook(
         State(state.admin.clone()),
-        Extension(Actor(session.user.clone())),
+        Extension(Actor(session.principal.clone())),
         Path(id),
     )
     .await
@@ -293,7 +293,7 @@ pub(crate) async fn enabled(
     });
     match admin_webhooks::update_webhook(
         State(state.admin.clone()),
-        Extension(Actor(session.user.clone())),
+        Extension(Actor(session.principal.clone())),
         Path(id.clone()),
         Json(body),
     )

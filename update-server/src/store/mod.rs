@@ -536,6 +536,34 @@ pub struct UserRecord {
     pub key_sealed: Vec<u8>,
     /// Creation time, unix ms.
     pub created_at: i64,
+    /// Its role.
+    pub role: crate::access::Role,
+    /// The apps it may touch (canonical ids); `None`: every app.
+    pub apps: Option<std::collections::BTreeSet<String>>,
+}
+
+/// An API token for automation: its secret sealed under the server secret, like the users'
+/// keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Its id: the public part of the token, how the token is looked up.
+    pub id: String,
+    /// Its name (unique).
+    pub name: String,
+    /// Its role.
+    pub role: crate::access::Role,
+    /// The apps it may touch (canonical ids); `None`: every app.
+    pub apps: Option<std::collections::BTreeSet<String>>,
+    /// The sealed secret part.
+    pub secret_sealed: Vec<u8>,
+    /// Who created it (as the activity log names it).
+    pub created_by: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// When it stops working, unix ms.
+    pub expires_at: i64,
+    /// Its last use, unix ms (recorded at most once a minute).
+    pub last_used_at: Option<i64>,
 }
 
 /// An entry of the activity log.
@@ -977,9 +1005,30 @@ pub trait Store: Send + Sync + 'static {
     async fn set_user_key(&self, name: &str, key_sealed: &[u8]) -> Result<(), StoreError>;
     /// Deletes a user.
     async fn delete_user(&self, name: &str) -> Result<(), StoreError>;
-    /// Deletes a user unless it is the only one left (`Ok(false)`, nothing deleted), so the
-    /// service always keeps a user who can sign in; safe against concurrent deletes.
+    /// Deletes a user unless it is the last administrator of every app (`Ok(false)`,
+    /// nothing deleted), so the service always keeps a user who can manage users; safe
+    /// against concurrent deletes and role changes.
     async fn delete_user_unless_last(&self, name: &str) -> Result<bool, StoreError>;
+    /// Sets a user's role and scope unless that would leave no administrator of every app
+    /// (`Ok(false)`, nothing changed); safe against concurrent deletes and role changes.
+    async fn set_user_access(
+        &self,
+        name: &str,
+        role: crate::access::Role,
+        apps: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates an API token. [`StoreError::Conflict`] when the name is taken.
+    async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// One token, by its id.
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Every token, by name.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Deletes (revokes) a token by name; returns it.
+    async fn delete_token(&self, name: &str) -> Result<TokenRecord, StoreError>;
+    /// Records a token's use at `at`, unless a use at or after `unless_since` is recorded
+    /// already (so that at most one write a period reaches the database).
+    async fn touch_token(&self, id: &str, at: i64, unless_since: i64) -> Result<(), StoreError>;
     /// Records a Hawk nonce of `user` used at `at` (unix ms), forgetting nonces older than
     /// `forget_before`. Returns `false` when the nonce was seen already (a replay).
     async fn use_nonce(

@@ -11,7 +11,7 @@ use super::{
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
     InstanceFilter, InstanceRecord, PackageFileRecord, PackageRecord, RollupDelta, RollupKind,
     RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError, StoreTimeouts,
-    UpstreamRecord, UserRecord, VersionCount, WriteTx,
+    TokenRecord, UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use futures_util::TryStreamExt as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
@@ -32,6 +32,54 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Deletes a user (`access` `None`) or sets its role and scope, unless that leaves no
+    /// administrator of every app (`Ok(false)`, nothing changed). Every user row is locked
+    /// first, so of two concurrent changes the second sees the first one's outcome.
+    async fn change_user_unless_last_admin(
+        &self,
+        name: &str,
+        access: Option<(
+            crate::access::Role,
+            Option<&std::collections::BTreeSet<String>>,
+        )>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::Backend)?;
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT name, role, apps FROM users ORDER BY name FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::Backend)?;
+        if !rows.iter().any(|(n, _, _)| n == name) {
+            return Err(StoreError::not_found(format!("user {name}")));
+        }
+        let full_admin = |role: &str, apps: &str| role == "admin" && apps == "[]";
+        let stays_full_admin =
+            access.is_some_and(|(role, apps)| role == crate::access::Role::Admin && apps.is_none());
+        let others = rows
+            .iter()
+            .any(|(n, role, apps)| n != name && full_admin(role, apps));
+        let is_full_admin = rows
+            .iter()
+            .any(|(n, role, apps)| n == name && full_admin(role, apps));
+        if is_full_admin && !stays_full_admin && !others {
+            return Ok(false);
+        }
+        match access {
+            None => sqlx::query("DELETE FROM users WHERE name = $1").bind(name),
+            Some((role, apps)) => {
+                sqlx::query("UPDATE users SET role = $2, apps = $3 WHERE name = $1")
+                    .bind(name)
+                    .bind(role.as_str())
+                    .bind(crate::access::scope_to_stored(apps))
+            }
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::Backend)?;
+        tx.commit().await.map_err(StoreError::Backend)?;
+        Ok(true)
+    }
+
     /// Connects to `url` (`postgres://user@host:port/database`) and applies the migrations.
     /// Replicas starting together are safe: the migrator serializes them with an advisory
     /// lock.
@@ -284,27 +332,17 @@ impl_store!(PostgresStore, Postgres, {
     }
 
     async fn delete_user_unless_last(&self, name: &str) -> Result<bool, StoreError> {
-        // Every user row locked first, so of two concurrent deletes the second sees the
-        // first one's outcome.
-        let mut tx = self.pool.begin().await.map_err(StoreError::Backend)?;
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM users ORDER BY name FOR UPDATE")
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(StoreError::Backend)?;
-        if !names.iter().any(|n| n == name) {
-            return Err(StoreError::not_found(format!("user {name}")));
-        }
-        if names.len() < 2 {
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM users WHERE name = $1")
-            .bind(name)
-            .execute(&mut *tx)
+        self.change_user_unless_last_admin(name, None).await
+    }
+
+    async fn set_user_access(
+        &self,
+        name: &str,
+        role: crate::access::Role,
+        apps: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<bool, StoreError> {
+        self.change_user_unless_last_admin(name, Some((role, apps)))
             .await
-            .map_err(StoreError::Backend)?;
-        tx.commit().await.map_err(StoreError::Backend)?;
-        Ok(true)
     }
 
     async fn claim_deliveries(

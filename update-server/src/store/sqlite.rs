@@ -11,7 +11,7 @@ use super::{
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
     InstanceFilter, InstanceRecord, PackageFileRecord, PackageRecord, RollupDelta, RollupKind,
     RollupPoint, SchemaStatus, Sighting, StatusCount, Store, StoreError, StoreTimeouts,
-    UpstreamRecord, UserRecord, VersionCount, WriteTx,
+    TokenRecord, UpstreamRecord, UserRecord, VersionCount, WriteTx,
 };
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
@@ -240,12 +240,43 @@ impl_store!(SqliteStore, Sqlite, {
     }
 
     async fn delete_user_unless_last(&self, name: &str) -> Result<bool, StoreError> {
-        // One statement: SQLite runs writes one at a time, so two concurrent deletes of the
-        // last two users cannot both see the other one.
+        // One statement: SQLite runs writes one at a time, so two concurrent deletes (or a
+        // delete and a role change) of the last two administrators cannot both see the
+        // other one.
         let done = sqlx::query(
-            "DELETE FROM users WHERE name = $1 AND EXISTS (SELECT 1 FROM users WHERE name <> $1)",
+            "DELETE FROM users WHERE name = $1 AND (NOT (role = 'admin' AND apps = '[]') \
+             OR EXISTS (SELECT 1 FROM users WHERE name <> $1 AND role = 'admin' AND apps = '[]'))",
         )
         .bind(name)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::Backend)?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        match self.user(name).await? {
+            Some(_) => Ok(false),
+            None => Err(StoreError::not_found(format!("user {name}"))),
+        }
+    }
+
+    async fn set_user_access(
+        &self,
+        name: &str,
+        role: crate::access::Role,
+        apps: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<bool, StoreError> {
+        let apps = crate::access::scope_to_stored(apps);
+        // One statement, as above: the change is made when the user stays an administrator
+        // of every app, or is not one, or another one is left.
+        let done = sqlx::query(
+            "UPDATE users SET role = $2, apps = $3 WHERE name = $1 AND (($2 = 'admin' AND $3 = '[]') \
+             OR NOT (role = 'admin' AND apps = '[]') \
+             OR EXISTS (SELECT 1 FROM users WHERE name <> $1 AND role = 'admin' AND apps = '[]'))",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(&apps)
         .execute(&self.pool)
         .await
         .map_err(StoreError::Backend)?;

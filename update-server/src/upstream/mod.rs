@@ -501,7 +501,7 @@ pub fn spawn_interval(
     mut stop: oneshot::Receiver<()>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let actor = Actor("system".into());
+        let actor = Actor(crate::access::Principal::system());
         loop {
             tokio::select! {
                 _ = &mut stop => return,

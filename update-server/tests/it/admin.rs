@@ -614,8 +614,8 @@ async fn users_keys_upstreams_uuid_init_and_the_activity_log() {
     let (_, users) = s.api("GET", &format!("{V1}/admin/user"), None).await;
     assert_eq!(
         users["users"][1],
-        json!({"user": "bob@example.com", "token": ""}),
-        "keys are not listed"
+        json!({"user": "bob@example.com", "token": "", "role": "admin"}),
+        "keys are not listed; a user created without a role is an admin"
     );
 
     let (_, renewed) = s

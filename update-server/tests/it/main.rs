@@ -1,5 +1,6 @@
 //! Integration tests of update-server, in one binary (one link on a 2-core machine).
 
+mod access;
 mod admin;
 mod backup;
 mod compat;

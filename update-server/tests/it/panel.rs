@@ -5,17 +5,17 @@ use crate::support::{ADMIN_KEY, APP, TestServer, check_request};
 use update_server::policy::GroupPolicy;
 
 /// A browser without JavaScript: keeps the session cookie, follows no redirect.
-struct Browser {
+pub(crate) struct Browser {
     client: reqwest::Client,
     base: String,
     session: Option<String>,
 }
 
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     location: String,
     cookies: Vec<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
@@ -28,7 +28,7 @@ impl Answer {
 }
 
 /// The value of the first `csrf` field of a page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let start = html.find(r#"name="csrf" value=""#).expect("a CSRF field") + 19;
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
@@ -39,7 +39,7 @@ fn cookie_value(set_cookie: &str) -> String {
 }
 
 impl Browser {
-    fn new(s: &TestServer) -> Self {
+    pub(crate) fn new(s: &TestServer) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -104,16 +104,21 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         self.send("GET", path, None, &[]).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
         self.send("POST", path, Some(form), &[]).await
     }
 
     /// Opens the login form and posts it; keeps the session on success.
-    async fn login(&mut self, user: &str, key: &str, extra: &[(&str, String)]) -> Answer {
+    pub(crate) async fn login(
+        &mut self,
+        user: &str,
+        key: &str,
+        extra: &[(&str, String)],
+    ) -> Answer {
         let form = self.send("GET", "/login", None, extra).await;
         assert_eq!(form.status, 200);
         let pre = form.cookie("us_login").expect("a pre-session cookie");

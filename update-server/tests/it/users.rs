@@ -56,7 +56,11 @@ async fn nobody_deletes_itself_or_the_last_user(s: TestServer) {
     let (_, users) = s
         .api_as("bob", &bob_key, "GET", &format!("{V1}/admin/user"), None)
         .await;
-    assert_eq!(users["users"], json!([{"user": "bob", "token": ""}]));
+    assert_eq!(
+        users["users"],
+        json!([{"user": "bob", "token": "", "role": "admin"}]),
+        "created without a role, bob is an admin of every app"
+    );
     let (status, answer) = s
         .api_as(
             "bob",
@@ -86,6 +90,8 @@ async fn nobody_deletes_itself_or_the_last_user(s: TestServer) {
                 name: name.into(),
                 key_sealed: vec![1],
                 created_at: 0,
+                role: update_server::access::Role::Admin,
+                apps: None,
             })
             .await
             .unwrap();
