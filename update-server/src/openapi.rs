@@ -78,11 +78,21 @@ impl Operation {
                 let segment = path.split('/').nth(index)?;
                 Some(percent_decoded(segment))
             }
-            AppIn::Query(name) => query?
-                .split('&')
-                .filter_map(|pair| pair.split_once('='))
-                .find(|(key, _)| percent_decoded(key) == name)
-                .map(|(_, value)| percent_decoded(&value.replace('+', " "))),
+            AppIn::Query(name) => {
+                let mut values = query?
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .filter(|(key, _)| percent_decoded(key) == name)
+                    .map(|(_, value)| percent_decoded(&value.replace('+', " ")));
+                let first = values.next()?;
+                // A repeated parameter may name one app here and another to the handler:
+                // such a request names no single app (empty), which a scoped principal is
+                // refused.
+                if values.any(|other| other != first) {
+                    return Some(String::new());
+                }
+                Some(first)
+            }
             AppIn::Listing | AppIn::None | AppIn::Global => None,
         }
     }
@@ -895,8 +905,16 @@ pub fn document() -> Value {
                 "content": {"application/json": {"schema": reference(name)}}
             });
         }
-        if operation.authenticated() {
+        if let Some(access) = operation.access {
             item["security"] = json!([{"hawk": []}, {"basic": []}, {"bearer": []}]);
+            item["x-required-role"] = json!(access.permission.least_role().as_str());
+            item["x-app-scope"] = json!(match access.app {
+                AppIn::Path(name) => format!("path parameter {name}"),
+                AppIn::Query(name) => format!("query parameter {name} (required when scoped)"),
+                AppIn::Listing => "listing: only the apps of the principal's scope".to_owned(),
+                AppIn::None => "none".to_owned(),
+                AppIn::Global => "the whole service: refused to a scoped principal".to_owned(),
+            });
         }
         paths
             .entry(operation.path.to_owned())
@@ -938,6 +956,40 @@ pub const API_PREFIX: &str = V1;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_find_their_operation_and_app() {
+        let sync = operation("POST", "/_ah/api/update/v1/upstream/sync").unwrap();
+        assert_eq!(
+            sync.path, "/_ah/api/update/v1/upstream/sync",
+            "the literal wins"
+        );
+        assert!(operation("PUT", "/_ah/api/update/v1/upstream/sync").is_some());
+        assert!(operation("GET", "/_ah/api/update/v1/nothing").is_none());
+        assert!(operation("GET", "/_ah/api/update/v1/apps//packages").is_none());
+        let group = operation("PATCH", "/_ah/api/update/v1/apps/%7BABC%7D/groups/g").unwrap();
+        assert_eq!(
+            group.app_named("/_ah/api/update/v1/apps/%7BABC%7D/groups/g", None),
+            Some("{ABC}".to_owned())
+        );
+        let errors = operation("GET", "/_ah/api/update/v1/errors").unwrap();
+        let path = "/_ah/api/update/v1/errors";
+        assert_eq!(
+            errors.app_named(path, Some("limit=5&appId=a%2Bb")),
+            Some("a+b".into())
+        );
+        assert_eq!(
+            errors.app_named(path, Some("appId=a&appId=a")),
+            Some("a".into())
+        );
+        assert_eq!(
+            errors.app_named(path, Some("appId=a&appId=b")),
+            Some(String::new()),
+            "two different apps name no single one"
+        );
+        assert_eq!(errors.app_named(path, Some("limit=5")), None);
+        assert_eq!(errors.app_named(path, None), None);
+    }
 
     #[test]
     fn every_operation_is_in_the_document_with_its_schemas() {

@@ -439,3 +439,474 @@ fn every_route_declares_what_it_requires() {
         "entries of panel::ACTIONS not routed: {unrouted:?}"
     );
 }
+
+/// One line of the permission table: `method path permission app`.
+fn table_line(operation: &Operation) -> String {
+    let (permission, app) = match operation.access {
+        None => ("public".to_owned(), String::new()),
+        Some(access) => (
+            format!("{:?}", access.permission).to_lowercase(),
+            match access.app {
+                AppIn::Path(name) => format!("path:{name}"),
+                AppIn::Query(name) => format!("query:{name}"),
+                AppIn::Listing => "listing".to_owned(),
+                AppIn::None => "none".to_owned(),
+                AppIn::Global => "global".to_owned(),
+            },
+        ),
+    };
+    format!("{} {} {permission} {app}", operation.method, operation.path)
+        .trim_end()
+        .to_owned()
+}
+
+/// The whole permission table, API and panel, as reviewed: a change of what any endpoint
+/// requires shows in `tests/data/access/permissions.txt`'s diff.
+/// `UPDATE_GOLDEN=1 cargo test -p update-server --test it access::the_permission_table`
+/// rewrites the file.
+#[test]
+fn the_permission_table_is_the_reviewed_one() {
+    let mut text = String::from("# The admin API, the payload upload and /db/backup\n");
+    for operation in OPERATIONS {
+        text.push_str(&table_line(operation));
+        text.push('\n');
+    }
+    text.push_str("# The panel\n");
+    for action in update_server::panel::ACTIONS {
+        text.push_str(&table_line(action));
+        text.push('\n');
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/access/permissions.txt"
+    );
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().unwrap()).unwrap();
+        std::fs::write(path, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).expect("the reviewed permission table");
+    assert_eq!(
+        text, expected,
+        "the permission table changed: review and bless it"
+    );
+}
+
+fn bearer(token: &str) -> Option<String> {
+    Some(format!("Bearer {token}"))
+}
+
+fn basic(user: &str, key: &str) -> Option<String> {
+    Some(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"))
+    ))
+}
+
+/// The token `name`'s entry of `GET admin/tokens`.
+async fn token_entry(s: &TestServer, name: &str) -> serde_json::Value {
+    let (status, list) = s.api("GET", &format!("{V1}/admin/tokens"), None).await;
+    assert_eq!(status, 200, "{list}");
+    list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// Waits (bounded) until the token's last use reads `expected`: it is written behind the
+/// request that used it.
+async fn last_use_becomes(s: &TestServer, name: &str, expected: &str) {
+    for _ in 0..200 {
+        if token_entry(s, name).await["lastUsedAt"] == expected {
+            return;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!(
+        "the last use of {name} is {}, not {expected}",
+        token_entry(s, name).await["lastUsedAt"]
+    );
+}
+
+async fn tokens_expire_are_revoked_scoped_and_record_their_use(s: TestServer) {
+    let (status, _) = s
+        .api("POST", &format!("{V1}/apps"), Some(json!({"id": OTHER})))
+        .await;
+    assert_eq!(status, 200);
+    // Creation is checked.
+    for (body, why) in [
+        (
+            json!({"name": "x", "role": "operator", "expiresAt": "2026-11-27T07:00:00Z"}),
+            "in the past",
+        ),
+        (
+            json!({"name": "x", "role": "operator", "expiresAt": "2028-11-27T07:00:00Z"}),
+            "too far",
+        ),
+        (
+            json!({"name": "x", "role": "operator", "expiresAt": "soon"}),
+            "not a time",
+        ),
+        (
+            json!({"name": "x", "role": "root", "expiresAt": "2026-12-01T00:00:00Z"}),
+            "no such role",
+        ),
+        (
+            json!({"name": "x", "expiresAt": "2026-12-01T00:00:00Z"}),
+            "no role",
+        ),
+        (
+            json!({"name": "a b", "role": "viewer", "expiresAt": "2026-12-01T00:00:00Z"}),
+            "a space",
+        ),
+        (
+            json!({"name": "x", "role": "viewer", "apps": [""], "expiresAt": "2026-12-01T00:00:00Z"}),
+            "an empty app",
+        ),
+    ] {
+        let (status, answer) = s
+            .api("POST", &format!("{V1}/admin/tokens"), Some(body))
+            .await;
+        assert_eq!(status, 400, "{why}: {answer}");
+    }
+    let (status, created) = s
+        .api(
+            "POST",
+            &format!("{V1}/admin/tokens"),
+            Some(json!({
+                "name": "ci",
+                "role": "operator",
+                "apps": [format!("{{{}}}", APP.to_uppercase())],
+                "expiresAt": "2026-11-27T09:00:00Z",
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ust_"), "{token}");
+    assert_eq!(created["apps"], json!([APP]), "the scope is canonical");
+    assert_eq!(created["createdBy"], "admin");
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{V1}/admin/tokens"),
+            Some(json!({"name": "ci", "role": "viewer", "expiresAt": "2026-11-28T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, 409, "names are unique");
+    let listed = token_entry(&s, "ci").await;
+    assert!(
+        listed["token"].is_null(),
+        "the token is shown once: {listed}"
+    );
+    assert!(listed["lastUsedAt"].is_null(), "never used yet: {listed}");
+    // The secret is sealed at rest: the stored row does not hold it.
+    let stored = s.store.tokens().await.unwrap();
+    let secret = token.rsplit('_').next().unwrap();
+    assert!(
+        !stored[0]
+            .secret_sealed
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes()),
+        "the secret is not stored in clear"
+    );
+
+    // Bearer and Basic (its name as the user) work; the listing keeps to the scope.
+    for authorization in [bearer(&token), basic("ci", &token)] {
+        let (status, apps) = s
+            .api_with_header("GET", &format!("{V1}/apps"), None, authorization)
+            .await;
+        assert_eq!(status, 200, "{apps}");
+        let ids: Vec<&str> = apps["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, [APP], "a scoped token lists its apps only");
+    }
+    last_use_becomes(&s, "ci", "2026-11-27T08:00:00Z").await;
+    let forged = format!("{}0", &token[..token.len() - 1]);
+    let forged = if forged == token {
+        format!("{}1", &token[..token.len() - 1])
+    } else {
+        forged
+    };
+    for (authorization, why) in [
+        (basic("someone", &token), "another name"),
+        (bearer(&forged), "another secret"),
+        (
+            bearer("ust_0123456789abcdef_0123456789abcdef0123456789abcdef"),
+            "no such token",
+        ),
+        (bearer("not-a-token"), "not a token"),
+    ] {
+        let (status, answer) = s
+            .api_with_header("GET", &format!("{V1}/apps"), None, authorization)
+            .await;
+        assert_eq!(status, 401, "{why}: {answer}");
+        assert_eq!(answer["error"]["message"], "invalid credentials", "{why}");
+    }
+
+    // An operator of APP changes APP, and nothing else; the log names the token.
+    let group = format!("{V1}/apps/{APP}/groups/stable");
+    let (status, answer) = s
+        .api_with_header(
+            "PATCH",
+            &group,
+            Some(json!({"label": "Stable", "channelId": "stable", "updatesPaused": true})),
+            bearer(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, denied) = s
+        .api_with_header(
+            "DELETE",
+            &format!("{V1}/apps/{OTHER}"),
+            None,
+            bearer(&token),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        denied["error"]["message"],
+        "forbidden: token ci is limited to some applications, and this application is not one of them"
+    );
+    let (_, missing) = s
+        .api_with_header(
+            "DELETE",
+            &format!("{V1}/apps/no-such-app"),
+            None,
+            bearer(&token),
+        )
+        .await;
+    assert_eq!(
+        missing, denied,
+        "the same refusal whether the app exists or not"
+    );
+    let (status, denied) = s
+        .api_with_header("GET", &format!("{V1}/admin/user"), None, bearer(&token))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        denied["error"]["message"],
+        "forbidden: this needs the admin role; token ci has the operator role"
+    );
+    let (status, _) = s
+        .api_with_header(
+            "GET",
+            &format!("{V1}/activity?appId={OTHER}&appId={APP}"),
+            None,
+            bearer(&token),
+        )
+        .await;
+    assert_eq!(status, 403, "a repeated appId names no single app");
+    let (status, log) = s
+        .api_with_header(
+            "GET",
+            &format!("{V1}/activity?appId={APP}"),
+            None,
+            bearer(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    assert_eq!(log["items"][0]["actor"], "token:ci", "{log}");
+
+    // The last use is written at most once a minute.
+    s.clock.advance_secs(30);
+    let (status, _) = s
+        .api_with_header("GET", &format!("{V1}/apps"), None, bearer(&token))
+        .await;
+    assert_eq!(status, 200);
+    s.clock.advance_secs(31);
+    let (status, _) = s
+        .api_with_header("GET", &format!("{V1}/apps"), None, bearer(&token))
+        .await;
+    assert_eq!(status, 200);
+    last_use_becomes(&s, "ci", "2026-11-27T08:01:01Z").await;
+
+    // Expired: refused, and said so (the secret was right).
+    s.clock.set("2026-11-27T09:00:00Z".parse().unwrap());
+    let (status, answer) = s
+        .api_with_header("GET", &format!("{V1}/apps"), None, bearer(&token))
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(answer["error"]["message"], "this token has expired");
+
+    // Revoked: refused, and the log says who revoked it.
+    let (status, _) = s
+        .api(
+            "POST",
+            &format!("{V1}/admin/tokens"),
+            Some(json!({"name": "deploy", "role": "admin", "expiresAt": "2026-12-27T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deploy = s.api("GET", &format!("{V1}/admin/tokens"), None).await.1;
+    assert_eq!(deploy["tokens"].as_array().unwrap().len(), 2);
+    let (_, created) = s
+        .api(
+            "POST",
+            &format!("{V1}/admin/tokens"),
+            Some(json!({"name": "gone", "role": "admin", "expiresAt": "2026-12-27T00:00:00Z"})),
+        )
+        .await;
+    let gone = created["token"].as_str().unwrap().to_owned();
+    let (status, _) = s
+        .api_with_header("GET", &format!("{V1}/admin/tokens"), None, bearer(&gone))
+        .await;
+    assert_eq!(status, 200, "an admin token administers");
+    let (status, revoked) = s
+        .api("DELETE", &format!("{V1}/admin/tokens/gone"), None)
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    let (status, _) = s
+        .api_with_header("GET", &format!("{V1}/apps"), None, bearer(&gone))
+        .await;
+    assert_eq!(status, 401, "a revoked token is refused");
+    let (status, _) = s
+        .api("DELETE", &format!("{V1}/admin/tokens/gone"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, log) = s.api("GET", &format!("{V1}/activity"), None).await;
+    let revoke = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "token.revoke")
+        .expect("the revocation is logged");
+    assert_eq!(revoke["actor"], "admin");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_expire_are_revoked_scoped_and_record_their_use_on_sqlite() {
+    tokens_expire_are_revoked_scoped_and_record_their_use(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tokens_expire_are_revoked_scoped_and_record_their_use_on_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        tokens_expire_are_revoked_scoped_and_record_their_use(s).await;
+    }
+}
+
+async fn roles_change_and_an_administrator_of_every_app_remains(s: TestServer) {
+    let users = format!("{V1}/admin/user");
+    let (status, ops) = s
+        .api(
+            "POST",
+            &users,
+            Some(json!({"userName": "ops", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{ops}");
+    let key = ops["token"].as_str().unwrap().to_owned();
+    let (status, bad) = s
+        .api("POST", &users, Some(json!({"userName": "a:b"})))
+        .await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, changed) = s
+        .api(
+            "PATCH",
+            &format!("{users}/ops"),
+            Some(json!({"role": "viewer", "apps": [APP]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["role"], "viewer");
+    let (_, list) = s.api("GET", &users, None).await;
+    assert_eq!(
+        list["users"],
+        json!([
+            {"user": "admin", "token": "", "role": "admin"},
+            {"user": "ops", "token": "", "role": "viewer", "apps": [APP]},
+        ])
+    );
+    let (status, denied) = s
+        .api_with_header(
+            "DELETE",
+            &format!("{V1}/apps/{APP}/groups/stable"),
+            None,
+            basic("ops", &key),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        denied["error"]["message"],
+        "forbidden: this needs the operator role; user ops has the viewer role"
+    );
+    // The last administrator of every app stays one.
+    for body in [
+        json!({"role": "operator"}),
+        json!({"role": "admin", "apps": [APP]}),
+    ] {
+        let (status, answer) = s.api("PATCH", &format!("{users}/admin"), Some(body)).await;
+        assert_eq!(status, 409, "{answer}");
+    }
+    let (status, answer) = s
+        .api(
+            "PATCH",
+            &format!("{users}/ops"),
+            Some(json!({"role": "boss"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, _) = s
+        .api(
+            "PATCH",
+            &format!("{users}/ops"),
+            Some(json!({"role": "admin"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = s
+        .api(
+            "PATCH",
+            &format!("{users}/admin"),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(status, 200, "another administrator is left: {answer}");
+    let (status, answer) = s
+        .api_with_header(
+            "PATCH",
+            &format!("{users}/ops"),
+            Some(json!({"role": "viewer"})),
+            basic("ops", &key),
+        )
+        .await;
+    assert_eq!(status, 409, "ops is now the last one: {answer}");
+    let (_, log) = s
+        .api_with_header("GET", &format!("{V1}/activity"), None, basic("ops", &key))
+        .await;
+    let change = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "user.role")
+        .expect("role changes are logged");
+    assert_eq!(change["actor"], "admin");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn roles_change_and_an_administrator_of_every_app_remains_on_sqlite() {
+    roles_change_and_an_administrator_of_every_app_remains(
+        TestServer::start_sqlite(GroupPolicy::default()).await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn roles_change_and_an_administrator_of_every_app_remains_on_postgres() {
+    if let Some(s) = TestServer::start_postgres(GroupPolicy::default()).await {
+        roles_change_and_an_administrator_of_every_app_remains(s).await;
+    }
+}
