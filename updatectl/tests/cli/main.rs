@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+mod access;
 mod commands;
 mod golden;
 mod status;
