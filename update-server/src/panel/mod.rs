@@ -16,7 +16,9 @@
 //!   one instance's history; the activity log.
 //!
 //! Changes go through the admin API's own handlers, so the panel and the API validate and
-//! log alike.
+//! log alike. What each page and form requires (role, scope) is declared in [`ACTIONS`] and
+//! checked by the session extractor with [`crate::access::authorize`], as the admin API
+//! checks its operations. The API tokens page (`tokens`) is for administrators.
 
 pub mod chart;
 mod html;
@@ -26,12 +28,14 @@ mod tokens;
 mod webhooks;
 mod why;
 
-use crate::access::{AppIn, Permission};
+use crate::access::{Access, AppIn, Permission};
 use crate::admin::AdminState;
 use crate::openapi::{Operation, needs};
 use axum::Router;
 use axum::routing::{get, post};
 
+/// An entry of [`ACTIONS`]: the same kind as the API's operations, so that one matching and
+/// one decision serve both.
 const fn action(method: &'static str, path: &'static str, access: Option<Access>) -> Operation {
     Operation {
         method,
@@ -42,8 +46,6 @@ const fn action(method: &'static str, path: &'static str, access: Option<Access>
         access,
     }
 }
-
-use crate::access::Access;
 
 const READ_LISTING: Option<Access> = Some(needs(Permission::Read, AppIn::Listing));
 const READ_QUERY: Option<Access> = Some(needs(Permission::Read, AppIn::Query("app")));

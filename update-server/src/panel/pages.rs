@@ -480,7 +480,12 @@ pub(crate) async fn errors(
     if rows.is_empty() {
         table = empty_row(7, &format!("No failed update in {period_label}."));
     }
-    let mut apps: Vec<(&String, &AppEntry)> = snapshot.apps.iter().collect();
+    // The filter offers the apps the principal may see, and no others.
+    let mut apps: Vec<(&String, &AppEntry)> = snapshot
+        .apps
+        .iter()
+        .filter(|(id, _)| session.principal.may_see_app(id))
+        .collect();
     apps.sort_by_key(|(_, e)| app_label(e).to_lowercase());
     let chosen_app = filter.app_id.clone().unwrap_or_default();
     let mut app_options = String::from(r#"<option value="">All</option>"#);
@@ -2290,7 +2295,12 @@ pub(crate) async fn instances(
     if rows.is_empty() {
         table = empty_row(6, "No instance matches.");
     }
-    let mut apps: Vec<(&String, &AppEntry)> = snapshot.apps.iter().collect();
+    // The filter offers the apps the principal may see, and no others.
+    let mut apps: Vec<(&String, &AppEntry)> = snapshot
+        .apps
+        .iter()
+        .filter(|(id, _)| session.principal.may_see_app(id))
+        .collect();
     apps.sort_by_key(|(_, e)| app_label(e).to_lowercase());
     let chosen_app = filter.app_id.clone().unwrap_or_default();
     let mut app_options = String::from(r#"<option value="">All</option>"#);

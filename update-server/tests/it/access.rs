@@ -286,6 +286,25 @@ async fn every_panel_action_against_every_role(s: TestServer) {
         let home = browser.get("/").await;
         assert_eq!(home.status, 200, "{}", principal.name);
         let csrf = csrf_of(&home.body);
+        // A scoped principal's pages never name an app outside its scope.
+        for page in ["/apps", "/errors?app=", "/instances?app=", "/activity?app="] {
+            let path = if page.ends_with('=') {
+                format!("{page}{APP}")
+            } else {
+                page.to_owned()
+            };
+            let answer = browser.get(&path).await;
+            if principal.apps == Some(APP) {
+                assert_eq!(answer.status, 200, "{path} as {}", principal.name);
+                assert!(
+                    !answer.body.contains(OTHER),
+                    "{path} as {} names {OTHER}",
+                    principal.name
+                );
+            } else if principal.apps.is_none() && page == "/apps" {
+                assert!(answer.body.contains(OTHER), "the check can see {OTHER}");
+            }
+        }
         for action in update_server::panel::ACTIONS {
             let Some(access) = action.access else {
                 continue;
