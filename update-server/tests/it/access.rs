@@ -929,3 +929,145 @@ async fn roles_change_and_an_administrator_of_every_app_remains_on_postgres() {
         roles_change_and_an_administrator_of_every_app_remains(s).await;
     }
 }
+
+/// Users of a database from before roles are administrators of every app once it is
+/// migrated (0011), and keep their keys.
+#[tokio::test]
+async fn users_from_before_roles_become_administrators_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    let migrations = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let file = entry.unwrap().path();
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0011" {
+            std::fs::copy(&file, migrations.path().join(&name)).unwrap();
+        }
+    }
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::migrate::Migrator::new(migrations.path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO users (name, key_sealed, created_at) VALUES ('old', x'0102', 5)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = update_server::store::SqliteStore::open(&path)
+        .await
+        .unwrap();
+    let user = update_server::store::Store::user(&store, "old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.role, user.apps, user.key_sealed),
+        (Role::Admin, None, vec![1, 2])
+    );
+}
+
+#[tokio::test]
+async fn users_from_before_roles_become_administrators_postgres() {
+    let Some((schema, store)) = crate::support::postgres().await else {
+        return;
+    };
+    drop(store);
+    let raw = sqlx::PgPool::connect(&schema.url).await.unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE users DROP COLUMN role, DROP COLUMN apps; DROP TABLE api_tokens; \
+         DELETE FROM _sqlx_migrations WHERE version = 11; \
+         INSERT INTO users (name, key_sealed, created_at) VALUES ('old', '\\x0102', 5)",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    raw.close().await;
+    let store = update_server::store::PostgresStore::connect(&schema.url)
+        .await
+        .unwrap();
+    let user = update_server::store::Store::user(&store, "old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (user.role, user.apps, user.key_sealed),
+        (Role::Admin, None, vec![1, 2])
+    );
+    drop(store);
+    schema.drop().await;
+}
+
+/// The panel's tokens page creates a token (shown once), lists it and revokes it.
+#[tokio::test]
+async fn tokens_are_managed_from_the_panel() {
+    let s = TestServer::start_sqlite(GroupPolicy::default()).await;
+    let mut browser = Browser::new(&s);
+    assert_eq!(browser.login("admin", ADMIN_KEY, &[]).await.status, 303);
+    let page = browser.get("/tokens").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No tokens."), "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let created = browser
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "dashboard"),
+                ("role", "viewer"),
+                ("apps", APP),
+                ("expiresAt", "2026-12-31T00:00:00Z"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let start = created.body.find("ust_").expect("the token is shown once");
+    let token: String = created.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert!(created.body.contains(r#"data-token="dashboard""#));
+    let (status, _) = s
+        .api_with_header(
+            "GET",
+            &format!("{V1}/apps/{APP}/groups"),
+            None,
+            bearer(&token),
+        )
+        .await;
+    assert_eq!(status, 200, "the token works");
+    let listed = browser.get("/tokens").await;
+    assert!(!listed.body.contains(&token), "shown only once");
+    let bad = browser
+        .post(
+            "/tokens",
+            &[
+                ("csrf", &csrf),
+                ("name", "x"),
+                ("role", "viewer"),
+                ("expiresAt", "yesterday"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("expiresAt must be an RFC 3339 time"));
+    let revoked = browser
+        .post("/tokens/dashboard/revoke", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(revoked.status, 303);
+    assert!(browser.get("/tokens").await.body.contains("No tokens."));
+    let (status, _) = s
+        .api_with_header("GET", &format!("{V1}/apps"), None, bearer(&token))
+        .await;
+    assert_eq!(status, 401, "revoked from the panel");
+    s.stop().await;
+}
