@@ -128,6 +128,9 @@ pub enum PrincipalKind {
     User,
     /// An API token.
     Token,
+    /// A panel session opened by single sign-on ([`crate::sso`]): its name is the
+    /// provider's subject (or the configured name claim).
+    Sso,
     /// The server itself (upstream syncs, timed rollouts).
     System,
 }
@@ -157,12 +160,14 @@ impl Principal {
         }
     }
 
-    /// How the activity log records it: a user by its name, a token as `token:<name>` (user
-    /// names cannot hold a `:`, so the two never meet), the server as `system`.
+    /// How the activity log records it: a user by its name, a token as `token:<name>`, an
+    /// SSO subject as `sso:<name>` (user names cannot hold a `:`, so these never meet), the
+    /// server as `system`.
     #[must_use]
     pub fn actor(&self) -> String {
         match self.kind {
             PrincipalKind::Token => format!("{TOKEN_ACTOR_PREFIX}{}", self.name),
+            PrincipalKind::Sso => format!("{SSO_ACTOR_PREFIX}{}", self.name),
             PrincipalKind::User | PrincipalKind::System => self.name.clone(),
         }
     }
@@ -178,6 +183,9 @@ impl Principal {
 
 /// How the activity log names a token's changes: this prefix, then the token's name.
 pub const TOKEN_ACTOR_PREFIX: &str = "token:";
+
+/// How the activity log names the changes of an SSO subject: this prefix, then its name.
+pub const SSO_ACTOR_PREFIX: &str = "sso:";
 
 /// A refusal (403). Its message says what the request needed, in terms of the principal's
 /// role and scope only: never whether what it named exists.
@@ -223,6 +231,7 @@ pub enum Denied {
 pub fn authorize(principal: &Principal, access: Access, app: Option<&str>) -> Result<(), Denied> {
     let who = match principal.kind {
         PrincipalKind::Token => format!("token {}", principal.name),
+        PrincipalKind::Sso => format!("SSO user {}", principal.name),
         PrincipalKind::User | PrincipalKind::System => format!("user {}", principal.name),
     };
     if !principal.role.grants(access.permission) {

@@ -12,7 +12,7 @@
 //! `history-retention-days`, ...), at the top level; values are strings, integers or
 //! booleans. A key that names no flag is an error that names the key.
 //! `update-server --print-config` prints the effective configuration in the same format,
-//! with the secret, the admin key and a database password masked.
+//! with the secret, the admin key, the OIDC client secret and a database password masked.
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory as _, FromArgMatches as _, Parser};
@@ -203,6 +203,54 @@ pub struct Config {
         default_value_t = 365
     )]
     pub activity_retention_days: u32,
+
+    /// Single sign-on for the panel: the OpenID Connect issuer URL (discovery reads
+    /// `<issuer>/.well-known/openid-configuration`). Without it the panel has key login
+    /// only. See docs/sso.md.
+    #[arg(long, env = "UPDATE_SERVER_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id registered at the provider (the ID token's audience).
+    #[arg(long, env = "UPDATE_SERVER_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// The client secret; without it the server is a public client (PKCE only).
+    #[arg(long, env = "UPDATE_SERVER_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// The redirect URL registered at the provider; default
+    /// `<base-url>/login/oidc/callback`.
+    #[arg(long, env = "UPDATE_SERVER_OIDC_REDIRECT_URL")]
+    pub oidc_redirect_url: Option<String>,
+
+    /// The scopes asked for, separated by spaces (`openid` is always asked for).
+    #[arg(
+        long,
+        env = "UPDATE_SERVER_OIDC_SCOPES",
+        default_value = "openid profile email"
+    )]
+    pub oidc_scopes: String,
+
+    /// The ID token claim whose values are mapped to roles (a dotted path reaches into
+    /// objects: `realm_access.roles`).
+    #[arg(long, env = "UPDATE_SERVER_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+
+    /// The ID token claim that names the user in the panel and the activity log
+    /// (`sso:<value>`).
+    #[arg(long, env = "UPDATE_SERVER_OIDC_NAME_CLAIM", default_value = "sub")]
+    pub oidc_name_claim: String,
+
+    /// Which values of the role claim give which role: `value=role` or
+    /// `value=role:app,app` entries separated by `;` (`ops=operator;viewers=viewer:app-a`).
+    /// The highest role matched wins.
+    #[arg(long, env = "UPDATE_SERVER_OIDC_ROLES")]
+    pub oidc_roles: Option<String>,
+
+    /// The role (`role` or `role:app,app`) of a user whom no entry of --oidc-roles matches;
+    /// without it such a sign-in is refused.
+    #[arg(long, env = "UPDATE_SERVER_OIDC_DEFAULT_ROLE")]
+    pub oidc_default_role: Option<String>,
 
     /// A subcommand instead of serving.
     #[command(subcommand)]
@@ -443,6 +491,23 @@ impl Config {
         Ok(Some(key))
     }
 
+    /// The single sign-on settings as given, for [`crate::sso::SsoSettings::validate`].
+    #[must_use]
+    pub fn sso_settings(&self) -> crate::sso::SsoSettings {
+        crate::sso::SsoSettings {
+            issuer: self.oidc_issuer.clone(),
+            client_id: self.oidc_client_id.clone(),
+            client_secret: self.oidc_client_secret.clone(),
+            redirect_url: self.oidc_redirect_url.clone(),
+            scopes: self.oidc_scopes.clone(),
+            role_claim: self.oidc_role_claim.clone(),
+            name_claim: self.oidc_name_claim.clone(),
+            roles: self.oidc_roles.clone(),
+            default_role: self.oidc_default_role.clone(),
+            base_url: self.base_url.clone(),
+        }
+    }
+
     /// The effective configuration as TOML, with the secret, the admin key and the
     /// database password masked. Settings without a value are listed as comments.
     pub fn to_toml(&self) -> String {
@@ -452,6 +517,9 @@ impl Config {
         }
         if shown.admin_key.is_some() {
             shown.admin_key = Some(MASK.into());
+        }
+        if shown.oidc_client_secret.is_some() {
+            shown.oidc_client_secret = Some(MASK.into());
         }
         shown.database_url = shown.database_url.as_deref().map(mask_url_password);
         let mut out = toml::to_string(&shown).expect("the configuration serializes as TOML");

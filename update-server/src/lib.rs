@@ -94,6 +94,8 @@ pub mod service;
 #[cfg(feature = "server")]
 pub mod sightings;
 #[cfg(feature = "server")]
+pub mod sso;
+#[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]
 pub mod throttle;

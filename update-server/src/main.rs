@@ -61,6 +61,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Single sign-on's settings are checked at start too; the provider is first asked at
+    // the first sign-in, so a provider that is down does not stop the server.
+    let sso = match config.sso_settings().validate()? {
+        Some(sso) => {
+            tracing::info!(issuer = %sso.issuer, client_id = %sso.client_id, "single sign-on on");
+            Some(Arc::new(update_server::sso::Provider::new(sso)?))
+        }
+        None => None,
+    };
     if let Some(Command::CupKeys { new }) = &config.command {
         return print_cup_keys(&config, *new);
     }
@@ -158,6 +167,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config.activity_retention_days,
             ),
             cup_keys: Arc::new(cup_keys),
+            sso,
             ..update_server::ServerOptions::new(&config.server_name, secret)
         },
         shutdown_signal(),

@@ -181,12 +181,14 @@ pub struct ServerOptions {
     pub notify_intervals: (Duration, Duration),
     /// The CUP signing keys ([`crate::cup`]); none: requests with `cup2key` are refused.
     pub cup_keys: Arc<crate::cup::CupKeys>,
+    /// Single sign-on for the panel ([`crate::sso`]); none: key login only.
+    pub sso: Option<Arc<crate::sso::Provider>>,
 }
 
 impl ServerOptions {
     /// Options with a name and a secret, no data directory (no hosted payloads), uploads on
     /// (once a data directory is set) up to 8 GiB, no periodic upstream sync, plain HTTP,
-    /// the default retention and no CUP keys.
+    /// the default retention, no CUP keys and no single sign-on.
     pub fn new(server_name: &str, secret: Secret) -> Self {
         Self {
             server_name: server_name.to_owned(),
@@ -201,6 +203,7 @@ impl ServerOptions {
             connections: ConnectionLimits::default(),
             notify_intervals: (notify::DETECT_INTERVAL, notify::DISPATCH_INTERVAL),
             cup_keys: Arc::default(),
+            sso: None,
         }
     }
 }
@@ -407,6 +410,7 @@ async fn serve_with(
             admin_state.clone(),
             options.base_url.as_deref(),
             options.tls.is_some(),
+            options.sso.clone(),
         ));
     if let Some(hosting) = &hosting {
         admin = admin.merge(hosting::router(admin_state.clone(), hosting.clone()));

@@ -24,6 +24,7 @@ pub mod chart;
 mod html;
 mod pages;
 pub mod session;
+mod sso;
 mod tokens;
 mod webhooks;
 mod why;
@@ -67,6 +68,8 @@ pub const ACTIONS: &[Operation] = &[
     action("get", "/login", None),
     action("post", "/login", None),
     action("post", "/logout", None),
+    action("get", "/login/oidc", None),
+    action("get", "/login/oidc/callback", None),
     action("get", "/apps/{app}", READ_APP),
     action("post", "/apps/{app}/channels/{channel}", OPERATE_APP),
     action("get", "/apps/{app}/groups/{group}", READ_APP),
@@ -99,19 +102,32 @@ pub(crate) struct PanelState {
     /// The server is reached over https (TLS here, or an https base URL): cookies are
     /// `Secure`.
     pub https: bool,
+    /// Single sign-on, when configured.
+    pub sso: Option<std::sync::Arc<crate::sso::Provider>>,
 }
 
 /// The panel's routes, mounted at the root. The session cookie is `Secure` when the server
 /// serves TLS itself (`tls`), when `base_url` (`--base-url`, the URL the server is reached at)
-/// is https, or when a TLS-terminating proxy sends `X-Forwarded-Proto: https`.
-pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
+/// is https, or when a TLS-terminating proxy sends `X-Forwarded-Proto: https`. With `sso`,
+/// the login page offers single sign-on.
+pub fn router(
+    admin: AdminState,
+    base_url: Option<&str>,
+    tls: bool,
+    sso: Option<std::sync::Arc<crate::sso::Provider>>,
+) -> Router {
     let key = admin.secret.derive_key("update-server panel session v1");
     let https = tls
         || base_url.is_some_and(|u| {
             u.get(..8)
                 .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
         });
-    let state = PanelState { admin, key, https };
+    let state = PanelState {
+        admin,
+        key,
+        https,
+        sso,
+    };
     Router::new()
         .route("/", get(pages::overview))
         .route("/apps", get(pages::apps))
@@ -120,6 +136,8 @@ pub fn router(admin: AdminState, base_url: Option<&str>, tls: bool) -> Router {
         .route("/panel.js", get(html::script))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))
+        .route("/login/oidc", get(sso::start))
+        .route("/login/oidc/callback", get(sso::callback))
         .route("/apps/{app}", get(pages::app))
         .route("/apps/{app}/channels/{channel}", post(pages::channel))
         .route("/apps/{app}/groups/{group}", get(pages::group))

@@ -80,7 +80,13 @@ fn empty_row(columns: usize, text: &str) -> String {
 
 // ----- login -----
 
-fn login_page(status: StatusCode, token: &str, error: Option<&str>, user: &str) -> Response {
+fn login_page(
+    status: StatusCode,
+    token: &str,
+    error: Option<&str>,
+    user: &str,
+    sso: bool,
+) -> Response {
     let error = error.map_or_else(String::new, |e| {
         format!(
             r#"<p class="error" role="alert" id="login-error">{}</p>"#,
@@ -96,7 +102,13 @@ fn login_page(status: StatusCode, token: &str, error: Option<&str>, user: &str) 
 <label for="key">API key <span class="hint">The key printed when the user was created (for <code>admin</code>: at the first start).</span>
 <input id="key" name="key" type="password" autocomplete="current-password" required></label>
 <div><button type="submit">Log in</button></div>
-</form>"#,
+</form>{sso}"#,
+        sso = if sso {
+            r#"
+<p class="card"><a href="/login/oidc" id="sso-login">Log in with single sign-on</a></p>"#
+        } else {
+            ""
+        },
         token = esc(token),
         user = esc(user),
     );
@@ -106,7 +118,13 @@ fn login_page(status: StatusCode, token: &str, error: Option<&str>, user: &str) 
 /// `GET /login`: the form, with a fresh pre-session cookie its CSRF token is bound to.
 pub(crate) async fn login_form(State(state): State<PanelState>, headers: HeaderMap) -> Response {
     let nonce = auth::generate_key();
-    let mut response = login_page(StatusCode::OK, &csrf_token(&state.key, &nonce), None, "");
+    let mut response = login_page(
+        StatusCode::OK,
+        &csrf_token(&state.key, &nonce),
+        None,
+        "",
+        state.sso.is_some(),
+    );
     set(
         &mut response,
         &set_cookie(LOGIN_COOKIE, &nonce, 3600, secure(&state, &headers)),
@@ -149,6 +167,7 @@ pub(crate) async fn login(
                 "Too many failed logins: try again in {wait} seconds."
             )),
             user,
+            state.sso.is_some(),
         );
         response
             .headers_mut()
@@ -178,6 +197,7 @@ pub(crate) async fn login(
             offered,
             Some("Wrong user or key."),
             user,
+            state.sso.is_some(),
         );
     }
     state

@@ -7,6 +7,11 @@
 //! ends its sessions; logging out clears the cookie (a copy of the cookie taken before stays
 //! valid until it expires, [`SESSION_SECS`] after login, or until the key changes).
 //!
+//! A session opened by single sign-on ([`crate::sso`]) has no user row to check: its cookie
+//! is `sso.` then `base64url(JSON of the principal: name, role, apps) . expiry . nonce .
+//! base64url(HMAC-SHA256)` under a label of its own, and it is honoured only while SSO is
+//! configured. It lasts until it expires; a new server secret ends every session.
+//!
 //! A CSRF token is the MAC of the session cookie under a separate label: bound to the
 //! session, so a token from another session (or none) is refused. The login form, which
 //! has no session yet, binds its token to a random pre-session cookie instead.
@@ -107,6 +112,60 @@ pub fn open(key: &[u8; 32], value: &str, now: i64, binding: &[u8]) -> Option<Str
     String::from_utf8(B64.decode(user).ok()?).ok()
 }
 
+/// What starts the cookie value of an SSO session.
+const SSO_PREFIX: &str = "sso.";
+
+fn sso_mac(key: &[u8; 32], text: &str) -> HmacSha256 {
+    mac(key, &format!("sso session\n{text}"))
+}
+
+/// A session cookie value for an SSO `principal`, valid until `expires` (unix seconds).
+pub fn issue_sso(key: &[u8; 32], principal: &crate::access::Principal, expires: i64) -> String {
+    let body = serde_json::json!({
+        "n": principal.name,
+        "r": principal.role.as_str(),
+        "a": principal.apps,
+    });
+    let text = format!(
+        "{SSO_PREFIX}{}.{expires}.{}",
+        B64.encode(body.to_string()),
+        crate::auth::generate_key()
+    );
+    let signature = B64.encode(sso_mac(key, &text).finalize().into_bytes());
+    format!("{text}.{signature}")
+}
+
+/// The principal of an SSO session cookie value, if its signature holds and it has not
+/// expired at `now`.
+pub fn open_sso(key: &[u8; 32], value: &str, now: i64) -> Option<crate::access::Principal> {
+    let (text, signature) = value.rsplit_once('.')?;
+    let rest = text.strip_prefix(SSO_PREFIX)?;
+    sso_mac(key, text)
+        .verify_slice(&B64.decode(signature).ok()?)
+        .ok()?;
+    let mut parts = rest.split('.');
+    let (body, expires, _nonce) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || expires.parse::<i64>().ok()? <= now {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_slice(&B64.decode(body).ok()?).ok()?;
+    let apps = match body.get("a")? {
+        serde_json::Value::Null => None,
+        serde_json::Value::Array(apps) => Some(
+            apps.iter()
+                .map(|a| a.as_str().map(str::to_owned))
+                .collect::<Option<_>>()?,
+        ),
+        _ => return None,
+    };
+    Some(crate::access::Principal {
+        kind: crate::access::PrincipalKind::Sso,
+        name: body.get("n")?.as_str()?.to_owned(),
+        role: crate::access::Role::parse(body.get("r")?.as_str()?).ok()?,
+        apps,
+    })
+}
+
 /// The CSRF token bound to a session (or pre-session) cookie value.
 pub fn csrf_token(key: &[u8; 32], cookie: &str) -> String {
     sign(key, &format!("csrf\n{cookie}"))
@@ -204,6 +263,23 @@ impl FromRequestParts<PanelState> for Session {
         let Some(value) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(refuse(parts));
         };
+        if value.starts_with(SSO_PREFIX) {
+            let now = state.admin.clock.now().as_second();
+            let principal = state
+                .sso
+                .as_ref()
+                .and_then(|_| open_sso(&state.key, value, now));
+            let Some(principal) = principal else {
+                return Err(refuse(parts));
+            };
+            let session = Self {
+                csrf: csrf_token(&state.key, value),
+                cookie: value.to_owned(),
+                user: principal.name.clone(),
+                principal,
+            };
+            return session.authorized(parts);
+        }
         let Some(claimed) = claimed_user(value) else {
             return Err(refuse(parts));
         };
@@ -229,6 +305,15 @@ impl FromRequestParts<PanelState> for Session {
             },
             user,
         };
+        session.authorized(parts)
+    }
+}
+
+impl Session {
+    /// This session if its principal may make the request (the panel's one check), else
+    /// the 403 page.
+    fn authorized(self, parts: &Parts) -> Result<Self, Response> {
+        let session = self;
         // The one check of the panel: this page or action against its entry in
         // `ACTIONS`, before the handler runs (a route without an entry is refused).
         let path = parts.uri.path();
@@ -296,6 +381,37 @@ mod tests {
         ] {
             assert_eq!(open(&KEY, bad, 0, sealed), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn sso_sessions_carry_their_principal_until_they_expire() {
+        use crate::access::{Principal, PrincipalKind, Role};
+        let principal = Principal {
+            kind: PrincipalKind::Sso,
+            name: "alice@example.com".into(),
+            role: Role::Operator,
+            apps: Some(["app-a".to_owned()].into_iter().collect()),
+        };
+        let value = issue_sso(&KEY, &principal, 1_000);
+        assert!(value.starts_with(SSO_PREFIX));
+        assert_eq!(open_sso(&KEY, &value, 999), Some(principal.clone()));
+        assert_eq!(open_sso(&KEY, &value, 1_000), None, "expired");
+        assert_eq!(open_sso(&[8; 32], &value, 0), None, "another key");
+        let admin = Principal {
+            role: Role::Admin,
+            apps: None,
+            ..principal.clone()
+        };
+        let (_, rest) = value.split_once('.').unwrap();
+        let (_, rest) = rest.split_once('.').unwrap();
+        let body = B64.encode(
+            serde_json::json!({"n": "alice@example.com", "r": "admin", "a": null}).to_string(),
+        );
+        let forged = format!("{SSO_PREFIX}{body}.{rest}");
+        assert_eq!(open_sso(&KEY, &forged, 0), None, "a forged role");
+        let unscoped = issue_sso(&KEY, &admin, 1_000);
+        assert_eq!(open_sso(&KEY, &unscoped, 0), Some(admin));
+        assert_eq!(open(&KEY, &value, 0, b""), None, "not a user session");
     }
 
     #[test]

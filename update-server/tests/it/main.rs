@@ -26,6 +26,7 @@ mod protocol_doc;
 mod refusals;
 mod retention;
 mod soak;
+mod sso;
 mod status;
 mod store_contract;
 mod support;

@@ -13,13 +13,13 @@ pub(crate) struct Browser {
 
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    location: String,
-    cookies: Vec<String>,
+    pub(crate) location: String,
+    pub(crate) cookies: Vec<String>,
     pub(crate) body: String,
 }
 
 impl Answer {
-    fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies
             .iter()
             .find(|c| c.starts_with(&format!("{name}=")))
@@ -33,7 +33,7 @@ pub(crate) fn csrf_of(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
-fn cookie_value(set_cookie: &str) -> String {
+pub(crate) fn cookie_value(set_cookie: &str) -> String {
     let pair = set_cookie.split(';').next().unwrap();
     pair.split_once('=').unwrap().1.to_owned()
 }
@@ -50,7 +50,12 @@ impl Browser {
         }
     }
 
-    async fn send(
+    /// Uses this session cookie value from now on.
+    pub(crate) fn set_session(&mut self, value: String) {
+        self.session = Some(value);
+    }
+
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,

@@ -190,6 +190,23 @@ impl TestServer {
         }
     }
 
+    /// As [`TestServer::start_sqlite`] or (with `postgres`) [`TestServer::start_postgres`],
+    /// with single sign-on through `sso`.
+    pub async fn start_with_sso(
+        postgres: bool,
+        policy: update_server::policy::GroupPolicy,
+        sso: std::sync::Arc<update_server::sso::Provider>,
+    ) -> Option<Self> {
+        let (store, guard): (std::sync::Arc<dyn update_server::store::Store>, _) = if postgres {
+            let (schema, store) = self::postgres().await?;
+            (std::sync::Arc::new(store), Guard::Schema(schema))
+        } else {
+            let (dir, store) = sqlite().await;
+            (std::sync::Arc::new(store), Guard::Dir(dir))
+        };
+        Some(Self::start_full(store, policy, guard, std::sync::Arc::default(), Some(sso)).await)
+    }
+
     async fn start(
         store: std::sync::Arc<dyn update_server::store::Store>,
         policy: update_server::policy::GroupPolicy,
@@ -203,6 +220,16 @@ impl TestServer {
         policy: update_server::policy::GroupPolicy,
         guard: Guard,
         cup_keys: std::sync::Arc<update_server::cup::CupKeys>,
+    ) -> Self {
+        Self::start_full(store, policy, guard, cup_keys, None).await
+    }
+
+    async fn start_full(
+        store: std::sync::Arc<dyn update_server::store::Store>,
+        policy: update_server::policy::GroupPolicy,
+        guard: Guard,
+        cup_keys: std::sync::Arc<update_server::cup::CupKeys>,
+        sso: Option<std::sync::Arc<update_server::sso::Provider>>,
     ) -> Self {
         populate(store.as_ref(), &policy).await;
         let clock = std::sync::Arc::new(update_server::clock::ManualClock::new(
@@ -222,6 +249,7 @@ impl TestServer {
                 data_dir: Some(data.path().to_owned()),
                 max_upload_size: 1024 * 1024,
                 cup_keys,
+                sso,
                 ..update_server::ServerOptions::new("test", secret)
             },
         )
