@@ -137,7 +137,11 @@ impl RoleMap {
     /// [`SsoError::Config`] naming the bad entry.
     pub fn parse(text: &str) -> Result<Self, SsoError> {
         let mut entries = Vec::new();
-        for entry in text.split([';', '\n']).map(str::trim).filter(|e| !e.is_empty()) {
+        for entry in text
+            .split([';', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             let (value, grant) = entry.rsplit_once('=').ok_or_else(|| {
                 SsoError::Config(format!(
                     "role mapping entry `{entry}` is not `claim-value=role` or \
@@ -150,9 +154,8 @@ impl RoleMap {
                     "role mapping entry `{entry}` has an empty claim value"
                 )));
             }
-            let grant = Grant::parse(grant.trim()).map_err(|e| {
-                SsoError::Config(format!("role mapping entry `{entry}`: {e}"))
-            })?;
+            let grant = Grant::parse(grant.trim())
+                .map_err(|e| SsoError::Config(format!("role mapping entry `{entry}`: {e}")))?;
             entries.push((value.to_owned(), grant));
         }
         Ok(Self { entries })
@@ -236,8 +239,7 @@ fn is_http_url(url: &str) -> bool {
     let rest = lower
         .strip_prefix("https://")
         .or_else(|| lower.strip_prefix("http://"));
-    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
-        && !url.contains(['#', ' ', '\n'])
+    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) && !url.contains(['#', ' ', '\n'])
 }
 
 impl SsoSettings {
@@ -717,7 +719,9 @@ impl Provider {
             }
         }
         Err(SsoError::Refused(match kid {
-            Some(kid) => format!("the ID token is signed with key `{kid}`, which the provider does not publish"),
+            Some(kid) => format!(
+                "the ID token is signed with key `{kid}`, which the provider does not publish"
+            ),
             None => "the ID token names no key (kid) and the provider publishes several".into(),
         }))
     }
@@ -1019,7 +1023,13 @@ mod tests {
                 apps: None
             })
         );
-        for bad in ["ops", "=viewer", "ops=root", "ops=viewer:", "ops=viewer: , "] {
+        for bad in [
+            "ops",
+            "=viewer",
+            "ops=root",
+            "ops=viewer:",
+            "ops=viewer: , ",
+        ] {
             assert!(
                 matches!(RoleMap::parse(bad), Err(SsoError::Config(_))),
                 "{bad}"

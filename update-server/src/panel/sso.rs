@@ -32,10 +32,9 @@ fn append(response: &mut Response, cookie: &str) {
 /// The page of a failed sign-in: what went wrong and a way to try again.
 fn failure(err: &SsoError) -> Response {
     let (status, title) = match err {
-        SsoError::Provider(_) | SsoError::Config(_) => (
-            StatusCode::BAD_GATEWAY,
-            "Single sign-on is unavailable",
-        ),
+        SsoError::Provider(_) | SsoError::Config(_) => {
+            (StatusCode::BAD_GATEWAY, "Single sign-on is unavailable")
+        }
         SsoError::Refused(_) => (StatusCode::FORBIDDEN, "Sign-in refused"),
         SsoError::NoRole { .. } => (StatusCode::FORBIDDEN, "No role on this server"),
     };

@@ -10,6 +10,8 @@
 #[path = "../it/support.rs"]
 mod support;
 
+mod sso;
+
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -275,7 +275,11 @@ async fn id_tokens_are_verified_before_anyone_is_let_in() {
     // Wrong audience, wrong issuer, azp of another client, no nonce at all.
     for (claim, value, message) in [
         ("aud", json!("another-client"), "another client"),
-        ("aud", json!(["another-client", CLIENT]), "several audiences"),
+        (
+            "aud",
+            json!(["another-client", CLIENT]),
+            "several audiences",
+        ),
         ("iss", json!("http://127.0.0.1:1"), "another issuer"),
         ("azp", json!("another-client"), "another client (azp)"),
         ("nonce", Value::Null, "nonce"),
@@ -412,12 +416,23 @@ async fn the_role_mapping_decides_and_no_match_is_refused_unless_a_default_is_se
 async fn sign_in(s: &TestServer, fake: &Fake) -> (Browser, super::panel::Answer) {
     let mut browser = Browser::new(s);
     let login = browser.get("/login").await;
-    assert!(login.body.contains(r#"href="/login/oidc""#), "{}", login.body);
+    assert!(
+        login.body.contains(r#"href="/login/oidc""#),
+        "{}",
+        login.body
+    );
     let start = browser.get("/login/oidc").await;
     assert_eq!(start.status, 303, "{}", start.body);
-    assert!(start.location.starts_with(&format!("{}/authorize?", fake.issuer)));
+    assert!(
+        start
+            .location
+            .starts_with(&format!("{}/authorize?", fake.issuer))
+    );
     let flow = start.cookie("us_oidc").expect("a flow cookie").to_owned();
-    assert!(flow.contains("HttpOnly") && flow.contains("SameSite=Lax"), "{flow}");
+    assert!(
+        flow.contains("HttpOnly") && flow.contains("SameSite=Lax"),
+        "{flow}"
+    );
     // The provider's redirect back, followed by hand.
     let back = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -431,7 +446,9 @@ async fn sign_in(s: &TestServer, fake: &Fake) -> (Browser, super::panel::Answer)
     let callback = back.headers()["location"].to_str().unwrap().to_owned();
     // The redirect URL configured names another address than the test server's port 0;
     // the path is what matters.
-    let path = &callback[callback.find("/login/oidc/callback?").expect("the callback")..];
+    let path = &callback[callback
+        .find("/login/oidc/callback?")
+        .expect("the callback")..];
     let answer = browser
         .send(
             "GET",
@@ -448,7 +465,7 @@ async fn sign_in(s: &TestServer, fake: &Fake) -> (Browser, super::panel::Answer)
 
 async fn sso_server(postgres: bool, fake: &Fake, roles: &str) -> Option<TestServer> {
     let provider = Arc::new(fake.provider(roles));
-    TestServer::start_with_sso(postgres, GroupPolicy::default(), provider).await
+    TestServer::start_with_sso(postgres, GroupPolicy::default(), |_| provider).await
 }
 
 async fn a_session_acts_under_its_sso_subject(postgres: bool) {
@@ -527,7 +544,11 @@ async fn failed_sign_ins_get_clear_pages() {
     let s = sso_server(false, &fake, "admins=admin").await.unwrap();
     let (browser, answer) = sign_in(&s, &fake).await;
     assert_eq!(answer.status, 403);
-    assert!(answer.body.contains("no role on this server"), "{}", answer.body);
+    assert!(
+        answer.body.contains("no role on this server"),
+        "{}",
+        answer.body
+    );
     assert!(answer.body.contains("release-managers"));
     assert!(answer.cookie("us_session").is_none());
     assert_eq!(browser.get("/").await.status, 303, "not logged in");
@@ -567,7 +588,7 @@ async fn failed_sign_ins_get_clear_pages() {
     let mut settings = fake.settings("admins=admin");
     settings.issuer = Some(down.clone());
     let provider = Arc::new(Provider::new(settings.validate().unwrap().unwrap()).unwrap());
-    let s = TestServer::start_with_sso(false, GroupPolicy::default(), provider)
+    let s = TestServer::start_with_sso(false, GroupPolicy::default(), |_| provider)
         .await
         .unwrap();
     let browser = Browser::new(&s);

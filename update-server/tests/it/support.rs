@@ -147,6 +147,10 @@ enum Guard {
     Schema(PgSchema),
 }
 
+/// Makes the SSO provider of a server from its address.
+type SsoMaker =
+    Box<dyn FnOnce(std::net::SocketAddr) -> std::sync::Arc<update_server::sso::Provider>>;
+
 /// A server on 127.0.0.1 port 0 with a manual clock, over a store holding app [`APP`] with
 /// packages 1.0.0 and 1.1.0 (payload "hello"), channel `stable` at 1.0.0 and group
 /// `stable` following it.
@@ -191,11 +195,12 @@ impl TestServer {
     }
 
     /// As [`TestServer::start_sqlite`] or (with `postgres`) [`TestServer::start_postgres`],
-    /// with single sign-on through `sso`.
+    /// with single sign-on through the provider `sso` makes for the server's address (which
+    /// its redirect URL names).
     pub async fn start_with_sso(
         postgres: bool,
         policy: update_server::policy::GroupPolicy,
-        sso: std::sync::Arc<update_server::sso::Provider>,
+        sso: impl FnOnce(std::net::SocketAddr) -> std::sync::Arc<update_server::sso::Provider> + 'static,
     ) -> Option<Self> {
         let (store, guard): (std::sync::Arc<dyn update_server::store::Store>, _) = if postgres {
             let (schema, store) = self::postgres().await?;
@@ -204,6 +209,7 @@ impl TestServer {
             let (dir, store) = sqlite().await;
             (std::sync::Arc::new(store), Guard::Dir(dir))
         };
+        let sso: SsoMaker = Box::new(sso);
         Some(Self::start_full(store, policy, guard, std::sync::Arc::default(), Some(sso)).await)
     }
 
@@ -229,13 +235,15 @@ impl TestServer {
         policy: update_server::policy::GroupPolicy,
         guard: Guard,
         cup_keys: std::sync::Arc<update_server::cup::CupKeys>,
-        sso: Option<std::sync::Arc<update_server::sso::Provider>>,
+        sso: Option<SsoMaker>,
     ) -> Self {
         populate(store.as_ref(), &policy).await;
         let clock = std::sync::Arc::new(update_server::clock::ManualClock::new(
             "2026-11-27T08:00:00Z".parse().unwrap(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sso = sso.map(|make| make(addr));
         let secret = update_server::auth::Secret::from_hex(&"5e".repeat(32)).unwrap();
         update_server::admin::ensure_admin(store.as_ref(), &secret, Some(ADMIN_KEY), 0)
             .await
