@@ -501,11 +501,15 @@ fn seconds(value: Option<&serde_json::Value>, name: &str) -> Result<i64, SsoErro
     }
 }
 
-/// The value at a dotted path of a claim set.
+/// The claim named `path`, else the value at that dotted path (so that a namespaced claim
+/// like `https://example.com/roles` is found whole).
 fn claim<'a>(
     claims: &'a serde_json::Map<String, serde_json::Value>,
     path: &str,
 ) -> Option<&'a serde_json::Value> {
+    if let Some(value) = claims.get(path) {
+        return Some(value);
+    }
     let mut parts = path.split('.');
     let mut value = claims.get(parts.next()?)?;
     for part in parts {
@@ -1113,13 +1117,18 @@ mod tests {
     #[test]
     fn claims_are_read_by_path_and_as_lists() {
         let claims: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
-            r#"{"groups":["a","b",3,{"x":1}],"realm_access":{"roles":["ops"]},"hd":"example.com"}"#,
+            r#"{"groups":["a","b",3,{"x":1}],"realm_access":{"roles":["ops"]},"hd":"example.com",
+                "https://example.com/roles":["admin"]}"#,
         )
         .unwrap();
         assert_eq!(claim_values(claim(&claims, "groups")), ["a", "b", "3"]);
         assert_eq!(claim_values(claim(&claims, "realm_access.roles")), ["ops"]);
         assert_eq!(claim_values(claim(&claims, "hd")), ["example.com"]);
         assert!(claim_values(claim(&claims, "realm_access.nothing")).is_empty());
+        assert_eq!(
+            claim_values(claim(&claims, "https://example.com/roles")),
+            ["admin"]
+        );
         assert_eq!(form_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
     }
 }

@@ -312,6 +312,7 @@ impl FromRequestParts<PanelState> for Session {
 impl Session {
     /// This session if its principal may make the request (the panel's one check), else
     /// the 403 page.
+    #[allow(clippy::result_large_err)] // The extractor's own rejection type, passed on.
     fn authorized(self, parts: &Parts) -> Result<Self, Response> {
         let session = self;
         // The one check of the panel: this page or action against its entry in

@@ -132,6 +132,19 @@ async fn sign_in(c: &Client, base: &str, login: &str) {
         .unwrap();
 }
 
+/// Waits until the browser has left the callback's page (which goes on to the overview by
+/// itself); panics with the page's text when it stays (a refused sign-in).
+async fn left_callback(c: &Client) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while c.current_url().await.unwrap().path() == "/login/oidc/callback" {
+        if std::time::Instant::now() > deadline {
+            let text = c.find(Locator::Css("main")).await.unwrap().text().await;
+            panic!("still on the callback's page: {text:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sso_through_a_real_openid_provider_maps_roles() {
     let Some(mut op) = start_op() else {
@@ -161,6 +174,8 @@ async fn sso_through_a_real_openid_provider_maps_roles() {
     })
     .await
     .unwrap();
+    // The provider signs with the real time; the server's manual clock must agree.
+    s.clock.set(jiff::Timestamp::now());
     let redirect = format!("http://{}/login/oidc/callback", s.addr());
     let stdin = op.stdin.as_mut().expect("piped");
     writeln!(stdin, "{redirect}").expect("the provider reads its client's redirect URL");
@@ -184,6 +199,7 @@ async fn scenario(c: Client, s: TestServer) {
 
     // alice is an operator: signed in, she pauses the group.
     sign_in(&c, &base, "alice").await;
+    left_callback(&c).await;
     expect_path(&c, "/").await;
     expect_text(&c, "header .user", "alice").await;
     expect_text(&c, "header .role", "operator").await;
@@ -212,6 +228,7 @@ async fn scenario(c: Client, s: TestServer) {
     // The provider's session is alice's: forget it (cookies are per host, not per port).
     c.delete_all_cookies().await.unwrap();
     sign_in(&c, &base, "bob").await;
+    left_callback(&c).await;
     expect_text(&c, "header .role", "viewer").await;
     c.goto(&group).await.unwrap();
     find(&c, Locator::Id("pause-button"))
