@@ -6,6 +6,9 @@
 //!   a key derived from the server secret, so replicas sharing the secret share sessions. The
 //!   user must still exist on every request. Every form carries a CSRF token bound to the
 //!   session (the login form: to a pre-session cookie); a POST without it is refused with 403.
+//! - Or, when configured, sign in through an OpenID Connect provider (`sso.rs`, the protocol
+//!   in [`crate::sso`]): the session's principal is the SSO subject with the role its
+//!   claims map to, carried in the signed cookie.
 //! - Pages (`pages`): the overview (home: every group's state, progress, rate, estimated end
 //!   and what needs attention first, from [`crate::overview`]); failed attempts (errors)
 //!   with filters; applications; one application; one group with its state (a Resume button
