@@ -590,6 +590,61 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sso_settings_come_from_the_file_and_the_flags_and_the_secret_is_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(
+            &path,
+            "base-url = \"https://updates.example.com\"\n\
+             oidc-issuer = \"http://sso.example.com/realms/fleet\"\n\
+             oidc-client-id = \"from-file\"\n\
+             oidc-client-secret = \"hunter2\"\n\
+             oidc-role-claim = \"realm_access.roles\"\n\
+             oidc-roles = \"\"\"\nadmins=admin\nops=operator:app-a\n\"\"\"\n",
+        )
+        .unwrap();
+        let config = Config::load_from(
+            [
+                "update-server",
+                "--config",
+                path.to_str().unwrap(),
+                "--oidc-client-id",
+                "from-flag",
+            ],
+            |_| None,
+        )
+        .unwrap();
+        let sso = config.sso_settings().validate().unwrap().unwrap();
+        assert_eq!(sso.client_id, "from-flag", "the flag wins over the file");
+        assert_eq!(sso.client_secret.as_deref(), Some("hunter2"));
+        assert_eq!(sso.role_claim, "realm_access.roles");
+        assert_eq!(sso.name_claim, "sub");
+        assert_eq!(
+            sso.redirect_url,
+            "https://updates.example.com/login/oidc/callback"
+        );
+        assert_eq!(sso.roles.entries.len(), 2);
+        let shown = config.to_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("oidc-client-secret = \"********\""),
+            "{shown}"
+        );
+
+        std::fs::write(&path, "oidc-roles = \"admins=admin\"\n").unwrap();
+        let config = Config::load_from(
+            ["update-server", "--config", path.to_str().unwrap()],
+            |_| None,
+        )
+        .unwrap();
+        let err = config.sso_settings().validate().unwrap_err().to_string();
+        assert!(
+            err.contains("--oidc-roles is set but --oidc-issuer is not"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn database_passwords_are_masked() {
         for (url, masked) in [
             (
