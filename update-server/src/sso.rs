@@ -562,9 +562,18 @@ impl Provider {
     /// # Errors
     /// [`SsoError::Config`] when the HTTP client cannot be built.
     pub fn new(config: SsoConfig) -> Result<Self, SsoError> {
+        Self::with_timeout(config, REQUEST_TIMEOUT)
+    }
+
+    /// As [`Provider::new`], each request to the provider limited to `timeout` instead of
+    /// [`REQUEST_TIMEOUT`].
+    ///
+    /// # Errors
+    /// [`SsoError::Config`] when the HTTP client cannot be built.
+    pub fn with_timeout(config: SsoConfig, timeout: Duration) -> Result<Self, SsoError> {
         let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(REQUEST_TIMEOUT)
+            .timeout(timeout)
+            .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("update-server/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -3,7 +3,8 @@
 //! audience, issuer, nonce, an expired one or one of an unknown key are refused; the role
 //! mapping gives the right principal; the code exchange sends the PKCE verifier; a session
 //! opened by SSO acts under its subject in the activity log; a provider that is down gives
-//! an error page.
+//! an error page, one that never answers an error within the timeout, and an answer above
+//! the body limit is refused.
 
 use crate::panel::{Browser, cookie_value, csrf_of};
 use crate::support::{APP, TestServer};
@@ -599,4 +600,52 @@ async fn failed_sign_ins_get_clear_pages() {
     assert!(answer.body.contains(&down));
     assert!(started.elapsed() < update_server::sso::REQUEST_TIMEOUT);
     s.stop().await;
+}
+
+#[tokio::test]
+async fn a_provider_that_hangs_or_answers_too_much_gives_an_error_in_bounded_time() {
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_issuer = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let fake = Fake::start(TestKey::new(Algorithm::ES256, "k")).await;
+    let mut settings = fake.settings("staff=viewer");
+    settings.issuer = Some(silent_issuer);
+    let provider = Provider::with_timeout(
+        settings.validate().unwrap().unwrap(),
+        std::time::Duration::from_millis(500),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = provider.discovery(0).await.unwrap_err();
+    assert!(matches!(err, SsoError::Provider(_)), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    held.abort();
+
+    // A discovery document larger than the limit is refused, not read whole.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let huge = format!(
+        r#"{{"issuer":"{issuer}","padding":"{}"}}"#,
+        "x".repeat(update_server::sso::BODY_LIMIT)
+    );
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || async move { huge }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut settings = fake.settings("staff=viewer");
+    settings.issuer = Some(issuer);
+    let provider = Provider::new(settings.validate().unwrap().unwrap()).unwrap();
+    let err = provider.discovery(0).await.unwrap_err().to_string();
+    assert!(err.contains("larger than"), "{err}");
 }
