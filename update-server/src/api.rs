@@ -961,7 +961,7 @@ pub struct OverviewGroup {
     pub channel: String,
     /// The channel's version, the rollout's target; empty when none.
     pub target_version: String,
-    /// `updating`, `auto_paused`, `paused`, `no_target` or `finished`.
+    /// `updating`, `auto_paused`, `paused`, `no_target`, `no_instances` or `finished`.
     pub state: String,
     /// The state in words.
     pub state_label: String,

@@ -554,7 +554,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "get",
         v1!("/overview"),
-        "Every group's rollout state (updating, auto_paused, paused, no_target, finished), \
+        "Every group's rollout state (updating, auto_paused, paused, no_target, no_instances, finished), \
          progress toward the target, rate, estimated end and what needs attention \
          (auto_paused, failing, stalled), what needs attention first (appId)",
         None,

@@ -33,6 +33,8 @@ pub enum GroupState {
     /// The group has no version to update to (no channel, a channel without a version, a
     /// blacklisted version, or one without a package or payload).
     NoTarget,
+    /// No instance has checked in to the group yet: nothing to update (not "finished").
+    NoInstances,
     /// Every instance runs the target.
     Finished,
 }
@@ -46,6 +48,7 @@ impl GroupState {
             Self::AutoPaused => "auto_paused",
             Self::Paused => "paused",
             Self::NoTarget => "no_target",
+            Self::NoInstances => "no_instances",
             Self::Finished => "finished",
         }
     }
@@ -58,6 +61,7 @@ impl GroupState {
             Self::AutoPaused => "paused automatically",
             Self::Paused => "paused",
             Self::NoTarget => "no target",
+            Self::NoInstances => "no instances",
             Self::Finished => "finished",
         }
     }
@@ -143,6 +147,8 @@ pub enum Eta {
     Stopped,
     /// No rate to go by: no update completed in the last hour and no rate limit.
     Unknown,
+    /// The group has no instance to update.
+    NoInstances,
 }
 
 /// The overview of one group.
@@ -179,7 +185,7 @@ impl Classification {
     }
 
     /// The sort key of the overview: what needs attention first (automatic pauses, then
-    /// failing, then stalled groups), then updating, paused, no target and finished
+    /// failing, then stalled groups), then updating, paused, no target, empty and finished
     /// groups.
     #[must_use]
     pub fn rank(&self) -> (u8, GroupState) {
@@ -238,6 +244,8 @@ pub fn classify(policy: &GroupPolicy, facts: &GroupFacts, now: Timestamp) -> Cla
         GroupState::Paused
     } else if facts.auto_pause.is_some() {
         GroupState::AutoPaused
+    } else if instances == 0 {
+        GroupState::NoInstances
     } else if on_target == instances {
         GroupState::Finished
     } else {
@@ -260,6 +268,7 @@ pub fn classify(policy: &GroupPolicy, facts: &GroupFacts, now: Timestamp) -> Cla
     };
     let eta = match state {
         GroupState::Finished => Eta::Done,
+        GroupState::NoInstances => Eta::NoInstances,
         GroupState::Paused | GroupState::AutoPaused | GroupState::NoTarget => Eta::Stopped,
         GroupState::Updating if remaining == 0 => Eta::HeldAtPercent(percent),
         GroupState::Updating => match rate {
@@ -352,7 +361,7 @@ mod tests {
         let cases: Vec<(&str, &GroupPolicy, GroupFacts, GroupState)> = vec![
             ("updating", &open, facts(10, 4), GroupState::Updating),
             ("finished", &open, facts(10, 10), GroupState::Finished),
-            ("no instances", &open, facts(0, 0), GroupState::Finished),
+            ("no instances", &open, facts(0, 0), GroupState::NoInstances),
             ("paused", &paused, facts(10, 4), GroupState::Paused),
             (
                 "paused beats auto-paused",

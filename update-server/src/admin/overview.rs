@@ -206,6 +206,7 @@ pub(crate) fn eta_text(eta: Eta, now: Timestamp) -> String {
         Eta::HeldAtPercent(p) => format!("held at {p} %"),
         Eta::Stopped => "stopped".to_owned(),
         Eta::Unknown => "unknown (nothing completed in the last hour, no rate limit)".to_owned(),
+        Eta::NoInstances => "none (no instance has checked in)".to_owned(),
     }
 }
 

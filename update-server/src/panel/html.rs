@@ -278,7 +278,7 @@ progress.bar { width: 8rem; height: 1rem; vertical-align: middle; accent-color: 
 .state-finished { color: var(--good); }
 .state-paused { color: #8a5a00; }
 .state-auto_paused, .attention { color: var(--bad); }
-.state-no_target { color: var(--muted); }
+.state-no_target, .state-no_instances { color: var(--muted); }
 tr.needs-attention th { box-shadow: inset 4px 0 0 var(--bad); }
 .filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; }
 @media (max-width: 40rem) {

@@ -239,11 +239,12 @@ pub(crate) async fn logout(
 
 /// Instances on the target of all, as a bar and in numbers.
 fn progress_bar(on_target: u64, instances: u64) -> String {
-    let percent = if instances == 0 {
-        100.0
-    } else {
-        (on_target as f64) * 100.0 / (instances as f64)
-    };
+    if instances == 0 {
+        // Not "100 %": an empty group has nothing on the target either.
+        return r#"<span class="progress" data-on-target="0" data-instances="0">no instances</span>"#
+            .to_owned();
+    }
+    let percent = (on_target as f64) * 100.0 / (instances as f64);
     format!(
         r#"<span class="progress" data-on-target="{on_target}" data-instances="{instances}"><progress class="bar" max="{max}" value="{on_target}" aria-label="Instances on the target">{percent:.0} %</progress> {on_target} / {instances} on target ({percent:.0} %)</span>"#,
         max = instances.max(1),
@@ -1180,6 +1181,10 @@ async fn group_page(
         (GroupState::Paused, _) => format!("{} by an operator.", state_badge(group_state)),
         (GroupState::Finished, _) => format!(
             "{} Every instance runs the target.",
+            state_badge(group_state)
+        ),
+        (GroupState::NoInstances, _) => format!(
+            "{} No instance has checked in to this group yet.",
             state_badge(group_state)
         ),
         (GroupState::NoTarget, _) => format!(

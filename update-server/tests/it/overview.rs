@@ -61,7 +61,7 @@ async fn overview_and_errors(s: TestServer) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    for (id, channel) in [("canary", "stable"), ("idle", "beta")] {
+    for (id, channel) in [("canary", "stable"), ("idle", "beta"), ("empty", "stable")] {
         let (status, body) = s
             .api(
                 "POST",
@@ -182,13 +182,24 @@ async fn overview_and_errors(s: TestServer) {
         "{canary}"
     );
     assert_eq!(group(&overview, "idle")["state"], "no_target");
+    // A group with a target and no instance yet is not "finished": it has none.
+    let empty = group(&overview, "empty");
+    assert_eq!(
+        (&empty["state"], &empty["instances"], &empty["etaText"]),
+        (
+            &json!("no_instances"),
+            &json!("0"),
+            &json!("none (no instance has checked in)")
+        ),
+        "{empty}"
+    );
     // One app's groups; an unknown app is 404.
     let (status, one) = s
         .api("GET", &format!("{V1}/overview?appId={{{APP}}}"), None)
         .await;
     assert_eq!(
         (status, one["items"].as_array().map(Vec::len)),
-        (200, Some(3))
+        (200, Some(4))
     );
     let (status, _) = s
         .api("GET", &format!("{V1}/overview?appId=nope"), None)
