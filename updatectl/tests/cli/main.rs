@@ -750,34 +750,26 @@ fn setup_group(server: &Server, group: &str, version: &str) {
     ]);
 }
 
-#[test]
-fn instance_bench_reports_throughput_and_registers_every_client() {
-    let server = Server::start();
-    setup_group(&server, "bench", "1.0.0");
-    let app_id = format!("--app-id={APP}");
-    let json = server.ok(&[
-        "--json",
-        "instance",
-        "bench",
-        &app_id,
-        "--group-id=bench",
-        "--clients-per-app=4",
-        "--seconds=2",
-        "--version=1.0.0",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(&json).expect("json report");
+/// Checks what every `instance bench --json` report of an up-to-date group holds (real
+/// figures, no failure, every answer a noupdate); returns the number of responses.
+fn assert_bench_report(report: &serde_json::Value, clients: u64) -> u64 {
     let responses = report["responses"].as_u64().expect("responses");
     assert!(responses > 0, "{report}");
     assert_eq!(report["failures"], 0, "{report}");
-    assert_eq!(report["clients"], 4);
+    assert_eq!(report["clients"], clients, "{report}");
     // Every answer is a noupdate: the channel is at the version the clients run.
     assert_eq!(report["statuses"]["noupdate"].as_u64(), Some(responses));
     let latency = &report["latencyMs"];
     assert!(latency["p50"].as_f64().unwrap() > 0.0, "{report}");
     assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
     assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
-    // Each response came from a new machine id: the server knows that many instances
-    // (sightings are written behind, within a few seconds).
+    responses
+}
+
+/// Waits until the group `bench` holds at least `responses` instances: each response of a
+/// bench came from a new machine id (sightings are written behind, within a few seconds).
+fn assert_instances_registered(server: &Server, responses: u64) {
+    let app_id = format!("--app-id={APP}");
     let mut counted = 0;
     for _ in 0..50 {
         let versions: serde_json::Value = serde_json::from_str(&server.ok(&[
@@ -798,6 +790,26 @@ fn instance_bench_reports_throughput_and_registers_every_client() {
         counted >= responses,
         "{counted} instances for {responses} responses"
     );
+}
+
+#[test]
+fn instance_bench_reports_throughput_and_registers_every_client() {
+    let server = Server::start();
+    setup_group(&server, "bench", "1.0.0");
+    let app_id = format!("--app-id={APP}");
+    let json = server.ok(&[
+        "--json",
+        "instance",
+        "bench",
+        &app_id,
+        "--group-id=bench",
+        "--clients-per-app=4",
+        "--seconds=2",
+        "--version=1.0.0",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&json).expect("json report");
+    let responses = assert_bench_report(&report, 4);
+    assert_instances_registered(&server, responses);
 
     let text = server.ok(&[
         "instance",
@@ -859,38 +871,12 @@ fn instance_bench_over_json_reports_real_figures() {
         "--protocol=json",
     ]);
     let report: serde_json::Value = serde_json::from_str(&json).expect("json report");
-    let responses = report["responses"].as_u64().expect("responses");
-    assert!(responses > 0, "{report}");
-    assert_eq!(report["failures"], 0, "{report}");
-    assert_eq!(report["statuses"]["noupdate"].as_u64(), Some(responses));
-    let latency = &report["latencyMs"];
-    assert!(latency["p50"].as_f64().unwrap() > 0.0, "{report}");
-    assert!(latency["p50"].as_f64() <= latency["p99"].as_f64());
-    assert!(latency["p99"].as_f64() <= latency["max"].as_f64());
+    let responses = assert_bench_report(&report, 4);
     let rate = report["responsesPerSecond"].as_f64().expect("rate");
     let seconds = report["seconds"].as_f64().expect("seconds");
     assert!((rate * seconds - responses as f64).abs() < 1.0, "{report}");
     // Every answered check made an instance, as over XML.
-    let mut counted = 0;
-    for _ in 0..50 {
-        let versions: serde_json::Value = serde_json::from_str(&server.ok(&[
-            "--json",
-            "instance",
-            "list-app-versions",
-            &app_id,
-            "--group-id=bench",
-        ]))
-        .expect("json");
-        counted = versions[0]["count"].as_u64().unwrap_or(0);
-        if counted >= responses {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(
-        counted >= responses,
-        "{counted} instances for {responses} responses"
-    );
+    assert_instances_registered(&server, responses);
 
     // What goes over the wire: JSON 3.1 requests, JSON answers.
     let traced = server.ok(&[
