@@ -2,7 +2,7 @@
 //! real `updateservicectl` (v1.4 and v2.1) calls them, plus this server's extensions in the
 //! same conventions. Every endpoint requires Hawk, Basic or Bearer authentication, except the
 //! public lists (`public/packages`, `public/channels`) and `/admin/v1/init`, and a role
-//! and scope that allow it ([`crate::access`], checked in [`authenticate`] against the
+//! and scope that allow it ([`crate::access`], checked in `authenticate` against the
 //! operation's entry in [`crate::openapi::OPERATIONS`] before any handler runs).
 //!
 //! Fields and absence (updateservicectl.md §4.1, §11): clients omit `false`, `0` and `""`.
