@@ -493,72 +493,36 @@ macro_rules! shared_batch_writes {
         async fn write_sightings(conn: &mut $conn, sightings: &[Sighting]) -> Result<(), StoreError> {
             let latest = super::common::latest_sightings(sightings);
             for chunk in latest.chunks(super::common::CHUNK) {
-                // Most sightings report what the row already holds. The first statement
-                // writes only `last_seen` and `report_seq` of those rows, so neither the
-                // group index nor the count triggers are touched (both follow the group,
-                // version and OEM columns, and a SET that names a column rewrites its
-                // index entries even when the value is the same). It also inserts the
-                // instances not stored yet. Newest wins: only over a report of an earlier
-                // request (the writer may have stored a later one since this sighting was
-                // buffered).
-                let written = sighting_upsert(
-                    chunk,
-                    " ON CONFLICT (app_id, machine_id) DO UPDATE SET \
-                     last_seen = excluded.last_seen, report_seq = excluded.report_seq \
-                     WHERE instances.report_seq < excluded.report_seq \
-                     AND instances.group_id = excluded.group_id \
-                     AND instances.version = excluded.version \
-                     AND instances.oem = excluded.oem",
-                )
-                .build()
-                .execute(&mut *conn)
-                .await
-                .map_err(super::common::backend)?
-                .rows_affected();
-                if written == chunk.len() as u64 {
-                    continue;
-                }
-                // Some rows report another group, version or OEM (or hold a newer report,
-                // which this statement skips again): write those whole. The rows the first
-                // statement wrote now hold this report's order key, so it skips them.
-                sighting_upsert(
-                    chunk,
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
+                     first_seen, last_seen, report_seq) ",
+                );
+                qb.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.app_id.clone())
+                        .push_bind(s.machine_id.clone())
+                        .push_bind(s.group_id.clone())
+                        .push_bind(s.version.clone())
+                        .push_bind(s.oem.clone())
+                        .push_bind("unknown")
+                        .push_bind(s.at)
+                        .push_bind(s.at)
+                        .push_bind(s.seq);
+                });
+                // Newest wins: only over a report of an earlier request (the writer may have
+                // stored a later one since this sighting was buffered).
+                qb.push(
                     " ON CONFLICT (app_id, machine_id) DO UPDATE SET \
                      group_id = excluded.group_id, version = excluded.version, \
                      oem = excluded.oem, last_seen = excluded.last_seen, \
                      report_seq = excluded.report_seq \
                      WHERE instances.report_seq < excluded.report_seq",
-                )
-                .build()
-                .execute(&mut *conn)
-                .await
-                .map_err(super::common::backend)?;
+                );
+                qb.build()
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(super::common::backend)?;
             }
             Ok(())
-        }
-
-        /// `INSERT` of sightings as new instances, followed by `on_conflict`.
-        fn sighting_upsert(
-            chunk: &[&Sighting],
-            on_conflict: &'static str,
-        ) -> sqlx::QueryBuilder<$db> {
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "INSERT INTO instances (app_id, machine_id, group_id, version, oem, status, \
-                 first_seen, last_seen, report_seq) ",
-            );
-            qb.push_values(chunk, |mut b, s| {
-                b.push_bind(s.app_id.clone())
-                    .push_bind(s.machine_id.clone())
-                    .push_bind(s.group_id.clone())
-                    .push_bind(s.version.clone())
-                    .push_bind(s.oem.clone())
-                    .push_bind("unknown")
-                    .push_bind(s.at)
-                    .push_bind(s.at)
-                    .push_bind(s.seq);
-            });
-            qb.push(on_conflict);
-            qb
         }
     };
 }
