@@ -760,7 +760,11 @@ async fn failures_scenario(c: Client, s: TestServer) {
             ),
             ("canary".to_owned(), "updating".to_owned(), String::new()),
             // The test server's own app, whose group has no instance.
-            ("stable".to_owned(), "no_instances".to_owned(), String::new()),
+            (
+                "stable".to_owned(),
+                "no_instances".to_owned(),
+                String::new()
+            ),
         ]
     );
     let prod_row = "#overview tr[data-group='prod']";

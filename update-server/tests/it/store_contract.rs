@@ -336,7 +336,14 @@ async fn a_sighting_batch_mixes_refreshes_changes_and_new_instances(store: Arc<d
         ));
     }
     let row = |m: &str, g: &str, v: &str, o: &str, first: i64, last: i64| {
-        (m.to_string(), g.to_string(), v.to_string(), o.to_string(), first, last)
+        (
+            m.to_string(),
+            g.to_string(),
+            v.to_string(),
+            o.to_string(),
+            first,
+            last,
+        )
     };
     assert_eq!(
         rows,
