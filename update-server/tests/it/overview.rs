@@ -134,7 +134,7 @@ async fn overview_and_errors(s: TestServer) {
         .collect();
     assert_eq!(
         order,
-        ["stable", "canary", "idle"],
+        ["stable", "canary", "idle", "empty"],
         "what needs attention first"
     );
     let stable = group(&overview, "stable");
