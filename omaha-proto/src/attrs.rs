@@ -1,12 +1,15 @@
-//! The attributes of an answer's elements, listed once for both codecs: the XML encoder
+//! The attributes of the elements both codecs write alike, listed once: the XML encoder
 //! writes them as attributes (`encode.rs`), the JSON encoder as members of the element's
-//! object (`json/write.rs`), in the same order. A new attribute of `<url>`, `<manifest>`,
-//! `<package>` or `<action>` is added here, and both wire formats carry it.
+//! object (`json/write.rs`), in the same order. A new attribute of a request's `<app>`,
+//! `<ping>` or `<updatecheck>`, or of an answer's `<url>`, `<manifest>`, `<package>` or
+//! `<action>`, is added here, and both wire formats carry it. (A request's `fp` and its
+//! events differ between JSON versions; each codec writes those itself.)
 //!
 //! Each encoder implements [`AttributeSink`]; the functions here are generic over it, so
 //! each codec gets its own monomorphic copy: no dynamic dispatch, no allocation.
 
 use crate::digest::{Digest, HashValue};
+use crate::request::{App, Ping, UpdateCheck};
 use crate::response::{Action, Manifest, Package, Url};
 
 /// Where an element's attributes go: `name="value"` in XML, `"name":value` in JSON.
@@ -62,6 +65,60 @@ pub(crate) trait AttributeSink {
             self.u64(name, v);
         }
     }
+}
+
+/// A request's `<app>`, from `appid` to `tag`: every attribute before the fingerprint.
+#[inline]
+pub(crate) fn app_attributes<S: AttributeSink>(w: &mut S, a: &App) {
+    w.str("appid", &a.appid);
+    w.opt("version", a.version.as_ref());
+    w.opt("track", a.track.as_ref());
+    w.opt("bootid", a.boot_id.as_ref());
+    w.opt("oem", a.oem.as_ref());
+    w.opt("oemversion", a.oem_version.as_ref());
+    w.opt("alephversion", a.aleph_version.as_ref());
+    w.opt("machineid", a.machine_id.as_ref());
+    w.opt("machinealias", a.machine_alias.as_ref());
+    w.opt("lang", a.lang.as_ref());
+    w.opt("board", a.board.as_ref());
+    w.opt("hardware_class", a.hardware_class.as_ref());
+    w.opt_bool("delta_okay", a.delta_okay);
+    w.opt("from_track", a.from_track.as_ref());
+    w.opt_bool("multi_manifest_ok", a.multi_manifest_ok);
+    w.opt("nextversion", a.next_version.as_ref());
+    w.opt("client", a.client.as_ref());
+    w.opt_i64("installage", a.install_age);
+    w.opt("brand", a.brand.as_ref());
+    w.opt("ap", a.ap.as_ref());
+    w.opt("experiments", a.experiments.as_ref());
+    w.opt("iid", a.iid.as_ref());
+    w.opt("installdate", a.install_date.as_ref());
+    w.opt("cohort", a.cohort.as_ref());
+    w.opt("cohorthint", a.cohort_hint.as_ref());
+    w.opt("cohortname", a.cohort_name.as_ref());
+    w.opt("release_channel", a.release_channel.as_ref());
+    w.opt("tag", a.tag.as_ref());
+}
+
+/// A request's `<ping>`.
+#[inline]
+pub(crate) fn ping_attributes<S: AttributeSink>(w: &mut S, p: &Ping) {
+    w.opt_i64("active", p.active);
+    w.opt_i64("a", p.a);
+    w.opt_i64("r", p.r);
+    w.opt_i64("ad", p.ad);
+    w.opt_i64("rd", p.rd);
+    w.opt("ping_freshness", p.ping_freshness.as_ref());
+}
+
+/// A request's `<updatecheck>`.
+#[inline]
+pub(crate) fn update_check_attributes<S: AttributeSink>(w: &mut S, u: &UpdateCheck) {
+    w.opt("targetversionprefix", u.target_version_prefix.as_ref());
+    w.opt("tttoken", u.tttoken.as_ref());
+    w.opt_bool("updatedisabled", u.update_disabled);
+    w.opt_bool("sameversionupdate", u.same_version_update);
+    w.opt_bool("rollback_allowed", u.rollback_allowed);
 }
 
 /// `<url>`: `codebase`, `codebasediff`.

@@ -7,7 +7,8 @@
 //! value that copies unescaped runs whole.
 
 use crate::attrs::{
-    AttributeSink, action_attributes, manifest_attributes, package_attributes, url_attributes,
+    AttributeSink, action_attributes, app_attributes, manifest_attributes, package_attributes,
+    ping_attributes, update_check_attributes, url_attributes,
 };
 use crate::codes::Protocol;
 use crate::digest::{Digest, HashValue, push_base64, push_hex};
@@ -240,34 +241,7 @@ pub(crate) fn request(r: &Request, out: &mut Vec<u8>) {
 
 fn request_app(w: &mut W<'_>, a: &request::App) {
     w.open("app");
-    w.attr("appid", &a.appid);
-    w.opt("version", a.version.as_ref());
-    w.opt("track", a.track.as_ref());
-    w.opt("bootid", a.boot_id.as_ref());
-    w.opt("oem", a.oem.as_ref());
-    w.opt("oemversion", a.oem_version.as_ref());
-    w.opt("alephversion", a.aleph_version.as_ref());
-    w.opt("machineid", a.machine_id.as_ref());
-    w.opt("machinealias", a.machine_alias.as_ref());
-    w.opt("lang", a.lang.as_ref());
-    w.opt("board", a.board.as_ref());
-    w.opt("hardware_class", a.hardware_class.as_ref());
-    w.opt_bool("delta_okay", a.delta_okay);
-    w.opt("from_track", a.from_track.as_ref());
-    w.opt_bool("multi_manifest_ok", a.multi_manifest_ok);
-    w.opt("nextversion", a.next_version.as_ref());
-    w.opt("client", a.client.as_ref());
-    w.opt_i64("installage", a.install_age);
-    w.opt("brand", a.brand.as_ref());
-    w.opt("ap", a.ap.as_ref());
-    w.opt("experiments", a.experiments.as_ref());
-    w.opt("iid", a.iid.as_ref());
-    w.opt("installdate", a.install_date.as_ref());
-    w.opt("cohort", a.cohort.as_ref());
-    w.opt("cohorthint", a.cohort_hint.as_ref());
-    w.opt("cohortname", a.cohort_name.as_ref());
-    w.opt("release_channel", a.release_channel.as_ref());
-    w.opt("tag", a.tag.as_ref());
+    app_attributes(w, a);
     w.opt("fp", a.fp.as_ref());
     w.opt_bool("enabled", a.enabled);
     w.opt_i64("ismachine", a.is_machine);
@@ -275,21 +249,12 @@ fn request_app(w: &mut W<'_>, a: &request::App) {
     w.gt();
     if let Some(p) = &a.ping {
         w.open("ping");
-        w.opt_i64("active", p.active);
-        w.opt_i64("a", p.a);
-        w.opt_i64("r", p.r);
-        w.opt_i64("ad", p.ad);
-        w.opt_i64("rd", p.rd);
-        w.opt("ping_freshness", p.ping_freshness.as_ref());
+        ping_attributes(w, p);
         w.close_empty("ping");
     }
     if let Some(u) = &a.update_check {
         w.open("updatecheck");
-        w.opt("targetversionprefix", u.target_version_prefix.as_ref());
-        w.opt("tttoken", u.tttoken.as_ref());
-        w.opt_bool("updatedisabled", u.update_disabled);
-        w.opt_bool("sameversionupdate", u.same_version_update);
-        w.opt_bool("rollback_allowed", u.rollback_allowed);
+        update_check_attributes(w, u);
         w.close_empty("updatecheck");
     }
     for e in &a.events {
