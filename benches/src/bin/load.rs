@@ -25,7 +25,9 @@
 //! the load generator shares the machine but not the process. The store is prepared before
 //! the server starts: a fresh SQLite file in a temporary data directory, or a fresh schema
 //! of the given PostgreSQL database (dropped afterwards). Each measurement is bounded by
-//! `--seconds`.
+//! `--seconds`; `--repeat N` measures N rounds of checks and ceiling, interleaved, and
+//! prints the mean, lowest and highest of each figure, since single 10 s windows on a
+//! shared machine vary by several per cent.
 #![forbid(unsafe_code)]
 
 use anyhow::{Context as _, bail};
@@ -71,6 +73,11 @@ struct Args {
     /// Seconds of load per measurement.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Measurement rounds, each a window of update checks followed by a window of the
+    /// ceiling, so that both see the same drift of the machine; with more than one the
+    /// benchmark also prints the mean, lowest and highest of each figure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
     /// Distinct instances (default: steady 10,000; waiting 20,000; grant 200,000; fleet
     /// 1,000,000). In `grant` each check comes from an instance not seen before, up to this
     /// many.
@@ -163,20 +170,25 @@ async fn scenario(
     );
     println!("server RSS at start: {}", server.rss_text());
 
-    let mut ceiling_before = None;
+    let mut ceilings_before = Vec::new();
     if args.scenario == Scenario::Fleet {
-        let c = drive(
-            &base,
-            Target::Health,
-            &template,
-            args.connections,
-            Some(seconds),
-            1,
-            usize::MAX,
-        )
-        .await?;
-        c.print("GET /healthz before seeding");
-        ceiling_before = Some(c.rate());
+        for round in 1..=args.repeat {
+            let c = drive(
+                &base,
+                Target::Health,
+                &template,
+                args.connections,
+                Some(seconds),
+                1,
+                0..usize::MAX,
+            )
+            .await?;
+            c.print(&format!(
+                "GET /healthz before seeding{}",
+                round_label(args, round)
+            ));
+            ceilings_before.push(c.rate());
+        }
     }
     if args.scenario != Scenario::Grant {
         // Every instance checks once, so the server knows them all.
@@ -188,7 +200,7 @@ async fn scenario(
             args.connections,
             None,
             instances,
-            instances,
+            0..instances,
         )
         .await?;
         println!(
@@ -202,54 +214,69 @@ async fn scenario(
         println!("server RSS after seeding: {}", server.rss_text());
     }
 
-    let before = scrape(&base).await?;
-    let (checks, label) = match args.scenario {
-        Scenario::Grant => (
-            drive(
-                &base,
-                Target::Check,
-                &template,
-                args.connections,
-                Some(seconds),
-                usize::MAX,
-                instances,
-            )
-            .await?,
-            "update checks (new instances, grants flowing)",
-        ),
-        Scenario::Waiting => (
-            drive(
-                &base,
-                Target::Check,
-                &template,
-                args.connections,
-                Some(seconds),
-                instances,
-                usize::MAX,
-            )
-            .await?,
-            "update checks (waiting instances, refused)",
-        ),
-        Scenario::Steady | Scenario::Fleet => (
-            drive(
-                &base,
-                Target::Check,
-                &template,
-                args.connections,
-                Some(seconds),
-                instances,
-                usize::MAX,
-            )
-            .await?,
-            "update checks (up-to-date instances)",
-        ),
+    let label = match args.scenario {
+        Scenario::Grant => "update checks (new instances, grants flowing)",
+        Scenario::Waiting => "update checks (waiting instances, refused)",
+        Scenario::Steady | Scenario::Fleet => "update checks (up-to-date instances)",
     };
+    let before = scrape(&base).await?;
+    let mut rounds = Vec::new();
+    let mut sent = 0;
+    for round in 1..=args.repeat {
+        let checks = match args.scenario {
+            // Each check from an instance not seen before, across rounds too.
+            Scenario::Grant => {
+                drive(
+                    &base,
+                    Target::Check,
+                    &template,
+                    args.connections,
+                    Some(seconds),
+                    usize::MAX,
+                    sent..instances,
+                )
+                .await?
+            }
+            Scenario::Waiting | Scenario::Steady | Scenario::Fleet => {
+                drive(
+                    &base,
+                    Target::Check,
+                    &template,
+                    args.connections,
+                    Some(seconds),
+                    instances,
+                    0..usize::MAX,
+                )
+                .await?
+            }
+        };
+        sent += checks.count + checks.errors;
+        checks.print(&format!("{label}{}", round_label(args, round)));
+        let ceiling = drive(
+            &base,
+            Target::Health,
+            &template,
+            args.connections,
+            Some(seconds),
+            1,
+            0..usize::MAX,
+        )
+        .await?;
+        ceiling.print(&format!(
+            "GET /healthz (framework ceiling){}",
+            round_label(args, round)
+        ));
+        println!(
+            "update checks reach {:.0} % of the ceiling",
+            100.0 * checks.rate() / ceiling.rate()
+        );
+        rounds.push((checks, ceiling));
+    }
     let after = scrape(&base).await?;
-    checks.print(label);
     let delta = |name: &str| {
         after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
     };
-    let n = checks.count.max(1) as f64;
+    let n = rounds.iter().map(|(c, _)| c.count).sum::<usize>().max(1) as f64;
     let writer_trips = delta("update_server_store_round_trips_total{path=\"writer\"}");
     let behind_trips = delta("update_server_store_round_trips_total{path=\"write_behind\"}");
     let locks = delta("update_server_group_locks_total");
@@ -271,38 +298,82 @@ async fn scenario(
         writer
     );
     if args.scenario == Scenario::Grant {
+        let elapsed: f64 = rounds.iter().map(|(c, _)| c.elapsed.as_secs_f64()).sum();
         println!(
             "grants: {:.0} in {:.1} s, {:.0} grants/s",
             grants,
-            checks.elapsed.as_secs_f64(),
-            grants / checks.elapsed.as_secs_f64()
+            elapsed,
+            grants / elapsed
         );
     }
-    let ceiling = drive(
-        &base,
-        Target::Health,
-        &template,
-        args.connections,
-        Some(seconds),
-        1,
-        usize::MAX,
-    )
-    .await?;
-    ceiling.print("GET /healthz (framework ceiling)");
-    println!(
-        "update checks reach {:.0} % of the ceiling",
-        100.0 * checks.rate() / ceiling.rate()
-    );
-    if let Some(before) = ceiling_before {
+    let check_rates: Vec<f64> = rounds.iter().map(|(c, _)| c.rate()).collect();
+    let ceiling_rates: Vec<f64> = rounds.iter().map(|(_, c)| c.rate()).collect();
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(c, h)| 100.0 * c.rate() / h.rate())
+        .collect();
+    if args.repeat > 1 {
         println!(
-            "ceiling after seeding is {:.0} % of the ceiling before",
-            100.0 * ceiling.rate() / before
+            "over {} rounds: update checks {}/s; ceiling {}/s; checks {} % of the ceiling",
+            args.repeat,
+            Spread::of(&check_rates),
+            Spread::of(&ceiling_rates),
+            Spread::of(&ratios)
+        );
+        if !ceilings_before.is_empty() {
+            println!(
+                "over {} rounds: ceiling before seeding {}/s",
+                args.repeat,
+                Spread::of(&ceilings_before)
+            );
+        }
+    }
+    if !ceilings_before.is_empty() {
+        println!(
+            "ceiling after seeding is {:.0} % of the ceiling before (means)",
+            100.0 * Spread::of(&ceiling_rates).mean / Spread::of(&ceilings_before).mean
         );
     }
     println!("server RSS at the end: {}", server.rss_text());
     println!("load average: {}", load_average());
     server.stop();
     Ok(())
+}
+
+/// " (round i of n)" when there are several rounds, else nothing.
+fn round_label(args: &Args, round: u32) -> String {
+    if args.repeat > 1 {
+        format!(" (round {round} of {})", args.repeat)
+    } else {
+        String::new()
+    }
+}
+
+/// The mean, lowest and highest of a figure over the rounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Spread {
+        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Spread { mean, min, max }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "mean {:.0} (lowest {:.0}, highest {:.0})",
+            self.mean, self.min, self.max
+        )
+    }
 }
 
 /// The real server binary, a process of its own.
@@ -479,8 +550,8 @@ impl Measured {
     }
 }
 
-/// `connections` clients, each on one keep-alive connection, send requests until `limit`
-/// requests were sent in all or `duration` passed. The `n`th check comes from instance
+/// `connections` clients, each on one keep-alive connection, send the requests numbered
+/// `numbers` or as many as `duration` allows. Check `n` comes from instance
 /// `n % cycle`.
 async fn drive(
     base: &str,
@@ -489,9 +560,10 @@ async fn drive(
     connections: usize,
     duration: Option<Duration>,
     cycle: usize,
-    limit: usize,
+    numbers: std::ops::Range<usize>,
 ) -> anyhow::Result<Measured> {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let limit = numbers.end;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(numbers.start));
     let start = Instant::now();
     let deadline = duration.map(|d| start + d);
     let mut tasks = Vec::new();
@@ -673,4 +745,25 @@ async fn admin_sql(url: &str, statement: &str) -> anyhow::Result<()> {
         .with_context(|| format!("run {statement:?}"))?;
     pool.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn a_spread_is_the_mean_lowest_and_highest() {
+        let s = Spread::of(&[50_000.0, 56_000.0, 53_000.0]);
+        assert_eq!(
+            s,
+            Spread {
+                mean: 53_000.0,
+                min: 50_000.0,
+                max: 56_000.0
+            }
+        );
+        assert_eq!(s.to_string(), "mean 53000 (lowest 50000, highest 56000)");
+        let one = Spread::of(&[7.0]);
+        assert_eq!((one.mean, one.min, one.max), (7.0, 7.0, 7.0));
+    }
 }
