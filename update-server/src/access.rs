@@ -148,13 +148,16 @@ pub struct Principal {
     pub apps: Option<BTreeSet<String>>,
 }
 
+/// The actor of the activity entries the service writes by itself.
+pub const SYSTEM_ACTOR: &str = "system";
+
 impl Principal {
     /// The server itself: an unscoped administrator, recorded as `system`.
     #[must_use]
     pub fn system() -> Self {
         Self {
             kind: PrincipalKind::System,
-            name: crate::lifecycle::SYSTEM_ACTOR.to_owned(),
+            name: SYSTEM_ACTOR.to_owned(),
             role: Role::Admin,
             apps: None,
         }

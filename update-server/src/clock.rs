@@ -69,6 +69,11 @@ pub fn from_millis(ms: i64) -> Timestamp {
     })
 }
 
+/// RFC 3339 of unix milliseconds.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    from_millis(ms).to_string()
+}
+
 /// The last order key handed out by [`report_seq`].
 static LAST_REPORT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 

@@ -585,10 +585,10 @@ impl Hosting {
             )
             .await;
         for package in filled {
-            let changes = vec![admin::changes::field(
+            let changes = vec![crate::changes::field(
                 "url",
                 Some(""),
-                Some(&admin::changes::without_credentials(url)),
+                Some(&crate::changes::without_credentials(url)),
             )];
             self.admin
                 .log_changes(

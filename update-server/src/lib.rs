@@ -33,6 +33,7 @@
 //! - [`overview`]: a group's rollout state, progress, ETA and what needs attention;
 //! - [`counts`]: the instance counts the database keeps, folded and reconciled;
 //! - [`lifecycle`]: recording the end of timed rollouts;
+//! - `changes`: what a change changed, field by field, for the activity log;
 //! - [`cache`]: the in-memory configuration;
 //! - [`policy`]: a group's stored policy document;
 //! - [`store`]: SQLite and PostgreSQL;
@@ -54,6 +55,8 @@ pub mod budget;
 pub mod cache;
 #[cfg(feature = "server")]
 pub mod census;
+#[cfg(feature = "server")]
+pub(crate) mod changes;
 #[cfg(feature = "server")]
 pub mod clock;
 #[cfg(feature = "server")]

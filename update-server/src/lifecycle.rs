@@ -21,8 +21,7 @@ use std::time::Duration;
 /// Time between two looks for finished rollouts.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
-/// The actor of the activity entries the service writes by itself.
-pub const SYSTEM_ACTOR: &str = "system";
+pub use crate::access::SYSTEM_ACTOR;
 
 /// Records the end of `record`'s rollout if it has finished at `now`. Returns the group as
 /// written when this call recorded it; `None` when there was nothing to record or another
@@ -55,12 +54,12 @@ pub async fn finish_rollout(
             "timed rollout finished at {ended_at} after its last frame; the group stays at {percent} %"
         ),
         changes: vec![
-            crate::admin::changes::field(
+            crate::changes::field(
                 "updatePercent",
                 Some(&percent_before.to_string()),
                 Some(&percent.to_string()),
             ),
-            crate::admin::changes::field("rolloutActive", Some("true"), Some("false")),
+            crate::changes::field("rolloutActive", Some("true"), Some("false")),
         ],
     };
     if !store

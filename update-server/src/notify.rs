@@ -13,8 +13,8 @@
 //! Nothing is queued in memory: a replica that dies mid-delivery leaves a lease that runs
 //! out, and another replica retries.
 
-use crate::admin::rfc3339;
 use crate::auth::Secret;
+use crate::clock::rfc3339;
 use crate::clock::{Clock, millis};
 use crate::policy::GroupPolicy;
 use crate::store::{

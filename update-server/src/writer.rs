@@ -906,7 +906,7 @@ async fn persist_effects(
                 "paused automatically: {} of the last {} attempts failed",
                 pause.failures, pause.attempts
             ),
-            changes: vec![crate::admin::changes::field(
+            changes: vec![crate::changes::field(
                 "autoPaused",
                 Some("false"),
                 Some("true"),

@@ -1,6 +1,6 @@
 //! Configuration endpoints: apps, packages, channels, groups, timed rollouts and the graphs.
 
-use super::changes::diff;
+use crate::changes::diff;
 use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
 use crate::api;
 use crate::policy::{AutoPauseDoc, FrameDoc, GroupPolicy, MaintenanceDoc, WindowDoc};
@@ -1355,7 +1355,7 @@ pub(crate) fn group_changes(
     };
     let (old_frames, new_frames) = (frames(&old), frames(&new));
     if old_frames != new_frames {
-        changes.push(super::changes::field(
+        changes.push(crate::changes::field(
             "rollout",
             old_frames.as_deref(),
             new_frames.as_deref(),
@@ -1365,7 +1365,7 @@ pub(crate) fn group_changes(
         |p: &Option<GroupPolicy>| p.as_ref().and_then(|p| p.rollout_active_since).map(rfc3339);
     let (old_since, new_since) = (since(&old), since(&new));
     if old_since != new_since {
-        changes.push(super::changes::field(
+        changes.push(crate::changes::field(
             "rolloutActiveSince",
             old_since.as_deref(),
             new_since.as_deref(),
@@ -1680,7 +1680,7 @@ pub(crate) async fn update_group(
     // An unpaused group also leaves an automatic pause.
     if !policy.paused && crate::writer::resume_group(state.store.as_ref(), &app.id, &group).await? {
         let detail = "lifted the automatic pause".to_owned();
-        let changes = vec![super::changes::field(
+        let changes = vec![crate::changes::field(
             "autoPaused",
             Some("true"),
             Some("false"),

@@ -464,7 +464,7 @@ pub(super) async fn create_upstream(
     let record = upstream_record(&state, next.to_string(), body).await?;
     state.store.put_upstream(&record).await?;
     let detail = upstream_detail(&record);
-    let changes = super::changes::diff(None, Some(&upstream_json(&record)));
+    let changes = crate::changes::diff(None, Some(&upstream_json(&record)));
     state
         .log_changes(&actor, "upstream.create", "", "", detail, changes)
         .await;
@@ -492,7 +492,7 @@ pub(super) async fn update_upstream(
     record.last_status = existing.last_status.clone();
     record.last_detail = existing.last_detail.clone();
     let detail = upstream_detail(&record);
-    let changes = super::changes::diff(
+    let changes = crate::changes::diff(
         Some(&upstream_json(&existing)),
         Some(&upstream_json(&record)),
     );
@@ -515,7 +515,7 @@ pub(super) async fn delete_upstream(
         .find(|u| u.id == id)
         .ok_or_else(|| ApiError::NotFound(format!("upstream {id} not found")))?;
     state.store.delete_upstream(&id).await?;
-    let changes = super::changes::diff(Some(&upstream_json(&record)), None);
+    let changes = crate::changes::diff(Some(&upstream_json(&record)), None);
     state
         .log_changes(
             &actor,

@@ -20,7 +20,6 @@
 //! `POST .../rollout/active`). `group percent` stops a running rollout and answers
 //! `rolloutStopped: true`.
 
-pub(crate) mod changes;
 pub(crate) mod config;
 mod fleet;
 pub(crate) mod overview;
@@ -33,7 +32,7 @@ use crate::access::{self, Denied, Principal, PrincipalKind};
 use crate::api;
 use crate::auth::{self, AuthError, Credentials, HawkRequest, Secret};
 use crate::cache::ConfigCache;
-use crate::clock::{Clock, from_millis, millis};
+use crate::clock::{Clock, millis};
 use crate::store::{ActivityRecord, AppRecord, Store, StoreError, canonical_app_id};
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -680,10 +679,7 @@ async fn init() -> &'static str {
     "ok"
 }
 
-/// RFC 3339 of unix milliseconds.
-pub(crate) fn rfc3339(ms: i64) -> String {
-    from_millis(ms).to_string()
-}
+pub(crate) use crate::clock::rfc3339;
 
 impl AdminState {
     pub(crate) fn now_ms(&self) -> i64 {
@@ -705,7 +701,7 @@ impl AdminState {
     }
 
     /// Appends to the activity log, with what the change changed field by field
-    /// ([`changes::diff`]); a failure is logged, not returned (the change is made).
+    /// ([`crate::changes::diff`]); a failure is logged, not returned (the change is made).
     pub(crate) async fn log_changes(
         &self,
         actor: &Actor,

@@ -97,10 +97,10 @@ pub(super) async fn create_user(
     };
     state.store.create_user(&record).await?;
     let changes = vec![
-        super::changes::field("user", None, Some(&name)),
-        super::changes::field("key", None, Some("")),
-        super::changes::field("role", None, Some(role.as_str())),
-        super::changes::field("apps", None, Some(&scope_text(record.apps.as_ref()))),
+        crate::changes::field("user", None, Some(&name)),
+        crate::changes::field("key", None, Some("")),
+        crate::changes::field("role", None, Some(role.as_str())),
+        crate::changes::field("apps", None, Some(&scope_text(record.apps.as_ref()))),
     ];
     state
         .log_changes(
@@ -150,8 +150,8 @@ pub(super) async fn update_user(
         )));
     }
     let changes = vec![
-        super::changes::field("role", Some(before.role.as_str()), Some(role.as_str())),
-        super::changes::field(
+        crate::changes::field("role", Some(before.role.as_str()), Some(role.as_str())),
+        crate::changes::field(
             "apps",
             Some(&scope_text(before.apps.as_ref())),
             Some(&scope_text(apps.as_ref())),
@@ -201,8 +201,8 @@ pub(super) async fn delete_user(
         )));
     }
     let changes = vec![
-        super::changes::field("user", Some(&user), None),
-        super::changes::field("key", Some(""), None),
+        crate::changes::field("user", Some(&user), None),
+        crate::changes::field("key", Some(""), None),
     ];
     state
         .log_changes(
@@ -232,7 +232,7 @@ pub(super) async fn regenerate_key(
         .user(&user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
-    let changes = vec![super::changes::field("key", Some(""), Some(""))];
+    let changes = vec![crate::changes::field("key", Some(""), Some(""))];
     state
         .log_changes(
             &actor,
@@ -328,10 +328,10 @@ pub(crate) async fn create_token(
     };
     state.store.create_token(&record).await?;
     let changes = vec![
-        super::changes::field("token", None, Some(&name)),
-        super::changes::field("role", None, Some(role.as_str())),
-        super::changes::field("apps", None, Some(&scope_text(record.apps.as_ref()))),
-        super::changes::field("expiresAt", None, Some(&rfc3339(expires_at))),
+        crate::changes::field("token", None, Some(&name)),
+        crate::changes::field("role", None, Some(role.as_str())),
+        crate::changes::field("apps", None, Some(&scope_text(record.apps.as_ref()))),
+        crate::changes::field("expiresAt", None, Some(&rfc3339(expires_at))),
     ];
     state
         .log_changes(
@@ -359,7 +359,7 @@ pub(crate) async fn delete_token(
             "",
             "",
             format!("revoked token {name}"),
-            vec![super::changes::field("token", Some(&name), None)],
+            vec![crate::changes::field("token", Some(&name), None)],
         )
         .await;
     Ok(Json(token_json(&record, String::new())))
@@ -403,12 +403,12 @@ pub async fn reset_admin_key(
         .append_activity(&crate::store::ActivityRecord {
             id: 0,
             at: now_ms,
-            actor: crate::lifecycle::SYSTEM_ACTOR.to_owned(),
+            actor: access::SYSTEM_ACTOR.to_owned(),
             action: "user.key".to_owned(),
             app_id: String::new(),
             group_id: String::new(),
             detail: detail.to_owned(),
-            changes: vec![super::changes::field(
+            changes: vec![crate::changes::field(
                 "key",
                 existed.then_some(""),
                 Some(""),

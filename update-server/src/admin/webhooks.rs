@@ -1,9 +1,9 @@
 //! Webhook endpoints (an extension): the webhooks notifications go to, a test delivery, and
 //! the delivery log (docs/notifications.md).
 
-use super::changes::diff;
 use super::{Actor, AdminState, ApiError, ApiResult, rfc3339};
 use crate::api;
+use crate::changes::diff;
 use crate::notify;
 use crate::store::{DeliveryRecord, WebhookRecord, canonical_app_id};
 use axum::extract::{Path, Query, State};

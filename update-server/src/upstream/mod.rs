@@ -341,7 +341,7 @@ pub async fn sync_one(
                 }
             }
             state.store.put_package(&record).await?;
-            let changes = crate::admin::changes::diff(
+            let changes = crate::changes::diff(
                 existing.map(crate::admin::config::package_json).as_ref(),
                 Some(&crate::admin::config::package_json(&record)),
             );
@@ -407,7 +407,7 @@ pub async fn sync_one(
             ));
         }
         state.store.put_channel(&record).await?;
-        let changes = crate::admin::changes::diff(
+        let changes = crate::changes::diff(
             existing
                 .map(|c| crate::admin::config::channel_json(c, &config.packages))
                 .as_ref(),
@@ -476,7 +476,7 @@ async fn ensure_app(
         Ok(()) | Err(StoreError::Conflict { .. }) => {}
         Err(err) => return Err(err.into()),
     }
-    let changes = crate::admin::changes::diff(None, Some(&crate::admin::config::app_json(&app)));
+    let changes = crate::changes::diff(None, Some(&crate::admin::config::app_json(&app)));
     state
         .log_changes(
             actor,
