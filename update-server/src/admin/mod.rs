@@ -19,10 +19,25 @@
 //! rollout at the percentage in force, and `rolloutActive: true` never starts one (that is
 //! `POST .../rollout/active`). `group percent` stops a running rollout and answers
 //! `rolloutStopped: true`.
+//!
+//! One module per concern: `apps`, `channels`, `floors` (a channel's floors and blacklist),
+//! `packages` (with architectures' packages), `package_files`, `groups`, `rollouts`,
+//! `graphs`, `instances` (with an instance's history), `activity`, `overview` (with the
+//! errors), `upstreams`, `users` (with API tokens), `webhooks`. This module holds what they
+//! share: the state, the errors, the actor, the router and the `authenticate` middleware.
 
-pub(crate) mod config;
-mod fleet;
+mod activity;
+pub(crate) mod apps;
+pub(crate) mod channels;
+pub(crate) mod floors;
+mod graphs;
+pub(crate) mod groups;
+mod instances;
 pub(crate) mod overview;
+pub(crate) mod package_files;
+pub(crate) mod packages;
+pub(crate) mod rollouts;
+mod upstreams;
 pub(crate) mod users;
 pub(crate) mod webhooks;
 
@@ -157,8 +172,17 @@ pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The admin API's routes (mount at the root; paths include [`API_PREFIX`]).
 pub fn router(state: AdminState) -> Router {
-    use config::*;
-    use fleet::*;
+    use activity::*;
+    use apps::*;
+    use channels::*;
+    use floors::*;
+    use graphs::*;
+    use groups::*;
+    use instances::*;
+    use package_files::*;
+    use packages::*;
+    use rollouts::*;
+    use upstreams::*;
     use users::*;
     let authenticated = Router::new()
         .route("/apps", get(list_apps).post(create_app))
@@ -677,6 +701,13 @@ fn host_and_port(headers: &HeaderMap) -> (String, u16) {
 /// database and its `admin` user at start, so this only confirms it.
 async fn init() -> &'static str {
     "ok"
+}
+
+/// `GET util/uuid`: a fresh random UUID.
+async fn generate_uuid() -> Json<api::GeneratedUuid> {
+    Json(api::GeneratedUuid {
+        uuid: uuid::Uuid::new_v4().to_string(),
+    })
 }
 
 pub(crate) use crate::clock::rfc3339;

@@ -9,7 +9,10 @@ use super::session::{
 };
 use super::why;
 use crate::admin::overview::{self as admin_overview, GroupOverview};
-use crate::admin::{Actor, ApiError, config as admin_config};
+use crate::admin::{
+    Actor, ApiError, channels as admin_channels, groups as admin_groups,
+    rollouts as admin_rollouts,
+};
 use crate::api;
 use crate::auth;
 use crate::cache::{AppEntry, Snapshot};
@@ -691,7 +694,7 @@ pub(crate) async fn channel(
         return refused;
     }
     let app_id = canonical_app_id(&app);
-    let result = admin_config::update_channel(
+    let result = admin_channels::update_channel(
         State(state.admin.clone()),
         Extension(Actor(session.principal.clone())),
         Path((app_id.clone(), channel.clone())),
@@ -1497,7 +1500,7 @@ async fn group_page(
             &policy
                 .maintenance
                 .as_ref()
-                .map(|m| admin_config::format_windows(&m.windows))
+                .map(|m| admin_groups::format_windows(&m.windows))
                 .unwrap_or_default(),
             "text",
             "e.g. mon,tue 02-05; sat 00-24"
@@ -1684,7 +1687,7 @@ pub(crate) async fn pause(
         "updatesPaused": paused,
         "oemBlacklist": policy.oem_blacklist.join(","),
     });
-    let result = admin_config::update_group(
+    let result = admin_groups::update_group(
         State(state.admin.clone()),
         Extension(Actor(session.principal.clone())),
         Path((canonical_app_id(&app), group.clone())),
@@ -1776,7 +1779,7 @@ pub(crate) async fn policy(
         .paused;
     let result = match policy_body(&form, paused) {
         Ok(body) => {
-            admin_config::update_group(
+            admin_groups::update_group(
                 State(state.admin.clone()),
                 Extension(Actor(session.principal.clone())),
                 Path((canonical_app_id(&app), group.clone())),
@@ -1822,7 +1825,7 @@ pub(crate) async fn rollout(
     let actor = Extension(Actor(session.principal.clone()));
     let path = Path((app_id.clone(), group.clone()));
     let result = if form.get("action").is_some_and(|a| a == "stop") {
-        admin_config::set_rollout_active(
+        admin_rollouts::set_rollout_active(
             State(state.admin.clone()),
             actor,
             path,
@@ -1836,7 +1839,7 @@ pub(crate) async fn rollout(
         .map(|_| ())
     } else {
         match parse_frames(form.get("frames").map_or("", String::as_str)) {
-            Ok(frames) => admin_config::set_rollout(
+            Ok(frames) => admin_rollouts::set_rollout(
                 State(state.admin.clone()),
                 actor,
                 path,

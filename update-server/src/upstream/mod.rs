@@ -302,7 +302,7 @@ pub async fn sync_one(
                 continue;
             };
             if let Some(problem) =
-                crate::admin::config::unservable(&package.url, size, &package.sha256_sum)
+                crate::admin::packages::unservable(&package.url, size, &package.sha256_sum)
             {
                 report.skipped.push(format!(
                     "package {version} of app {app_id} cannot be offered: {problem}: skipped"
@@ -342,8 +342,8 @@ pub async fn sync_one(
             }
             state.store.put_package(&record).await?;
             let changes = crate::changes::diff(
-                existing.map(crate::admin::config::package_json).as_ref(),
-                Some(&crate::admin::config::package_json(&record)),
+                existing.map(crate::admin::packages::package_json).as_ref(),
+                Some(&crate::admin::packages::package_json(&record)),
             );
             state
                 .log_changes(
@@ -409,9 +409,9 @@ pub async fn sync_one(
         state.store.put_channel(&record).await?;
         let changes = crate::changes::diff(
             existing
-                .map(|c| crate::admin::config::channel_json(c, &config.packages))
+                .map(|c| crate::admin::channels::channel_json(c, &config.packages))
                 .as_ref(),
-            Some(&crate::admin::config::channel_json(
+            Some(&crate::admin::channels::channel_json(
                 &record,
                 &config.packages,
             )),
@@ -476,7 +476,7 @@ async fn ensure_app(
         Ok(()) | Err(StoreError::Conflict { .. }) => {}
         Err(err) => return Err(err.into()),
     }
-    let changes = crate::changes::diff(None, Some(&crate::admin::config::app_json(&app)));
+    let changes = crate::changes::diff(None, Some(&crate::admin::apps::app_json(&app)));
     state
         .log_changes(
             actor,

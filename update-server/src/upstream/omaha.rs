@@ -68,7 +68,7 @@ pub const OLDEST_VERSION: &str = "0.0.0";
 pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// The most manifests read from one answer (floors and the target).
-const MAX_MANIFESTS: usize = crate::admin::config::MAX_FLOORS_PER_CHANNEL + 1;
+const MAX_MANIFESTS: usize = crate::admin::floors::MAX_FLOORS_PER_CHANNEL + 1;
 
 /// A file the upstream's answer lists: the payload or an extra file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,17 +294,17 @@ pub fn releases(
                 )),
             }
         }
-        if files.len() > crate::admin::config::MAX_FILES_PER_PACKAGE {
+        if files.len() > crate::admin::package_files::MAX_FILES_PER_PACKAGE {
             return Err(format!(
                 "version {version} has {} extra files, more than {}",
                 files.len(),
-                crate::admin::config::MAX_FILES_PER_PACKAGE
+                crate::admin::package_files::MAX_FILES_PER_PACKAGE
             ));
         }
         let floor_reason = (manifest.is_floor == Some(true)).then(|| {
             let reason = manifest.floor_reason.clone().unwrap_or_default();
             let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
-            let mut end = reason.len().min(crate::admin::config::MAX_FLOOR_REASON);
+            let mut end = reason.len().min(crate::admin::floors::MAX_FLOOR_REASON);
             while !reason.is_char_boundary(end) {
                 end -= 1;
             }
