@@ -9,27 +9,29 @@
 //! - Or, when configured, sign in through an OpenID Connect provider (`sso.rs`, the protocol
 //!   in [`crate::sso`]): the session's principal is the SSO subject with the role its
 //!   claims map to, carried in the signed cookie.
-//! - Pages (`pages`): the overview (home: every group's state, progress, rate, estimated end
-//!   and what needs attention first, from [`crate::overview`]); failed attempts (errors)
-//!   with filters; applications; one application; one group with its state (a Resume button
-//!   when it paused itself), progress and estimated end, policy forms, live counts and why
-//!   its instances are not updating (`why`, computed by `rollout-core`), its live part
-//!   refreshed in place; the group's graphs ([`chart`], server-side SVG drawn from the
-//!   rollups, with markers from the activity log); instances with search and pagination;
-//!   one instance's history; the activity log.
+//! - Pages (`pages/`, one module per page or page family; what they share in
+//!   `pages/mod.rs`): the overview (`overview.rs`, home: every group's state, progress,
+//!   rate, estimated end and what needs attention first, from [`crate::overview`]); failed
+//!   attempts (`errors.rs`) with filters; applications and one application (`apps.rs`);
+//!   one group (`groups.rs`) with its state (a Resume button when it paused itself),
+//!   progress and estimated end, policy forms (handled in `group_forms.rs`), live counts
+//!   and why its instances are not updating (`why`, computed by `rollout-core`), its live
+//!   part refreshed in place; the group's graphs (`graphs.rs`, drawn by [`chart`],
+//!   server-side SVG from the rollups, with markers from the activity log); instances with
+//!   search and pagination, and one instance's history (`instances.rs`); the activity log
+//!   (`activity.rs`); upstreams (`upstreams.rs`); webhooks (`webhooks.rs`); API tokens
+//!   (`tokens.rs`, for administrators); logging in and out (`login.rs`).
 //!
 //! Changes go through the admin API's own handlers, so the panel and the API validate and
 //! log alike. What each page and form requires (role, scope) is declared in [`ACTIONS`] and
 //! checked by the session extractor with [`crate::access::authorize`], as the admin API
-//! checks its operations. The API tokens page (`tokens`) is for administrators.
+//! checks its operations.
 
 pub mod chart;
 mod html;
 mod pages;
 pub mod session;
 mod sso;
-mod tokens;
-mod webhooks;
 mod why;
 
 use crate::access::{Access, AppIn, Permission};
@@ -132,32 +134,56 @@ pub fn router(
         sso,
     };
     Router::new()
-        .route("/", get(pages::overview))
-        .route("/apps", get(pages::apps))
-        .route("/errors", get(pages::errors))
+        .route("/", get(pages::overview::overview))
+        .route("/apps", get(pages::apps::apps))
+        .route("/errors", get(pages::errors::errors))
         .route("/panel.css", get(html::stylesheet))
         .route("/panel.js", get(html::script))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
+        .route(
+            "/login",
+            get(pages::login::login_form).post(pages::login::login),
+        )
+        .route("/logout", post(pages::login::logout))
         .route("/login/oidc", get(sso::start))
         .route("/login/oidc/callback", get(sso::callback))
-        .route("/apps/{app}", get(pages::app))
-        .route("/apps/{app}/channels/{channel}", post(pages::channel))
-        .route("/apps/{app}/groups/{group}", get(pages::group))
-        .route("/apps/{app}/groups/{group}/graphs", get(pages::graphs))
-        .route("/apps/{app}/groups/{group}/pause", post(pages::pause))
-        .route("/apps/{app}/groups/{group}/policy", post(pages::policy))
-        .route("/apps/{app}/groups/{group}/rollout", post(pages::rollout))
-        .route("/apps/{app}/instances/{machine}", get(pages::instance))
-        .route("/instances", get(pages::instances))
-        .route("/activity", get(pages::activity))
-        .route("/upstreams", get(pages::upstreams))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route("/webhooks/{id}", get(webhooks::deliveries))
-        .route("/webhooks/{id}/test", post(webhooks::test))
-        .route("/webhooks/{id}/delete", post(webhooks::delete))
-        .route("/webhooks/{id}/enabled", post(webhooks::enabled))
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{name}/revoke", post(tokens::revoke))
+        .route("/apps/{app}", get(pages::apps::app))
+        .route("/apps/{app}/channels/{channel}", post(pages::apps::channel))
+        .route("/apps/{app}/groups/{group}", get(pages::groups::group))
+        .route(
+            "/apps/{app}/groups/{group}/graphs",
+            get(pages::graphs::graphs),
+        )
+        .route(
+            "/apps/{app}/groups/{group}/pause",
+            post(pages::group_forms::pause),
+        )
+        .route(
+            "/apps/{app}/groups/{group}/policy",
+            post(pages::group_forms::policy),
+        )
+        .route(
+            "/apps/{app}/groups/{group}/rollout",
+            post(pages::group_forms::rollout),
+        )
+        .route(
+            "/apps/{app}/instances/{machine}",
+            get(pages::instances::instance),
+        )
+        .route("/instances", get(pages::instances::instances))
+        .route("/activity", get(pages::activity::activity))
+        .route("/upstreams", get(pages::upstreams::upstreams))
+        .route(
+            "/webhooks",
+            get(pages::webhooks::list).post(pages::webhooks::create),
+        )
+        .route("/webhooks/{id}", get(pages::webhooks::deliveries))
+        .route("/webhooks/{id}/test", post(pages::webhooks::test))
+        .route("/webhooks/{id}/delete", post(pages::webhooks::delete))
+        .route("/webhooks/{id}/enabled", post(pages::webhooks::enabled))
+        .route(
+            "/tokens",
+            get(pages::tokens::list).post(pages::tokens::create),
+        )
+        .route("/tokens/{name}/revoke", post(pages::tokens::revoke))
         .with_state(state)
 }

@@ -1,12 +1,12 @@
 //! The API tokens page: every token with its role, applications, expiry and last use, a
 //! form to create one (its value shown once) and a revoke button. Administrators of every
-//! app only ([`super::ACTIONS`]); changes go through the admin API's handlers.
+//! app only ([`crate::panel::ACTIONS`]); changes go through the admin API's handlers.
 
-use super::PanelState;
-use super::html::{self, csrf_field, esc, page, url};
-use super::session::{CSRF_FIELD, Session};
 use crate::admin::{Actor, ApiError, users as admin_users};
 use crate::api;
+use crate::panel::PanelState;
+use crate::panel::html::{self, csrf_field, esc, page, url};
+use crate::panel::session::{CSRF_FIELD, Session};
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};

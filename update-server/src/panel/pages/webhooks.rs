@@ -1,12 +1,12 @@
 //! The webhooks page: the webhooks notifications go to, a form to add one, test and delete
 //! buttons, and each webhook's delivery log. Changes go through the admin API's handlers.
 
-use super::PanelState;
-use super::html::{self, csrf_field, esc, page, url};
-use super::session::{CSRF_FIELD, Session};
 use crate::admin::{Actor, ApiError, webhooks as admin_webhooks};
 use crate::api;
 use crate::notify;
+use crate::panel::PanelState;
+use crate::panel::html::{self, csrf_field, esc, page, url};
+use crate::panel::session::{CSRF_FIELD, Session};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
