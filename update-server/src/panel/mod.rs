@@ -24,10 +24,13 @@
 //!
 //! Changes go through the admin API's own handlers, so the panel and the API validate and
 //! log alike. What each page and form requires (role, scope) is declared in [`ACTIONS`] and
-//! checked by the session extractor with [`crate::access::authorize`], as the admin API
-//! checks its operations.
+//! checked by the session extractor (`guard`) with [`crate::access::authorize`], as the
+//! admin API checks its operations. `session` signs and opens cookies and CSRF tokens and
+//! knows no HTML; `html` renders (escaping, the layout with the session's user and CSRF
+//! field, error pages); the extractor (`guard`) uses both.
 
 pub mod chart;
+mod guard;
 mod html;
 mod pages;
 pub mod session;
