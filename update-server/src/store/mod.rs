@@ -9,10 +9,30 @@
 //!
 //! Times are unix milliseconds. App ids are canonical: [`canonical_app_id`] of what the client
 //! sent.
+//!
+//! The SQL both backends share is written once, in one module per table or aggregate
+//! (`apps`, `channels`, `packages`, `groups`, `users`, `tokens`, `activity`, `webhooks`,
+//! `upstreams`, `instances`, `counts`, `history`, `rollups`, `config` for the snapshot,
+//! `write_tx` for the writer's transaction); `sqlite` and `postgres` hold what differs.
 
+mod activity;
+mod apps;
+mod channels;
 mod common;
+mod config;
+mod counts;
+mod groups;
+mod history;
+mod instances;
+mod packages;
 mod postgres;
+mod rollups;
 mod sqlite;
+mod tokens;
+mod upstreams;
+mod users;
+mod webhooks;
+mod write_tx;
 
 pub use omaha_proto::appid::canonical_app_id;
 pub use postgres::PostgresStore;

@@ -5,7 +5,9 @@
 //! two replicas deciding for the same group run one after the other, and two batches that
 //! touch the same groups never deadlock.
 
-use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts};
+use super::common::{BACKUP_TABLES, impl_store};
+use super::counts::shared_counts;
+use super::write_tx::{impl_write_tx, shared_batch_writes};
 use super::{
     ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
@@ -366,7 +368,7 @@ impl_store!(PostgresStore, Postgres, {
         .await
         .map_err(StoreError::Backend)?
         .iter()
-        .map(super::common::delivery_from_row)
+        .map(super::webhooks::delivery_from_row)
         .collect()
     }
 

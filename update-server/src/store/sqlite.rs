@@ -5,7 +5,9 @@
 //! `synchronous = FULL`, so a committed transaction survives a crash of the process or the
 //! machine.
 
-use super::common::{BACKUP_TABLES, impl_store, impl_write_tx, shared_batch_writes, shared_counts};
+use super::common::{BACKUP_TABLES, impl_store};
+use super::counts::shared_counts;
+use super::write_tx::{impl_write_tx, shared_batch_writes};
 use super::{
     ActivityRecord, AppRecord, ArchPackageRecord, BackupManifest, BlacklistRecord, ChannelRecord,
     ConfigSnapshot, FloorRecord, GrantRecord, GroupRecord, GroupStateRecord, HistoryRecord,
@@ -311,7 +313,7 @@ impl_store!(SqliteStore, Sqlite, {
         .await
         .map_err(StoreError::Backend)?
         .iter()
-        .map(super::common::delivery_from_row)
+        .map(super::webhooks::delivery_from_row)
         .collect()
     }
 
