@@ -402,6 +402,7 @@ async fn serve_with(
         hosting: hosting.clone(),
     };
     let mut admin = admin::router(admin_state.clone())
+        .merge(upstream::router(admin_state.clone()))
         .merge(backup::router(
             admin_state.clone(),
             options.data_dir.clone(),

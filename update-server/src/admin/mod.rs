@@ -267,7 +267,6 @@ pub fn router(state: AdminState) -> Router {
         .route("/overview", get(overview::get_overview))
         .route("/errors", get(overview::list_errors))
         .route("/upstream", get(list_upstreams).post(create_upstream))
-        .route("/upstream/sync", post(crate::upstream::sync_now))
         .route(
             "/upstream/{id}",
             put(update_upstream).delete(delete_upstream),

@@ -26,7 +26,8 @@ use crate::store::{
     canonical_app_id,
 };
 use axum::extract::State;
-use axum::{Extension, Json};
+use axum::routing::post;
+use axum::{Extension, Json, Router};
 use std::time::Duration;
 
 pub mod omaha;
@@ -128,9 +129,23 @@ impl SyncReport {
     }
 }
 
+/// The route of `POST upstream/sync` under [`API_PREFIX`], authenticated like the admin
+/// API (its entry in [`crate::openapi::OPERATIONS`] says who may sync). The admin API does
+/// not route it itself, so that the admin API does not depend on the sync, which writes
+/// through it.
+pub fn router(admin: AdminState) -> Router {
+    Router::new()
+        .route("/_ah/api/update/v1/upstream/sync", post(sync_now))
+        .route_layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            crate::admin::authenticate,
+        ))
+        .with_state(admin)
+}
+
 /// `POST upstream/sync`: syncs from every upstream now and answers
 /// `{"status":"ok"|"error","detail":"..."}`.
-pub(crate) async fn sync_now(
+async fn sync_now(
     State(state): State<AdminState>,
     Extension(actor): Extension<Actor>,
 ) -> Json<api::UpstreamSync> {

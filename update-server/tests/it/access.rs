@@ -417,6 +417,7 @@ fn every_route_declares_what_it_requires() {
     for source in [
         include_str!("../../src/hosting.rs"),
         include_str!("../../src/backup.rs"),
+        include_str!("../../src/upstream/mod.rs"),
     ] {
         for (method, route) in routes_with_methods(source) {
             if !OPERATIONS
