@@ -187,6 +187,27 @@ impl TimedRollout {
         }
     }
 
+    /// When the percentage in force at `now` took effect: the activation for the first
+    /// frame, the end of the previous frame for a later one (the last frame's start once the
+    /// rollout has finished). `None` when the rollout is not active, or at a moment before
+    /// its activation.
+    pub fn percent_since(&self, now: Timestamp) -> Option<Timestamp> {
+        let start = self.active_since?;
+        let elapsed = now.duration_since(start);
+        if elapsed.is_negative() {
+            return None;
+        }
+        let index = self
+            .ends
+            .partition_point(|&end| end <= elapsed)
+            .min(self.ends.len().saturating_sub(1));
+        let offset = match index.checked_sub(1) {
+            Some(previous) => self.ends[previous],
+            None => SignedDuration::ZERO,
+        };
+        start.checked_add(offset).ok()
+    }
+
     fn running_percent(&self, elapsed: SignedDuration) -> Percent {
         if elapsed.is_negative() {
             return Percent::ZERO;

@@ -23,8 +23,12 @@
 //!   state machine, releases grants, counts attempts and reports an [`AutoPause`].
 //! - [`RolloutState::refusal_facts`] and [`RefusalFacts::refuse`] answer, without the
 //!   group's lock, the refusals no concurrent decision can turn into a grant.
+//! - [`stalled_since`]`(policy, facts, threshold, now)` says whether a rollout is stalled
+//!   (instances it would grant still wait, and nothing happened for longer than the policy
+//!   explains) and since when; the rule is in [`stall`].
 //!
-//! Both cost O(log n) in the number of outstanding grants and never scan the fleet.
+//! Deciding and recording cost O(log n) in the number of outstanding grants and never scan
+//! the fleet.
 //!
 //! # Example
 //!
@@ -96,6 +100,7 @@ pub mod frames;
 pub mod model;
 pub mod policy;
 pub mod refusal;
+pub mod stall;
 pub mod state;
 pub mod version;
 pub mod window;
@@ -115,6 +120,7 @@ pub use policy::{
     RateLimitConfig, RetryDelay, RetryDelayConfig, RolloutConfig,
 };
 pub use refusal::{Applicant, Refusal, RefusalFacts};
+pub use stall::{StallFacts, stalled_since};
 pub use state::{
     Attempt, AutoPause, CheckOutcome, Effects, EventOutcome, Grant, ReleaseReason, Released,
     RolloutState, RolloutStateParts, Transition,
