@@ -15,7 +15,7 @@
 
 use crate::auth::Secret;
 use crate::clock::rfc3339;
-use crate::clock::{Clock, millis};
+use crate::clock::{Clock, from_millis, millis};
 use crate::policy::GroupPolicy;
 use crate::store::{
     AttemptOutcome, DeliveryRecord, Enqueued, InstanceFilter, RollupKind, Store, StoreError,
@@ -34,8 +34,9 @@ pub const AUTO_PAUSED: &str = "auto_paused";
 pub const ROLLOUT_FINISHED: &str = "rollout_finished";
 /// More than the webhook's percentage of a group's attempts failed in the last hour.
 pub const FAILURE_RATE: &str = "failure_rate";
-/// A group with instances behind its channel's version granted nothing for longer than
-/// expected.
+/// A group's rollout is stalled ([`rollout_core::stall`]): instances its policy would grant
+/// still wait, and nothing happened for longer than the webhook's threshold and the policy
+/// explain.
 pub const STALLED: &str = "stalled";
 /// A test delivery an operator asked for.
 pub const TEST: &str = "test";
@@ -131,16 +132,11 @@ pub struct GroupFacts {
     pub instances: i64,
     /// Of them, those running the target.
     pub on_target: i64,
-    /// Paused by the operator.
-    pub paused: bool,
+    /// The group's policy (pause, percentage, timed rollout, rate limit, maintenance
+    /// windows: what the stall rule reads).
+    pub policy: GroupPolicy,
     /// Paused automatically.
     pub auto_paused: bool,
-    /// The percentage of instances eligible now.
-    pub percent: f64,
-    /// Whether maintenance windows restrict when it grants.
-    pub maintenance: bool,
-    /// The rate limit's interval, seconds (0 without one).
-    pub rate_interval_secs: u64,
     /// Failed attempts (3/0) in the last hour.
     pub failures: i64,
     /// Completed attempts (3/2) in the last hour.
@@ -160,7 +156,7 @@ pub struct Thresholds {
     pub failure_rate_percent: f64,
     /// ... of at least this many attempts.
     pub failure_min_attempts: i64,
-    /// `stalled` after this many seconds without a grant.
+    /// `stalled` after this many seconds without progress (the stall rule's threshold).
     pub stalled_after_secs: i64,
 }
 
@@ -186,11 +182,11 @@ pub struct Detected {
 /// - `failure_rate`: at least `failure_min_attempts` attempts ended in the last hour and
 ///   more than `failure_rate_percent` % of them failed; keyed by the hour, so at most once
 ///   an hour while it lasts.
-/// - `stalled`: instances run another version than the target, the group grants to all of
-///   them (not paused, at 100 %, without maintenance windows), and there was no grant, nor
-///   a configuration change, for longer than `stalled_after_secs` and twice the rate-limit
-///   interval; keyed by when it stalled, so once per stall (a stall that began over a day
-///   ago is not reported any more).
+/// - `stalled`: the group's rollout is stalled by the rule of [`rollout_core::stall`], the
+///   one the fleet overview applies, with `stalled_after_secs` as its threshold (progress is
+///   the newest grant or configuration change); keyed by that progress, so once per stall,
+///   and dated when it became one (a stall that began over a day ago is not reported any
+///   more).
 pub fn detect(facts: &GroupFacts, thresholds: &Thresholds, now: i64) -> Vec<Detected> {
     let mut events = Vec::new();
     let Some(target) = facts.target.as_deref() else {
@@ -228,30 +224,44 @@ pub fn detect(facts: &GroupFacts, thresholds: &Thresholds, now: i64) -> Vec<Dete
             }),
         });
     }
-    let behind = facts.instances - facts.on_target;
-    let grants_to_all = !facts.paused && !facts.auto_paused && facts.percent >= 100.0;
-    if behind > 0 && grants_to_all && !facts.maintenance {
-        let expected_secs = thresholds
-            .stalled_after_secs
-            .max(i64::try_from(facts.rate_interval_secs.saturating_mul(2)).unwrap_or(i64::MAX));
-        let since = facts.last_grant_at.unwrap_or(0).max(facts.changed_at);
-        let stalled_at = since.saturating_add(expected_secs.saturating_mul(1000));
-        if now > stalled_at && now - stalled_at <= LOOKBACK_MS {
-            events.push(Detected {
-                event: STALLED,
-                key: format!("{STALLED}:{group}:{since}"),
-                at: stalled_at,
-                details: serde_json::json!({
-                    "version": target,
-                    "behind": behind,
-                    "instances": facts.instances,
-                    "lastGrant": facts.last_grant_at.map(rfc3339),
-                    "expectedSeconds": expected_secs,
-                }),
-            });
-        }
+    if let Some((since, stalled_at, allowed)) = stall(facts, thresholds, now)
+        && now - stalled_at <= LOOKBACK_MS
+    {
+        events.push(Detected {
+            event: STALLED,
+            key: format!("{STALLED}:{group}:{since}"),
+            at: stalled_at,
+            details: serde_json::json!({
+                "version": target,
+                "behind": facts.instances - facts.on_target,
+                "instances": facts.instances,
+                "lastGrant": facts.last_grant_at.map(rfc3339),
+                "expectedSeconds": allowed,
+            }),
+        });
     }
     events
+}
+
+/// The stall of a group with a target, by [`rollout_core::stalled_since`]: the progress it
+/// is measured from, the moment it became a stall (both unix ms) and the allowance in
+/// seconds; `None` when the group is not stalled (or its policy is unusable: it grants
+/// nothing).
+fn stall(facts: &GroupFacts, thresholds: &Thresholds, now: i64) -> Option<(i64, i64, i64)> {
+    let policy = facts.policy.to_policy().ok()?;
+    let since = facts.last_grant_at.unwrap_or(0).max(facts.changed_at);
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let stall = rollout_core::StallFacts {
+        has_target: facts.target.is_some(),
+        auto_paused: facts.auto_paused,
+        instances: count(facts.instances),
+        on_target: count(facts.on_target),
+        last_progress: Some(from_millis(since)),
+    };
+    let threshold = jiff::SignedDuration::from_secs(thresholds.stalled_after_secs.max(0));
+    let at = rollout_core::stalled_since(&policy, &stall, threshold, from_millis(now))?;
+    let allowed = rollout_core::stall::allowance(&policy, threshold).as_secs();
+    Some((since, millis(at), allowed))
 }
 
 /// A group's part of an event key: its app and id, each length-prefixed so that no two
@@ -518,18 +528,8 @@ pub async fn detect_pass(store: &dyn Store, clock: &dyn Clock) -> Result<usize, 
             target,
             instances,
             on_target,
-            paused: policy.paused,
+            policy,
             auto_paused,
-            percent: policy.percent_at(clock.now()),
-            maintenance: policy
-                .maintenance
-                .as_ref()
-                .is_some_and(|m| !m.windows.is_empty()),
-            rate_interval_secs: if policy.update_pooling || policy.update_count > 0 {
-                policy.update_interval_secs
-            } else {
-                0
-            },
             failures,
             completions,
             completed_recently,
@@ -830,7 +830,6 @@ mod tests {
             target: Some("2.0.0".into()),
             instances: 10,
             on_target: 4,
-            percent: 100.0,
             completions: 4,
             completed_recently: true,
             last_grant_at: Some(10 * HOUR),
@@ -956,11 +955,22 @@ mod tests {
         // Over a day old: no longer reported.
         assert!(detect(&facts, &thresholds(), last_grant + 26 * HOUR).is_empty());
         // A rate limit of one grant per 2 hours expects longer.
+        // A rate limit of one grant per 2 hours: a check interval and the rate limit's
+        // interval, 3 hours.
         let slow = GroupFacts {
-            rate_interval_secs: 7200,
+            policy: GroupPolicy {
+                update_pooling: true,
+                update_count: 1,
+                update_interval_secs: 7200,
+                ..GroupPolicy::default()
+            },
             ..rolling()
         };
         assert!(detect(&slow, &thresholds(), last_grant + 3 * HOUR).is_empty());
+        assert_eq!(
+            detect(&slow, &thresholds(), last_grant + 3 * HOUR + 1)[0].at,
+            last_grant + 3 * HOUR
+        );
         assert_eq!(
             names(&detect(&slow, &thresholds(), last_grant + 4 * HOUR + 1)),
             [STALLED]
@@ -968,25 +978,43 @@ mod tests {
     }
 
     #[test]
-    fn a_group_that_does_not_grant_to_everyone_never_stalls() {
+    fn a_group_waiting_as_configured_does_not_stall() {
         let now = 20 * HOUR;
+        let policy = |p: GroupPolicy| GroupFacts {
+            policy: p,
+            ..rolling()
+        };
+        // Maintenance windows on Thursdays from 02:00 to 04:00 UTC (the epoch was a
+        // Thursday): the last grant at 10:00 on day 0, the windows closed since.
+        let thursdays = GroupPolicy {
+            maintenance: Some(crate::policy::MaintenanceDoc {
+                time_zone: "UTC".into(),
+                windows: vec![crate::policy::WindowDoc {
+                    weekdays: vec!["thu".into()],
+                    start_hour: 2,
+                    end_hour: 4,
+                }],
+            }),
+            ..GroupPolicy::default()
+        };
         for facts in [
-            GroupFacts {
+            policy(GroupPolicy {
                 paused: true,
-                ..rolling()
-            },
+                ..GroupPolicy::default()
+            }),
             GroupFacts {
                 auto_paused: true,
                 ..rolling()
             },
+            // 50 % of 10 admits 5, all on the target: the rest wait for more.
             GroupFacts {
-                percent: 50.0,
-                ..rolling()
+                on_target: 5,
+                ..policy(GroupPolicy {
+                    update_percent: 50.0,
+                    ..GroupPolicy::default()
+                })
             },
-            GroupFacts {
-                maintenance: true,
-                ..rolling()
-            },
+            policy(thursdays.clone()),
             GroupFacts {
                 target: None,
                 ..rolling()
@@ -1000,5 +1028,19 @@ mod tests {
             ..rolling()
         };
         assert!(detect(&changed, &thresholds(), now).is_empty());
+        // The same rule as the overview: below 100 %, instances the percentage admits that
+        // wait are a stall (this used to be ignored below 100 %) ...
+        let half = policy(GroupPolicy {
+            update_percent: 50.0,
+            ..GroupPolicy::default()
+        });
+        assert_eq!(names(&detect(&half, &thresholds(), now)), [STALLED]);
+        // ... and so are windows that opened and passed without a grant: next Thursday's
+        // window (day 7, 02:00) counts its first hour, and the stall begins at 03:00.
+        let day7 = 7 * 24 * HOUR;
+        let events = detect(&policy(thursdays), &thresholds(), day7 + 5 * HOUR);
+        assert_eq!(names(&events), [STALLED]);
+        assert_eq!(events[0].at, day7 + 3 * HOUR);
+        assert_eq!(events[0].key, format!("stalled:3:app:4:prod:{}", 10 * HOUR));
     }
 }

@@ -9,14 +9,6 @@
 use crate::policy::GroupPolicy;
 use jiff::{SignedDuration, Timestamp};
 
-/// How often an instance is expected to check in when nothing else is known
-/// (update_engine checks about every 45 minutes; rounded up).
-pub const CHECK_INTERVAL_SECS: i64 = 3600;
-
-/// A rollout is stalled when no instance was granted the update for this many times the
-/// gap its policy leads one to expect ([`expected_grant_gap`]).
-pub const STALL_FACTOR: i64 = 2;
-
 /// A group is failing when at least this share of the last hour's attempts (failures and
 /// completions) failed.
 pub const FAILING_SHARE: f64 = 0.1;
@@ -74,7 +66,9 @@ pub enum Attention {
     AutoPaused,
     /// At least [`FAILING_SHARE`] of the last hour's attempts failed.
     Failing,
-    /// No grant for longer than the policy leads one to expect while instances wait.
+    /// Instances the policy would grant still wait, and there was no grant nor change for
+    /// longer than the policy explains ([`rollout_core::stall`], with its default
+    /// threshold).
     Stalled,
 }
 
@@ -207,21 +201,6 @@ pub fn rate_limit_per_hour(policy: &GroupPolicy) -> Option<f64> {
         .then(|| f64::from(policy.update_count) * 3600.0 / (policy.update_interval_secs as f64))
 }
 
-/// The longest time between two grants the policy leads one to expect while instances
-/// wait: an instance's check interval, plus the rate limit's interval, or a week when
-/// maintenance windows may keep every instance waiting that long.
-#[must_use]
-pub fn expected_grant_gap(policy: &GroupPolicy) -> SignedDuration {
-    let mut secs = CHECK_INTERVAL_SECS;
-    if policy.update_pooling {
-        secs += i64::try_from(policy.update_interval_secs).unwrap_or(i64::MAX / 4);
-    }
-    if policy.maintenance.is_some() {
-        secs = secs.max(7 * 86_400);
-    }
-    SignedDuration::from_secs(secs)
-}
-
 /// The percentage the group is heading for: a running timed rollout's last frame's, else
 /// the percentage in force.
 fn goal_percent(policy: &GroupPolicy, now: Timestamp) -> f64 {
@@ -231,6 +210,24 @@ fn goal_percent(policy: &GroupPolicy, now: Timestamp) -> f64 {
         return last.percent.clamp(0.0, 100.0);
     }
     policy.percent_at(now).clamp(0.0, 100.0)
+}
+
+/// Whether the group's rollout is stalled at `now`, by the rule of [`rollout_core::stall`]
+/// (the one the `stalled` notification applies) with its default threshold. A policy the
+/// engine refuses grants nothing, so it is never stalled.
+fn is_stalled(policy: &GroupPolicy, facts: &GroupFacts, now: Timestamp) -> bool {
+    let Ok(engine) = policy.to_policy() else {
+        return false;
+    };
+    let stall = rollout_core::StallFacts {
+        has_target: facts.has_target,
+        auto_paused: facts.auto_pause.is_some(),
+        instances: facts.instances,
+        on_target: facts.on_target.min(facts.instances),
+        last_progress: facts.last_grant.max(facts.last_change),
+    };
+    rollout_core::stalled_since(&engine, &stall, rollout_core::stall::DEFAULT_THRESHOLD, now)
+        .is_some()
 }
 
 /// Classifies a group at `now`.
@@ -297,12 +294,8 @@ pub fn classify(policy: &GroupPolicy, facts: &GroupFacts, now: Timestamp) -> Cla
     {
         attention.push(Attention::Failing);
     }
-    if state == GroupState::Updating && remaining > 0 {
-        let since = facts.last_grant.max(facts.last_change);
-        let limit = expected_grant_gap(policy) * i32::try_from(STALL_FACTOR).unwrap_or(2);
-        if since.is_some_and(|since| now.duration_since(since) > limit) {
-            attention.push(Attention::Stalled);
-        }
+    if is_stalled(policy, facts, now) {
+        attention.push(Attention::Stalled);
     }
     Classification {
         state,
@@ -542,11 +535,11 @@ mod tests {
     }
 
     #[test]
-    fn stalled_means_no_grant_for_longer_than_the_policy_leads_one_to_expect() {
+    fn stalled_is_the_rollout_core_rule_with_its_default_threshold() {
         let now = t(NOW);
+        // One grant per half hour: a waiting instance is granted within a check interval
+        // (an hour) and the half hour, so 1.5 h without a grant is a stall.
         let policy = limited(1, 1800);
-        // Expected gap: an hour's check-ins plus the half-hour interval, times two: 3 h.
-        assert_eq!(expected_grant_gap(&policy), SignedDuration::from_secs(5400));
         let at = |last_grant: &str, last_change: &str| GroupFacts {
             last_grant: Some(t(last_grant)),
             last_change: Some(t(last_change)),
@@ -556,11 +549,11 @@ mod tests {
             classify(p, f, now).attention.contains(&Attention::Stalled)
         };
         assert!(!stalled(
-            &at("2026-11-27T09:01:00Z", "2026-11-20T00:00:00Z"),
+            &at("2026-11-27T10:31:00Z", "2026-11-20T00:00:00Z"),
             &policy
         ));
         assert!(stalled(
-            &at("2026-11-27T08:59:00Z", "2026-11-20T00:00:00Z"),
+            &at("2026-11-27T10:29:00Z", "2026-11-20T00:00:00Z"),
             &policy
         ));
         // A recent change (a promotion, a resume) restarts the wait.
@@ -574,17 +567,43 @@ mod tests {
             ..facts(10, 3)
         };
         assert!(!stalled(&unknown, &policy));
-        // Maintenance windows may keep instances waiting a week.
-        let windows = GroupPolicy {
+        // Maintenance windows: only the hours they were open count. Windows from 02:00 to
+        // 04:00 UTC on Thursdays: a grant before Thursday's window, none in it, is a stall
+        // (the rule used to wait a whole week whenever windows were set).
+        let thursdays = GroupPolicy {
             maintenance: Some(MaintenanceDoc {
                 time_zone: "UTC".into(),
-                windows: Vec::new(),
+                windows: vec![crate::policy::WindowDoc {
+                    weekdays: vec!["thu".into()],
+                    start_hour: 2,
+                    end_hour: 4,
+                }],
             }),
-            ..policy.clone()
+            ..GroupPolicy::default()
         };
-        assert!(!stalled(
+        assert!(stalled(
             &at("2026-11-25T00:00:00Z", "2026-11-20T00:00:00Z"),
-            &windows
+            &thursdays
+        ));
+        // A grant after the window: waiting for next Thursday, not stalled.
+        assert!(!stalled(
+            &at("2026-11-26T05:00:00Z", "2026-11-20T00:00:00Z"),
+            &thursdays
+        ));
+        // A percentage below 100 %: stalled only while instances it admits wait. 50 % of
+        // 10 is 5; with 5 on the target the rest wait for a higher percentage.
+        let half = GroupPolicy {
+            update_percent: 50.0,
+            ..GroupPolicy::default()
+        };
+        let quiet = at("2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z");
+        assert!(stalled(&quiet, &half));
+        assert!(!stalled(
+            &GroupFacts {
+                on_target: 5,
+                ..quiet.clone()
+            },
+            &half
         ));
         // A paused or finished group is not stalled.
         let paused = GroupPolicy {

@@ -17,7 +17,7 @@ pub const DEFAULT_FAILURE_RATE_PERCENT: f64 = 20.0;
 /// `failureMinAttempts` when 0 or absent.
 pub const DEFAULT_FAILURE_MIN_ATTEMPTS: i64 = 5;
 /// `stalledAfterSecs` when 0 or absent.
-pub const DEFAULT_STALLED_AFTER_SECS: i64 = 3600;
+pub const DEFAULT_STALLED_AFTER_SECS: i64 = rollout_core::stall::DEFAULT_THRESHOLD.as_secs();
 
 fn webhook_json(record: &WebhookRecord) -> api::Webhook {
     api::Webhook {
