@@ -5,7 +5,8 @@
 //! set of applications it may touch. Every operation of the admin API, the payload upload,
 //! `/db/backup` ([`crate::openapi::OPERATIONS`]) and every panel action
 //! ([`crate::panel::ACTIONS`]) declares an [`Access`]: the [`Permission`] it needs and where
-//! the application it concerns is named ([`AppIn`]). [`authorize`] is the one function that
+//! the application it concerns is named ([`AppIn`]). Those descriptions are
+//! [`update_api::access`], published with the operation table. [`authorize`] is the one function that
 //! decides; the admin API's authentication middleware and the panel's session extractor call
 //! it before any handler runs, so a handler never sees a request its principal may not make.
 //!
@@ -15,111 +16,7 @@
 
 use std::collections::BTreeSet;
 
-/// A role. Each one includes the permissions of the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Reads everything it is scoped to; changes nothing.
-    Viewer,
-    /// Also changes apps, packages, channels, groups and rollouts (pause, resume, percent).
-    Operator,
-    /// Everything: also users, tokens, upstreams, webhooks and backups.
-    Admin,
-}
-
-impl Role {
-    /// Every role, lowest first.
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    /// Its name in the API, the database and on the command line.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Operator => "operator",
-            Self::Admin => "admin",
-        }
-    }
-
-    /// The role a name names.
-    ///
-    /// # Errors
-    /// [`AccessError::UnknownRole`] for any other name.
-    pub fn parse(name: &str) -> Result<Self, AccessError> {
-        match name.trim() {
-            "viewer" => Ok(Self::Viewer),
-            "operator" => Ok(Self::Operator),
-            "admin" => Ok(Self::Admin),
-            other => Err(AccessError::UnknownRole(other.to_owned())),
-        }
-    }
-
-    /// Whether this role grants `permission`.
-    #[must_use]
-    pub const fn grants(self, permission: Permission) -> bool {
-        let needed = match permission {
-            Permission::Read => Role::Viewer,
-            Permission::Operate => Role::Operator,
-            Permission::Admin => Role::Admin,
-        };
-        self as u8 >= needed as u8
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What an operation needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Reading (every role).
-    Read,
-    /// Changing apps, packages, channels, groups, rollouts (operator and admin).
-    Operate,
-    /// Users, tokens, upstreams, webhooks, backups (admin).
-    Admin,
-}
-
-impl Permission {
-    /// The least role that has it.
-    #[must_use]
-    pub const fn least_role(self) -> Role {
-        match self {
-            Self::Read => Role::Viewer,
-            Self::Operate => Role::Operator,
-            Self::Admin => Role::Admin,
-        }
-    }
-}
-
-/// Where an operation names the application it concerns, which a principal scoped to some
-/// applications must be allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppIn {
-    /// A path parameter (`{appId}`, `{app}`): the segment at that place of the request's path.
-    Path(&'static str),
-    /// A query parameter (`?appId=`). A scoped principal must name an app in its scope; an
-    /// unscoped one may leave it out (every app).
-    Query(&'static str),
-    /// A listing whose handler keeps only the apps of the principal's scope (`GET apps`).
-    Listing,
-    /// About no app in particular and harmless to everyone (`util/uuid`).
-    None,
-    /// About the whole service (users, tokens, upstreams, webhooks, backups, creating an
-    /// app): refused to a principal scoped to some applications, whatever its role.
-    Global,
-}
-
-/// What an operation or a panel action requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Access {
-    /// The permission.
-    pub permission: Permission,
-    /// Where the app is named.
-    pub app: AppIn,
-}
+pub use update_api::access::{Access, AppIn, Permission, Role, UnknownRole};
 
 /// Who made a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,12 +165,10 @@ pub fn authorize(principal: &Principal, access: Access, app: Option<&str>) -> Re
     }
 }
 
-/// Why a role or scope given to a user or a token is not acceptable.
+/// Why a scope given to a user or a token is not acceptable (a role that is not one is an
+/// [`UnknownRole`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
-    /// Not `admin`, `operator` or `viewer`.
-    #[error("unknown role {0:?}: expected admin, operator or viewer")]
-    UnknownRole(String),
     /// An app id of the scope is empty or too long.
     #[error("app ids in a scope must be 1 to 512 characters without control characters")]
     BadApp,
@@ -342,19 +237,6 @@ mod tests {
 
     const fn access(permission: Permission, app: AppIn) -> Access {
         Access { permission, app }
-    }
-
-    #[test]
-    fn roles_include_the_ones_below() {
-        for role in Role::ALL {
-            assert_eq!(Role::parse(role.as_str()), Ok(role));
-            assert!(role.grants(Permission::Read));
-        }
-        assert!(!Role::Viewer.grants(Permission::Operate));
-        assert!(Role::Operator.grants(Permission::Operate));
-        assert!(!Role::Operator.grants(Permission::Admin));
-        assert!(Role::Admin.grants(Permission::Admin));
-        assert!(Role::parse("root").is_err());
     }
 
     #[test]

@@ -7,13 +7,23 @@
 //! sealed (ChaCha20-Poly1305) under the server secret, which lives in the data directory
 //! (`secret.key`) or is given by `--secret` (all replicas of one database need the same).
 //! Tokens are sealed the same way. Keys and tokens never appear in logs.
+//!
+//! What is signed, and how (the header, the normalized string, the MAC, the payload hash),
+//! is [`update_api::hawk`], which clients sign with; this module keeps the server's side:
+//! keys and their sealing, the clock skew, and which of the paths a client may have signed
+//! is accepted.
 
-use base64::Engine as _;
+pub use update_api::auth::{Credentials, TOKEN_PREFIX};
+pub use update_api::hawk::{
+    HawkHeader, HawkRequest, PayloadHash, decoded_resource, mac as hawk_mac, normalized,
+};
+
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::path::Path;
+use update_api::hawk;
 
 /// How far a Hawk timestamp may be from the server's clock, in seconds.
 pub const CLOCK_SKEW_SECS: i64 = 60;
@@ -188,73 +198,6 @@ pub fn generate_key() -> String {
     hex(&bytes)
 }
 
-/// The attributes of a Hawk `Authorization` header.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HawkHeader {
-    /// The user.
-    pub id: String,
-    /// Unix seconds.
-    pub ts: i64,
-    /// The nonce.
-    pub nonce: String,
-    /// The MAC, base64.
-    pub mac: String,
-    /// The payload hash, if sent.
-    pub hash: String,
-    /// Application data, if sent.
-    pub ext: String,
-}
-
-/// Credentials offered with a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// Hawk.
-    Hawk(HawkHeader),
-    /// HTTP Basic.
-    Basic {
-        /// The user.
-        user: String,
-        /// The key.
-        key: String,
-    },
-    /// `Bearer <API token>`.
-    Bearer(String),
-}
-
-/// Reads an `Authorization` header value.
-pub fn parse_authorization(value: &str) -> Result<Credentials, AuthError> {
-    let value = value.trim();
-    if let Some(rest) = strip_scheme(value, "Hawk") {
-        return parse_hawk(rest).map(Credentials::Hawk);
-    }
-    if let Some(rest) = strip_scheme(value, "Basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .map_err(|_| AuthError::Malformed("Basic credentials are not base64"))?;
-        let text = String::from_utf8(decoded)
-            .map_err(|_| AuthError::Malformed("Basic credentials are not UTF-8"))?;
-        let (user, key) = text
-            .split_once(':')
-            .ok_or(AuthError::Malformed("Basic credentials need user:key"))?;
-        return Ok(Credentials::Basic {
-            user: user.to_owned(),
-            key: key.to_owned(),
-        });
-    }
-    if let Some(rest) = strip_scheme(value, "Bearer") {
-        let token = rest.trim();
-        if token.is_empty() {
-            return Err(AuthError::Malformed("Bearer needs a token"));
-        }
-        return Ok(Credentials::Bearer(token.to_owned()));
-    }
-    Err(AuthError::Malformed("expected Hawk, Basic or Bearer"))
-}
-
-/// How every API token starts, so that a token offered as a Basic password is told from a
-/// user's key (32 hex digits) at a glance.
-pub const TOKEN_PREFIX: &str = "ust_";
-
 /// A new API token: `ust_<id>_<secret>`, the id (16 hex digits, how the token is found)
 /// and the secret (32 hex digits, 128 random bits, sealed at rest like a user's key).
 /// Returns `(id, secret, token)`.
@@ -274,93 +217,10 @@ pub fn split_token(token: &str) -> Option<(&str, &str)> {
     (hex_of(id, 16) && hex_of(secret, 32)).then_some((id, secret))
 }
 
-fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
-    let head = value.get(..scheme.len())?;
-    let rest = &value[scheme.len()..];
-    (head.eq_ignore_ascii_case(scheme) && rest.starts_with(' ')).then_some(rest)
-}
-
-fn parse_hawk(attributes: &str) -> Result<HawkHeader, AuthError> {
-    let mut header = HawkHeader::default();
-    let mut ts = None;
-    let mut rest = attributes.trim();
-    while !rest.is_empty() {
-        let (name, after) = rest
-            .split_once('=')
-            .ok_or(AuthError::Malformed("Hawk attribute without a value"))?;
-        let after = after
-            .strip_prefix('"')
-            .ok_or(AuthError::Malformed("Hawk attribute values are quoted"))?;
-        let end = after
-            .find('"')
-            .ok_or(AuthError::Malformed("unterminated Hawk attribute"))?;
-        let value = &after[..end];
-        match name.trim() {
-            "id" => header.id = value.to_owned(),
-            "ts" => {
-                ts = Some(
-                    value
-                        .parse()
-                        .map_err(|_| AuthError::Malformed("Hawk ts is not a number"))?,
-                );
-            }
-            "nonce" => header.nonce = value.to_owned(),
-            "mac" => header.mac = value.to_owned(),
-            "hash" => header.hash = value.to_owned(),
-            "ext" => header.ext = value.to_owned(),
-            // Attributes this server does not use (app, dlg) are not part of the MAC here.
-            _ => {}
-        }
-        rest = after[end + 1..]
-            .trim_start()
-            .trim_start_matches(',')
-            .trim_start();
-    }
-    header.ts = ts.ok_or(AuthError::Malformed("Hawk ts is missing"))?;
-    if header.mac.is_empty() || header.nonce.is_empty() {
-        return Err(AuthError::Malformed("Hawk mac and nonce are required"));
-    }
-    Ok(header)
-}
-
-/// What a Hawk MAC covers besides the header's own attributes.
-#[derive(Debug, Clone, Copy)]
-pub struct HawkRequest<'a> {
-    /// `GET`, `POST`, ...
-    pub method: &'a str,
-    /// The path with its query string, as requested.
-    pub resource: &'a str,
-    /// The host the client addressed, without the port.
-    pub host: &'a str,
-    /// The port the client addressed.
-    pub port: u16,
-}
-
 fn mac_of(key: &[u8], text: &str) -> Vec<u8> {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any size");
     mac.update(text.as_bytes());
     mac.finalize().into_bytes().to_vec()
-}
-
-/// The normalized string of a Hawk header request (`hawk.1.header`).
-pub fn normalized(header: &HawkHeader, request: &HawkRequest<'_>) -> String {
-    format!(
-        "hawk.1.header\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
-        header.ts,
-        header.nonce,
-        request.method.to_ascii_uppercase(),
-        request.resource,
-        request.host.to_ascii_lowercase(),
-        request.port,
-        header.hash,
-        header.ext
-    )
-}
-
-/// The MAC a client computes with `key` (base64).
-pub fn hawk_mac(key: &str, header: &HawkHeader, request: &HawkRequest<'_>) -> String {
-    base64::engine::general_purpose::STANDARD
-        .encode(mac_of(key.as_bytes(), &normalized(header, request)))
 }
 
 /// Checks a Hawk header against `key` at `now` (unix seconds): the MAC first (in constant
@@ -371,31 +231,25 @@ pub fn verify_hawk(
     request: &HawkRequest<'_>,
     now: i64,
 ) -> Result<(), AuthError> {
-    let expected = base64::engine::general_purpose::STANDARD
-        .decode(&header.mac)
-        .map_err(|_| AuthError::Invalid)?;
-    let matches = |request: &HawkRequest<'_>| {
-        let mut mac =
-            HmacSha256::new_from_slice(key.as_bytes()).expect("HMAC takes keys of any size");
-        mac.update(normalized(header, request).as_bytes());
-        mac.verify_slice(&expected).is_ok()
-    };
     // The Go client (`updateservicectl`) signs the path as it was before escaping
     // (`bob@example.com`, `my group`), other clients the path as sent: either is accepted.
     let decoded = decoded_resource(request.resource);
-    let signed = matches(request)
+    let signed = hawk::mac_matches(key, header, request)
         || decoded.as_deref().is_some_and(|resource| {
-            matches(&HawkRequest {
-                resource,
-                ..*request
-            })
+            hawk::mac_matches(
+                key,
+                header,
+                &HawkRequest {
+                    resource,
+                    ..*request
+                },
+            )
         });
     if !signed {
         return Err(AuthError::Invalid);
     }
     if (header.ts - now).abs() > CLOCK_SKEW_SECS {
-        let tsm = base64::engine::general_purpose::STANDARD
-            .encode(mac_of(key.as_bytes(), &format!("hawk.1.ts\n{now}\n")));
+        let tsm = hawk::timestamp_mac(key, now);
         return Err(AuthError::Stale {
             now,
             challenge: format!(r#"Hawk ts="{now}", tsm="{tsm}", error="Stale timestamp""#),
@@ -404,87 +258,12 @@ pub fn verify_hawk(
     Ok(())
 }
 
-/// The resource of a request (`path?query`) with its path percent-decoded, as Go's
-/// `url.URL.Path` holds it; `None` when decoding changes nothing or the decoded path is
-/// not UTF-8. The query stays as sent: Go signs its raw form.
-pub fn decoded_resource(resource: &str) -> Option<String> {
-    let (path, query) = match resource.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (resource, None),
-    };
-    if !path.contains('%') {
-        return None;
-    }
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            // Two hex digits make a byte below 256.
-            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let mut decoded = String::from_utf8(out).ok()?;
-    if decoded == path {
-        return None;
-    }
-    if let Some(query) = query {
-        decoded.push('?');
-        decoded.push_str(query);
-    }
-    Some(decoded)
-}
-
-/// Hawk's payload hash, computed as the body streams by: base64 SHA-256 of
-/// `hawk.1.payload\n<content type>\n<body>\n`, where the content type is the media type
-/// without parameters, in lower case.
-#[derive(Debug, Clone)]
-pub struct PayloadHash(Sha256);
-
-impl PayloadHash {
-    /// Starts the hash of a body of `content_type` (the `Content-Type` header's value).
-    pub fn new(content_type: &str) -> Self {
-        use sha2::Digest as _;
-        let media = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        let mut hash = Sha256::new();
-        hash.update(format!("hawk.1.payload\n{media}\n").as_bytes());
-        Self(hash)
-    }
-
-    /// Adds the next bytes of the body.
-    pub fn update(&mut self, bytes: &[u8]) {
-        use sha2::Digest as _;
-        self.0.update(bytes);
-    }
-
-    /// The hash (base64), once the whole body went through.
-    pub fn finish(mut self) -> String {
-        use sha2::Digest as _;
-        self.0.update(b"\n");
-        base64::engine::general_purpose::STANDARD.encode(self.0.finalize())
-    }
-
-    /// The hash of a whole body.
-    pub fn of(content_type: &str, body: &[u8]) -> String {
-        let mut hash = Self::new(content_type);
-        hash.update(body);
-        hash.finish()
-    }
+/// Reads an `Authorization` header value ([`update_api::auth::parse_authorization`]).
+///
+/// # Errors
+/// [`AuthError::Malformed`], saying what is wrong.
+pub fn parse_authorization(value: &str) -> Result<Credentials, AuthError> {
+    update_api::auth::parse_authorization(value).map_err(|e| AuthError::Malformed(e.0))
 }
 
 /// Compares a Basic key with the stored one in constant time.
@@ -537,20 +316,6 @@ mod tests {
         assert_eq!(a.0[5], 0xab);
         assert_eq!(a.0[7], 0xef);
         assert_eq!(a.0[8], 0xab, "upper-case digits");
-    }
-
-    #[test]
-    fn the_normalized_string_is_hawks() {
-        let header = HawkHeader {
-            id: "admin".into(),
-            ts: 1_700_000_000,
-            nonce: "Ab3dEf9h".into(),
-            ..HawkHeader::default()
-        };
-        assert_eq!(
-            normalized(&header, &request()),
-            "hawk.1.header\n1700000000\nAb3dEf9h\nGET\n/_ah/api/update/v1/apps?alt=json\nlocalhost\n8000\n\n\n"
-        );
     }
 
     #[test]
@@ -641,26 +406,6 @@ mod tests {
         assert_eq!(first.0, again.0);
         std::fs::write(&path, "garbage").unwrap();
         assert!(Secret::load_or_create(&path).is_err());
-    }
-
-    #[test]
-    fn the_payload_hash_is_hawks() {
-        // The example of Hawk's specification (a body "Thank you for flying Hawk").
-        assert_eq!(
-            PayloadHash::of("text/plain", b"Thank you for flying Hawk"),
-            "Yi9LfIIFRtBEPt74PVmbTF/xVAwPn7ub15ePICfgnuY="
-        );
-        assert_eq!(
-            PayloadHash::of("Text/Plain; charset=utf-8", b"Thank you for flying Hawk"),
-            PayloadHash::of("text/plain", b"Thank you for flying Hawk"),
-        );
-        let mut streamed = PayloadHash::new("text/plain");
-        streamed.update(b"Thank you ");
-        streamed.update(b"for flying Hawk");
-        assert_eq!(
-            streamed.finish(),
-            "Yi9LfIIFRtBEPt74PVmbTF/xVAwPn7ub15ePICfgnuY="
-        );
     }
 
     #[test]

@@ -2,15 +2,18 @@
 //! the web control panel, and durable storage on SQLite (embedded, the default) or PostgreSQL
 //! (for several replicas).
 //!
-//! With the default `server` feature the crate builds the whole service; without it, only the
-//! parts a client needs, so that `updatectl` does not pull in sqlx or axum.
+//! The admin API's wire types, its operation table and Hawk signing are the `update_api`
+//! crate's, which clients share without this crate's dependencies; they are re-exported here
+//! as [`api`], [`endpoint`] and [`openapi`].
 //!
 //! The map of the modules, from the request inwards:
 //!
 //! - [`http`]: routes and status codes;
-//! - [`api`]: the admin API's JSON wire types (also without the `server` feature);
+//! - [`api`]: the admin API's JSON wire types (`update_api::api`);
 //! - [`endpoint`]: the update endpoints as a client sees them, route and encoding per wire
-//!   protocol (also without the `server` feature);
+//!   protocol (`update_api::endpoint`);
+//! - [`openapi`]: every operation of the admin API with the access it needs, and the OpenAPI
+//!   document (`update_api::openapi`);
 //! - [`admin`]: the CoreUpdate-compatible admin API;
 //! - [`panel`]: the web control panel at `/`;
 //! - [`auth`]: Hawk, Basic and Bearer authentication, sealed API keys and tokens;
@@ -40,76 +43,39 @@
 //! - [`clock`]: where the time comes from.
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "server")]
 pub mod access;
-#[cfg(feature = "server")]
 pub mod admin;
-pub mod api;
-#[cfg(feature = "server")]
 pub mod auth;
-#[cfg(feature = "server")]
 pub mod backup;
-#[cfg(feature = "server")]
 pub mod budget;
-#[cfg(feature = "server")]
 pub mod cache;
-#[cfg(feature = "server")]
 pub mod census;
-#[cfg(feature = "server")]
 pub(crate) mod changes;
-#[cfg(feature = "server")]
 pub mod clock;
-#[cfg(feature = "server")]
 pub mod config;
-#[cfg(feature = "server")]
 pub mod conn;
-#[cfg(feature = "server")]
 pub mod counts;
-#[cfg(feature = "server")]
 pub mod cup;
-pub mod endpoint;
-#[cfg(feature = "server")]
 pub mod hosting;
-#[cfg(feature = "server")]
 pub mod http;
-#[cfg(feature = "server")]
 pub mod lifecycle;
-#[cfg(feature = "server")]
 pub mod metrics;
-#[cfg(feature = "server")]
 pub mod notify;
-#[cfg(feature = "server")]
-pub mod openapi;
-#[cfg(feature = "server")]
 pub mod overview;
-#[cfg(feature = "server")]
 pub mod panel;
-#[cfg(feature = "server")]
 pub mod policy;
-#[cfg(feature = "server")]
 pub mod protocol;
-#[cfg(feature = "server")]
 pub mod refusals;
-#[cfg(feature = "server")]
 pub mod retention;
-#[cfg(feature = "server")]
 pub mod service;
-#[cfg(feature = "server")]
 pub mod sightings;
-#[cfg(feature = "server")]
 pub mod sso;
-#[cfg(feature = "server")]
 pub mod store;
-#[cfg(feature = "server")]
 pub mod throttle;
-#[cfg(feature = "server")]
 pub mod tls;
-#[cfg(feature = "server")]
 pub mod upstream;
-#[cfg(feature = "server")]
 pub mod writer;
 
-#[cfg(feature = "server")]
 mod server;
-#[cfg(feature = "server")]
 pub use server::{Running, ServerError, ServerOptions, load_secret, open_store, serve};
+pub use update_api::{api, endpoint, openapi};

@@ -1,7 +1,7 @@
 //! `admin-user`, `upstream`, `database init` and the activity log.
 
 use reqwest::Method;
-use update_server::api::{
+use update_api::api::{
     ActivityChange, ActivityList, AdminUser, AdminUserList, AdminUserRequest, ApiToken,
     ApiTokenList, ApiTokenRequest, InstanceErrorList, Overview, Upstream, UpstreamList,
     UpstreamSync,
@@ -10,7 +10,7 @@ use update_server::api::{
 use crate::Error;
 use crate::cli::{AdminUserCommand, OmahaUpstreamArgs, TokenCommand, UpstreamCommand};
 use crate::client::Client;
-use crate::commands::Output;
+use crate::output::Output;
 
 const NO_BODY: Option<&()> = None;
 const UPSTREAM_HEADER: &str = "Id\tUrl\tLabel";

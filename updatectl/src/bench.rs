@@ -12,7 +12,7 @@
 //! update-check statuses; `--json` prints the whole report as one JSON document.
 //!
 //! `--protocol json` sends the same request as Omaha JSON 3.1 to `/v1/update/json`
-//! ([`UpdateProtocol`](update_server::endpoint::UpdateProtocol)).
+//! ([`UpdateProtocol`](update_api::endpoint::UpdateProtocol)).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -304,7 +304,7 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use update_server::endpoint::UpdateProtocol;
+    use update_api::endpoint::UpdateProtocol;
 
     #[test]
     fn machine_ids_are_32_hex_digits_and_count() {

@@ -2,7 +2,7 @@
 
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
-use update_server::endpoint::UpdateProtocol;
+use update_api::endpoint::UpdateProtocol;
 
 /// Operator CLI of the update service (a superset of CoreUpdate's updateservicectl).
 #[derive(Debug, Parser)]

@@ -1,12 +1,8 @@
 //! Running the admin commands: one API call (or a read-modify-write) each, printed as a
 //! table (or as JSON with `--json`).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
-use serde::Serialize;
-use sha2::Digest as _;
-use update_server::api::{
+use update_api::api::{
     App, AppChannel, AppList, AppVersionList, BlacklistList, BlacklistedVersion, ChannelFloor,
     ChannelFloorList, ChannelList, ChannelRequest, ClientHistory, ClientUpdateList, Group,
     GroupList, GroupPercent, Package, PackageFile, PackageFileList, PackageList, RetryCleared,
@@ -18,62 +14,13 @@ use crate::cli::{
     PackageCreateBulk, PackageUploadBulk, PolicyFlags, ReportFilter, SearchArgs,
 };
 use crate::client::Client;
-
-/// What a command prints: table lines (cells joined by `\t`) or, with `--json`, the value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Output {
-    /// The table, header first.
-    pub lines: Vec<String>,
-    /// The JSON form.
-    pub json: serde_json::Value,
-}
-
-impl Output {
-    fn new(lines: Vec<String>, json: &impl Serialize) -> Self {
-        Self {
-            lines,
-            json: serde_json::to_value(json).unwrap_or(serde_json::Value::Null),
-        }
-    }
-
-    /// Lines (cells joined by `\t`) and the JSON form.
-    #[must_use]
-    pub fn lines(lines: Vec<String>, json: &impl Serialize) -> Self {
-        Self::new(lines, json)
-    }
-
-    /// A table: the header, then a row per item.
-    #[must_use]
-    pub fn table<T>(
-        header: &str,
-        items: &[T],
-        row: impl Fn(&T) -> String,
-        json: &impl Serialize,
-    ) -> Self {
-        let lines = std::iter::once(header.to_owned())
-            .chain(items.iter().map(row))
-            .collect();
-        Self::new(lines, json)
-    }
-
-    /// The text to print: the tabwriter table, or pretty JSON and a newline.
-    #[must_use]
-    pub fn render(&self, json: bool) -> String {
-        if json {
-            let mut text = serde_json::to_string_pretty(&self.json).unwrap_or_default();
-            text.push('\n');
-            text
-        } else {
-            crate::tabwriter::format(&self.lines)
-        }
-    }
-}
+use crate::output::{Output, PACKAGE_HEADER, go_float, package_row, rfc3339, table};
+use crate::transfer::file_sums;
 
 const APP_HEADER: &str = "Id\tLabel\tDescription";
 const CHANNEL_HEADER: &str = "Label\tVersion\tPublish\tUpstream";
 const GROUP_HEADER: &str = "Label\tApp\tChannel\tId\tUpdates Paused\tPercent\tRollout Active";
 const GROUP_RATE_HEADER: &str = "Label\tApp\tChannel\tId\tPaused\tCount\tInterval";
-const PACKAGE_HEADER: &str = "Version\tURL\tSize";
 const ARCH_PACKAGE_HEADER: &str = "Arch\tVersion\tURL\tSize";
 const FLOOR_HEADER: &str = "Channel\tVersion\tArch\tReason";
 const BLACKLIST_HEADER: &str = "Channel\tVersion";
@@ -135,15 +82,6 @@ fn group_rate_row(g: &Group) -> String {
     )
 }
 
-fn package_row(p: &Package) -> String {
-    let url = if p.payload_missing {
-        "(payload missing)"
-    } else {
-        p.url.as_str()
-    };
-    format!("{}\t{url}\t{}", p.version, p.size)
-}
-
 fn floor_row(f: &ChannelFloor) -> String {
     let arch = if f.arch.is_empty() { "-" } else { &f.arch };
     format!("{}\t{}\t{arch}\t{}", f.channel, f.version, f.reason)
@@ -176,37 +114,6 @@ fn files_table(files: &[PackageFile]) -> Output {
     Output::new(table(FILE_HEADER, files, file_row), &files)
 }
 
-/// The package table (`Version\tURL\tSize`) of some packages.
-#[must_use]
-pub fn package_table(packages: &[Package]) -> Output {
-    Output::new(table(PACKAGE_HEADER, packages, package_row), &packages)
-}
-
-fn table<T>(header: &str, items: &[T], row: fn(&T) -> String) -> Vec<String> {
-    std::iter::once(header.to_owned())
-        .chain(items.iter().map(row))
-        .collect()
-}
-
-/// A float as Go's `%v` prints it: `12.5`, `100`, `0`, `1e-05`.
-#[must_use]
-pub fn go_float(value: f64) -> String {
-    let abs = value.abs();
-    if value != 0.0 && !(1e-4..1e21).contains(&abs) {
-        let text = format!("{value:e}");
-        let Some((mantissa, exponent)) = text.split_once('e') else {
-            return text;
-        };
-        let (sign, digits) = match exponent.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', exponent),
-        };
-        format!("{mantissa}e{sign}{digits:0>2}")
-    } else {
-        format!("{value}")
-    }
-}
-
 const NO_BODY: Option<&()> = None;
 
 /// Runs an `app` command.
@@ -216,7 +123,7 @@ const NO_BODY: Option<&()> = None;
 pub async fn app(client: &Client, command: AppCommand) -> Result<Output, Error> {
     match command {
         AppCommand::List => {
-            let list: AppList = client.call(Method::GET, &["apps"], &[], NO_BODY).await?;
+            let list: AppList = client.apps().await?;
             Ok(Output::new(
                 table(APP_HEADER, &list.items, app_row),
                 &list.items,
@@ -234,9 +141,7 @@ pub async fn app(client: &Client, command: AppCommand) -> Result<Output, Error> 
                 description,
                 hash_sha256: hash_sha256.unwrap_or_default(),
             };
-            let app: App = client
-                .call(Method::POST, &["apps"], &[], Some(&body))
-                .await?;
+            let app = client.create_app(&body).await?;
             Ok(Output::new(
                 table(APP_HEADER, std::slice::from_ref(&app), app_row),
                 &app,
@@ -254,18 +159,14 @@ pub async fn app(client: &Client, command: AppCommand) -> Result<Output, Error> 
                 description,
                 hash_sha256: hash_sha256.unwrap_or_default(),
             };
-            let app: App = client
-                .call(Method::PATCH, &["apps", &app_id], &[], Some(&body))
-                .await?;
+            let app = client.update_app(&app_id, &body).await?;
             Ok(Output::new(
                 table(APP_HEADER, std::slice::from_ref(&app), app_row),
                 &app,
             ))
         }
         AppCommand::Delete { app_id } => {
-            let app: App = client
-                .call(Method::DELETE, &["apps", &app_id], &[], NO_BODY)
-                .await?;
+            let app = client.delete_app(&app_id).await?;
             Ok(Output::new(
                 table(APP_HEADER, std::slice::from_ref(&app), app_row),
                 &app,
@@ -298,9 +199,7 @@ pub async fn channel(client: &Client, command: ChannelCommand) -> Result<Output,
     };
     match command {
         ChannelCommand::List { app_id } => {
-            let list: ChannelList = client
-                .call(Method::GET, &["apps", &app_id, "channels"], &[], NO_BODY)
-                .await?;
+            let list: ChannelList = client.channels(&app_id).await?;
             warn_package_missing(&list.items);
             Ok(Output::new(
                 table(CHANNEL_HEADER, &list.items, channel_row),
@@ -436,9 +335,7 @@ pub async fn group(client: &Client, command: GroupCommand) -> Result<Output, Err
     let one = |g: Group| Output::new(table(GROUP_HEADER, std::slice::from_ref(&g), group_row), &g);
     match command {
         GroupCommand::List { app_id } => {
-            let list: GroupList = client
-                .call(Method::GET, &["apps", &app_id, "groups"], &[], NO_BODY)
-                .await?;
+            let list: GroupList = client.groups(&app_id).await?;
             Ok(Output::new(
                 table(GROUP_HEADER, &list.items, group_row),
                 &list.items,
@@ -726,38 +623,9 @@ async fn modify(
             }
         }
     }
-    client
+    Ok(client
         .call_raw(Method::PATCH, &path, &[], Some(&body))
-        .await
-}
-
-/// Size, SHA-1 and SHA-256 (standard base64) of a payload file, read in chunks (a payload
-/// of gigabytes is never held in memory).
-pub(crate) fn file_sums(path: &std::path::Path) -> Result<(String, String, String), Error> {
-    use std::io::Read as _;
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut sha1 = sha1::Sha1::new();
-    let mut sha256 = sha2::Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        sha1.update(&buf[..n]);
-        sha256.update(&buf[..n]);
-    }
-    Ok((
-        size.to_string(),
-        STANDARD.encode(sha1.finalize()),
-        STANDARD.encode(sha256.finalize()),
-    ))
+        .await?)
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>, Error> {
@@ -799,9 +667,7 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
     };
     match command {
         PackageCommand::List { app_id } => {
-            let list: PackageList = client
-                .call(Method::GET, &["apps", &app_id, "packages"], &[], NO_BODY)
-                .await?;
+            let list: PackageList = client.packages(&app_id).await?;
             Ok(Output::new(
                 table(PACKAGE_HEADER, &list.items, package_row),
                 &list.items,
@@ -850,9 +716,14 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
                         &file.display().to_string(),
                     );
                     let package = Some((app_id.as_str(), version.as_str()));
-                    let uploaded = client
-                        .upload_file(&file, package, arch.as_deref(), &progress)
-                        .await;
+                    let uploaded = crate::client::upload_file(
+                        client,
+                        &file,
+                        package,
+                        arch.as_deref(),
+                        &progress,
+                    )
+                    .await;
                     progress.finish();
                     uploaded?.url
                 }
@@ -911,9 +782,14 @@ pub async fn package(client: &Client, command: PackageCommand) -> Result<Output,
             if upload {
                 let progress =
                     crate::progress::Progress::bytes(registered.size.parse().ok(), &name);
-                let uploaded = client
-                    .upload_file(&file, Some((&app_id, &version)), arch.as_deref(), &progress)
-                    .await;
+                let uploaded = crate::client::upload_file(
+                    client,
+                    &file,
+                    Some((&app_id, &version)),
+                    arch.as_deref(),
+                    &progress,
+                )
+                .await;
                 progress.finish();
                 uploaded?;
             }
@@ -1105,7 +981,7 @@ pub async fn history(
             let event = if h.event_type.is_empty() {
                 String::new()
             } else {
-                update_server::api::event_label(&h.event_type, &h.event_result)
+                update_api::api::event_label(&h.event_type, &h.event_result)
             };
             format!(
                 "{}\t{}\t{}\t{}\t{event}\t{}\t{}\t{}\t{}",
@@ -1121,13 +997,6 @@ pub async fn history(
         },
     );
     Ok(Output::new(rows, &history.items))
-}
-
-/// Unix seconds as an RFC 3339 time (UTC), or the number when it is out of range.
-pub(crate) fn rfc3339(seconds: i64) -> String {
-    jiff::Timestamp::from_second(seconds)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| seconds.to_string())
 }
 
 /// An error code with update_engine's name for it: `268437959 (HTTP 503)`.
@@ -1215,24 +1084,5 @@ mod tests {
             "L\ta\tc\tg\ttrue\t100\tfalse",
             "an operator's pause first"
         );
-    }
-
-    #[test]
-    fn sums_are_base64_of_raw_digests() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("hello");
-        std::fs::write(&file, b"hello").unwrap();
-        let (size, sha1, sha256) = file_sums(&file).unwrap();
-        assert_eq!(size, "5");
-        assert_eq!(sha1, "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
-        assert_eq!(sha256, "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");
-    }
-
-    #[test]
-    fn floats_print_like_go() {
-        assert_eq!(go_float(12.5), "12.5");
-        assert_eq!(go_float(100.0), "100");
-        assert_eq!(go_float(0.0), "0");
-        assert_eq!(go_float(0.00001), "1e-05");
     }
 }

@@ -4,25 +4,11 @@
 /// Everything that can make a command fail after its arguments were accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The API answered with the Google-style error body.
-    #[error("googleapi: Error {code}: {message}, {reason}")]
-    Api {
-        /// The HTTP status.
-        code: u16,
-        /// The error message.
-        message: String,
-        /// The first error's reason (`notFound`, ...).
-        reason: String,
-    },
-    /// The API answered with an error status and a body of another shape.
-    #[error("googleapi: got HTTP response code {code} with body: {body}")]
-    Http {
-        /// The HTTP status.
-        code: u16,
-        /// The body, as text.
-        body: String,
-    },
-    /// The request did not get an answer.
+    /// An admin API request failed: the API's error answer (`googleapi: Error N: message,
+    /// reason`, as updateservicectl prints it), or no answer.
+    #[error(transparent)]
+    Client(update_api::Error),
+    /// An Omaha request or a payload download did not get an answer.
     #[error(transparent)]
     Transport(#[from] reqwest::Error),
     /// The answer was not the JSON expected.
@@ -64,4 +50,16 @@ pub enum Error {
     /// Part of a bulk command failed (each failure was reported on stderr).
     #[error("{0}")]
     Failed(String),
+}
+
+impl From<update_api::Error> for Error {
+    /// The client's errors, with the command line's words where it has its own.
+    fn from(error: update_api::Error) -> Self {
+        match error {
+            update_api::Error::UploadUnavailable { url, code } => {
+                Self::UploadUnavailable { url, code }
+            }
+            other => Self::Client(other),
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! `{id}: updated from OLD to NEW` and report 3/2 from the new version.
 //!
 //! `--protocol json` sends the same requests as Omaha JSON 3.1 to `/v1/update/json`
-//! ([`UpdateProtocol`](update_server::endpoint::UpdateProtocol)): the same checks, events
+//! ([`UpdateProtocol`](update_api::endpoint::UpdateProtocol)): the same checks, events
 //! and output, so the server sees the same instances either way.
 //!
 //! Test aids (hidden from `--help`): `--step-delay MS` shortens the one-second pause

@@ -2,8 +2,9 @@
 //! `updateservicectl` (the commands of the getting-started walkthrough).
 //!
 //! The library holds everything but the process glue: the command line ([`cli`]), the
-//! Hawk-signed admin API client ([`client`]), the table writer ([`tabwriter`]) and the
-//! fake instances ([`fake`]). `main.rs` maps [`Error`] to exit codes.
+//! admin API client ([`client`]: `update_api::Client`, Hawk-signed, set up from the global
+//! flags), the commands (returning an [`output::Output`]), the table writer ([`tabwriter`])
+//! and the fake instances ([`fake`]). `main.rs` maps [`Error`] to exit codes.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -13,8 +14,8 @@ pub mod client;
 pub mod commands;
 pub mod error;
 pub mod fake;
-pub mod hawk;
 pub mod omaha;
+pub mod output;
 pub mod progress;
 pub mod rollout;
 pub mod tabwriter;

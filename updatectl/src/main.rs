@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use clap::FromArgMatches as _;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use updatectl::cli::{Cli, Command, DatabaseCommand, InstanceCommand};
-use updatectl::client::Client;
 use updatectl::commands;
 
 /// The top-level command names (an unknown one exits 3, an unknown subcommand 2).
@@ -141,7 +140,7 @@ fn help(command: Option<&str>) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let global = cli.global;
-    let client = Client::new(
+    let client = updatectl::client::connect(
         &global.server,
         &global.user,
         &global.key,

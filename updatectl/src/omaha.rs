@@ -7,7 +7,7 @@ use omaha_proto::appid::same_app_id;
 use omaha_proto::codes::UpdateCheckStatus;
 use omaha_proto::{Request, Response};
 use reqwest::Url;
-use update_server::endpoint::UpdateProtocol;
+use update_api::endpoint::UpdateProtocol;
 
 use crate::Error;
 

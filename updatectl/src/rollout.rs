@@ -2,12 +2,12 @@
 //! `group versions` and `group events`.
 
 use reqwest::Method;
-use update_server::api::{Frame, RequestsRollup, Rollout, RolloutActive};
+use update_api::api::{Frame, RequestsRollup, Rollout, RolloutActive};
 
 use crate::Error;
 use crate::cli::{GroupRef, RolloutChange, RolloutCommand, RolloutCreate, RollupArgs};
 use crate::client::Client;
-use crate::commands::Output;
+use crate::output::Output;
 
 const NO_BODY: Option<&()> = None;
 
@@ -117,14 +117,14 @@ async fn rollup(client: &Client, kind: &str, args: &RollupArgs) -> Result<Reques
         start.as_str(),
         end.as_str(),
     ];
-    client
+    Ok(client
         .call(
             Method::GET,
             &segments,
             &[("resolution", args.resolution.to_string())],
             NO_BODY,
         )
-        .await
+        .await?)
 }
 
 /// One row per version and bucket of the `kind` rollup, its count under `column`.
@@ -183,12 +183,12 @@ pub async fn events(client: &Client, args: &RollupArgs) -> Result<Output, Error>
     // Event names and RFC 3339 times; `--json` keeps the codes and the Unix times.
     let mut lines = vec!["Version\tEvent\tTime\tCount".to_owned()];
     for item in &rollup.items {
-        let event = update_server::api::event_label(&item.event_type, &item.result);
+        let event = update_api::api::event_label(&item.event_type, &item.result);
         for value in &item.values {
             lines.push(format!(
                 "{}\t{event}\t{}\t{}",
                 item.version,
-                crate::commands::rfc3339(value.timestamp),
+                crate::output::rfc3339(value.timestamp),
                 value.count
             ));
         }

@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use reqwest::{Method, Url};
-use update_server::api::{Package, PublicPackageList};
+use update_api::api::{Package, PublicPackageList};
 
 use crate::Error;
 use crate::client::Client;
-use crate::commands::Output;
+use crate::output::Output;
 use crate::progress::Progress;
 
 /// The file name `package download` saves a payload under:
@@ -113,9 +113,7 @@ pub async fn download(
     filter: &DownloadFilter,
     dir: &Path,
 ) -> Result<Output, Error> {
-    let list: PublicPackageList = client
-        .call(Method::GET, &["public", "packages"], &[], None::<&()>)
-        .await?;
+    let list: PublicPackageList = client.public_packages().await?;
     let mut wanted = Vec::new();
     for item in list.items {
         for mut package in item.packages {
@@ -179,9 +177,7 @@ async fn download_one(client: &Client, package: &Package, dir: &Path) -> Result<
     let expected: Option<u64> = package.size.parse().ok();
     let label = format!("{} {}", package.app_id, package.version);
     let result = async {
-        client
-            .download_to(client.http().get(url), &file, &label, expected)
-            .await?;
+        crate::client::download_to(client, client.http().get(url), &file, &label, expected).await?;
         verify(&file, package).await
     }
     .await;
@@ -209,10 +205,9 @@ async fn download_one(client: &Client, package: &Package, dir: &Path) -> Result<
 /// Checks a downloaded payload against the package's size and digests.
 async fn verify(file: &Path, package: &Package) -> Result<(), Error> {
     let path = file.to_owned();
-    let (size, sha1, sha256) =
-        tokio::task::spawn_blocking(move || crate::commands::file_sums(&path))
-            .await
-            .map_err(|e| Error::Invalid(format!("hashing {}: {e}", file.display())))??;
+    let (size, sha1, sha256) = tokio::task::spawn_blocking(move || file_sums(&path))
+        .await
+        .map_err(|e| Error::Invalid(format!("hashing {}: {e}", file.display())))??;
     let checks = [
         ("size", &package.size, size),
         ("SHA-1", &package.sha1_sum, sha1),
@@ -283,7 +278,7 @@ pub async fn create_bulk(
             infos.len()
         )));
     }
-    Ok(crate::commands::package_table(&created))
+    Ok(crate::output::package_table(&created))
 }
 
 async fn create_one(
@@ -319,19 +314,19 @@ async fn create_one(
         "packages",
         package.version.as_str(),
     ];
-    client
+    Ok(client
         .call(Method::POST, &segments, &[], Some(&package))
-        .await
+        .await?)
 }
 
 /// `package upload`: streams one payload to the server. Prints `uploaded file <path>`.
 ///
 /// # Errors
-/// As [`Client::upload_file`].
+/// As [`crate::client::upload_file`].
 pub async fn upload(client: &Client, file: &Path) -> Result<Output, Error> {
     let size = std::fs::metadata(file).map_err(io_error(file))?.len();
     let progress = Progress::bytes(Some(size), &file.display().to_string());
-    let uploaded = client.upload_file(file, None, None, &progress).await;
+    let uploaded = crate::client::upload_file(client, file, None, None, &progress).await;
     progress.finish();
     let uploaded = uploaded?;
     Ok(Output::lines(
@@ -364,7 +359,7 @@ pub async fn upload_bulk(client: &Client, dir: &Path) -> Result<Output, Error> {
             .unwrap_or_default();
         let size = std::fs::metadata(file).map_err(io_error(file))?.len();
         let progress = Progress::bytes(Some(size), &name);
-        let result = client.upload_file(file, None, None, &progress).await;
+        let result = crate::client::upload_file(client, file, None, None, &progress).await;
         progress.finish();
         match result {
             Ok(answer) => {
@@ -401,7 +396,7 @@ pub async fn upload_bulk(client: &Client, dir: &Path) -> Result<Output, Error> {
 /// The server's answer on a non-200 status, the transport's, or writing the file.
 pub async fn backup(client: &Client, output: &Path) -> Result<Output, Error> {
     let request = client.signed(Method::GET, client.url(&["db", "backup"]));
-    match client.download_to(request, output, "backup", None).await {
+    match crate::client::download_to(client, request, output, "backup", None).await {
         Ok(bytes) => Ok(Output::lines(
             vec![format!("wrote {} ({bytes} bytes)", output.display())],
             &serde_json::json!({ "file": output, "bytes": bytes }),
@@ -413,9 +408,51 @@ pub async fn backup(client: &Client, output: &Path) -> Result<Output, Error> {
     }
 }
 
+/// Size, SHA-1 and SHA-256 (standard base64) of a payload file, read in chunks (a payload
+/// of gigabytes is never held in memory).
+pub(crate) fn file_sums(path: &Path) -> Result<(String, String, String), Error> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut sha1 = sha1::Sha1::new();
+    let mut sha256 = sha2::Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        sha1.update(&buf[..n]);
+        sha256.update(&buf[..n]);
+    }
+    Ok((
+        size.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(sha1.finalize()),
+        base64::engine::general_purpose::STANDARD.encode(sha256.finalize()),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sums_are_base64_of_raw_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hello");
+        std::fs::write(&file, b"hello").unwrap();
+        let (size, sha1, sha256) = file_sums(&file).unwrap();
+        assert_eq!(size, "5");
+        assert_eq!(sha1, "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
+        assert_eq!(sha256, "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");
+    }
 
     #[test]
     fn file_names_follow_package_download() {

@@ -24,7 +24,7 @@ use crate::Error;
 use crate::cli::WatchArgs;
 use crate::client::Client;
 use crate::omaha::{self, Direction, Offer, read_answer};
-use update_server::endpoint::UpdateProtocol;
+use update_api::endpoint::UpdateProtocol;
 
 /// Runs the watch loop until SIGINT (or `--checks` checks, a test aid).
 ///

@@ -1,12 +1,12 @@
 //! `webhook`: the webhooks notifications go to, test deliveries and the delivery log.
 
 use reqwest::Method;
-use update_server::api::{Webhook, WebhookDelivery, WebhookDeliveryList, WebhookList};
+use update_api::api::{Webhook, WebhookDelivery, WebhookDeliveryList, WebhookList};
 
 use crate::Error;
 use crate::cli::{WebhookCommand, WebhookSettings};
 use crate::client::Client;
-use crate::commands::Output;
+use crate::output::Output;
 
 const NO_BODY: Option<&()> = None;
 const HEADER: &str = "Id\tApp\tUrl\tEvents\tFailure rate\tStalled after\tEnabled";

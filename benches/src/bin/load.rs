@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use update_server::endpoint::UpdateProtocol;
+use update_api::endpoint::UpdateProtocol;
 use update_server::policy::GroupPolicy;
 use update_server::store::{
     AppRecord, ChannelRecord, GroupRecord, PackageRecord, PostgresStore, SqliteStore, Store,

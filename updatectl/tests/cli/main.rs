@@ -487,7 +487,7 @@ fn history(server: &Server, client_id: &str) -> serde_json::Value {
         .enable_all()
         .build()
         .expect("runtime");
-    let client = updatectl::client::Client::new(&server.url, "admin", KEY, false).expect("client");
+    let client = updatectl::client::connect(&server.url, "admin", KEY, false).expect("client");
     runtime
         .block_on(client.call::<serde_json::Value>(
             reqwest::Method::GET,
@@ -1129,7 +1129,7 @@ fn payload_missing_package_missing_and_replace() {
         .enable_all()
         .build()
         .expect("runtime");
-    let client = updatectl::client::Client::new(&server.url, "admin", KEY, false).expect("client");
+    let client = updatectl::client::connect(&server.url, "admin", KEY, false).expect("client");
     // As updateservicectl registers it without --url.
     let _: serde_json::Value = runtime
         .block_on(client.call(

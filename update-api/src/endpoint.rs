@@ -1,15 +1,15 @@
 //! The update endpoints as a client sees them: which route takes which wire protocol, and
 //! how a client writes its request and reads the answer there.
 //!
-//! Built without the `server` feature too: `updatectl` (`instance fake`, `instance bench`)
-//! and the load benchmark build their update checks with it, so the route and the encoding
-//! of each protocol are written once. The server's router (`http`) routes these paths
-//! (and each without its trailing slash, or with one) to the protocol's handler.
+//! `updatectl` (`instance fake`, `instance bench`) and the load benchmark build their update
+//! checks with it, so the route and the encoding of each protocol are written once. The
+//! server's router routes these paths (and each without its trailing slash, or with one) to
+//! the protocol's handler.
 //!
 //! ```
 //! use omaha_proto::Request;
 //! use omaha_proto::codes::Protocol;
-//! use update_server::endpoint::UpdateProtocol;
+//! use update_api::endpoint::UpdateProtocol;
 //!
 //! let mut request = Request::new();
 //! let body = UpdateProtocol::Json.encode(&mut request);

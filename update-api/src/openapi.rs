@@ -1,13 +1,32 @@
-//! The OpenAPI 3.0 document of the admin API, served at [`PATH`].
+//! Every operation of the admin API, and its OpenAPI 3.0 document, which the server serves
+//! at [`PATH`].
 //!
-//! The operations are listed once, in [`OPERATIONS`]; the JSON schemas of the bodies are
-//! generated from the wire types in [`crate::api`], so the document cannot drift from the
-//! JSON the server reads and writes. A test checks the operations against the router.
+//! The operations are listed once, in [`OPERATIONS`]: method, path, summary, the schema
+//! names of the bodies and the [`Access`] each needs. The server authorizes every request
+//! against its entry (a request matching no entry is refused); a test of the server checks
+//! the table against its router. With the `openapi` feature, `document()` generates the
+//! document from the table and the wire types in [`crate::api`] (their JSON schemas), so
+//! the document cannot drift from the JSON the server reads and writes.
+//!
+//! ```
+//! use update_api::access::{Permission, Role};
+//! use update_api::openapi::operation;
+//!
+//! let delete = operation("DELETE", "/_ah/api/update/v1/apps/my-app").unwrap();
+//! let access = delete.access.unwrap();
+//! assert_eq!(access.permission, Permission::Operate);
+//! assert!(!Role::Viewer.grants(access.permission));
+//! assert_eq!(delete.app_named("/_ah/api/update/v1/apps/my-app", None).as_deref(), Some("my-app"));
+//! ```
 
 use crate::access::{Access, AppIn, Permission};
+#[cfg(feature = "openapi")]
 use crate::api;
+#[cfg(feature = "openapi")]
 use schemars::generate::SchemaSettings;
+#[cfg(feature = "openapi")]
 use schemars::{JsonSchema, SchemaGenerator};
+#[cfg(feature = "openapi")]
 use serde_json::{Map, Value, json};
 
 /// Where the document is served.
@@ -26,7 +45,7 @@ pub struct Operation {
     pub request: Option<&'static str>,
     /// The response body's schema name (`None`: not JSON).
     pub response: Option<&'static str>,
-    /// What it requires ([`crate::access::authorize`] decides); `None`: public, no
+    /// What it requires (the server's authorization decides); `None`: public, no
     /// credentials needed.
     pub access: Option<Access>,
 }
@@ -141,7 +160,7 @@ fn percent_decoded(text: &str) -> String {
 /// An [`Access`], in a `const` context.
 #[must_use]
 pub const fn needs(permission: Permission, app: AppIn) -> Access {
-    Access { permission, app }
+    Access::new(permission, app)
 }
 
 /// Reads one app, named in the path.
@@ -816,6 +835,7 @@ pub const OPERATIONS: &[Operation] = &[
     )),
 ];
 
+#[cfg(feature = "openapi")]
 fn schemas() -> Map<String, Value> {
     let mut generator: SchemaGenerator = SchemaSettings::openapi3().into_generator();
     fn add<T: JsonSchema>(generator: &mut SchemaGenerator) {
@@ -867,11 +887,14 @@ fn schemas() -> Map<String, Value> {
     generator.take_definitions(true).into_iter().collect()
 }
 
+#[cfg(feature = "openapi")]
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
 /// The document.
+#[cfg(feature = "openapi")]
+#[must_use]
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for operation in OPERATIONS {
@@ -992,6 +1015,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "openapi")]
     fn every_operation_is_in_the_document_with_its_schemas() {
         let doc = document();
         for operation in OPERATIONS {

@@ -1,8 +1,9 @@
 //! The admin API's wire types: the JSON of CoreUpdate's `update/v1` API (as the real
 //! `updateservicectl` v1.4 and v2.1 speak it) and of this server's extensions.
 //!
-//! Built without the `server` feature too, so clients (`updatectl`) share these types
-//! without pulling in the server's dependencies.
+//! The server reads and writes exactly these types, and clients ([`crate::Client`],
+//! `updatectl`) share them. With the `openapi` feature each derives `schemars::JsonSchema`,
+//! from which `openapi::document()` is generated.
 //!
 //! The rules of the format (updateservicectl.md §4.1):
 //!
@@ -98,7 +99,7 @@ pub mod float {
 
 /// An application (also the body of app insert and update).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct App {
     /// The app id (a UUID).
@@ -117,7 +118,7 @@ pub struct App {
 
 /// A list of apps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AppList {
     /// The apps.
@@ -126,7 +127,7 @@ pub struct AppList {
 
 /// A channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AppChannel {
     /// The app.
@@ -151,7 +152,7 @@ pub struct AppChannel {
 /// Extension: a floor of a channel, a version every instance below it must install before
 /// it is offered a later one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ChannelFloor {
     /// The app.
@@ -171,7 +172,7 @@ pub struct ChannelFloor {
 
 /// Extension: a channel's floors, lowest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ChannelFloorList {
     /// The floors.
@@ -182,7 +183,7 @@ pub struct ChannelFloorList {
 
 /// Extension: a version never offered on a channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct BlacklistedVersion {
     /// The app.
@@ -197,7 +198,7 @@ pub struct BlacklistedVersion {
 
 /// Extension: a channel's blacklisted versions, lowest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct BlacklistList {
     /// The versions.
@@ -208,7 +209,7 @@ pub struct BlacklistList {
 
 /// A channel create or update request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ChannelRequest {
     /// The app.
@@ -223,7 +224,7 @@ pub struct ChannelRequest {
 
 /// A list of channels.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ChannelList {
     /// The channels.
@@ -233,7 +234,7 @@ pub struct ChannelList {
 /// A group: CoreUpdate v2.1's fields, v1.4's rate-limit fields, and this server's
 /// extensions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Group {
     /// The app.
@@ -291,7 +292,7 @@ pub struct Group {
 
 /// A list of groups.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct GroupList {
     /// The groups.
@@ -300,7 +301,7 @@ pub struct GroupList {
 
 /// A group's percentage (the body of `POST apps/{app}/groups/{group}`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct GroupPercent {
     /// The app.
@@ -318,12 +319,12 @@ pub struct GroupPercent {
 
 /// One frame of a timed rollout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct Frame {
     /// Seconds.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub duration: i64,
     /// Percentage during the frame.
     #[serde(deserialize_with = "float::deserialize")]
@@ -332,7 +333,7 @@ pub struct Frame {
 
 /// A group's timed rollout.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Rollout {
     /// The app.
@@ -345,7 +346,7 @@ pub struct Rollout {
 
 /// Whether a group's timed rollout runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct RolloutActive {
     /// The app.
@@ -358,7 +359,7 @@ pub struct RolloutActive {
 
 /// A package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Package {
     /// The app.
@@ -398,7 +399,7 @@ pub struct Package {
 
 /// A page of packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PackageList {
     /// The packages.
@@ -410,7 +411,7 @@ pub struct PackageList {
 /// Extension: an extra file of a package (`oem-qemu.gz`, `flatcar-<extension>.gz`), listed
 /// after the payload in the same Omaha answer and downloaded from the same codebase.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct PackageFile {
     /// The app.
@@ -436,7 +437,7 @@ pub struct PackageFile {
 
 /// Extension: a package's extra files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PackageFileList {
     /// The files, by name.
@@ -447,7 +448,7 @@ pub struct PackageFileList {
 
 /// One app's published packages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PublicPackageItem {
     /// The app (note the capital: CoreUpdate's key).
@@ -459,7 +460,7 @@ pub struct PublicPackageItem {
 
 /// The public package list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct PublicPackageList {
     /// Per app.
@@ -468,7 +469,7 @@ pub struct PublicPackageList {
 
 /// An instance's latest state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ClientUpdate {
     /// The instance (machine id).
@@ -497,7 +498,7 @@ pub struct ClientUpdate {
     pub error_name: String,
     /// Extension: consecutive failed attempts (0 after a completion).
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub failures: i64,
     /// Extension: RFC 3339 end of the retry delay after the last failure; empty when none.
     /// Until then the instance is not offered the version that failed.
@@ -506,7 +507,7 @@ pub struct ClientUpdate {
 
 /// A list of instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ClientUpdateList {
     /// The instances.
@@ -515,7 +516,7 @@ pub struct ClientUpdateList {
 
 /// A count of instances.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ClientCount {
     /// How many.
@@ -524,12 +525,12 @@ pub struct ClientCount {
 
 /// One entry of an instance's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ClientHistoryItem {
     /// Unix seconds.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub date_time: i64,
     /// The group it named.
     pub group_id: String,
@@ -556,18 +557,18 @@ pub struct ClientHistoryItem {
 
 /// The answer to clearing retry delays.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RetryCleared {
     /// How many instances had a retry delay (or a failure count) that was cleared.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub cleared: i64,
 }
 
 /// An instance's history.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ClientHistory {
     /// Oldest first.
@@ -576,7 +577,7 @@ pub struct ClientHistory {
 
 /// Instances per (app, group, version).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AppVersionItem {
     /// The app.
@@ -591,7 +592,7 @@ pub struct AppVersionItem {
 
 /// Instance counts per version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AppVersionList {
     /// The counts.
@@ -600,22 +601,22 @@ pub struct AppVersionList {
 
 /// One point of a graph series.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RollupValue {
     /// Bucket start, unix seconds.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub timestamp: i64,
     /// Count in the bucket.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub count: i64,
 }
 
 /// One series of a graph.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RollupItem {
     /// The version.
@@ -632,7 +633,7 @@ pub struct RollupItem {
 
 /// A graph: request counts per version, or events per (version, type, result).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct RequestsRollup {
     /// The series.
@@ -641,7 +642,7 @@ pub struct RequestsRollup {
 
 /// An admin user.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AdminUser {
     /// The name.
@@ -658,7 +659,7 @@ pub struct AdminUser {
 
 /// Admin user create request (and, through `PATCH`, a change of role and applications).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct AdminUserRequest {
     /// The name (on create).
@@ -674,7 +675,7 @@ pub struct AdminUserRequest {
 
 /// The admin users.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct AdminUserList {
     /// The users.
@@ -683,7 +684,7 @@ pub struct AdminUserList {
 
 /// An API token for automation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ApiToken {
     /// Its name (unique); the user part of Basic credentials.
@@ -708,7 +709,7 @@ pub struct ApiToken {
 
 /// A request to create an API token.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct ApiTokenRequest {
     /// Its name: 1 to 64 letters, digits, `-`, `_` or `.`.
@@ -723,7 +724,7 @@ pub struct ApiTokenRequest {
 
 /// The API tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ApiTokenList {
     /// The tokens, by name.
@@ -736,7 +737,7 @@ pub struct ApiTokenList {
 /// files, the payloads optionally downloaded and hosted here). Fields of the `omaha` kind
 /// and of the last sync are sent only when set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct Upstream {
     /// The id.
@@ -781,7 +782,7 @@ pub struct Upstream {
 
 /// The upstreams.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct UpstreamList {
     /// The upstreams.
@@ -790,7 +791,7 @@ pub struct UpstreamList {
 
 /// The result of an upstream sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct UpstreamSync {
     /// `ok` or `error`.
@@ -801,7 +802,7 @@ pub struct UpstreamSync {
 
 /// A fresh UUID.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct GeneratedUuid {
     /// The UUID.
@@ -810,12 +811,12 @@ pub struct GeneratedUuid {
 
 /// One entry of the activity log.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Activity {
     /// Its id.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub id: i64,
     /// When, RFC 3339.
     pub date_time: String,
@@ -837,7 +838,7 @@ pub struct Activity {
 
 /// One field an activity log entry changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ActivityChange {
     /// The field, as this API names it (`updatePercent`, `version`, ...).
@@ -853,7 +854,7 @@ pub struct ActivityChange {
 /// A webhook: notifications of one app (or of every app) POSTed to a URL, signed with
 /// HMAC-SHA256 under its secret (docs/notifications.md).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Webhook {
     /// Its id (assigned on creation).
@@ -883,7 +884,7 @@ pub struct Webhook {
 
 /// The webhooks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct WebhookList {
     /// The webhooks, oldest first.
@@ -892,12 +893,12 @@ pub struct WebhookList {
 
 /// One notification to one webhook, and how its delivery went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct WebhookDelivery {
     /// Its id (also sent as `X-Webhook-Id`: a receiver drops a delivery it has seen).
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub id: i64,
     /// The webhook.
     pub hook_id: String,
@@ -927,7 +928,7 @@ pub struct WebhookDelivery {
 
 /// Deliveries, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct WebhookDeliveryList {
     /// The deliveries.
@@ -936,7 +937,7 @@ pub struct WebhookDeliveryList {
 
 /// The activity log, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ActivityList {
     /// The entries.
@@ -946,7 +947,7 @@ pub struct ActivityList {
 /// Extension: one group in the fleet overview (`GET overview`): its rollout's state,
 /// progress, rate, estimated end and what needs attention.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct OverviewGroup {
     /// The app.
@@ -971,17 +972,17 @@ pub struct OverviewGroup {
     pub attention: Vec<String>,
     /// Instances of the group.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub instances: i64,
     /// Of them, on the target version.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub on_target: i64,
     /// onTarget / instances, 0 to 100.
     pub progress_percent: f64,
     /// Instances the rollout brings to the target at the percentage it is heading for.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub goal: i64,
     /// The percentage in force.
     pub percent: f64,
@@ -992,11 +993,11 @@ pub struct OverviewGroup {
     pub rate_per_hour: f64,
     /// Updates completed in the last hour.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub completions_last_hour: i64,
     /// Failed attempts (3/0) in the last hour.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub failures_last_hour: i64,
     /// The estimated end, RFC 3339; empty when there is none (see `etaText`).
     pub eta: String,
@@ -1009,11 +1010,11 @@ pub struct OverviewGroup {
     pub auto_paused_at: String,
     /// Failures among the attempts looked at when it paused itself.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub auto_pause_failures: i64,
     /// The attempts looked at when it paused itself.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub auto_pause_attempts: i64,
     /// The automatic pause's threshold in words (`3 failures of the last 10 attempts`);
     /// empty without one.
@@ -1022,7 +1023,7 @@ pub struct OverviewGroup {
 
 /// Extension: the fleet overview, what needs attention first.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct Overview {
     /// When it was computed, RFC 3339.
@@ -1034,7 +1035,7 @@ pub struct Overview {
 
 /// Extension: an instance's failed attempts with one error code on one version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct InstanceError {
     /// The instance (machine id).
@@ -1051,7 +1052,7 @@ pub struct InstanceError {
     pub error_name: String,
     /// How many times it failed so.
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub count: i64,
     /// The first time (since the list's `since`), RFC 3339.
     pub first_seen: String,
@@ -1061,14 +1062,14 @@ pub struct InstanceError {
 
 /// Extension: failed attempts (`GET errors`), the most recent first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default, rename_all = "camelCase")]
 pub struct InstanceErrorList {
     /// Failures from this time on, RFC 3339.
     pub since: String,
     /// How many rows match in all (the page holds at most `limit`).
     #[serde(with = "int64")]
-    #[cfg_attr(feature = "server", schemars(with = "String"))]
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
     pub total: i64,
     /// The page.
     pub items: Vec<InstanceError>,
@@ -1076,7 +1077,7 @@ pub struct InstanceErrorList {
 
 /// The error body of every failed API call.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ErrorBody {
     /// The error.
@@ -1085,7 +1086,7 @@ pub struct ErrorBody {
 
 /// What went wrong.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ErrorDetail {
     /// The HTTP status.
@@ -1098,7 +1099,7 @@ pub struct ErrorDetail {
 
 /// A machine-readable reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(default)]
 pub struct ErrorItem {
     /// `notFound`, `conflict`, `invalid`, `required`, `unauthorized`, ...
