@@ -103,10 +103,13 @@ macro_rules! shared_counts {
 
         /// Counts the next `chunk` instances by key after `after` (from the first when
         /// `None`) into `into`; returns the last key counted, `None` at the end.
+        /// `count_sql` is the backend's count statement, before and after its conditions
+        /// on the key range (`CHUNK_COUNT_SQL`).
         async fn count_instance_chunk(
             conn: &mut $conn,
             after: Option<&(String, String)>,
             chunk: i64,
+            count_sql: (&'static str, &'static str),
             into: &mut std::collections::BTreeMap<super::counts::CountKey, i64>,
         ) -> Result<Option<(String, String)>, StoreError> {
             use super::common::backend;
@@ -125,10 +128,7 @@ macro_rules! shared_counts {
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(backend)?;
-            let mut qb = sqlx::QueryBuilder::<$db>::new(
-                "SELECT app_id, group_id, version, status, COUNT(*) AS n FROM instances \
-                 WHERE 1 = 1",
-            );
+            let mut qb = sqlx::QueryBuilder::<$db>::new(count_sql.0);
             if let Some((app, machine)) = after {
                 qb.push(" AND (app_id, machine_id) > (")
                     .push_bind(app.clone())
@@ -143,7 +143,7 @@ macro_rules! shared_counts {
                     .push_bind(machine.clone())
                     .push(")");
             }
-            qb.push(" GROUP BY app_id, group_id, version, status");
+            qb.push(count_sql.1);
             let rows = qb.build().fetch_all(&mut *conn).await.map_err(backend)?;
             super::counts::add_count_rows(into, &rows)?;
             Ok(upper)
@@ -273,7 +273,13 @@ macro_rules! counts_sql {
             let mut chunks = 0u64;
             loop {
                 let upper =
-                    count_instance_chunk(&mut *tx, after.as_ref(), pace.chunk, &mut counted)
+                    count_instance_chunk(
+                        &mut *tx,
+                        after.as_ref(),
+                        pace.chunk,
+                        Self::CHUNK_COUNT_SQL,
+                        &mut counted,
+                    )
                         .await?;
                 chunks += 1;
                 match upper {

@@ -210,6 +210,16 @@ shared_counts!(Sqlite, SqliteConnection);
 impl SqliteStore {
     /// A read transaction: in WAL mode, one snapshot from its first statement on.
     const SNAPSHOT_BEGIN: &'static str = "BEGIN";
+    /// A reconciliation chunk's count, around its key range. The rows are read by key in a
+    /// subquery that keeps the key order: a plain `GROUP BY` is served from the
+    /// `instances_group` index constrained by the app alone, reading every instance of the
+    /// app for each chunk (at a million instances of one app a pass took over six minutes;
+    /// it takes about ten seconds, eight of them the pauses; `benches` `reconcile`).
+    const CHUNK_COUNT_SQL: (&'static str, &'static str) = (
+        "SELECT app_id, group_id, version, status, COUNT(*) AS n FROM \
+         (SELECT app_id, group_id, version, status FROM instances WHERE 1 = 1",
+        " ORDER BY app_id, machine_id) AS chunk GROUP BY app_id, group_id, version, status",
+    );
     /// The fold takes the single write lock: nobody appends meanwhile.
     const FOLD_BEGIN: &'static str = "BEGIN IMMEDIATE";
     /// Adds the pending rows into the counts, deletes them, and drops the counts at zero.
