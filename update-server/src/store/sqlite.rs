@@ -372,3 +372,42 @@ impl_write_tx!(SqliteTx, {
         Ok(states)
     }
 });
+
+#[cfg(test)]
+mod tests {
+    use super::SqliteStore;
+
+    /// A reconciliation chunk reads its key range through the primary key. Served from
+    /// `instances_group` (the app alone constraining it), each chunk read every instance
+    /// of the app, and a pass over a million took minutes instead of seconds.
+    #[tokio::test]
+    async fn a_reconciliation_chunk_is_read_by_its_key_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("plan.sqlite3"))
+            .await
+            .unwrap();
+        let (head, tail) = SqliteStore::CHUNK_COUNT_SQL;
+        let sql = format!(
+            "EXPLAIN QUERY PLAN {head} AND (app_id, machine_id) > ($1, $2) \
+             AND (app_id, machine_id) <= ($3, $4){tail}"
+        );
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind("app")
+            .bind("machine-0")
+            .bind("app")
+            .bind("machine-9")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        let plan: Vec<&str> = rows.iter().map(|row| row.3.as_str()).collect();
+        assert!(
+            plan.iter().any(|step| step.contains("SEARCH instances")
+                && step.contains("(app_id,machine_id)>(?,?)")),
+            "the chunk is read by its key range: {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("instances_group")),
+            "not through the group index: {plan:?}"
+        );
+    }
+}
