@@ -192,26 +192,7 @@ pub fn decoded_resource(resource: &str) -> Option<String> {
     if !path.contains('%') {
         return None;
     }
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            // Two hex digits make a byte below 256.
-            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let mut decoded = String::from_utf8(out).ok()?;
+    let mut decoded = String::from_utf8(crate::percent::decode(path)).ok()?;
     if decoded == path {
         return None;
     }

@@ -70,6 +70,7 @@ pub mod endpoint;
 mod error;
 pub mod hawk;
 pub mod openapi;
+mod percent;
 
 pub use client::{Auth, Client, Uploaded};
 pub use error::Error;

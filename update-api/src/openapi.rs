@@ -136,25 +136,7 @@ pub fn find(table: &'static [Operation], method: &str, path: &str) -> Option<&'s
 /// A path segment or query value, percent-decoded (an invalid escape or non-UTF-8 result
 /// stays as sent).
 fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'%'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+    String::from_utf8(crate::percent::decode(text)).unwrap_or_else(|_| text.to_owned())
 }
 
 /// An [`Access`], in a `const` context.
