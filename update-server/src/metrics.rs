@@ -977,9 +977,31 @@ pub struct OpsState {
     /// The server's clock (the age of the cached fleet gauges).
     pub clock: Arc<dyn Clock>,
     /// Whether the writer can commit.
-    pub writer: Arc<crate::writer::WriterHealth>,
+    pub writer: Arc<WriterHealth>,
     /// The login throttle (its counts).
     pub throttle: Arc<crate::throttle::LoginThrottle>,
+}
+
+/// Whether the writer can commit, as the writer's last transaction showed: what `/readyz` reports.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    /// Why the last transaction failed, while the database is failing.
+    failing: Mutex<Option<String>>,
+}
+
+impl WriterHealth {
+    /// Why the writer cannot commit, or `None` when its last transaction (or probe) did.
+    pub fn failing(&self) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records the outcome of the writer's last transaction (or probe).
+    pub(crate) fn set(&self, failing: Option<String>) {
+        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = failing;
+    }
 }
 
 /// `/metrics` and `/readyz`.

@@ -27,7 +27,7 @@ pub use known::{InstanceCache, KnownInstance};
 
 use crate::cache::{Route, paused_policy};
 use crate::clock::{from_millis, millis};
-use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp};
+use crate::metrics::{BatchKind, ErrorKind, Metrics, StoreOp, WriterHealth};
 use crate::protocol::ClientEvent;
 use crate::refusals::RefusalBoard;
 use crate::store::{
@@ -41,7 +41,7 @@ use rollout_core::{
     Version,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most jobs in one transaction.
@@ -96,27 +96,6 @@ pub enum WriteError {
     /// The writer task is gone (the server is shutting down).
     #[error("the writer has stopped")]
     Stopped,
-}
-
-/// Whether the writer can commit, as its last transaction showed: what `/readyz` reports.
-#[derive(Debug, Default)]
-pub struct WriterHealth {
-    /// Why the last transaction failed, while the database is failing.
-    failing: Mutex<Option<String>>,
-}
-
-impl WriterHealth {
-    /// Why the writer cannot commit, or `None` when its last transaction (or probe) did.
-    pub fn failing(&self) -> Option<String> {
-        self.failing
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    fn set(&self, failing: Option<String>) {
-        *self.failing.lock().unwrap_or_else(|e| e.into_inner()) = failing;
-    }
 }
 
 /// How often the writer, while the database fails its transactions, tries one small write
